@@ -1,0 +1,76 @@
+//! Step 01's concept: `chroot(2)`, a process with its own root directory.
+//!
+//! Every process has a root directory: the directory that `/` means in the
+//! paths it uses. `chroot(path)` changes it for the calling process (and the
+//! children it makes afterwards). After `chroot("rootfs")`, opening
+//! `/bin/sh` opens `rootfs/bin/sh`: the process sees the rootfs's files
+//! instead of the host's. That is the file-system half of a container image.
+//!
+//! What chroot does **not** do, and why the following steps exist:
+//!
+//! * it isolates nothing else: processes, hostname, network and users are
+//!   the host's (mount a `/proc` inside and `ps` lists every host process);
+//! * it is not a security boundary: a root process can leave it (see the
+//!   escape in the book, chapter 1). Step 05 replaces it with `pivot_root`.
+//!
+//! Man pages: chroot(2), chdir(2), and the "chroot" section of
+//! namespaces(7) for what comes next.
+
+use colored::Color;
+use nix::sched::CloneFlags;
+use nix::unistd::{Uid, chdir, chroot};
+
+use crate::error::{Error, Result};
+use crate::layer::{ChildCx, Layer, Plan};
+
+/// The chroot layer: the container's `/` is the spec's rootfs.
+///
+/// It reads `spec.rootfs` when the child enters it, not when the layer is
+/// made, so a layer before it may change the rootfs (step 07's overlay).
+#[derive(Debug, Default)]
+pub struct Chroot;
+
+impl Layer for Chroot {
+    fn name(&self) -> &'static str {
+        "chroot"
+    }
+
+    fn color(&self) -> Color {
+        Color::Green
+    }
+
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        let rootfs = &plan.spec.rootfs;
+        if !rootfs.exists() {
+            return Err(Error::RootfsMissing(rootfs.clone()));
+        }
+        if !rootfs.is_dir() {
+            return Err(Error::RootfsNotDir(rootfs.clone()));
+        }
+        // chroot(2) needs CAP_SYS_CHROOT. Root has it; so does any process
+        // in a user namespace of its own (step 03), which is why the check
+        // looks at the clone flags instead of just asking "are we root?".
+        let own_user_ns = plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+        if !plan.dry_run && !own_user_ns && !Uid::effective().is_root() {
+            return Err(Error::NeedsRoot {
+                what: "chroot(2)",
+                why: "changing the root directory requires CAP_SYS_CHROOT",
+                program: plan.spec.program.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let rootfs = &cx.spec.rootfs;
+        cx.trace
+            .call(format!("chroot({rootfs:?})"), || chroot(rootfs))?;
+        // chroot() changes what `/` means but not the current directory,
+        // which still lies outside the new root. Without this chdir, `..`
+        // from here walks up the host's tree: the chroot escape.
+        cx.trace.call("chdir(\"/\")", || chdir("/"))?;
+        Ok(())
+    }
+    // ANCHOR_END: enter
+}

@@ -1,0 +1,162 @@
+//! The command line every step shares.
+//!
+//! Each step's CLI is its predecessor's plus its own options: a later step
+//! flattens [`RunArgs`] into its own arguments with `#[command(flatten)]`,
+//! so `07-overlay` accepts every flag of `01-chroot`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use colored::Colorize;
+
+use crate::engine::ExitStatus;
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+use crate::trace::{Trace, TraceOptions};
+
+/// Where `rootfs-fetch.sh` puts the root filesystem: `rootfs/` at the top
+/// of the workshop, found from where this crate was built.
+pub fn default_rootfs() -> PathBuf {
+    let workshop = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("steps/NN-name lies two levels below the workshop");
+    workshop.join("rootfs")
+}
+
+/// The default state directory (leases, layers, container records).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/container-workshop";
+
+/// Options about the trace, present in every step.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Print nothing but errors (no trace of system calls).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print the plan (every system call) without executing anything; needs no root.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Show how long each system call took.
+    #[arg(long)]
+    pub timings: bool,
+
+    /// Pause before each system call until Enter is pressed (live demos).
+    #[arg(long)]
+    pub step: bool,
+}
+
+/// The arguments of step 01, which every later step includes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    /// The root filesystem of the container (made by ./rootfs-fetch.sh).
+    #[arg(long, value_name = "DIR", env = "WORKSHOP_ROOTFS", default_value_os_t = default_rootfs())]
+    pub rootfs: PathBuf,
+
+    /// Where steps keep state between runs.
+    #[arg(long, value_name = "DIR", env = "WORKSHOP_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+
+    /// Set an environment variable in the container (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub trace: TraceArgs,
+
+    /// The command to run in the container, with its arguments.
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        default_value = "/bin/sh"
+    )]
+    pub command: Vec<String>,
+}
+
+fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+impl RunArgs {
+    /// The trace options the user asked for.
+    pub fn trace_options(&self) -> TraceOptions {
+        TraceOptions {
+            quiet: self.trace.quiet,
+            dry_run: self.trace.dry_run,
+            timings: self.trace.timings,
+            step: self.trace.step,
+        }
+    }
+
+    /// The container's spec from these arguments.
+    pub fn spec(&self) -> Result<Spec> {
+        if self.trace.step && std::fs::File::open("/dev/tty").is_err() {
+            return Err(Error::Usage(
+                "--step needs a terminal to wait on, and /dev/tty cannot be opened\n  \
+                 hint: run it from an interactive terminal, or leave out --step"
+                    .into(),
+            ));
+        }
+        // An absolute path reads better in the trace, and stays right
+        // whatever directory the child is in.
+        let rootfs = std::path::absolute(&self.rootfs).map_err(|source| Error::Io {
+            what: "resolving --rootfs",
+            path: self.rootfs.clone(),
+            source,
+        })?;
+        let program = std::env::args().next().unwrap_or_else(|| "the step".into());
+        let mut spec = Spec::new(
+            &program,
+            rootfs,
+            self.command.clone(),
+            self.state_dir.clone(),
+        );
+        for (key, value) in &self.env {
+            spec.set_env(key, value);
+        }
+        Ok(spec)
+    }
+}
+
+/// Ends a step's `main`: explains how the container ended, or prints the
+/// error, and gives the exit code to leave with.
+pub fn finish(args: &RunArgs, result: Result<ExitStatus>) -> ExitCode {
+    match result {
+        Ok(status) => {
+            if !args.trace.dry_run {
+                Trace::new(args.trace_options()).note(status.explain());
+            }
+            ExitCode::from(status.code())
+        }
+        Err(err) => {
+            crate::trace::init_colors();
+            eprintln!("{} {err}", "error:".red().bold());
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_need_a_key() {
+        assert_eq!(parse_env("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert_eq!(parse_env("A=").unwrap(), ("A".into(), "".into()));
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("noequals").is_err());
+    }
+
+    #[test]
+    fn default_rootfs_is_at_the_top_of_the_workshop() {
+        let rootfs = default_rootfs();
+        assert!(rootfs.ends_with("rootfs"));
+        assert!(rootfs.parent().unwrap().join("rootfs-fetch.sh").exists());
+    }
+}

@@ -1,0 +1,115 @@
+//! A layer is one kind of isolation, plugged into the engine's timeline.
+//!
+//! The engine (see `engine.rs`) runs a container as a parent and a child
+//! process. Every layer may add clone flags and hook into fixed points of
+//! that timeline:
+//!
+//! ```text
+//!  parent                                   child
+//!  ──────                                   ─────
+//!  check()          nothing changed yet
+//!  prepare()        before the child exists  (create a cgroup, a veth)
+//!  clone(flags) ──────────────────────────▶ waits on the sync pipe
+//!  configure_child() child exists, waits     (write uid_map, join a cgroup)
+//!  release ───────────────────────────────▶ enter()  (mounts, hostname, chroot)
+//!                                           execve(command)
+//!  wait for the child to exit
+//!  cleanup()        in reverse layer order, always, also after errors
+//! ```
+//!
+//! Step 01 has one layer, [`crate::chroot::Chroot`]. Later steps add layers;
+//! they never change this trait or the engine.
+
+use colored::Color;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+use crate::engine::ExitStatus;
+use crate::error::Result;
+use crate::spec::Spec;
+use crate::trace::Trace;
+
+/// What a layer may look at in [`Layer::check`].
+#[derive(Debug)]
+pub struct Plan<'a> {
+    /// The container to run.
+    pub spec: &'a Spec,
+    /// All layers' clone flags together.
+    pub clone_flags: CloneFlags,
+    /// Whether this is a dry run (then nothing needs privileges).
+    pub dry_run: bool,
+}
+
+/// What a layer gets in the parent's hooks.
+#[derive(Debug)]
+pub struct ParentCx<'a> {
+    /// The container; a layer may change it before the child exists.
+    pub spec: &'a mut Spec,
+    /// The narrator, already tagged with this layer's name and color.
+    pub trace: Trace,
+}
+
+/// What a layer gets in the child, before the command is executed.
+///
+/// Everything with a side effect must go through `trace.call`, so that a
+/// dry run (which runs these hooks in the parent, executing nothing) shows
+/// the whole plan and changes nothing.
+#[derive(Debug)]
+pub struct ChildCx<'a> {
+    /// The container.
+    pub spec: &'a Spec,
+    /// The narrator, speaking for the child.
+    pub trace: Trace,
+    /// The child's pid as the host sees it (the parent sends it over the
+    /// sync pipe: from inside a new PID namespace the child cannot know it).
+    pub host_pid: Pid,
+}
+
+/// One kind of isolation. Every hook has a default that does nothing, so a
+/// layer implements only the points of the timeline it cares about.
+pub trait Layer {
+    /// A short name for the trace and for error messages, e.g. `chroot`.
+    fn name(&self) -> &'static str;
+
+    /// The color of this layer's lines in the trace.
+    fn color(&self) -> Color {
+        Color::White
+    }
+
+    /// Flags this layer adds to `clone(2)`, e.g. `CLONE_NEWPID`.
+    fn clone_flags(&self) -> CloneFlags {
+        CloneFlags::empty()
+    }
+
+    /// Checks made before anything changes: bad input is refused here,
+    /// with a message that says what to do.
+    fn check(&self, _plan: &Plan<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// In the parent, before the child exists.
+    ///
+    /// If this fails, the layer must undo what it did itself (the engine
+    /// only cleans up layers whose `prepare` succeeded).
+    fn prepare(&mut self, _cx: &mut ParentCx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// In the parent, after the child exists but before it may go on.
+    /// In a dry run `child` is pid 0.
+    fn configure_child(&mut self, _cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
+        Ok(())
+    }
+
+    /// In the child, before the command is executed.
+    fn enter(&self, _cx: &ChildCx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// In the parent, after the child has exited (`exit` is `None` when it
+    /// never ran: an error came first, or this is a dry run). Called in
+    /// reverse layer order, for every layer whose `prepare` succeeded.
+    fn cleanup(&mut self, _cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
+        Ok(())
+    }
+}

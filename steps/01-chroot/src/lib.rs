@@ -1,0 +1,40 @@
+//! # Step 01: chroot, and the engine every step reuses
+//!
+//! | concept | file |
+//! |---|---|
+//! | **chroot(2)**: the container's own `/` (this step's idea) | [`chroot.rs`](chroot) |
+//! | the engine: parent, child, sync and error pipes, exit codes | [`engine.rs`](engine) |
+//! | layers: one kind of isolation on the engine's timeline | [`layer.rs`](layer) |
+//! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
+//! | signals passed on to the container | [`signals.rs`](signals) |
+//! | what to run: rootfs, command, environment | [`spec.rs`](spec) |
+//! | errors that say what to do | [`error.rs`](error) |
+//! | the command line every step shares | [`cli.rs`](cli) |
+//!
+//! Later steps depend on this crate and add layers; they never edit it.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "the container workshop needs Linux: namespaces, cgroups and chroot as used here \
+     exist only there. On macOS or Windows, use a Linux VM (see the README)."
+);
+
+pub mod chroot;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod layer;
+pub mod signals;
+pub mod spec;
+pub mod trace;
+
+pub use engine::{Container, ExitStatus};
+pub use error::{Error, Result};
+pub use layer::Layer;
+
+// ANCHOR: container
+/// Step 01's container: the command, in the rootfs, through one layer.
+pub fn container(args: &cli::RunArgs) -> Result<Container> {
+    Ok(Container::new(args.spec()?, args.trace_options()).with_layer(chroot::Chroot))
+}
+// ANCHOR_END: container

@@ -1,0 +1,71 @@
+//! Passing signals on to the container.
+//!
+//! While the container runs, the runtime sits in `waitpid`. A `kill PID` or
+//! `systemctl stop` aimed at the runtime must reach the container, or it
+//! would go on running without anyone waiting for it. So for SIGINT, SIGTERM
+//! and SIGHUP we install a handler that sends the same signal to the child.
+//!
+//! One subtlety: when you press Ctrl-C, the terminal sends SIGINT to its
+//! whole foreground process group, and the child is in ours, so it already
+//! got one. The kernel marks such signals with `si_code == SI_KERNEL`; a
+//! signal from `kill(2)` has `SI_USER`. We forward only the latter, so the
+//! container sees each Ctrl-C once. See signal(7) and sigaction(2).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::unistd::Pid;
+
+/// The signals passed on to the container.
+pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// The pid to forward to. A signal handler can only reach global state,
+/// and an atomic is the one kind it may touch safely.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let child = CHILD.load(Ordering::SeqCst);
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let from_terminal = unsafe { (*info).si_code } == libc::SI_KERNEL;
+    if child > 0 && !from_terminal {
+        // SAFETY: kill(2) is async-signal-safe (signal-safety(7)).
+        unsafe { libc::kill(child, signal) };
+    }
+}
+
+/// Forwarding in force; dropping it restores the previous handlers.
+#[derive(Debug)]
+pub struct Forwarding {
+    previous: Vec<(Signal, SigAction)>,
+}
+
+impl Forwarding {
+    /// Starts forwarding [`FORWARDED`] signals to `child`.
+    pub fn to(child: Pid) -> Self {
+        CHILD.store(child.as_raw(), Ordering::SeqCst);
+        // SA_RESTART: our own blocking calls (waitpid, read) go on after
+        // the handler instead of failing with EINTR.
+        let action = SigAction::new(
+            SigHandler::SigAction(forward),
+            SaFlags::SA_SIGINFO | SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        let install = |sig: Signal| {
+            // SAFETY: the handler only reads an atomic and calls kill(2).
+            let old = unsafe { sigaction(sig, &action) };
+            old.ok().map(|old| (sig, old))
+        };
+        let previous = FORWARDED.into_iter().filter_map(install).collect();
+        Forwarding { previous }
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        for (sig, old) in &self.previous {
+            // SAFETY: restoring the handler that was there before.
+            let _ = unsafe { sigaction(*sig, old) };
+        }
+        CHILD.store(0, Ordering::SeqCst);
+    }
+}

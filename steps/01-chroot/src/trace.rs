@@ -1,0 +1,329 @@
+//! The trace: every kernel call that builds the container is narrated here.
+//!
+//! Each call that creates isolation goes through [`Trace::call`], which
+//!
+//! * prints it as it happens, on **stderr** (stdout belongs to the container),
+//!   with who makes it (`parent` or `child`), which layer asked for it, the
+//!   real syscall name with its key arguments, and the result the kernel gave;
+//! * skips it in `--dry-run` mode, so the whole plan can be printed without
+//!   root and checked in unit tests;
+//! * shows how long it took with `--timings`;
+//! * with `--step`, waits for Enter before each call and says which process to
+//!   look at from another terminal: the instructor's live-demo mode.
+//!
+//! A line looks like this:
+//!
+//! ```text
+//! [child ] chroot  │ chroot("/home/ada/workshop/rootfs") = 0
+//! ```
+//!
+//! Apart from pids, ids, paths and timings the output is deterministic, which
+//! is what lets the snapshot tests hold it.
+
+use std::fmt::Display;
+use std::io::{BufRead, BufReader, Write};
+use std::time::Instant;
+
+use colored::{Color, Colorize};
+use nix::errno::Errno;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::error::SysError;
+
+/// Which side of the `clone` makes a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// The runtime process you started (`01-chroot`).
+    Parent,
+    /// The process that becomes the container.
+    Child,
+}
+
+impl Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Padded to the same width so the columns line up.
+        f.write_str(match self {
+            Who::Parent => "parent",
+            Who::Child => "child ",
+        })
+    }
+}
+
+/// What the user asked of the trace on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct TraceOptions {
+    /// `-q/--quiet`: print nothing but errors.
+    pub quiet: bool,
+    /// `--dry-run`: print the plan, execute nothing.
+    pub dry_run: bool,
+    /// `--timings`: show how long each call took.
+    pub timings: bool,
+    /// `--step`: wait for Enter before each call.
+    pub step: bool,
+}
+
+/// A value a traced call returns, as the trace shows it.
+pub trait Traced: Sized {
+    /// How the result is printed after ` = `.
+    fn shown(&self) -> String;
+
+    /// The stand-in value of a dry run, where nothing is executed. Calls
+    /// whose result cannot be made up (a pipe, a child) return `None`: the
+    /// engine narrates those itself in a dry run and never reaches them.
+    fn dry() -> Option<Self> {
+        None
+    }
+}
+
+impl Traced for () {
+    fn shown(&self) -> String {
+        // Every system call we narrate returns 0 on success.
+        "0".into()
+    }
+    fn dry() -> Option<Self> {
+        Some(())
+    }
+}
+
+impl Traced for usize {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+    fn dry() -> Option<Self> {
+        Some(0)
+    }
+}
+
+impl Traced for Pid {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Traced for (OwnedFd, OwnedFd) {
+    fn shown(&self) -> String {
+        format!("0, fds [{}, {}]", self.0.as_raw_fd(), self.1.as_raw_fd())
+    }
+}
+
+impl Traced for WaitStatus {
+    fn shown(&self) -> String {
+        match self {
+            WaitStatus::Exited(pid, code) => format!("{pid} (exited, status {code})"),
+            WaitStatus::Signaled(pid, sig, _) => format!("{pid} (killed by {})", sig.as_str()),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// The narrator. Cheap to clone: each layer gets its own copy, tagged with
+/// the layer's name and color.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    opts: TraceOptions,
+    who: Who,
+    layer: &'static str,
+    color: Color,
+    /// The host pid of the process a learner should look at with `--step`.
+    focus: Option<i32>,
+}
+
+impl Trace {
+    /// A trace for the parent, before any layer speaks.
+    pub fn new(opts: TraceOptions) -> Self {
+        init_colors();
+        Trace {
+            opts,
+            who: Who::Parent,
+            layer: "engine",
+            color: Color::White,
+            focus: None,
+        }
+    }
+
+    /// The same trace, speaking for another layer.
+    pub fn for_layer(&self, layer: &'static str, color: Color) -> Self {
+        Trace {
+            layer,
+            color,
+            ..self.clone()
+        }
+    }
+
+    /// The same trace, speaking from the child.
+    pub fn in_child(&self) -> Self {
+        Trace {
+            who: Who::Child,
+            ..self.clone()
+        }
+    }
+
+    /// The same trace, pointing `--step` hints at `pid` (a host pid).
+    pub fn focused_on(&self, pid: i32) -> Self {
+        Trace {
+            focus: Some(pid),
+            ..self.clone()
+        }
+    }
+
+    /// The same trace, but `--step` does not pause before its calls. For
+    /// calls made while the container runs: the container may be reading
+    /// the terminal then, and must not have to share it with us.
+    pub fn without_pause(&self) -> Self {
+        let mut trace = self.clone();
+        trace.opts.step = false;
+        trace
+    }
+
+    /// Options this trace was made with.
+    pub fn options(&self) -> &TraceOptions {
+        &self.opts
+    }
+
+    /// Whether this is a dry run (nothing is executed).
+    pub fn dry_run(&self) -> bool {
+        self.opts.dry_run
+    }
+
+    /// Runs `f`, the system call described by `call`, and narrates it.
+    ///
+    /// `call` is what the learner reads, e.g. `chroot("/rootfs")`; write it
+    /// as the C call looks in its man page. The error, if any, carries the
+    /// same description, so a failure reads `chroot("/x"): No such file ...`.
+    pub fn call<T: Traced>(
+        &self,
+        call: impl Display,
+        f: impl FnOnce() -> nix::Result<T>,
+    ) -> Result<T, SysError> {
+        let call = call.to_string();
+        self.pause_before(&call);
+        if self.opts.dry_run {
+            self.line(&format!("{call}   (dry run: not executed)"));
+            return Ok(T::dry().unwrap_or_else(|| {
+                panic!("bug: {call} cannot be simulated; narrate it with announce() in a dry run")
+            }));
+        }
+        let started = Instant::now();
+        let result = f();
+        let took = started.elapsed();
+        let shown = match &result {
+            Ok(value) => value.shown(),
+            Err(errno) => format!("-1 {} ({})", errno_name(*errno), errno.desc()),
+        };
+        let timing = if self.opts.timings {
+            format!("   <{took:.1?}>")
+        } else {
+            String::new()
+        };
+        self.line(&format!("{call} = {shown}{timing}"));
+        result.map_err(|errno| SysError { call, errno })
+    }
+
+    /// Narrates a call that does not come back when it works (`execve`).
+    pub fn announce(&self, call: impl Display) {
+        let call = call.to_string();
+        self.pause_before(&call);
+        let suffix = if self.opts.dry_run {
+            "   (dry run: not executed)"
+        } else {
+            " ..."
+        };
+        self.line(&format!("{call}{suffix}"));
+    }
+
+    /// An explanation between the calls, printed as a `#` comment.
+    pub fn note(&self, text: impl Display) {
+        self.line(&format!("# {text}"));
+    }
+
+    /// Prints one trace line, colored by layer, unless `--quiet`.
+    fn line(&self, text: &str) {
+        if self.opts.quiet {
+            return;
+        }
+        let line = format!("[{}] {:<7} │ {text}", self.who, self.layer);
+        // One write call per line, so parent and child lines never mix.
+        let _ = writeln!(std::io::stderr().lock(), "{}", line.color(self.color));
+    }
+
+    /// `--step`: say what comes next and wait for Enter on the terminal.
+    ///
+    /// We read from /dev/tty, not stdin: stdin belongs to the container.
+    fn pause_before(&self, call: &str) {
+        if !self.opts.step || self.opts.quiet {
+            return;
+        }
+        let pid = self.focus.unwrap_or_else(|| std::process::id() as i32);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "{}",
+            format!(
+                "  ⏸  next: {call}\n     look at host pid {pid} from another terminal: \
+                 ls -l /proc/{pid}/ns; lsns -p {pid}; cat /proc/{pid}/status\n     press Enter to go on"
+            )
+            .dimmed()
+        );
+        drop(err);
+        if let Ok(tty) = std::fs::File::open("/dev/tty") {
+            let _ = BufReader::new(tty).read_line(&mut String::new());
+        }
+    }
+}
+
+/// Colors only on a terminal: piped into a file or a test, the trace is
+/// plain text. `NO_COLOR` and `CLICOLOR_FORCE` still win (the colored crate
+/// reads them).
+pub fn init_colors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::IsTerminal;
+        let decided =
+            std::env::var_os("NO_COLOR").is_some() || std::env::var_os("CLICOLOR_FORCE").is_some();
+        if !decided {
+            colored::control::set_override(std::io::stderr().is_terminal());
+        }
+    });
+}
+
+/// The symbolic name of an errno, as strace prints it (`ENOENT`).
+pub fn errno_name(errno: Errno) -> String {
+    // nix's Debug output for Errno is exactly the C name.
+    format!("{errno:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_executes_nothing() {
+        let trace = Trace::new(TraceOptions {
+            dry_run: true,
+            quiet: true,
+            ..Default::default()
+        });
+        let mut ran = false;
+        trace
+            .call("chroot(\"/nowhere\")", || {
+                ran = true;
+                Ok(())
+            })
+            .unwrap();
+        assert!(!ran, "a dry run must not execute the call");
+    }
+
+    #[test]
+    fn errors_carry_the_call() {
+        let trace = Trace::new(TraceOptions {
+            quiet: true,
+            ..Default::default()
+        });
+        let err = trace
+            .call("chroot(\"/x\")", || Err::<(), _>(Errno::ENOENT))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "chroot(\"/x\"): No such file or directory");
+    }
+}

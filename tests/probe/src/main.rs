@@ -1,0 +1,32 @@
+//! The probe: run inside a container, it reports what the container sees.
+//!
+//! The tests copy a statically linked build of it into the rootfs (a busybox
+//! rootfs has no libc to load a dynamic one) and run it as the container's
+//! command. It prints stable `key: value` lines that tests assert on and
+//! snapshot:
+//!
+//! ```text
+//! probe report [--see PATH]...   identity, namespaces, root, mounts, cgroup,
+//!                                id maps, capabilities, seccomp; and whether
+//!                                each PATH is visible
+//! probe escape [-- CMD ARGS...]  the classic chroot escape, then CMD
+//! ```
+//!
+//! It uses only std and libc, so the static build stays quick.
+
+mod escape;
+mod report;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("report") => report::run(args.get(1..).unwrap_or_default()),
+        Some("escape") => escape::run(args.get(1..).unwrap_or_default()),
+        Some(other) => {
+            eprintln!("probe: unknown command {other:?}; use `report` or `escape`");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Helpers every step's tests use: the test rootfs with the probe in it,
+//! running a step's binary as a learner would, and the redactions that make
+//! its output snapshot-stable.
+//!
+//! Tests prepare what they need themselves: the first test to ask builds the
+//! busybox rootfs (with `rootfs-fetch.sh --busybox`) and a static probe, so a
+//! plain `cargo test` works on a fresh clone.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The top of the workshop (where `rootfs-fetch.sh` is).
+pub fn workshop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lies in the workshop")
+        .to_path_buf()
+}
+
+/// Cargo's target directory: where the test binaries themselves are.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return std::path::absolute(dir).expect("a valid CARGO_TARGET_DIR");
+    }
+    workshop_dir().join("target")
+}
+
+/// Where the probe is inside the test rootfs (on the container's PATH).
+pub const PROBE: &str = "/usr/local/bin/probe";
+
+/// The busybox rootfs the tests run containers in, with the probe at
+/// [`PROBE`]. Built on first use; shared by all tests, so tests that change
+/// files in their container use [`RootfsCopy`] instead.
+pub fn test_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let rootfs = target_dir().join("test-rootfs");
+        // Test binaries may run at the same time (cargo nextest): one at a
+        // time builds, the others wait on this lock and then find it made.
+        fs::create_dir_all(target_dir()).expect("create target dir");
+        let lock = File::create(target_dir().join("test-rootfs.lock")).expect("create lock file");
+        lock.lock().expect("lock the test rootfs");
+        if !rootfs.join(".workshop-rootfs").exists() {
+            let status = Command::new(workshop_dir().join("rootfs-fetch.sh"))
+                .args(["--busybox", "--dest"])
+                .arg(&rootfs)
+                .status()
+                .expect("run rootfs-fetch.sh");
+            assert!(
+                status.success(),
+                "rootfs-fetch.sh --busybox failed: {status}"
+            );
+        }
+        install_probe(&rootfs);
+        rootfs
+    })
+}
+
+/// Builds the probe statically and copies it into the rootfs.
+///
+/// A busybox rootfs has no libc, so the probe must be static. The build goes
+/// into its own target directory (`target/probe`), so it neither waits for
+/// nor disturbs the `cargo test` that is running us.
+fn install_probe(rootfs: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let probe_target = target_dir().join("probe");
+    let status = Command::new(cargo)
+        .current_dir(workshop_dir())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "workshop-probe",
+            "--target",
+            &triple,
+        ])
+        .arg("--target-dir")
+        .arg(&probe_target)
+        // crt-static: link glibc into the binary (a static-pie).
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("run cargo to build the probe");
+    assert!(
+        status.success(),
+        "building the static probe failed: {status}"
+    );
+    let built = probe_target.join(&triple).join("release/probe");
+    let dest = rootfs.join(PROBE.trim_start_matches('/'));
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    // Copy, then rename: a container that runs the old probe right now
+    // keeps it ("text file busy" is avoided).
+    let tmp = dest.with_extension("new");
+    fs::copy(&built, &tmp).expect("copy the probe into the rootfs");
+    fs::rename(&tmp, &dest).expect("install the probe");
+}
+
+/// A private copy of the test rootfs, for a test that changes files in it.
+/// Removed on drop.
+#[derive(Debug)]
+pub struct RootfsCopy {
+    dir: tempfile::TempDir,
+}
+
+impl RootfsCopy {
+    /// Copies the test rootfs (a few MB: busybox, its links and the probe).
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("workshop-rootfs-")
+            .tempdir()
+            .unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", test_rootfs().display()))
+            .arg(dir.path())
+            .status()
+            .expect("run cp");
+        assert!(status.success(), "copying the test rootfs failed");
+        RootfsCopy { dir }
+    }
+
+    /// The copy's path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for RootfsCopy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a run of a step binary gave.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (`None` if the binary itself was killed by a signal).
+    pub code: Option<i32>,
+    /// The container's output.
+    pub stdout: String,
+    /// The trace and errors.
+    pub stderr: String,
+}
+
+/// A command that runs a step binary on a rootfs (the shared test rootfs by
+/// default), the way a learner would: the built binary, real arguments.
+/// Colors are off and the state directory is a fresh temporary one.
+pub fn step_command(binary: &str, rootfs: &Path) -> Command {
+    assert!(
+        is_root(),
+        "the step tests run containers and need root: run them with `cargo test`, \
+         whose runner (.cargo/config.toml) uses sudo when you are not root"
+    );
+    let mut cmd = Command::new(binary);
+    cmd.arg("--rootfs").arg(rootfs);
+    cmd.arg("--state-dir").arg(state_dir());
+    cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn state_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("workshop-state-")
+            .tempdir()
+            .unwrap()
+    })
+    .path()
+}
+
+/// Runs a step binary on the shared test rootfs with `args` and collects
+/// what it printed.
+pub fn run_step(binary: &str, args: &[&str]) -> Run {
+    let rootfs = test_rootfs();
+    collect(step_command(binary, rootfs).args(args).output())
+}
+
+/// Turns a finished command into a [`Run`].
+pub fn collect(output: std::io::Result<Output>) -> Run {
+    let output = output.expect("start the step binary");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Insta settings that hide what changes from run to run: pids, the rootfs
+/// and temporary paths, the program path and timings.
+pub fn redactions(rootfs: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&rootfs.display().to_string()), "[ROOTFS]");
+    settings.add_filter(r"/tmp/workshop-[a-z]+-\w+", "[TMP]");
+    settings.add_filter(r"(clone\([^)]*\)) = \d+", "$1 = [PID]");
+    settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid([PID], 0) = [PID]");
+    settings.add_filter(r"\b(pid|ppid): \d+", "$1: [PID]");
+    settings.add_filter(r"host pid \d+", "host pid [PID]");
+    settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
+    settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
+    settings.add_filter(r"\b\d{10}\b", "[NS-INODE]");
+    settings
+}
+
+/// Escapes a literal for use in a regex filter.
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// The mount table of this process, to compare before and after a run.
+pub fn host_mounts() -> String {
+    fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo")
+}
+
+/// The lines of `after` that are not in `before`.
+pub fn new_lines(before: &str, after: &str) -> Vec<String> {
+    after
+        .lines()
+        .filter(|line| !before.lines().any(|b| b == *line))
+        .map(String::from)
+        .collect()
+}
+
+/// Whether we are root (the step tests need it; the runner provides it).
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Runs `cmd` as the unprivileged user `nobody` (65534), with util-linux's
+/// `setpriv`, to show what happens without root.
+pub fn as_nobody(cmd: &Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    wrapped.arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped.stdin(Stdio::null());
+    wrapped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_escape_escapes() {
+        assert_eq!(regex_escape("/a.b-c"), r"/a\.b\-c");
+    }
+
+    #[test]
+    fn new_lines_finds_additions() {
+        assert_eq!(new_lines("a\nb", "a\nc\nb"), vec!["c".to_string()]);
+    }
+}

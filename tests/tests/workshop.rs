@@ -1,0 +1,235 @@
+//! Workshop-wide tests: the pieces around the steps (rootfs-fetch.sh, the
+//! cargo runner, the shared command line, the book's includes, CI).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use workshop_tests::{as_nobody, collect, is_root, workshop_dir};
+
+/// The step directories, `steps/NN-name`, in order.
+fn steps() -> Vec<PathBuf> {
+    let mut steps: Vec<_> = fs::read_dir(workshop_dir().join("steps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").exists())
+        .collect();
+    steps.sort();
+    steps
+}
+
+/// Where cargo put this build's binaries (target/debug, or target/release).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf() // deps/ -> debug/
+}
+
+#[test]
+fn rootfs_fetch_builds_a_busybox_rootfs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("rootfs");
+    let fetch = workshop_dir().join("rootfs-fetch.sh");
+    let run = collect(
+        Command::new(&fetch)
+            .args(["--busybox", "--dest"])
+            .arg(&dest)
+            .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let sh = fs::read_link(dest.join("bin/sh")).unwrap();
+    assert_eq!(
+        sh,
+        Path::new("/bin/busybox"),
+        "applets link to busybox inside the rootfs"
+    );
+    assert!(dest.join("bin/busybox").is_file());
+    assert!(
+        fs::read_to_string(dest.join("etc/os-release"))
+            .unwrap()
+            .contains("BusyBox")
+    );
+    let marker = fs::read_to_string(dest.join(".workshop-rootfs")).unwrap();
+    assert!(marker.starts_with("busybox "), "{marker}");
+
+    // Idempotent: a second run leaves it alone and says so.
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let before = inode(&dest);
+    let run = collect(
+        Command::new(&fetch)
+            .args(["--busybox", "--dest"])
+            .arg(&dest)
+            .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("already there"), "{}", run.stderr);
+    assert_eq!(inode(&dest), before, "not rebuilt");
+
+    // --force rebuilds it.
+    let run = collect(
+        Command::new(&fetch)
+            .args(["--busybox", "--force", "--dest"])
+            .arg(&dest)
+            .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_ne!(inode(&dest), before, "rebuilt");
+    // No temporary directories are left next to it.
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["rootfs"]);
+}
+
+#[test]
+fn rootfs_fetch_never_deletes_a_directory_it_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("precious"), "keep me").unwrap();
+    let run = collect(
+        Command::new(workshop_dir().join("rootfs-fetch.sh"))
+            .args(["--busybox", "--force", "--dest"])
+            .arg(&mine)
+            .output(),
+    );
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stderr.contains("was not made by this script"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(mine.join("precious")).unwrap(),
+        "keep me"
+    );
+
+    let run = collect(
+        Command::new(workshop_dir().join("rootfs-fetch.sh"))
+            .arg("--bogus")
+            .output(),
+    );
+    assert_ne!(run.code, Some(0));
+    assert!(
+        run.stderr.contains("unknown option: --bogus"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn every_step_keeps_the_shared_command_line() {
+    let steps = steps();
+    assert!(!steps.is_empty());
+    for step in steps {
+        let name = step.file_name().unwrap().to_string_lossy().into_owned();
+        let manifest = fs::read_to_string(step.join("Cargo.toml")).unwrap();
+        let number = &name[..2];
+        assert!(
+            manifest.contains(&format!("name = \"step{name}\"")),
+            "{name}: the package is step{name}"
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name}: the binary is {name}"
+        );
+        let binary = bin_dir().join(&name);
+        let run = collect(Command::new(&binary).arg("--help").output());
+        assert_eq!(run.code, Some(0), "{}: {run:?}", binary.display());
+        for flag in [
+            "--rootfs",
+            "--state-dir",
+            "--quiet",
+            "--dry-run",
+            "--timings",
+            "--step",
+            "--env",
+        ] {
+            assert!(
+                run.stdout.contains(flag),
+                "step {number} lacks {flag}:\n{}",
+                run.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn the_runner_execs_directly_as_root_and_explains_otherwise() {
+    let runner = workshop_dir().join("scripts/as-root");
+    let run = collect(
+        Command::new(&runner)
+            .args(["/bin/sh", "-c", "id -u; exit 5"])
+            .output(),
+    );
+    if is_root() {
+        assert_eq!(run.code, Some(5), "the exit code passes through: {run:?}");
+        assert_eq!(run.stdout, "0\n");
+    }
+    let sudo_installed = Command::new("sh")
+        .args(["-c", "command -v sudo"])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if is_root() && !sudo_installed {
+        let mut cmd = Command::new(&runner);
+        cmd.args(["/bin/true"]);
+        let run = collect(as_nobody(&cmd).output());
+        assert_eq!(run.code, Some(125), "{run:?}");
+        assert!(
+            run.stderr.contains("sudo is not installed"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// mdBook only warns when an include is missing; here it is an error. Every
+/// `{{#include file:anchor}}` must name a file that exists and holds the
+/// anchor, so the book never shows stale or pasted code.
+#[test]
+fn the_books_includes_resolve() {
+    let src = workshop_dir().join("book/src");
+    let mut checked = 0;
+    for entry in fs::read_dir(&src).unwrap() {
+        let page = entry.unwrap().path();
+        if page.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = fs::read_to_string(&page).unwrap();
+        for include in text.split("{{#include ").skip(1) {
+            let target = include.split("}}").next().unwrap().trim();
+            let mut parts = target.splitn(2, ':');
+            let file = src.join(parts.next().unwrap());
+            let anchor = parts.next();
+            let body = fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: include {target}: {e}", page.display()));
+            if let Some(anchor) = anchor.filter(|a| !a.chars().next().unwrap().is_ascii_digit()) {
+                assert!(
+                    body.contains(&format!("ANCHOR: {anchor}"))
+                        && body.contains(&format!("ANCHOR_END: {anchor}")),
+                    "{}: {} has no anchor {anchor}",
+                    page.display(),
+                    file.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 0,
+        "the book includes code and output from the sources"
+    );
+}
+
+#[test]
+fn ci_runs_the_readmes_test_command() {
+    let readme = fs::read_to_string(workshop_dir().join("README.md")).unwrap();
+    let ci = fs::read_to_string(workshop_dir().join(".ci/run")).unwrap();
+    assert!(readme.contains("\n    cargo test\n") || readme.contains("\ncargo test\n"));
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo test"),
+        ".ci/run runs `cargo test`"
+    );
+}
