@@ -146,6 +146,20 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// Asserts that the run failed with `code` and that its error output
+    /// says `needle` (the part of the message that tells what to do).
+    #[track_caller]
+    pub fn assert_error(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, Some(code), "{self:?}");
+        assert!(
+            self.stderr.contains(needle),
+            "expected {needle:?} in:\n{}",
+            self.stderr
+        );
+    }
+}
+
 /// A command that runs a step binary on a rootfs (the shared test rootfs by
 /// default), the way a learner would: the built binary, real arguments.
 /// Colors are off and the state directory is a fresh temporary one.

@@ -60,8 +60,7 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
             .arg(&dest)
             .output(),
     );
-    assert_eq!(run.code, Some(0), "{run:?}");
-    assert!(run.stderr.contains("already there"), "{}", run.stderr);
+    run.assert_error(0, "already there");
     assert_eq!(inode(&dest), before, "not rebuilt");
 
     // --force rebuilds it.
@@ -176,12 +175,7 @@ fn the_runner_execs_directly_as_root_and_explains_otherwise() {
         let mut cmd = Command::new(&runner);
         cmd.args(["/bin/true"]);
         let run = collect(as_nobody(&cmd).output());
-        assert_eq!(run.code, Some(125), "{run:?}");
-        assert!(
-            run.stderr.contains("sudo is not installed"),
-            "{}",
-            run.stderr
-        );
+        run.assert_error(125, "sudo is not installed");
     }
 }
 

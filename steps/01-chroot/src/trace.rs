@@ -262,7 +262,7 @@ impl Trace {
             "{}",
             format!(
                 "  ⏸  next: {call}\n     look at host pid {pid} from another terminal: \
-                 ls -l /proc/{pid}/ns; lsns -p {pid}; cat /proc/{pid}/status\n     press Enter to go on"
+                 ls -l /proc/{pid}/root /proc/{pid}/ns; lsns -p {pid}\n     press Enter to go on"
             )
             .dimmed()
         );

@@ -27,6 +27,46 @@ fn ls_lists_the_rootfs() {
 }
 
 #[test]
+fn the_rootfs_is_another_system() {
+    let run = run_step(BIN, &["-q", "--", "/bin/cat", "/etc/os-release"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let rootfs_release = std::fs::read_to_string(test_rootfs().join("etc/os-release")).unwrap();
+    assert_eq!(
+        run.stdout, rootfs_release,
+        "the rootfs's file, not the host's"
+    );
+    assert!(run.stdout.contains("Workshop BusyBox"), "{}", run.stdout);
+}
+
+/// On a terminal, as a learner types `cargo run --bin 01-chroot`: the shell
+/// is interactive, reads what is typed and its exit code comes back.
+#[test]
+fn an_interactive_shell_works_on_a_terminal() {
+    // script(1) runs the command on a new pseudo-terminal and copies our
+    // stdin to it: the shell inside sees a real tty.
+    let rootfs = test_rootfs().display().to_string();
+    let inner = format!("{BIN} -q --rootfs {rootfs} /bin/sh -i");
+    let mut child = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"[ -t 0 ] && echo on-a-tty; echo $((6 * 7)); exit 4\n")
+        .unwrap();
+    // stdin stays open until the shell has exited: at end-of-file script(1)
+    // would hang up the terminal, maybe before the shell read our line.
+    let run = collect(child.wait_with_output());
+    drop(stdin);
+    assert_eq!(run.code, Some(4), "{run:?}");
+    assert!(run.stdout.contains("on-a-tty"), "{}", run.stdout);
+    assert!(run.stdout.contains("42"), "{}", run.stdout);
+}
+
+#[test]
 fn trace_narrates_every_call() {
     let run = run_step(BIN, &["--", "/bin/true"]);
     assert_eq!(run.code, Some(0), "{run:?}");
@@ -75,8 +115,7 @@ fn without_root_it_says_how_to_run_it() {
     let mut cmd = as_nobody(&cmd);
     cmd.args(["--", "/bin/true"]);
     let run = collect(cmd.output());
-    assert_eq!(run.code, Some(125), "{run:?}");
-    assert!(run.stderr.contains("needs root"), "{}", run.stderr);
+    run.assert_error(125, "needs root");
     redactions(test_rootfs()).bind(|| insta::assert_snapshot!("not_root", run.stderr));
 }
 
@@ -111,20 +150,14 @@ fn death_by_signal_gives_128_plus_n() {
 #[test]
 fn missing_command_exits_127_naming_it() {
     let run = run_step(BIN, &["-q", "--", "/nope"]);
-    assert_eq!(run.code, Some(127), "{run:?}");
-    assert!(run.stderr.contains("/nope"), "{}", run.stderr);
+    run.assert_error(127, "/nope");
     redactions(test_rootfs()).bind(|| insta::assert_snapshot!("missing_command", run.stderr));
 
     // Without a slash the command is looked up in the container's PATH.
     let run = run_step(BIN, &["-q", "--", "ls", "/bin/sh"]);
     assert_eq!(run.code, Some(0), "{run:?}");
     let run = run_step(BIN, &["-q", "--", "no-such-command"]);
-    assert_eq!(run.code, Some(127), "{run:?}");
-    assert!(
-        run.stderr.contains("no-such-command: command not found"),
-        "{}",
-        run.stderr
-    );
+    run.assert_error(127, "no-such-command: command not found");
 }
 
 #[test]
@@ -136,16 +169,14 @@ fn non_executable_command_exits_126() {
             .args(["-q", "/not-executable"])
             .output(),
     );
-    assert_eq!(run.code, Some(126), "{run:?}");
-    assert!(run.stderr.contains("chmod +x"), "{}", run.stderr);
+    run.assert_error(126, "chmod +x");
 }
 
 #[test]
 fn missing_rootfs_says_to_fetch_one() {
     let missing = std::env::temp_dir().join("workshop-no-such-rootfs");
     let run = collect(step_command(BIN, &missing).args(["/bin/sh"]).output());
-    assert_eq!(run.code, Some(125), "{run:?}");
-    assert!(run.stderr.contains("./rootfs-fetch.sh"), "{}", run.stderr);
+    run.assert_error(125, "./rootfs-fetch.sh");
     assert!(
         run.stderr.contains(&missing.display().to_string()),
         "{}",
@@ -161,12 +192,7 @@ fn step_mode_without_a_terminal_is_refused_not_hung() {
             .process_group(0) // no controlling terminal to fall back on
             .output(),
     );
-    assert_eq!(run.code, Some(125), "{run:?}");
-    assert!(
-        run.stderr.contains("--step needs a terminal"),
-        "{}",
-        run.stderr
-    );
+    run.assert_error(125, "--step needs a terminal");
 }
 
 #[test]

@@ -68,11 +68,11 @@ impl Layer for Recorder {
     }
 }
 
-fn dry_container(log: &Arc<Mutex<Vec<String>>>, fail_second: bool) -> Container {
-    let rootfs = std::env::temp_dir();
+/// A quiet dry run of `/bin/true` on `rootfs`, with no layers yet.
+fn dry_run_on(rootfs: &str) -> Container {
     let spec = Spec::new(
         "test",
-        rootfs,
+        rootfs.into(),
         vec!["/bin/true".into()],
         "/nonexistent".into(),
     );
@@ -81,12 +81,16 @@ fn dry_container(log: &Arc<Mutex<Vec<String>>>, fail_second: bool) -> Container 
         quiet: true,
         ..Default::default()
     };
+    Container::new(spec, opts)
+}
+
+fn dry_container(log: &Arc<Mutex<Vec<String>>>, fail_second: bool) -> Container {
     let recorder = |name, fail_in_prepare| Recorder {
         name,
         log: log.clone(),
         fail_in_prepare,
     };
-    Container::new(spec, opts)
+    dry_run_on(std::env::temp_dir().to_str().unwrap())
         .with_layer(recorder("a", false))
         .with_layer(recorder("b", fail_second))
         .with_layer(Chroot)
@@ -136,18 +140,7 @@ fn a_failed_prepare_cleans_up_only_what_was_prepared() {
 
 #[test]
 fn a_missing_rootfs_is_refused_before_anything_happens() {
-    let spec = Spec::new(
-        "test",
-        "/nonexistent/rootfs".into(),
-        vec!["/bin/sh".into()],
-        "/nonexistent".into(),
-    );
-    let opts = TraceOptions {
-        dry_run: true,
-        quiet: true,
-        ..Default::default()
-    };
-    let err = Container::new(spec, opts)
+    let err = dry_run_on("/nonexistent/rootfs")
         .with_layer(Chroot)
         .run()
         .unwrap_err();
