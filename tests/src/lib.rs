@@ -6,6 +6,8 @@
 //! busybox rootfs (with `rootfs-fetch.sh --busybox`) and a static probe, so a
 //! plain `cargo test` works on a fresh clone.
 
+pub mod contract;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -205,19 +207,58 @@ pub fn collect(output: std::io::Result<Output>) -> Run {
     }
 }
 
-/// Insta settings that hide what changes from run to run: pids, the rootfs
-/// and temporary paths, the program path and timings.
+/// Insta settings that hide what changes from run to run or from machine
+/// to machine: pids, the rootfs and temporary paths, the program path,
+/// timings, namespace inodes (`[its own]`); and, where the container shares
+/// them with the host, its namespaces, hostname, cgroups and capabilities,
+/// shown as `[as on the host]` (a learner's machine is not CI's).
 pub fn redactions(rootfs: &Path) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(&regex_escape(&rootfs.display().to_string()), "[ROOTFS]");
     settings.add_filter(r"/tmp/workshop-[a-z]+-\w+", "[TMP]");
     settings.add_filter(r"(clone\([^)]*\)) = \d+", "$1 = [PID]");
     settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid([PID], 0) = [PID]");
-    settings.add_filter(r"\b(pid|ppid): \d+", "$1: [PID]");
+    settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: [PID]");
     settings.add_filter(r"host pid \d+", "host pid [PID]");
     settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
     settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
-    settings.add_filter(r"\b\d{10}\b", "[NS-INODE]");
+    // A namespace the container shares with us, and one of its own.
+    for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
+        if let Ok(link) = fs::read_link(format!("/proc/self/ns/{ns}")) {
+            let inode = link
+                .to_string_lossy()
+                .replace(|c: char| !c.is_ascii_digit(), "");
+            settings.add_filter(
+                &format!("(?m)^ns\\.{ns}: {inode}$"),
+                format!("ns.{ns}: [as on the host]"),
+            );
+        }
+    }
+    settings.add_filter(r"(?m)^(ns\.\w+): \d+$", "$1: [its own]");
+    if let Ok(host) = nix::unistd::gethostname() {
+        let host = regex_escape(&host.to_string_lossy());
+        settings.add_filter(
+            &format!("(?m)^hostname: {host}$"),
+            "hostname: [as on the host]",
+        );
+    }
+    if let Ok(cgroups) = fs::read_to_string("/proc/self/cgroup") {
+        let block: String = cgroups.lines().map(|l| format!("cgroup: {l}\n")).collect();
+        settings.add_filter(&regex_escape(&block), "cgroup: [as on the host]\n");
+    }
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for field in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
+        if let Some(value) = status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        {
+            let value = value.trim();
+            settings.add_filter(
+                &format!("(?m)^status\\.{field}: {value}$"),
+                format!("status.{field}: [as on the host]"),
+            );
+        }
+    }
     settings
 }
 

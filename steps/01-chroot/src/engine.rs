@@ -26,7 +26,7 @@
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -282,7 +282,7 @@ impl Container {
         }
         trace.announce("write(sync_pipe, &child_pid, 4) /* go on */");
         let child_trace = trace.in_child();
-        let Err(err) = setup_and_exec(&self.layers, &self.spec, &child_trace, child);
+        let Err(err) = setup_and_exec(&self.layers, &self.spec, &child_trace, child, None);
         match err {
             // The dry-run exec "fails" with this marker: everything went to plan.
             Error::InContainer { exit_code: 0, .. } => {}
@@ -315,7 +315,7 @@ fn child(
     let host_pid = Pid::from_raw(i32::from_le_bytes(pid_bytes));
     let trace = trace.in_child().focused_on(host_pid.as_raw());
 
-    let Err(err) = setup_and_exec(layers, spec, &trace, host_pid);
+    let Err(err) = setup_and_exec(layers, spec, &trace, host_pid, Some(error_write.as_fd()));
     // Tell the parent what went wrong: one byte of exit code, then the text.
     let code = err.exit_code();
     let mut report = vec![code];
@@ -339,6 +339,7 @@ fn setup_and_exec(
     spec: &Spec,
     trace: &Trace,
     host_pid: Pid,
+    error_pipe: Option<BorrowedFd<'_>>,
 ) -> Result<Infallible> {
     // If the runtime dies, the container dies with it: nothing is left over.
     trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
@@ -349,6 +350,7 @@ fn setup_and_exec(
             spec,
             trace: trace.for_layer(layer.name(), layer.color()),
             host_pid,
+            error_pipe,
         };
         layer.enter(&cx)?;
     }

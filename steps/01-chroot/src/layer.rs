@@ -20,6 +20,8 @@
 //! Step 01 has one layer, [`crate::chroot::Chroot`]. Later steps add layers;
 //! they never change this trait or the engine.
 
+use std::os::fd::BorrowedFd;
+
 use colored::Color;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -63,6 +65,11 @@ pub struct ChildCx<'a> {
     /// The child's pid as the host sees it (the parent sends it over the
     /// sync pipe: from inside a new PID namespace the child cannot know it).
     pub host_pid: Pid,
+    /// The write end of the close-on-exec error pipe (`None` in a dry run).
+    /// A layer that forks and stays behind as a process of its own (step
+    /// 02's init) must close its copy, or the parent would wait for
+    /// end-of-file forever.
+    pub error_pipe: Option<BorrowedFd<'a>>,
 }
 
 /// One kind of isolation. Every hook has a default that does nothing, so a

@@ -10,6 +10,11 @@
 //! got one. The kernel marks such signals with `si_code == SI_KERNEL`; a
 //! signal from `kill(2)` has `SI_USER`. We forward only the latter, so the
 //! container sees each Ctrl-C once. See signal(7) and sigaction(2).
+//!
+//! From step 02 on, the container's command is PID 1 of its PID namespace,
+//! and PID 1 does not die of signals it has no handler for: a plain `sleep`
+//! ignores Ctrl-C there. So that nobody is stuck, the third Ctrl-C in a row
+//! kills the container with SIGKILL, which always works.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -23,13 +28,31 @@ pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIG
 /// and an atomic is the one kind it may touch safely.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
+/// Ctrl-Cs seen so far, for the third-one-kills rule.
+static INTERRUPTS: AtomicI32 = AtomicI32::new(0);
+
+/// How many Ctrl-Cs make us kill the container.
+pub const INTERRUPTS_TO_KILL: i32 = 3;
+
 extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     let child = CHILD.load(Ordering::SeqCst);
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let from_terminal = unsafe { (*info).si_code } == libc::SI_KERNEL;
-    if child > 0 && !from_terminal {
+    if child <= 0 {
+        return;
+    }
+    if !from_terminal {
         // SAFETY: kill(2) is async-signal-safe (signal-safety(7)).
         unsafe { libc::kill(child, signal) };
+    } else if signal == libc::SIGINT
+        && INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1 == INTERRUPTS_TO_KILL
+    {
+        const MSG: &[u8] = b"\nthird Ctrl-C: killing the container with SIGKILL\n";
+        // SAFETY: write(2) and kill(2) are async-signal-safe.
+        unsafe {
+            libc::write(libc::STDERR_FILENO, MSG.as_ptr().cast(), MSG.len());
+            libc::kill(child, libc::SIGKILL);
+        }
     }
 }
 
@@ -43,6 +66,7 @@ impl Forwarding {
     /// Starts forwarding [`FORWARDED`] signals to `child`.
     pub fn to(child: Pid) -> Self {
         CHILD.store(child.as_raw(), Ordering::SeqCst);
+        INTERRUPTS.store(0, Ordering::SeqCst);
         // SA_RESTART: our own blocking calls (waitpid, read) go on after
         // the handler instead of failing with EINTR.
         let action = SigAction::new(

@@ -10,12 +10,14 @@
 //!                                id maps, capabilities, seccomp; and whether
 //!                                each PATH is visible
 //! probe escape [-- CMD ARGS...]  the classic chroot escape, then CMD
+//! probe shm-create KEY           make a System V shared memory segment
 //! ```
 //!
 //! It uses only std and libc, so the static build stays quick.
 
 mod escape;
 mod report;
+mod shm;
 
 use std::process::ExitCode;
 
@@ -24,8 +26,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None | Some("report") => report::run(args.get(1..).unwrap_or_default()),
         Some("escape") => escape::run(args.get(1..).unwrap_or_default()),
+        Some("shm-create") => shm::create(args.get(1..).unwrap_or_default()),
         Some(other) => {
-            eprintln!("probe: unknown command {other:?}; use `report` or `escape`");
+            eprintln!("probe: unknown command {other:?}; use `report`, `escape` or `shm-create`");
             ExitCode::from(2)
         }
     }

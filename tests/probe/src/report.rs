@@ -93,6 +93,7 @@ pub fn run(args: &[String]) -> ExitCode {
         };
         println!("status.{field}: {value}");
     }
+    println!("sysvipc.shm: {}", shm_segments());
     for path in see {
         let seen = match fs::symlink_metadata(&path) {
             Ok(_) => "yes".to_string(),
@@ -101,6 +102,27 @@ pub fn run(args: &[String]) -> ExitCode {
         println!("see {path}: {seen}");
     }
     ExitCode::SUCCESS
+}
+
+/// The System V shared memory segments of our IPC namespace, as
+/// `key=0x...` words, from /proc/sysvipc/shm (proc(5)).
+fn shm_segments() -> String {
+    match fs::read_to_string("/proc/sysvipc/shm") {
+        Ok(text) => {
+            let keys: Vec<_> = text
+                .lines()
+                .skip(1) // the header
+                .filter_map(|l| l.split_whitespace().next()?.parse::<i64>().ok())
+                .map(|key| format!("key=0x{:08x}", key as u32))
+                .collect();
+            if keys.is_empty() {
+                "none".into()
+            } else {
+                keys.join(" ")
+            }
+        }
+        Err(e) => format!("unavailable ({})", short(&e)),
+    }
 }
 
 fn hostname() -> String {

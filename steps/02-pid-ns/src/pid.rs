@@ -1,0 +1,75 @@
+//! The PID namespace: a process tree of the container's own.
+//!
+//! With `CLONE_NEWPID` the child is process 1 of a new PID namespace. Inside,
+//! it and its descendants get pids 1, 2, 3...; the host still sees them, with
+//! ordinary host pids (the trace prints both). A process has one pid in each
+//! namespace from its own up to the host's.
+//!
+//! Tools like `ps` read `/proc`, and a proc file system shows the PID
+//! namespace of whoever *mounted* it. The host's `/proc` would show the
+//! host's processes, so this layer mounts a fresh one at `/proc` once the
+//! child is inside its root (thanks to the mount namespace, that mount is
+//! the container's alone).
+//!
+//! PID 1 has duties no other process has (see `init.rs` and the book):
+//! orphans are re-parented to it and it must reap them; signals it has no
+//! handler for do not reach it; when it dies, the kernel kills every other
+//! process in the namespace.
+//!
+//! Man pages: pid_namespaces(7), proc(5).
+
+use std::path::Path;
+
+use colored::Color;
+use nix::mount::{MsFlags, mount};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::unistd::{getpid, mkdir};
+use step01_chroot::Layer;
+use step01_chroot::error::Result;
+use step01_chroot::layer::ChildCx;
+
+/// The PID namespace layer. Put it after the layer that changes the root
+/// (its `/proc` is mounted inside the new root) and after the mount
+/// namespace (so that the mount is the container's own).
+#[derive(Debug, Default)]
+pub struct PidNamespace;
+
+impl Layer for PidNamespace {
+    fn name(&self) -> &'static str {
+        "pid"
+    }
+
+    fn color(&self) -> Color {
+        Color::Magenta
+    }
+
+    fn clone_flags(&self) -> CloneFlags {
+        CloneFlags::CLONE_NEWPID
+    }
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        if !cx.trace.dry_run() {
+            cx.trace.note(format!(
+                "getpid() = {} in here; the host knows this process as host pid {}",
+                getpid(),
+                cx.host_pid
+            ));
+            if !Path::new("/proc").is_dir() {
+                cx.trace.call("mkdir(\"/proc\", 0555)", || {
+                    mkdir("/proc", Mode::from_bits_truncate(0o555))
+                })?;
+            }
+        }
+        // A proc file system for this PID namespace. nosuid, nodev, noexec:
+        // nothing in /proc needs them, as in every container runtime.
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        cx.trace.call(
+            "mount(\"proc\", \"/proc\", \"proc\", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)",
+            || mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>),
+        )?;
+        Ok(())
+    }
+    // ANCHOR_END: enter
+}

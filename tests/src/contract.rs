@@ -1,0 +1,294 @@
+//! The contract every step keeps, whatever it adds: the command runs in the
+//! rootfs, its exit code comes back exactly, errors say what to do, stdin
+//! and the terminal are the container's, signals reach it, and killing the
+//! runtime kills the container.
+//!
+//! Each function takes the path of a step's binary. A step runs them all
+//! with one line, `workshop_tests::step_contract_tests!(BIN);`, so step 07
+//! is checked against what step 01 promised.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::{RootfsCopy, as_nobody, collect, run_step, step_command, test_rootfs};
+
+pub fn the_rootfs_is_another_system(bin: &str) {
+    let run = run_step(bin, &["-q", "--", "/bin/cat", "/etc/os-release"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let rootfs_release = std::fs::read_to_string(test_rootfs().join("etc/os-release")).unwrap();
+    assert_eq!(
+        run.stdout, rootfs_release,
+        "the rootfs's file, not the host's"
+    );
+    assert!(run.stdout.contains("Workshop BusyBox"), "{}", run.stdout);
+}
+
+/// On a terminal, as a learner types `cargo run --bin 01-chroot`: the shell
+/// is interactive, reads what is typed and its exit code comes back.
+pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
+    // script(1) runs the command on a new pseudo-terminal and copies our
+    // stdin to it: the shell inside sees a real tty.
+    let rootfs = test_rootfs().display().to_string();
+    let inner = format!("{bin} -q --rootfs {rootfs} /bin/sh -i");
+    let mut child = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"[ -t 0 ] && echo on-a-tty; echo $((6 * 7)); exit 4\n")
+        .unwrap();
+    // stdin stays open until the shell has exited: at end-of-file script(1)
+    // would hang up the terminal, maybe before the shell read our line.
+    let run = collect(child.wait_with_output());
+    drop(stdin);
+    assert_eq!(run.code, Some(4), "{run:?}");
+    assert!(run.stdout.contains("on-a-tty"), "{}", run.stdout);
+    assert!(run.stdout.contains("42"), "{}", run.stdout);
+}
+
+pub fn timings_show_how_long_each_call_took(bin: &str) {
+    let run = run_step(bin, &["--timings", "--", "/bin/true"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let timed = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("chroot(") && l.ends_with("s>"));
+    assert_eq!(timed.count(), 1, "{}", run.stderr);
+}
+
+pub fn exit_codes_propagate_exactly(bin: &str) {
+    for (script, code) in [("exit 0", 0), ("exit 7", 7), ("exit 255", 255)] {
+        let run = run_step(bin, &["-q", "--", "/bin/sh", "-c", script]);
+        assert_eq!(run.code, Some(code), "{script}: {run:?}");
+    }
+    let run = run_step(bin, &["--", "/bin/sh", "-c", "exit 7"]);
+    assert!(
+        run.stderr.contains("the container exited with status 7"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A container killed by signal N gives 128 + N. The signal comes from the
+/// host: from step 02 on the command is PID 1, which cannot be killed from
+/// inside its own namespace, not even with SIGKILL.
+pub fn death_by_signal_gives_128_plus_n(bin: &str) {
+    let runtime = step_command(bin, test_rootfs())
+        .args(["/bin/sleep", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sleep = container_process(runtime.id(), "sleep");
+    nix::sys::signal::kill(pid(sleep), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let run = collect(runtime.wait_with_output());
+    run.assert_error(137, "killed by SIGKILL: exit code 137 (128 + 9)");
+}
+
+pub fn non_executable_command_exits_126(bin: &str) {
+    let rootfs = RootfsCopy::new();
+    std::fs::write(rootfs.path().join("not-executable"), "#!/bin/sh\necho hi\n").unwrap();
+    let run = collect(
+        step_command(bin, rootfs.path())
+            .args(["-q", "/not-executable"])
+            .output(),
+    );
+    run.assert_error(126, "chmod +x");
+}
+
+pub fn missing_rootfs_says_to_fetch_one(bin: &str) {
+    let missing = std::env::temp_dir().join("workshop-no-such-rootfs");
+    let run = collect(step_command(bin, &missing).args(["/bin/sh"]).output());
+    run.assert_error(125, "./rootfs-fetch.sh");
+    assert!(
+        run.stderr.contains(&missing.display().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+pub fn step_mode_without_a_terminal_is_refused_not_hung(bin: &str) {
+    let run = collect(
+        step_command(bin, test_rootfs())
+            .args(["--step", "--", "/bin/true"])
+            .process_group(0) // no controlling terminal to fall back on
+            .output(),
+    );
+    run.assert_error(125, "--step needs a terminal");
+}
+
+pub fn environment_is_the_containers_own(bin: &str) {
+    let run = run_step(bin, &["-q", "-e", "GREETING=hello", "--", "/usr/bin/env"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let mut vars: Vec<_> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("TERM="))
+        .collect();
+    vars.sort();
+    assert_eq!(
+        vars,
+        [
+            "GREETING=hello",
+            "HOME=/root",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
+    );
+}
+
+pub fn stdin_is_the_containers(bin: &str) {
+    let mut child = step_command(bin, test_rootfs())
+        .args(["-q", "/bin/sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo from-stdin; exit 3\n")
+        .unwrap();
+    let run = collect(child.wait_with_output());
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.stdout, "from-stdin\n");
+}
+
+/// `kill RUNTIME` reaches the container. The command handles SIGTERM with
+/// a trap: from step 02 on it is PID 1, which only gets signals it handles.
+pub fn sigterm_to_the_runtime_reaches_the_container(bin: &str) {
+    let script = "trap 'exit 42' TERM; while :; do sleep 0.1; done";
+    let mut runtime = step_command(bin, test_rootfs())
+        .args(["-q", "/bin/sh", "-c", script])
+        .spawn()
+        .unwrap();
+    let child = container_process(runtime.id(), "sh");
+    nix::sys::signal::kill(pid(runtime.id()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    let status = runtime.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(42), "the container's TERM trap ran");
+    assert!(!Path::new(&format!("/proc/{child}")).exists());
+}
+
+pub fn killing_the_runtime_kills_the_container(bin: &str) {
+    let mut runtime = step_command(bin, test_rootfs())
+        .args(["-q", "/bin/sleep", "30"])
+        .spawn()
+        .unwrap();
+    let child = container_process(runtime.id(), "sleep");
+    // SIGKILL cannot be caught or forwarded: PR_SET_PDEATHSIG does the job.
+    runtime.kill().unwrap();
+    runtime.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{child}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "container {child} outlived its runtime"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pid(id: u32) -> nix::unistd::Pid {
+    nix::unistd::Pid::from_raw(id as i32)
+}
+
+/// Waits until the runtime `parent` has a child, and returns its host pid.
+pub fn first_child(parent: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).unwrap();
+        if let Some(child) = children.split_whitespace().next() {
+            return child.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no container process appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the runtime `parent` has a child process named `comm` (the
+/// container's first process), and returns its host pid.
+pub fn container_process(parent: u32, comm: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).unwrap();
+        for child in children.split_whitespace() {
+            let name = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            if name.trim() == comm {
+                return child.parse().unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no container process {comm} appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A dry run works as nobody, and executes nothing.
+pub fn dry_run_needs_no_root_and_runs_nothing(bin: &str) {
+    let cmd = step_command(bin, test_rootfs());
+    let mut cmd = as_nobody(&cmd);
+    cmd.args(["--dry-run", "--", "/bin/sh", "-c", "echo ran"]);
+    let run = collect(cmd.output());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "", "nothing may run in a dry run");
+    assert!(run.stderr.contains("execve(\"/bin/sh\""), "{}", run.stderr);
+}
+
+/// A missing command: 127, and the message names it. Without a slash the
+/// command is looked up in the container's PATH.
+pub fn missing_command_exits_127_naming_it(bin: &str) {
+    let run = run_step(bin, &["-q", "--", "/nope"]);
+    run.assert_error(127, "/nope");
+    let run = run_step(bin, &["-q", "--", "ls", "/bin/sh"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = run_step(bin, &["-q", "--", "no-such-command"]);
+    run.assert_error(127, "no-such-command: command not found");
+}
+
+/// Expands to one `#[test]` per contract function, for the binary `$bin`.
+#[macro_export]
+macro_rules! step_contract_tests {
+    ($bin:expr) => {
+        mod contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::step_contract_tests!(@tests $bin;
+                the_rootfs_is_another_system,
+                an_interactive_shell_works_on_a_terminal,
+                timings_show_how_long_each_call_took,
+                dry_run_needs_no_root_and_runs_nothing,
+                exit_codes_propagate_exactly,
+                death_by_signal_gives_128_plus_n,
+                missing_command_exits_127_naming_it,
+                non_executable_command_exits_126,
+                missing_rootfs_says_to_fetch_one,
+                step_mode_without_a_terminal_is_refused_not_hung,
+                environment_is_the_containers_own,
+                stdin_is_the_containers,
+                sigterm_to_the_runtime_reaches_the_container,
+                killing_the_runtime_kills_the_container,
+            );
+        }
+    };
+    (@tests $bin:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::contract::$name($bin)
+            }
+        )*
+    };
+}
