@@ -129,6 +129,14 @@ impl RootfsCopy {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Lets every user in (a temporary directory is private to root), for
+    /// tests that run the step as an ordinary user.
+    pub fn open_to_all(self) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(self.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        self
+    }
 }
 
 impl Default for RootfsCopy {
@@ -175,6 +183,11 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
     cmd.arg("--rootfs").arg(rootfs);
     cmd.arg("--state-dir").arg(state_dir());
     cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    // Step 03 maps container root to the user who ran sudo; tests say
+    // explicitly when they want that, so a learner's sudo changes nothing.
+    cmd.env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .env_remove("SUDO_USER");
     cmd.stdin(Stdio::null());
     cmd
 }
@@ -220,6 +233,9 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
     settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid([PID], 0) = [PID]");
     settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: [PID]");
     settings.add_filter(r"host pid \d+", "host pid [PID]");
+    settings.add_filter(r"/proc/\d+/", "/proc/[PID]/");
+    // The container's random id (its default hostname, and names of things).
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[CONTAINER ID]");
     settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
     settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
     // A namespace the container shares with us, and one of its own.
@@ -246,6 +262,13 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
         let block: String = cgroups.lines().map(|l| format!("cgroup: {l}\n")).collect();
         settings.add_filter(&regex_escape(&block), "cgroup: [as on the host]\n");
     }
+    // A new user namespace starts with every capability the kernel knows.
+    if let Some(full) = full_capability_set() {
+        settings.add_filter(
+            &format!("(?m)^(status\\.Cap\\w+): {full}$"),
+            "$1: [all capabilities]",
+        );
+    }
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     for field in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
         if let Some(value) = status
@@ -260,6 +283,17 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
         }
     }
     settings
+}
+
+/// Every capability this kernel knows, as /proc/PID/status shows a set
+/// (`000001ffffffffff` when the last one is number 40).
+pub fn full_capability_set() -> Option<String> {
+    let last: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(format!("{:016x}", (1u64 << (last + 1)) - 1))
 }
 
 /// Escapes a literal for use in a regex filter.
@@ -289,6 +323,80 @@ pub fn new_lines(before: &str, after: &str) -> Vec<String> {
         .collect()
 }
 
+/// The value of `key: value` in the probe's report.
+#[track_caller]
+pub fn probe_field<'a>(report: &'a str, key: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no {key} in the probe's report:\n{report}"))
+}
+
+/// The inode of one of this process's namespaces, as the probe prints it.
+pub fn own_ns(name: &str) -> String {
+    let link = fs::read_link(format!("/proc/self/ns/{name}")).expect("read /proc/self/ns");
+    link.to_string_lossy()
+        .split_once(":[")
+        .map(|(_, inode)| inode.trim_end_matches(']').to_string())
+        .expect("a namespace link looks like type:[inode]")
+}
+
+/// An ordinary user made for a test with useradd(8), which also gives it
+/// ranges in /etc/subuid and /etc/subgid; userdel(8) removes it all when
+/// the guard is dropped.
+#[derive(Debug)]
+pub struct TestUser {
+    /// The user's name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+}
+
+impl TestUser {
+    /// Creates a user named `wsk-<tag>-<pid>` with no home directory.
+    pub fn create(tag: &str) -> Self {
+        let name = format!("wsk-{tag}-{}", std::process::id());
+        let status = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/usr/sbin/nologin", &name])
+            .status()
+            .expect("run useradd (package passwd)");
+        assert!(status.success(), "useradd {name} failed");
+        let user = nix::unistd::User::from_name(&name)
+            .unwrap()
+            .expect("the new user");
+        TestUser {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        }
+    }
+
+    /// Its first delegated range in `file` (/etc/subuid or /etc/subgid).
+    pub fn subids(&self, file: &str) -> (u32, u32) {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        text.lines()
+            .find_map(|l| {
+                let rest = l.strip_prefix(&format!("{}:", self.name))?;
+                let (start, count) = rest.split_once(':')?;
+                Some((start.parse().ok()?, count.parse().ok()?))
+            })
+            .unwrap_or_else(|| panic!("useradd gave {} no range in {file}", self.name))
+    }
+
+    /// `cmd`, run as this user with its groups.
+    pub fn command(&self, cmd: &Command) -> Command {
+        as_user(cmd, self.uid, self.gid)
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
 /// Whether we are root (the step tests need it; the runner provides it).
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
@@ -297,8 +405,20 @@ pub fn is_root() -> bool {
 /// Runs `cmd` as the unprivileged user `nobody` (65534), with util-linux's
 /// `setpriv`, to show what happens without root.
 pub fn as_nobody(cmd: &Command) -> Command {
-    let mut wrapped = Command::new("setpriv");
-    wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    as_user(cmd, 65534, 65534)
+}
+
+/// Runs `cmd` as `uid`:`gid` with no supplementary groups (setpriv(1)).
+/// The ids need no entry in /etc/passwd.
+pub fn as_user(cmd: &Command, uid: u32, gid: u32) -> Command {
+    // An absolute path: a test may give the command a PATH without it.
+    let mut wrapped = Command::new("/usr/bin/setpriv");
+    wrapped.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={gid}"),
+        "--clear-groups",
+        "--",
+    ]);
     wrapped.arg(cmd.get_program()).args(cmd.get_args());
     for (key, value) in cmd.get_envs() {
         match value {

@@ -245,9 +245,15 @@ impl Container {
         }
 
         // ANCHOR: release
-        let pid_bytes = child.as_raw().to_le_bytes();
-        trace.call("write(sync_pipe, &child_pid, 4) /* go on */", || {
-            nix::unistd::write(&sync_write, &pid_bytes)
+        // Announced *before* the write: once it is done the child runs and
+        // narrates, and a line printed afterwards could land amid its lines.
+        let release = "write(sync_pipe, &child_pid, 4) /* go on */";
+        trace.announce(release);
+        nix::unistd::write(&sync_write, &child.as_raw().to_le_bytes()).map_err(|errno| {
+            crate::error::SysError {
+                call: release.into(),
+                errno,
+            }
         })?;
         drop(sync_write);
 

@@ -63,6 +63,11 @@ pub enum Error {
         exit_code: u8,
     },
 
+    /// An error of a later step's own kind (each step may define its own
+    /// error type with thiserror; it converts into this variant).
+    #[error(transparent)]
+    Layer(Box<dyn std::error::Error + Send + Sync>),
+
     /// An I/O error on a path of ours (state directory, pipes).
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -88,6 +93,11 @@ pub mod exit_code {
 }
 
 impl Error {
+    /// Wraps a later step's own error type.
+    pub fn layer(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Layer(Box::new(err))
+    }
+
     /// The exit code the runtime leaves with when this error stops it.
     pub fn exit_code(&self) -> u8 {
         match self {

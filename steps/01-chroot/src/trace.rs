@@ -22,6 +22,7 @@
 
 use std::fmt::Display;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::time::Instant;
 
 use colored::{Color, Colorize};
@@ -219,6 +220,17 @@ impl Trace {
         };
         self.line(&format!("{call} = {shown}{timing}"));
         result.map_err(|errno| SysError { call, errno })
+    }
+
+    /// Writes `contents` to the file at `path`, narrated as the `write(2)` it
+    /// is. Much of the kernel's configuration is files: id maps under /proc,
+    /// cgroup limits under /sys/fs/cgroup.
+    pub fn write_file(&self, path: impl AsRef<Path>, contents: &str) -> Result<(), SysError> {
+        let path = path.as_ref();
+        self.call(format!("write({path:?}, {contents:?})"), || {
+            std::fs::write(path, contents)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        })
     }
 
     /// Narrates a call that does not come back when it works (`execve`).

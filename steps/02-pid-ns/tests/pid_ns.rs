@@ -9,32 +9,14 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use workshop_tests::contract::{container_process, first_child};
 use workshop_tests::{
-    PROBE, host_mounts, new_lines, redactions, run_step, step_command, test_rootfs,
+    PROBE, host_mounts, new_lines, own_ns, probe_field, redactions, run_step, step_command,
+    test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_02-pid-ns");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
-
-/// The inode of one of our own namespaces, as the probe prints them.
-fn host_ns(name: &str) -> String {
-    let link = std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap();
-    let link = link.to_string_lossy();
-    link.split_once(":[")
-        .unwrap()
-        .1
-        .trim_end_matches(']')
-        .to_string()
-}
-
-/// The value of `key: value` in the probe's report.
-fn field<'a>(report: &'a str, key: &str) -> &'a str {
-    report
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
-        .unwrap_or_else(|| panic!("no {key} in the report:\n{report}"))
-}
 
 #[test]
 fn the_probe_is_pid_1_in_namespaces_of_its_own() {
@@ -44,20 +26,20 @@ fn the_probe_is_pid_1_in_namespaces_of_its_own() {
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let report = &run.stdout;
-    assert_eq!(field(report, "pid"), "1");
+    assert_eq!(probe_field(report, "pid"), "1");
     assert_eq!(
-        field(report, "ppid"),
+        probe_field(report, "ppid"),
         "0",
         "PID 1's parent is outside its namespace"
     );
-    assert_eq!(field(report, "hostname"), "probe-box");
+    assert_eq!(probe_field(report, "hostname"), "probe-box");
     for ns in ["pid", "mnt", "uts", "ipc"] {
-        let inside = field(report, &format!("ns.{ns}"));
-        assert_ne!(inside, host_ns(ns), "{ns}: the container has its own");
+        let inside = probe_field(report, &format!("ns.{ns}"));
+        assert_ne!(inside, own_ns(ns), "{ns}: the container has its own");
     }
     for ns in ["net", "user", "cgroup"] {
-        let inside = field(report, &format!("ns.{ns}"));
-        assert_eq!(inside, host_ns(ns), "{ns}: still the host's (later steps)");
+        let inside = probe_field(report, &format!("ns.{ns}"));
+        assert_eq!(inside, own_ns(ns), "{ns}: still the host's (later steps)");
     }
     // Its mount table holds only what is inside its root: the new /proc.
     assert!(report.contains("mount: /proc proc\n"), "{report}");

@@ -1,0 +1,31 @@
+//! # Step 03: root inside, nobody outside
+//!
+//! | concept | file |
+//! |---|---|
+//! | **user namespace**: maps written by the parent, root in the child (this step's idea) | [`userns.rs`](userns) |
+//! | id maps: parsing, the kernel's rules, /etc/subuid | [`idmap.rs`](idmap) |
+//! | the command line: step 02's plus `--map-root-to`, `--uid-map`, `--gid-map`, `--no-map` | [`cli.rs`](cli) |
+//!
+//! The user namespace layer goes in front of step 02's layers; everything
+//! else is reused unchanged. With it, the whole container runs without root
+//! on the host (run `target/debug/03-user-ns` directly, not through sudo).
+
+pub mod cli;
+pub mod idmap;
+pub mod userns;
+
+use step01_chroot::{Container, Error, Result};
+
+// ANCHOR: container
+/// Step 03's container: a user namespace in front of step 02's layers.
+pub fn container(args: &cli::UserNsArgs) -> Result<Container> {
+    let mapping = args.mapping().map_err(Error::layer)?;
+    let spec = args.pid_ns.run.spec()?;
+    let layers = step02_pid_ns::layers(&args.pid_ns, &spec);
+    let container = Container::new(spec, args.pid_ns.run.trace_options())
+        .with_layer(userns::UserNamespace::new(mapping));
+    Ok(layers
+        .into_iter()
+        .fold(container, Container::with_boxed_layer))
+}
+// ANCHOR_END: container

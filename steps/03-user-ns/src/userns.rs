@@ -1,0 +1,215 @@
+//! The user namespace: root inside, an ordinary user outside.
+//!
+//! With `CLONE_NEWUSER` the child gets a user namespace of its own, and a
+//! full set of capabilities *in it*. Every other namespace made by the same
+//! `clone` is **owned** by the new user namespace; that is why this one
+//! comes first: its root may then mount, set the hostname and chroot inside
+//! its own namespaces, without being root on the host. This is how rootless
+//! containers (Podman, `docker --userns-remap`, unprivileged LXC) work.
+//!
+//! Ids are translated at the namespace's border by the id maps (`idmap.rs`),
+//! which the *parent* writes while the child waits on the sync pipe: a
+//! process cannot write its own maps, and the child needs them before it
+//! acts as root. The child then becomes root of its namespace with
+//! setresgid/setresuid(0, 0, 0).
+//!
+//! What root inside cannot do: anything that needs a capability on the host
+//! (set the clock, load modules, read a host file it has no permission for).
+//! The kernel checks host-owned resources against the *host's* user
+//! namespace, where this process is an ordinary user.
+//!
+//! Man pages: user_namespaces(7), capabilities(7), setresuid(2), setgroups(2).
+
+use std::path::Path;
+
+use colored::Color;
+use nix::sched::CloneFlags;
+use nix::unistd::{Gid, Pid, Uid, User, setgroups, setresgid, setresuid};
+use step01_chroot::Layer;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+
+use crate::idmap::{IdKind, IdMap, IdMapError, subids_for};
+
+/// Which ids the container gets.
+#[derive(Clone, Debug)]
+pub enum Mapping {
+    /// No maps: every id inside reads as 65534 (the overflow id).
+    Unmapped,
+    /// These maps.
+    Maps {
+        /// The uid map.
+        uid: IdMap,
+        /// The gid map.
+        gid: IdMap,
+    },
+}
+
+/// The user namespace layer. Put it first: it owns the other namespaces.
+#[derive(Debug)]
+pub struct UserNamespace {
+    mapping: Mapping,
+    /// Whether the runtime is root on the host. Root (CAP_SETUID and
+    /// CAP_SETGID in the parent namespace) may write any map itself.
+    privileged: bool,
+}
+
+impl UserNamespace {
+    /// A user namespace with `mapping`.
+    pub fn new(mapping: Mapping) -> Self {
+        UserNamespace {
+            mapping,
+            privileged: Uid::effective().is_root(),
+        }
+    }
+}
+
+impl Layer for UserNamespace {
+    fn name(&self) -> &'static str {
+        "user"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightCyan
+    }
+
+    fn clone_flags(&self) -> CloneFlags {
+        CloneFlags::CLONE_NEWUSER
+    }
+
+    /// An unprivileged caller may map its own id, and what /etc/subuid and
+    /// /etc/subgid delegate to it through newuidmap/newgidmap. Say so now,
+    /// before anything is made, rather than with a bare EPERM later.
+    fn check(&self, _plan: &Plan<'_>) -> Result<()> {
+        let Mapping::Maps { uid, gid } = &self.mapping else {
+            return Ok(());
+        };
+        if self.privileged {
+            return Ok(());
+        }
+        let user = User::from_uid(Uid::effective())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| Uid::effective().to_string());
+        for (map, own) in [
+            (uid, Uid::effective().as_raw()),
+            (gid, Gid::effective().as_raw()),
+        ] {
+            if map.is_only(own) {
+                continue;
+            }
+            if find_in_path(map.kind().helper()).is_none() {
+                return Err(Error::layer(IdMapError::HelperMissing {
+                    flag: map.kind().flag(),
+                    kind: map.kind().short(),
+                    helper: map.kind().helper(),
+                    own,
+                }));
+            }
+            let delegated = std::fs::read_to_string(map.kind().subid_file()).unwrap_or_default();
+            map.check_allowed(&user, own, &subids_for(&delegated, &user, own))
+                .map_err(Error::layer)?;
+        }
+        Ok(())
+    }
+
+    // ANCHOR: configure_child
+    fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> Result<()> {
+        let Mapping::Maps { uid, gid } = &self.mapping else {
+            cx.trace
+                .note("no id maps: inside, every uid and gid reads as 65534 (nobody)");
+            return Ok(());
+        };
+        self.write_map(cx, child, uid)?;
+        if !self.privileged && gid.is_only(Gid::effective().as_raw()) {
+            // Without this, an unprivileged user could drop a group with
+            // setgroups(2) inside, and so get past a file whose mode denies
+            // access to that group ("negative" permissions). The kernel
+            // refuses the gid map until setgroups is denied.
+            cx.trace
+                .write_file(format!("/proc/{child}/setgroups"), "deny")?;
+        }
+        self.write_map(cx, child, gid)?;
+        Ok(())
+    }
+    // ANCHOR_END: configure_child
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        if let Mapping::Unmapped = self.mapping {
+            return Ok(());
+        }
+        // Our ids are still the creator's, which may be unmapped in here.
+        // Become root of the namespace: its uid 0 and gid 0.
+        let root_g = Gid::from_raw(0);
+        cx.trace
+            .call("setresgid(0, 0, 0)", || setresgid(root_g, root_g, root_g))?;
+        // Drop the supplementary groups we inherited from the host, where
+        // setgroups is allowed. (It is denied when an unprivileged parent
+        // wrote the gid map, and inherited as denied in nested namespaces;
+        // then the groups stay, and read as 65534 inside.)
+        let setgroups_allowed =
+            std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
+        if setgroups_allowed {
+            cx.trace.call("setgroups(0, [])", || setgroups(&[]))?;
+        }
+        let root_u = Uid::from_raw(0);
+        cx.trace
+            .call("setresuid(0, 0, 0)", || setresuid(root_u, root_u, root_u))?;
+        Ok(())
+    }
+    // ANCHOR_END: enter
+}
+
+impl UserNamespace {
+    /// Writes one map: directly when the kernel allows it, through the
+    /// set-uid helper (newuidmap/newgidmap) otherwise.
+    fn write_map(&self, cx: &ParentCx<'_>, child: Pid, map: &IdMap) -> Result<()> {
+        let own = match map.kind() {
+            IdKind::User => Uid::effective().as_raw(),
+            IdKind::Group => Gid::effective().as_raw(),
+        };
+        if self.privileged || map.is_only(own) {
+            let file = format!("/proc/{child}/{}_map", map.kind().short());
+            cx.trace.write_file(file, &map.file_contents())?;
+            return Ok(());
+        }
+        let helper = map.kind().helper();
+        let args = map.helper_args();
+        let shown = format!("{helper} {child} {}", args.join(" "));
+        cx.trace
+            .note(format!("running the set-uid helper: {shown}"));
+        if cx.trace.dry_run() {
+            return Ok(());
+        }
+        let output = std::process::Command::new(helper)
+            .arg(child.to_string())
+            .args(&args)
+            .output()
+            .map_err(|e| {
+                Error::layer(IdMapError::HelperFailed {
+                    helper,
+                    args: args.join(" "),
+                    stderr: e.to_string(),
+                })
+            })?;
+        if !output.status.success() {
+            return Err(Error::layer(IdMapError::HelperFailed {
+                helper,
+                args: format!("{child} {}", args.join(" ")),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// The path of `program` in `$PATH`, if it is there.
+fn find_in_path(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| Path::new(p).is_file())
+}
