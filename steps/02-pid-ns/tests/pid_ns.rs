@@ -183,10 +183,13 @@ fn children(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// A process that leaves an orphan, then becomes a PID 1 that never waits.
-const ORPHAN_MAKER: &str = "sh -c 'sleep 0.2 &'; exec sleep 5";
+/// A process that leaves an orphan (`sleep 1`), then becomes a PID 1 that
+/// never waits (`sleep 30`).
+const ORPHAN_MAKER: &str = "sh -c 'sleep 1 &'; exec sleep 30";
 
-fn zombies_under_pid_1(init_flag: bool) -> usize {
+/// Runs [`ORPHAN_MAKER`] and watches, from the host, the orphan after it
+/// was re-parented to PID 1: returns whether it is left as a zombie.
+fn orphan_is_left_a_zombie(init_flag: bool) -> bool {
     let mut args = vec!["-q"];
     if init_flag {
         args.push("--init");
@@ -197,25 +200,47 @@ fn zombies_under_pid_1(init_flag: bool) -> usize {
         .spawn()
         .unwrap();
     let pid_1 = first_child(runtime.id());
-    // The orphan is re-parented to PID 1 and exits after 0.2 s.
-    std::thread::sleep(Duration::from_millis(800));
-    let zombies = children(pid_1)
-        .iter()
-        .filter(|c| state(c) == Some('Z'))
-        .count();
+    let is_orphan = |pid: &String| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\x001\x00")
+    };
+    // Find the orphan among PID 1's children while it still runs...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let orphan = loop {
+        if let Some(orphan) = children(pid_1).into_iter().find(is_orphan) {
+            break orphan;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the orphan never became PID 1's child"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // ...then watch it end: reaped (gone) or a zombie that stays.
+    let zombie = loop {
+        match state(&orphan) {
+            None => break false,
+            Some('Z') => {
+                std::thread::sleep(Duration::from_secs(1)); // time to be reaped
+                break state(&orphan) == Some('Z');
+            }
+            Some(_) => {
+                assert!(Instant::now() < deadline, "the orphan did not end");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
     runtime.kill().unwrap();
     runtime.wait().unwrap();
-    zombies
+    zombie
 }
 
 #[test]
 fn a_plain_pid_1_leaves_a_zombie_and_init_reaps_it() {
-    assert_eq!(
-        zombies_under_pid_1(false),
-        1,
+    assert!(
+        orphan_is_left_a_zombie(false),
         "sleep as PID 1 never waits: a zombie"
     );
-    assert_eq!(zombies_under_pid_1(true), 0, "--init reaps the orphan");
+    assert!(!orphan_is_left_a_zombie(true), "--init reaps the orphan");
 }
 
 #[test]
@@ -264,7 +289,7 @@ fn a_plain_pid_1_ignores_sigterm_and_init_passes_it_on() {
 #[test]
 fn when_pid_1_exits_the_kernel_kills_the_rest() {
     let mut runtime = step_command(BIN, test_rootfs())
-        .args(["-q", "/bin/sh", "-c", "sleep 60 & sleep 0.5; exit 0"])
+        .args(["-q", "/bin/sh", "-c", "sleep 60 & sleep 2; exit 0"])
         .spawn()
         .unwrap();
     let pid_1 = container_process(runtime.id(), "sh");
