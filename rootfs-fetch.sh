@@ -140,6 +140,24 @@ EOF
     echo "busybox $("$bb" | head -n 1 | cut -d' ' -f2)" >"$root/.workshop-rootfs"
 }
 
+# The few device nodes every program expects (a shell's `cmd &` reads
+# /dev/null, for one). Steps 01 to 04 use the rootfs's /dev as it is; step
+# 05 mounts a fresh /dev instead. Making device nodes needs root (mknod(2)).
+make_dev_nodes() {
+    local dev=$work/root/dev node
+    mkdir -p "$dev"
+    if [ "$(id -u)" != 0 ]; then
+        say "not root: $dest/dev stays empty, so /dev/null is missing in steps 01-04"
+        say "  (run this script with sudo and --force to create the basic device nodes)"
+        return 0
+    fi
+    for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do
+        set -- $node
+        rm -f "$dev/$1"
+        mknod -m 666 "$dev/$1" c "$2" "$3"
+    done
+}
+
 if [ "$mode" = alpine ]; then
     if ! fetch_alpine; then
         say "falling back to --busybox (offline, or no pinned image for this machine)"
@@ -150,6 +168,7 @@ else
     make_busybox
 fi
 
+make_dev_nodes
 rm -rf "$dest"
 mv "$work/root" "$dest"
 say "ready: $dest ($(cat "$dest/.workshop-rootfs"))"

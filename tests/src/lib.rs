@@ -44,9 +44,12 @@ pub fn test_rootfs() -> &'static Path {
         fs::create_dir_all(target_dir()).expect("create target dir");
         let lock = File::create(target_dir().join("test-rootfs.lock")).expect("create lock file");
         lock.lock().expect("lock the test rootfs");
-        if !rootfs.join(".workshop-rootfs").exists() {
+        // Made by an older rootfs-fetch.sh, without device nodes? Rebuild.
+        let has_dev_null = fs::metadata(rootfs.join("dev/null"))
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()));
+        if !rootfs.join(".workshop-rootfs").exists() || !has_dev_null {
             let status = Command::new(workshop_dir().join("rootfs-fetch.sh"))
-                .args(["--busybox", "--dest"])
+                .args(["--busybox", "--force", "--dest"])
                 .arg(&rootfs)
                 .status()
                 .expect("run rootfs-fetch.sh");

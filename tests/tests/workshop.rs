@@ -48,6 +48,11 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
             .unwrap()
             .contains("BusyBox")
     );
+    if is_root() {
+        let null = fs::metadata(dest.join("dev/null")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(&null.file_type()));
+        assert_eq!(std::os::unix::fs::MetadataExt::rdev(&null), nix::sys::stat::makedev(1, 3));
+    }
     let marker = fs::read_to_string(dest.join(".workshop-rootfs")).unwrap();
     assert!(marker.starts_with("busybox "), "{marker}");
 
