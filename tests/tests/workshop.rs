@@ -2,6 +2,7 @@
 //! cargo runner, the shared command line, the book's includes, CI).
 
 use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,14 +51,14 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
     );
     if is_root() {
         let null = fs::metadata(dest.join("dev/null")).unwrap();
-        assert!(std::os::unix::fs::FileTypeExt::is_char_device(&null.file_type()));
-        assert_eq!(std::os::unix::fs::MetadataExt::rdev(&null), nix::sys::stat::makedev(1, 3));
+        assert!(null.file_type().is_char_device(), "a device node");
+        assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3), "1:3 is null");
     }
     let marker = fs::read_to_string(dest.join(".workshop-rootfs")).unwrap();
     assert!(marker.starts_with("busybox "), "{marker}");
 
     // Idempotent: a second run leaves it alone and says so.
-    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let inode = |p: &Path| fs::metadata(p).unwrap().ino();
     let before = inode(&dest);
     let run = collect(
         Command::new(&fetch)
