@@ -31,10 +31,26 @@ pub fn the_rootfs_is_another_system(bin: &str) {
 pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
     // script(1) runs the command on a new pseudo-terminal and copies our
     // stdin to it: the shell inside sees a real tty.
-    let rootfs = test_rootfs().display().to_string();
-    let inner = format!("{bin} -q --rootfs {rootfs} /bin/sh -i");
-    let mut child = std::process::Command::new("script")
-        .args(["--quiet", "--return", "--command", &inner, "/dev/null"])
+    let step = step_command(bin, test_rootfs());
+    let mut inner = vec![bin.to_string()];
+    inner.extend(step.get_args().map(|a| a.to_string_lossy().into_owned()));
+    inner.extend(["-q", "/bin/sh", "-i"].map(String::from));
+    let mut script = std::process::Command::new("script");
+    // The step's environment (cgroup parent, no colors) reaches it through script.
+    for (key, value) in step.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let mut child = script
+        .args([
+            "--quiet",
+            "--return",
+            "--command",
+            &inner.join(" "),
+            "/dev/null",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

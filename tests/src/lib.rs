@@ -191,8 +191,54 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
     cmd.env_remove("SUDO_UID")
         .env_remove("SUDO_GID")
         .env_remove("SUDO_USER");
+    // From step 04 on: container cgroups go below this test process's own
+    // cgroup, never elsewhere in the host's tree (removed when we exit).
+    cmd.env("WORKSHOP_CGROUP_PARENT", test_cgroup_parent());
     cmd.stdin(Stdio::null());
     cmd
+}
+
+/// The cgroup (relative to our own, in every hierarchy) that the step
+/// binaries put container cgroups in during tests: `workshop-tests-<pid>`.
+/// An exit handler removes it, and anything a killed run left in it.
+pub fn test_cgroup_parent() -> &'static str {
+    static PARENT: OnceLock<String> = OnceLock::new();
+    PARENT.get_or_init(|| {
+        extern "C" fn remove_at_exit() {
+            remove_test_cgroups(test_cgroup_parent());
+        }
+        // SAFETY: registers a plain function to run at exit(3).
+        unsafe { libc::atexit(remove_at_exit) };
+        format!("workshop-tests-{}", std::process::id())
+    })
+}
+
+/// Removes every directory named `name` in the cgroup file systems, with
+/// the (empty) cgroups inside it. A cgroup with processes cannot be
+/// removed, and then stays, for the before-stop check to find.
+pub fn remove_test_cgroups(name: &str) {
+    fn walk(dir: &Path, name: &str, depth: usize) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name() == name {
+                if let Ok(children) = fs::read_dir(&path) {
+                    for child in children.flatten().filter(|c| c.path().is_dir()) {
+                        let _ = fs::remove_dir(child.path());
+                    }
+                }
+                let _ = fs::remove_dir(&path);
+            } else if depth > 0 {
+                walk(&path, name, depth - 1);
+            }
+        }
+    }
+    walk(Path::new("/sys/fs/cgroup"), name, 6);
 }
 
 fn state_dir() -> &'static Path {
@@ -237,6 +283,7 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
     settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: [PID]");
     settings.add_filter(r"host pid \d+", "host pid [PID]");
     settings.add_filter(r"/proc/\d+/", "/proc/[PID]/");
+    settings.add_filter(r#"(cgroup\.procs", ")\d+"#, "$1[PID]");
     // The container's random id (its default hostname, and names of things).
     settings.add_filter(r"\b[0-9a-f]{12}\b", "[CONTAINER ID]");
     settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
@@ -300,7 +347,7 @@ pub fn full_capability_set() -> Option<String> {
 }
 
 /// Escapes a literal for use in a regex filter.
-fn regex_escape(text: &str) -> String {
+pub fn regex_escape(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$#&-~".contains(c);

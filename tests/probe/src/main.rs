@@ -11,11 +11,14 @@
 //!                                each PATH is visible
 //! probe escape [-- CMD ARGS...]  the classic chroot escape, then CMD
 //! probe shm-create KEY           make a System V shared memory segment
+//! probe eat SIZE                 use SIZE of memory (e.g. 64m), like eatmemory
+//! probe spin SECONDS             keep one CPU busy
 //! ```
 //!
 //! It uses only std and libc, so the static build stays quick.
 
 mod escape;
+mod load;
 mod report;
 mod shm;
 
@@ -27,8 +30,12 @@ fn main() -> ExitCode {
         None | Some("report") => report::run(args.get(1..).unwrap_or_default()),
         Some("escape") => escape::run(args.get(1..).unwrap_or_default()),
         Some("shm-create") => shm::create(args.get(1..).unwrap_or_default()),
+        Some("eat") => load::eat(args.get(1..).unwrap_or_default()),
+        Some("spin") => load::spin(args.get(1..).unwrap_or_default()),
         Some(other) => {
-            eprintln!("probe: unknown command {other:?}; use `report`, `escape` or `shm-create`");
+            eprintln!(
+                "probe: unknown command {other:?}; use report, escape, shm-create, eat or spin"
+            );
             ExitCode::from(2)
         }
     }

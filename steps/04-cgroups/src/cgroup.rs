@@ -1,0 +1,541 @@
+//! Step 04's concept: a control group per container, and limits that hold.
+//!
+//! A cgroup is a directory in a special file system. Making the directory
+//! makes the group; writing a number into one of its files sets a limit;
+//! writing a pid into `cgroup.procs` moves that process (and its future
+//! children) in; removing the empty directory removes the group. Every one
+//! of those writes is in the trace.
+//!
+//! The timeline of this layer:
+//!
+//! 1. `prepare` (parent, no child yet): find the hierarchies, clean up
+//!    cgroups that crashed runs left behind, make the container's cgroup and
+//!    write its limits. Nothing runs in it yet, so no limit can be too late.
+//! 2. `configure_child` (parent, child waiting): write the child's pid into
+//!    `cgroup.procs`. Everything it starts is in the cgroup from then on.
+//! 3. `enter` (child): `unshare(CLONE_NEWCGROUP)`, a cgroup namespace whose
+//!    root is the cgroup the child is now in, so `/proc/self/cgroup` says
+//!    `/` inside, and the host's tree stays hidden.
+//! 4. `cleanup` (parent, child gone): read what it used, print the report,
+//!    remove the cgroup. Always, also after errors.
+//!
+//! Man pages: cgroups(7), cgroup_namespaces(7); the kernel's
+//! Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use colored::Color;
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, Uid};
+use step01_chroot::Layer;
+use step01_chroot::engine::ExitStatus;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::trace::Trace;
+
+use crate::hierarchy::Hierarchy;
+use crate::limits::{Controller, LimitError, Limits, Version};
+use crate::report::Report;
+
+/// The default parent of container cgroups, at the root of each hierarchy
+/// (Docker uses `/docker`).
+pub const DEFAULT_PARENT: &str = "/workshop";
+
+/// What can go wrong with cgroups, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// Limits were asked for without the privileges to set them.
+    #[error(
+        "cgroup limits need root: the cgroup file system belongs to root\n  hint: run through sudo \
+         (cargo run does), or leave out --memory, --cpus, --cpu-shares and --pids-limit"
+    )]
+    NeedsRoot,
+    /// v2's rule: no processes in a cgroup that hands controllers down.
+    #[error(
+        "cannot enable controllers in {0}: it has processes of its own, and cgroup v2 lets only \
+         cgroups without processes hand controllers to their children\n  \
+         hint: choose a --cgroup-parent below an empty cgroup (the default, /workshop, is one)"
+    )]
+    InternalProcesses(PathBuf),
+    /// A `--cgroup-parent` that leaves the hierarchy.
+    #[error("--cgroup-parent {0:?}: use names separated by '/', without '..'")]
+    BadParent(String),
+    /// v1 without swap accounting, but `--memory-swap` asked for.
+    #[error(
+        "--memory-swap: this kernel does not account swap per cgroup (no memory.memsw.* files)\n  \
+         hint: boot with swapaccount=1, or leave out --memory-swap"
+    )]
+    NoSwapAccounting,
+    /// The limits do not fit together.
+    #[error(transparent)]
+    Limits(#[from] LimitError),
+    /// The state directory could not be used.
+    #[error("{what} {}: {source}", path.display())]
+    State {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The cgroup layer.
+#[derive(Debug)]
+pub struct Cgroup {
+    limits: Limits,
+    /// `--cgroup-parent`: absolute (from each hierarchy's root) or
+    /// relative (to the runtime's own cgroup).
+    parent: String,
+    swap_given: bool,
+    made: Option<Made>,
+}
+
+/// What `prepare` made, for the later hooks.
+#[derive(Debug)]
+struct Made {
+    hierarchy: Hierarchy,
+    /// The container's directories: one on v2, one per hierarchy on v1.
+    dirs: Vec<PathBuf>,
+    /// The directory that serves each controller.
+    by_controller: BTreeMap<Controller, PathBuf>,
+    /// Our record in the state directory: which runtime owns the cgroup.
+    record: PathBuf,
+}
+
+impl Cgroup {
+    /// A cgroup with `limits`, below `parent` (default [`DEFAULT_PARENT`]).
+    pub fn new(limits: Limits, parent: Option<String>) -> Self {
+        Cgroup {
+            swap_given: limits.memory_swap.is_some(),
+            limits,
+            parent: parent.unwrap_or_else(|| DEFAULT_PARENT.into()),
+            made: None,
+        }
+    }
+}
+
+impl Made {
+    /// The directory of `controller` (empty if there is none).
+    fn dir(&self, controller: Controller) -> PathBuf {
+        self.by_controller
+            .get(&controller)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Where a cgroup named `name` below `parent` is, in `controller`'s
+/// hierarchy: an absolute parent from the hierarchy's root, a relative one
+/// from our own cgroup.
+pub fn cgroup_path(
+    hierarchy: &Hierarchy,
+    controller: Controller,
+    parent: &str,
+    name: &str,
+) -> PathBuf {
+    let base = if parent.starts_with('/') {
+        PathBuf::from(parent)
+    } else {
+        hierarchy.own(controller).join(parent)
+    };
+    if name.is_empty() {
+        base
+    } else {
+        base.join(name)
+    }
+}
+
+fn check_parent(parent: &str) -> std::result::Result<(), CgroupError> {
+    let ok = parent
+        .split('/')
+        .all(|part| part != ".." && part != "." && !part.contains(char::is_whitespace));
+    if parent.is_empty() || !ok {
+        return Err(CgroupError::BadParent(parent.into()));
+    }
+    Ok(())
+}
+
+impl Layer for Cgroup {
+    fn name(&self) -> &'static str {
+        "cgroup"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightGreen
+    }
+
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        self.limits
+            .check()
+            .map_err(|e| Error::layer(CgroupError::from(e)))?;
+        check_parent(&self.parent).map_err(Error::layer)?;
+        if !plan.dry_run && !Uid::effective().is_root() && self.limits.any() {
+            return Err(Error::layer(CgroupError::NeedsRoot));
+        }
+        Ok(())
+    }
+
+    // ANCHOR: prepare
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        if !cx.trace.dry_run() && !Uid::effective().is_root() {
+            cx.trace
+                .note("rootless: no cgroup (making one needs root, or a delegated cgroup)");
+            return Ok(());
+        }
+        let hierarchy = Hierarchy::detect().map_err(Error::layer)?;
+        cx.trace.note(hierarchy.describe());
+        let record = record_path(&cx.spec.state_dir, &cx.spec.id);
+        let mut made = Made {
+            hierarchy,
+            dirs: Vec::new(),
+            by_controller: BTreeMap::new(),
+            record,
+        };
+        // Whatever fails from here on, undo what was made so far.
+        let result = self.make(cx, &mut made);
+        if let Err(err) = result {
+            remove(&cx.trace, &made);
+            return Err(err);
+        }
+        self.made = Some(made);
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+
+    // ANCHOR: configure_child
+    fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> Result<()> {
+        let Some(made) = &self.made else {
+            return Ok(());
+        };
+        for dir in &made.dirs {
+            cx.trace
+                .write_file(dir.join("cgroup.procs"), &child.to_string())?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: configure_child
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        if self.made.is_none() {
+            return Ok(());
+        }
+        // Now that we are in the container's cgroup, make it our root.
+        cx.trace.call("unshare(CLONE_NEWCGROUP)", || {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+        })?;
+        Ok(())
+    }
+    // ANCHOR_END: enter
+
+    // ANCHOR: cleanup
+    fn cleanup(&mut self, cx: &mut ParentCx<'_>, exit: Option<&ExitStatus>) -> Result<()> {
+        let Some(made) = self.made.take() else {
+            return Ok(());
+        };
+        // Read the counters while the cgroup still exists.
+        if exit.is_some() && !cx.trace.options().quiet {
+            let version = made.hierarchy.version();
+            let cpu = match version {
+                Version::V1 => made.dir(Controller::CpuAcct),
+                Version::V2 => made.dir(Controller::Cpu),
+            };
+            let memory = made.dir(Controller::Memory);
+            let pids = made.dir(Controller::Pids);
+            Report::read(version, &self.limits, &memory, &cpu, &pids).print(version);
+        }
+        remove(&cx.trace, &made);
+        Ok(())
+    }
+    // ANCHOR_END: cleanup
+}
+
+impl Cgroup {
+    /// Makes the cgroup: record, stale sweep, parents, directory, limits.
+    fn make(&self, cx: &ParentCx<'_>, made: &mut Made) -> Result<()> {
+        let trace = &cx.trace;
+        if !trace.dry_run() {
+            write_record(&made.record).map_err(Error::layer)?;
+        }
+        let hierarchy = made.hierarchy.clone();
+        let version = hierarchy.version();
+        let controllers = hierarchy.controllers();
+        for &controller in &controllers {
+            let parent = hierarchy.dir(
+                controller,
+                &cgroup_path(&hierarchy, controller, &self.parent, ""),
+            );
+            let dir = parent.join(&cx.spec.id);
+            made.by_controller.insert(controller, dir.clone());
+            if made.dirs.contains(&dir) {
+                continue; // co-mounted controllers (v2, or cpu,cpuacct on v1)
+            }
+            sweep_stale(trace, &parent, &cx.spec.state_dir, &cx.spec.id);
+            match version {
+                Version::V1 => make_dirs(trace, &parent)?,
+                Version::V2 => {
+                    make_v2_parents(trace, hierarchy.root(controller), &parent, &controllers)?
+                }
+            }
+            trace.call(format!("mkdir({dir:?}, 0755)"), || mkdir(&dir))?;
+            made.dirs.push(dir);
+        }
+        for (controller, file, value) in self.limits.files(version) {
+            let path = made.dir(controller).join(file);
+            if file == "memory.memsw.limit_in_bytes" && !trace.dry_run() && !path.exists() {
+                if self.swap_given {
+                    return Err(Error::layer(CgroupError::NoSwapAccounting));
+                }
+                trace.note("no swap accounting on this kernel: memory.memsw.* left alone");
+                continue;
+            }
+            trace.write_file(&path, &value)?;
+        }
+        Ok(())
+    }
+}
+
+/// mkdir(2) as a nix result; an existing directory is an error here.
+fn mkdir(dir: &Path) -> nix::Result<()> {
+    nix::unistd::mkdir(dir, nix::sys::stat::Mode::from_bits_truncate(0o755))
+}
+
+/// rmdir(2) as a nix result (std's error carries the same errno).
+fn rmdir(dir: &Path) -> nix::Result<()> {
+    fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+}
+
+/// `mkdir -p`, narrating each directory it makes. Another run may make the
+/// same parent at the same moment: EEXIST is fine here.
+fn make_dirs(trace: &Trace, dir: &Path) -> Result<()> {
+    let missing: Vec<_> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    for d in missing.into_iter().rev() {
+        match trace.call(format!("mkdir({d:?}, 0755)"), || mkdir(d)) {
+            Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+// ANCHOR: subtree_control
+/// v2: every cgroup from the root down to `parent` must hand the
+/// controllers to its children, in `cgroup.subtree_control`.
+fn make_v2_parents(
+    trace: &Trace,
+    root: &Path,
+    parent: &Path,
+    controllers: &[Controller],
+) -> Result<()> {
+    let wanted: Vec<_> = controllers.iter().map(|c| c.name()).collect();
+    let below = parent.strip_prefix(root).unwrap_or(Path::new(""));
+    let mut dir = root.to_path_buf();
+    let mut parts = below.components();
+    loop {
+        let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+        let missing: Vec<_> = wanted
+            .iter()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            let file = dir.join("cgroup.subtree_control");
+            trace.write_file(&file, &missing.join(" ")).map_err(|err| {
+                if err.errno == Errno::EBUSY {
+                    Error::layer(CgroupError::InternalProcesses(dir.clone()))
+                } else {
+                    err.into()
+                }
+            })?;
+        }
+        match parts.next() {
+            Some(part) => {
+                dir.push(part);
+                if !dir.exists() {
+                    match trace.call(format!("mkdir({dir:?}, 0755)"), || mkdir(&dir)) {
+                        Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
+                        _ => {}
+                    }
+                }
+            }
+            None => return Ok(()),
+        }
+    }
+}
+// ANCHOR_END: subtree_control
+
+// ANCHOR: remove
+/// Removes the container's cgroup directories. A cgroup can only be removed
+/// when no process is left in it: after the container's PID 1 exits, the
+/// kernel kills the rest, which takes a moment; stragglers get SIGKILL.
+fn remove(trace: &Trace, made: &Made) {
+    for dir in made.dirs.iter().rev() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if trace.dry_run() {
+                trace.announce(format!("rmdir({dir:?})"));
+                break;
+            }
+            for pid in fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            match trace.call(format!("rmdir({dir:?})"), || rmdir(dir)) {
+                Err(err) if err.errno == Errno::EBUSY && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) if err.errno != Errno::ENOENT => {
+                    eprintln!("warning: {err}: the cgroup is left behind; the next run removes it");
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+    let _ = fs::remove_file(&made.record);
+}
+// ANCHOR_END: remove
+
+/// `<state dir>/cgroups/<id>` holds the pid of the runtime that owns the
+/// container's cgroup, so a later run can tell a live one from a leftover.
+fn record_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("cgroups").join(id)
+}
+
+fn write_record(record: &Path) -> std::result::Result<(), CgroupError> {
+    let state = |what, source| CgroupError::State {
+        what,
+        path: record.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(record.parent().unwrap())
+        .map_err(|e| state("creating the state directory for", e))?;
+    fs::write(record, std::process::id().to_string()).map_err(|e| state("writing", e))
+}
+
+/// Removes cgroups that a run which crashed (or was SIGKILLed) left in
+/// `parent`: named like a container id, no process in them, and no live
+/// runtime that owns them.
+fn sweep_stale(trace: &Trace, parent: &Path, state_dir: &Path, own_id: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let looks_like_ours = name.len() == 12 && name.chars().all(|c| c.is_ascii_hexdigit());
+        if !looks_like_ours || name == own_id || !entry.path().is_dir() {
+            continue;
+        }
+        let procs = fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
+        let record = record_path(state_dir, &name);
+        let owner_alive = fs::read_to_string(&record)
+            .ok()
+            .and_then(|pid| pid.trim().parse().ok())
+            .is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok());
+        if procs.trim().is_empty() && !owner_alive {
+            trace.note(format!(
+                "removing a stale cgroup an earlier run left behind: {}",
+                entry.path().display()
+            ));
+            let dir = entry.path();
+            let _ = trace.call(format!("rmdir({dir:?})"), || rmdir(&dir));
+            let _ = fs::remove_file(record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::TraceOptions;
+
+    use crate::limits::Swap;
+
+    /// The whole v2 setup, run against an ordinary directory that stands in
+    /// for /sys/fs/cgroup: every file the kernel would get, with its value.
+    #[test]
+    fn v2_cgroup_files_are_written_as_the_kernel_expects() {
+        let fake = tempfile::tempdir().unwrap();
+        let root = fake.path().join("cgroup");
+        fs::create_dir(&root).unwrap();
+        fs::write(root.join("cgroup.subtree_control"), "cpu io").unwrap();
+        let mut spec = Spec::new(
+            "t",
+            "/".into(),
+            vec!["true".into()],
+            fake.path().join("state"),
+        );
+        spec.id = "0123456789ab".into();
+        let trace = Trace::new(TraceOptions {
+            quiet: true,
+            ..Default::default()
+        });
+        let cx = ParentCx {
+            spec: &mut spec,
+            trace,
+        };
+        let limits = Limits {
+            memory: Some(64 << 20),
+            memory_swap: Some(Swap::Total(64 << 20)),
+            cpus: Some(1.5),
+            pids: Some(10),
+            ..Default::default()
+        };
+        let layer = Cgroup::new(limits, None);
+        let mut made = Made {
+            hierarchy: Hierarchy::new_for_test(Version::V2, &root, "/"),
+            dirs: Vec::new(),
+            by_controller: BTreeMap::new(),
+            record: fake.path().join("state/cgroups/0123456789ab"),
+        };
+        layer.make(&cx, &mut made).unwrap();
+
+        let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+        // Controllers handed down from the root, then from /workshop.
+        assert_eq!(read("cgroup.subtree_control"), "+memory +pids");
+        assert_eq!(
+            read("workshop/cgroup.subtree_control"),
+            "+memory +cpu +pids"
+        );
+        let dir = "workshop/0123456789ab";
+        assert_eq!(read(&format!("{dir}/memory.max")), "67108864");
+        assert_eq!(read(&format!("{dir}/memory.swap.max")), "0");
+        assert_eq!(read(&format!("{dir}/cpu.max")), "150000 100000");
+        assert_eq!(read(&format!("{dir}/pids.max")), "10");
+        assert_eq!(
+            made.dirs,
+            [root.join(dir)],
+            "one directory for every controller"
+        );
+        assert_eq!(
+            fs::read_to_string(&made.record).unwrap(),
+            std::process::id().to_string()
+        );
+    }
+
+    #[test]
+    fn parents_are_absolute_or_relative_to_our_own_cgroup() {
+        let h = Hierarchy::new_for_test(Version::V1, Path::new("/sys/fs/cgroup"), "/user/ada");
+        assert_eq!(
+            cgroup_path(&h, Controller::Memory, "/workshop", "ab12"),
+            Path::new("/workshop/ab12")
+        );
+        assert_eq!(
+            cgroup_path(&h, Controller::Memory, "tests/t1", "ab12"),
+            Path::new("/user/ada/tests/t1/ab12")
+        );
+        assert!(check_parent("../escape").is_err());
+        assert!(check_parent("a/./b").is_err());
+        assert!(check_parent("").is_err());
+        assert!(check_parent("/workshop").is_ok());
+    }
+}
