@@ -7,6 +7,7 @@
 //! | OOM kills | `oom_kill` in `memory.oom_control` | `oom_kill` in `memory.events` |
 //! | CPU time | `cpuacct.usage` (ns) | `usage_usec` in `cpu.stat` |
 //! | pids limit hit | `max` in `pids.events` | `max` in `pids.events` |
+//! | peak pids | - | `pids.peak` (Linux 6.1+) |
 
 use std::fs;
 use std::path::Path;
@@ -31,6 +32,8 @@ pub struct Report {
     pub pids_limit: Option<u64>,
     /// How often a fork failed because of the pids limit.
     pub pids_limit_hits: u64,
+    /// The most processes at once (v2's `pids.peak`, Linux 6.1+; v1 has none).
+    pub pids_peak: Option<u64>,
 }
 
 /// The value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`).
@@ -71,6 +74,7 @@ impl Report {
             cpu_time,
             pids_limit: limits.pids,
             pids_limit_hits: keyed(pids, "pids.events", "max").unwrap_or(0),
+            pids_peak: number(pids, "pids.peak"),
         }
     }
 
@@ -88,6 +92,9 @@ impl Report {
         }
         if let Some(cpu) = self.cpu_time {
             lines.push(format!("cpu time: {:.3} s", cpu.as_secs_f64()));
+        }
+        if let Some(peak) = self.pids_peak {
+            lines.push(format!("pids: peak {peak}"));
         }
         if let Some(limit) = self.pids_limit {
             if self.pids_limit_hits > 0 {
@@ -143,6 +150,7 @@ mod tests {
         .unwrap();
         fs::write(p.join("cpu.stat"), "usage_usec 612000\nuser_usec 600000\n").unwrap();
         fs::write(p.join("pids.events"), "max 42\n").unwrap();
+        fs::write(p.join("pids.peak"), "10\n").unwrap();
         let limits = Limits {
             memory: Some(16 << 20),
             pids: Some(10),
@@ -154,6 +162,7 @@ mod tests {
             [
                 "memory: peak 16 MiB, limit 16 MiB",
                 "cpu time: 0.612 s",
+                "pids: peak 10",
                 "pids: the limit of 10 was hit 42 times: those forks failed",
                 "killed by the OOM killer (memory limit 16 MiB)",
             ]
