@@ -75,7 +75,7 @@ pub fn timings_show_how_long_each_call_took(bin: &str) {
     let timed = run
         .stderr
         .lines()
-        .filter(|l| l.contains("chroot(") && l.ends_with("s>"));
+        .filter(|l| l.contains("prctl(PR_SET_PDEATHSIG") && l.ends_with("s>"));
     assert_eq!(timed.count(), 1, "{}", run.stderr);
 }
 

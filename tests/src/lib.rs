@@ -312,6 +312,12 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
         let block: String = cgroups.lines().map(|l| format!("cgroup: {l}\n")).collect();
         settings.add_filter(&regex_escape(&block), "cgroup: [as on the host]\n");
     }
+    // In a cgroup namespace (step 04 on), every hierarchy says "/"; v1
+    // hosts differ in their hierarchies, v2 has one.
+    settings.add_filter(
+        r"(?m)(^cgroup: [^\n]*:/\n)+",
+        "cgroup: / in every hierarchy\n",
+    );
     // A new user namespace starts with every capability the kernel knows.
     if let Some(full) = full_capability_set() {
         settings.add_filter(

@@ -120,3 +120,28 @@ pub trait Layer {
         Ok(())
     }
 }
+
+/// A list of layers, as steps build and pass them on.
+pub type Layers = Vec<Box<dyn Layer>>;
+
+/// Replaces the layer named `name` with `with` (in that order). A later step
+/// uses this to swap one idea for a better one, e.g. step 05 puts
+/// pivot_root where step 01's chroot was. Panics if there is no such layer:
+/// that is a mistake in the step, not in the user's input.
+pub fn replace_layer(layers: &mut Layers, name: &str, with: Layers) {
+    let at = position(layers, name);
+    layers.splice(at..=at, with);
+}
+
+/// Inserts `layer` right after the layer named `name`.
+pub fn insert_after(layers: &mut Layers, name: &str, layer: Box<dyn Layer>) {
+    let at = position(layers, name);
+    layers.insert(at + 1, layer);
+}
+
+fn position(layers: &Layers, name: &str) -> usize {
+    layers
+        .iter()
+        .position(|l| l.name() == name)
+        .unwrap_or_else(|| panic!("no layer named {name:?}"))
+}

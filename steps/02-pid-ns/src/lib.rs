@@ -25,16 +25,21 @@ use step01_chroot::chroot::Chroot;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Layer, Result};
 
+/// The container's hostname: `--hostname`, or its short id.
+pub fn hostname(args: &cli::PidNsArgs, spec: &Spec) -> String {
+    args.hostname.clone().unwrap_or_else(|| spec.id.clone())
+}
+
 // ANCHOR: layers
 /// Step 02's layers, in the order they act in the child.
 pub fn layers(args: &cli::PidNsArgs, spec: &Spec) -> Vec<Box<dyn Layer>> {
-    let hostname = args.hostname.clone().unwrap_or_else(|| spec.id.clone());
+    let hostname = hostname(args, spec);
     let mut layers: Vec<Box<dyn Layer>> = vec![
         Box::new(mount_ns::MountNamespace), // first: later mounts stay inside
         Box::new(uts::Uts::new(hostname)),
         Box::new(ipc::Ipc),
-        Box::new(Chroot),            // step 01
-        Box::new(pid::PidNamespace), // mounts /proc inside the new root
+        Box::new(Chroot),                   // step 01
+        Box::new(pid::PidNamespace::new()), // mounts /proc inside the new root
     ];
     if args.init {
         layers.push(Box::new(init::Init)); // last: it forks

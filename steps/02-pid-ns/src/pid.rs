@@ -18,7 +18,7 @@
 //!
 //! Man pages: pid_namespaces(7), proc(5).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use colored::Color;
 use nix::mount::{MsFlags, mount};
@@ -33,7 +33,25 @@ use step01_chroot::layer::ChildCx;
 /// (its `/proc` is mounted inside the new root) and after the mount
 /// namespace (so that the mount is the container's own).
 #[derive(Debug, Default)]
-pub struct PidNamespace;
+pub struct PidNamespace {
+    /// Mount `/proc` at `<rootfs>/proc` instead, before the root changes
+    /// (step 05: after pivot_root no host /proc is left, and in a user
+    /// namespace the kernel lets a new proc be mounted only where a
+    /// fully visible one already exists in the mount namespace).
+    under_rootfs: bool,
+}
+
+impl PidNamespace {
+    /// The layer for steps 02 to 04: `/proc` inside the new root.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The layer for step 05 on: `/proc` at `<rootfs>/proc`, before pivot_root.
+    pub fn mounting_under_rootfs() -> Self {
+        PidNamespace { under_rootfs: true }
+    }
+}
 
 impl Layer for PidNamespace {
     fn name(&self) -> &'static str {
@@ -56,18 +74,25 @@ impl Layer for PidNamespace {
                 getpid(),
                 cx.host_pid
             ));
-            if !Path::new("/proc").is_dir() {
-                cx.trace.call("mkdir(\"/proc\", 0555)", || {
-                    mkdir("/proc", Mode::from_bits_truncate(0o555))
-                })?;
-            }
+        }
+        let target = if self.under_rootfs {
+            cx.spec.rootfs.join("proc")
+        } else {
+            PathBuf::from("/proc")
+        };
+        if !cx.trace.dry_run() && !target.is_dir() {
+            cx.trace.call(format!("mkdir({target:?}, 0555)"), || {
+                mkdir(&target, Mode::from_bits_truncate(0o555))
+            })?;
         }
         // A proc file system for this PID namespace. nosuid, nodev, noexec:
         // nothing in /proc needs them, as in every container runtime.
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         cx.trace.call(
-            "mount(\"proc\", \"/proc\", \"proc\", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)",
-            || mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>),
+            format!(
+                "mount(\"proc\", {target:?}, \"proc\", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"
+            ),
+            || mount(Some("proc"), &target, Some("proc"), flags, None::<&str>),
         )?;
         Ok(())
     }

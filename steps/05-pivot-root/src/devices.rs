@@ -1,0 +1,160 @@
+//! `/dev` and `/sys` the way Docker sets them up.
+//!
+//! **`/dev`** is a fresh tmpfs, not the host's: the container gets only the
+//! devices every program expects (null, zero, full, random, urandom, tty),
+//! its own pseudo-terminals (`/dev/pts`, a new devpts instance, so it cannot
+//! see or open the host's terminals), a `/dev/shm` for POSIX shared memory
+//! and the usual links (`/dev/fd`, `stdin`, `ptmx`, ...). The device nodes
+//! are bind mounts of the host's, because mknod(2) is not allowed in a user
+//! namespace (and would let root inside make any device it likes).
+//!
+//! **`/sys`** is read-only: a container has no business reconfiguring the
+//! host's devices. A sysfs may only be mounted by the owner of the network
+//! namespace, and until step 06 the container shares the host's; so here
+//! the mount fails (expected, and said so) and the host's `/sys` is
+//! bind-mounted read-only instead, as rootless Podman does.
+//!
+//! Man pages: tmpfs(5), pts(4), sysfs(5).
+
+use std::path::Path;
+
+use colored::Color;
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use step01_chroot::Layer;
+use step01_chroot::error::Result;
+use step01_chroot::layer::ChildCx;
+
+use crate::mounts::{bind, mkdir, mount_fs, remount_read_only, symlink, touch};
+
+/// The device nodes a container gets, as in Docker and the OCI spec.
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The links every Linux userland expects in /dev.
+pub const LINKS: [(&str, &str); 5] = [
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+];
+
+/// The `/dev` layer.
+#[derive(Debug, Default)]
+pub struct Dev;
+
+impl Layer for Dev {
+    fn name(&self) -> &'static str {
+        "dev"
+    }
+
+    fn color(&self) -> Color {
+        Color::Yellow
+    }
+
+    // ANCHOR: dev
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        let dev = cx.spec.rootfs.join("dev");
+        mkdir(trace, &dev, 0o755)?;
+        let nosuid = MsFlags::MS_NOSUID;
+        mount_fs(
+            trace,
+            "tmpfs",
+            &dev,
+            nosuid | MsFlags::MS_STRICTATIME,
+            Some("mode=755,size=65536k"),
+        )?;
+        for device in DEVICES {
+            let node = dev.join(device);
+            touch(trace, &node)?;
+            bind(trace, &Path::new("/dev").join(device), &node, false)?;
+        }
+        let pts = dev.join("pts");
+        mkdir(trace, &pts, 0o755)?;
+        // newinstance: the container's own terminals, not the host's.
+        mount_fs(
+            trace,
+            "devpts",
+            &pts,
+            nosuid | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620"),
+        )?;
+        let shm = dev.join("shm");
+        mkdir(trace, &shm, 0o1777)?;
+        let hardened = nosuid | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount_fs(
+            trace,
+            "tmpfs",
+            &shm,
+            hardened,
+            Some("mode=1777,size=65536k"),
+        )?;
+        for (target, link) in LINKS {
+            symlink(trace, target, &dev.join(link))?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: dev
+}
+
+/// The mount points at or below `dir`, top first (from /proc/self/mountinfo).
+/// In a dry run nothing is mounted yet: just `dir`.
+fn mounts_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<_> = table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        // mountinfo escapes spaces and the like as \040
+        .map(|p| std::path::PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.dedup();
+    if points.is_empty() {
+        points.push(dir.to_path_buf());
+    }
+    points
+}
+
+/// The `/sys` layer.
+#[derive(Debug, Default)]
+pub struct Sys;
+
+impl Layer for Sys {
+    fn name(&self) -> &'static str {
+        "sys"
+    }
+
+    fn color(&self) -> Color {
+        Color::Yellow
+    }
+
+    // ANCHOR: sys
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        let sys = cx.spec.rootfs.join("sys");
+        mkdir(trace, &sys, 0o555)?;
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        match mount_fs(trace, "sysfs", &sys, flags, None) {
+            Err(err) if err.errno == Errno::EPERM => {
+                trace.note(
+                    "expected: only the owner of the network namespace may mount sysfs, and the \
+                     container still shares the host's (step 06 changes that); bind the host's \
+                     /sys read-only instead",
+                );
+                // Recursive: in a user namespace the mounts below /sys are
+                // locked to it, and a plain bind (which would uncover what
+                // they hide) is refused with EINVAL.
+                bind(trace, Path::new("/sys"), &sys, true)?;
+                // Each of them read-only, not just the top one.
+                for mount_point in mounts_below(&sys) {
+                    remount_read_only(trace, &mount_point)?;
+                }
+            }
+            other => other?,
+        }
+        Ok(())
+    }
+    // ANCHOR_END: sys
+}

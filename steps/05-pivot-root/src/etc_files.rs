@@ -1,0 +1,106 @@
+//! `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`, made for the
+//! container.
+//!
+//! Like Docker, we do not change the image: the parent writes the three
+//! files into the container's state directory, and the child bind-mounts
+//! them over the rootfs's. `resolv.conf` is the host's (the Gocker article
+//! copies it too), so names resolve as they do on the host; when the host
+//! uses systemd-resolved's stub at 127.0.0.53, which is unreachable from a
+//! container with its own network, the real upstream servers are used.
+
+use std::path::{Path, PathBuf};
+
+use colored::Color;
+use step01_chroot::Layer;
+use step01_chroot::error::Result;
+use step01_chroot::layer::{ChildCx, ParentCx};
+
+use crate::mounts::{bind, touch};
+
+/// The three files, by name under /etc.
+pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
+
+/// The `/etc` files layer.
+#[derive(Debug)]
+pub struct EtcFiles {
+    hostname: String,
+}
+
+impl EtcFiles {
+    /// Files for a container named `hostname`.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        EtcFiles {
+            hostname: hostname.into(),
+        }
+    }
+}
+
+/// Where the container's own copies live: `<state>/containers/<id>/`.
+pub fn files_dir(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("containers").join(id)
+}
+
+/// The host's resolver configuration, past systemd-resolved's stub.
+fn host_resolv_conf() -> String {
+    let main = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if main.contains("127.0.0.53")
+        && let Ok(upstream) = std::fs::read_to_string("/run/systemd/resolve/resolv.conf")
+    {
+        return upstream;
+    }
+    main
+}
+
+impl Layer for EtcFiles {
+    fn name(&self) -> &'static str {
+        "etc"
+    }
+
+    fn color(&self) -> Color {
+        Color::Blue
+    }
+
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
+        if !cx.trace.dry_run() {
+            std::fs::create_dir_all(&dir).map_err(|source| step01_chroot::Error::Io {
+                what: "creating the container's state directory",
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let name = &self.hostname;
+        let hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{name}\n"
+        );
+        cx.trace
+            .write_file(dir.join("hostname"), &format!("{name}\n"))?;
+        cx.trace.write_file(dir.join("hosts"), &hosts)?;
+        cx.trace
+            .write_file(dir.join("resolv.conf"), &host_resolv_conf())?;
+        Ok(())
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
+        for file in FILES {
+            let target = cx.spec.rootfs.join("etc").join(file);
+            if cx.trace.dry_run() || !target.exists() {
+                touch(&cx.trace, &target)?;
+            }
+            bind(&cx.trace, &dir.join(file), &target, false)?;
+        }
+        Ok(())
+    }
+
+    fn cleanup(
+        &mut self,
+        cx: &mut ParentCx<'_>,
+        _exit: Option<&step01_chroot::ExitStatus>,
+    ) -> Result<()> {
+        if !cx.trace.dry_run() {
+            let _ = std::fs::remove_dir_all(files_dir(&cx.spec.state_dir, &cx.spec.id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! # Step 05: a root that cannot be escaped
+//!
+//! | concept | file |
+//! |---|---|
+//! | **pivot_root**: bind the rootfs, pivot, unmount the old root (this step's idea) | [`pivot.rs`](pivot) |
+//! | `/dev` (tmpfs, device nodes, pts, shm) and a read-only `/sys` | [`devices.rs`](devices) |
+//! | generated `/etc/hostname`, `hosts`, `resolv.conf` | [`etc_files.rs`](etc_files) |
+//! | `-v` volumes, resolved safely inside the rootfs | [`volumes.rs`](volumes) |
+//! | masked and read-only paths, `--read-only` | [`masks.rs`](masks) |
+//! | narrated mount helpers, locked flags | [`mounts.rs`](mounts) |
+//! | the command line: step 04's plus `-v`, `--read-only` | [`cli.rs`](cli) |
+//!
+//! This step *replaces* step 01's chroot layer; everything else is reused.
+
+pub mod cli;
+pub mod devices;
+pub mod etc_files;
+pub mod masks;
+pub mod mounts;
+pub mod pivot;
+pub mod volumes;
+
+use step01_chroot::layer::{Layers, insert_after, replace_layer};
+use step01_chroot::spec::Spec;
+use step01_chroot::{Container, Result};
+use step02_pid_ns::pid::PidNamespace;
+
+// ANCHOR: layers
+/// Step 05's layers: step 04's, with chroot replaced by the pivot_root
+/// sequence and the mounts a container expects, and hardening after /proc.
+pub fn layers(args: &cli::PivotArgs, spec: &Spec) -> Result<Layers> {
+    let mut layers = step04_cgroups::layers(&args.cgroups, spec)?;
+    let hostname = step02_pid_ns::hostname(&args.cgroups.user_ns.pid_ns, spec);
+    let mut root: Layers = Vec::new();
+    if !args.pivot_without_bind {
+        root.push(Box::new(pivot::BindRoot)); // the rootfs becomes a mount point
+    }
+    root.push(Box::new(devices::Dev)); // these mount under the bound rootfs...
+    root.push(Box::new(devices::Sys));
+    root.push(Box::new(etc_files::EtcFiles::new(hostname)));
+    root.push(Box::new(volumes::Volumes::new(args.volumes.clone())));
+    // /proc too, while the host's is still visible (see PidNamespace).
+    root.push(Box::new(PidNamespace::mounting_under_rootfs()));
+    root.push(Box::new(pivot::PivotRoot)); // ...and travel with it into the new root
+    replace_layer(&mut layers, "pid", Vec::new());
+    replace_layer(&mut layers, "chroot", root);
+    let masks = masks::Masks {
+        read_only_root: args.read_only,
+    };
+    insert_after(&mut layers, "pivot", Box::new(masks)); // masks /proc and /sys paths
+    Ok(layers)
+}
+// ANCHOR_END: layers
+
+/// Step 05's container.
+pub fn container(args: &cli::PivotArgs) -> Result<Container> {
+    let run = &args.cgroups.user_ns.pid_ns.run;
+    let spec = run.spec()?;
+    let layers = layers(args, &spec)?;
+    let container = Container::new(spec, run.trace_options());
+    Ok(layers
+        .into_iter()
+        .fold(container, Container::with_boxed_layer))
+}

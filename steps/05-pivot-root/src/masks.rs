@@ -1,0 +1,91 @@
+//! Hardening after the root is in place: masked and read-only paths, and
+//! `--read-only`.
+//!
+//! `/proc` and `/sys` expose the host's kernel: `/proc/kcore` is its memory,
+//! `/proc/sysrq-trigger` can reboot it, `/proc/sys` changes its settings.
+//! Namespaces do not cover all of it. So, like runc's defaults:
+//!
+//! * **masked** paths are hidden: a file gets `/dev/null` bind-mounted over
+//!   it (it reads as empty), a directory an empty read-only tmpfs;
+//! * **read-only** paths are bind-mounted onto themselves and remounted
+//!   read-only;
+//! * `--read-only` makes the container's `/` itself read-only.
+
+use std::path::Path;
+
+use colored::Color;
+use nix::mount::MsFlags;
+use step01_chroot::Layer;
+use step01_chroot::error::Result;
+use step01_chroot::layer::ChildCx;
+
+use crate::mounts::{bind, mount_fs, remount_read_only};
+
+// ANCHOR: paths
+/// Hidden from the container (runc's default list).
+pub const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Visible, but read-only (runc's default list).
+pub const READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+// ANCHOR_END: paths
+
+/// The hardening layer. Put it after the layer that mounts `/proc`.
+#[derive(Debug, Default)]
+pub struct Masks {
+    /// `--read-only`: the root file system too.
+    pub read_only_root: bool,
+}
+
+impl Layer for Masks {
+    fn name(&self) -> &'static str {
+        "masks"
+    }
+
+    fn color(&self) -> Color {
+        Color::Red
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        for path in MASKED.map(Path::new) {
+            // Only what exists on this kernel can be hidden (and needs to be).
+            if !trace.dry_run() && !path.exists() {
+                continue;
+            }
+            if path.is_dir() {
+                mount_fs(trace, "tmpfs", path, MsFlags::MS_RDONLY, Some("size=0"))?;
+            } else {
+                bind(trace, Path::new("/dev/null"), path, false)?;
+            }
+        }
+        for path in READ_ONLY.map(Path::new) {
+            if !trace.dry_run() && !path.exists() {
+                continue;
+            }
+            bind(trace, path, path, true)?;
+            remount_read_only(trace, path)?;
+        }
+        if self.read_only_root {
+            remount_read_only(trace, Path::new("/"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! Narrated mount helpers, shared by this step's layers.
+//!
+//! Two details matter in a user namespace (step 03):
+//!
+//! * a bind mount keeps the flags of the mount it copies, and some of them
+//!   are **locked**: a mount the host made `nosuid`, `nodev` or `noexec`
+//!   (and its atime mode) cannot lose them from inside a user namespace.
+//!   So a read-only remount must repeat them, or the kernel says EPERM:
+//!   [`remount_read_only`] reads them with statvfs(3) first;
+//! * `mknod` is not allowed there, so device nodes are bind mounts of the
+//!   host's (`devices.rs`).
+//!
+//! Man pages: mount(2), mount_namespaces(7), statvfs(3).
+
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{MsFlags, mount};
+use nix::sys::statvfs::{FsFlags, statvfs};
+use step01_chroot::error::SysError;
+use step01_chroot::trace::Trace;
+
+/// `MS_BIND | MS_REC`, as the man page writes flags.
+pub fn flags_str(flags: MsFlags) -> String {
+    if flags.is_empty() {
+        return "0".into();
+    }
+    flags
+        .iter_names()
+        .map(|(name, _)| name)
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// mount(2) of a file system, narrated.
+pub fn mount_fs(
+    trace: &Trace,
+    fstype: &str,
+    target: &Path,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), SysError> {
+    let shown_data = data.map_or("NULL".to_string(), |d| format!("{d:?}"));
+    trace.call(
+        format!(
+            "mount({fstype:?}, {target:?}, {fstype:?}, {}, {shown_data})",
+            flags_str(flags)
+        ),
+        || mount(Some(fstype), target, Some(fstype), flags, data),
+    )
+}
+
+/// A bind mount: `target` shows what `source` shows.
+pub fn bind(trace: &Trace, source: &Path, target: &Path, recursive: bool) -> Result<(), SysError> {
+    let mut flags = MsFlags::MS_BIND;
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    trace.call(
+        format!(
+            "mount({source:?}, {target:?}, NULL, {}, NULL)",
+            flags_str(flags)
+        ),
+        || mount(Some(source), target, None::<&str>, flags, None::<&str>),
+    )
+}
+
+// ANCHOR: remount_read_only
+/// Makes the mount at `target` read-only, keeping the flags it has.
+pub fn remount_read_only(trace: &Trace, target: &Path) -> Result<(), SysError> {
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    if let Ok(stat) = statvfs(target) {
+        let kept = [
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ];
+        for (has, keep) in kept {
+            if stat.flags().contains(has) {
+                flags |= keep;
+            }
+        }
+    }
+    trace.call(
+        format!("mount(NULL, {target:?}, NULL, {}, NULL)", flags_str(flags)),
+        || mount(None::<&str>, target, None::<&str>, flags, None::<&str>),
+    )
+}
+// ANCHOR_END: remount_read_only
+
+/// Creates an empty file (a mount point for a file), narrated.
+pub fn touch(trace: &Trace, path: &Path) -> Result<(), SysError> {
+    trace.call(format!("open({path:?}, O_CREAT | O_WRONLY, 0644)"), || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map(drop)
+            .map_err(errno)
+    })
+}
+
+/// Creates a directory, narrated; one that exists is fine.
+pub fn mkdir(trace: &Trace, path: &Path, mode: u32) -> Result<(), SysError> {
+    if !trace.dry_run() && path.is_dir() {
+        return Ok(());
+    }
+    trace.call(format!("mkdir({path:?}, {mode:04o})"), || {
+        nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(mode))
+    })
+}
+
+/// Creates a symbolic link, narrated.
+pub fn symlink(trace: &Trace, target: &str, link: &Path) -> Result<(), SysError> {
+    trace.call(format!("symlink({target:?}, {link:?})"), || {
+        std::os::unix::fs::symlink(target, link).map_err(errno)
+    })
+}
+
+/// The errno inside an io::Error.
+pub fn errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}

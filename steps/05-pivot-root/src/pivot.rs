@@ -1,0 +1,113 @@
+//! Step 05's concept: `pivot_root(2)`, a new root that cannot be left.
+//!
+//! `chroot` only changes one pointer of one process; the old root stays
+//! mounted and reachable (step 01's escape). `pivot_root` works on the
+//! *mount namespace*: it makes the new root the namespace's `/` and moves
+//! the old root to a place we can then unmount. Once it is unmounted, no
+//! path leads to the host's files, whatever `..` or `chroot` one tries.
+//!
+//! Its rules (pivot_root(2)):
+//!
+//! * `new_root` must be a **mount point**. A directory inside the host's
+//!   root file system is not one, so we bind-mount the rootfs onto itself
+//!   first ([`BindRoot`]). Without that, pivot_root fails with EINVAL:
+//!   `--pivot-without-bind` shows that, on purpose;
+//! * `new_root` and the current root must not be on a shared mount (step 02
+//!   made the whole tree private, for this reason too);
+//! * `put_old` must be at or under `new_root`. The classic sequence makes a
+//!   directory for it, pivots, unmounts it and removes it. We use the trick
+//!   runc uses, `pivot_root(".", ".")`: after `chdir(new_root)` the old root
+//!   is stacked on top of the new one at `.`, and `umount2(".",
+//!   MNT_DETACH)` takes it away. No directory is needed, so it works on a
+//!   read-only rootfs too.
+//!
+//! Between [`BindRoot`] and [`PivotRoot`] the other layers of this step
+//! mount `/dev`, `/sys`, `/etc` files and volumes *under* the bound rootfs:
+//! they travel along into the new root.
+
+use colored::Color;
+use nix::errno::Errno;
+use nix::mount::{MntFlags, umount2};
+use nix::unistd::{chdir, pivot_root};
+use step01_chroot::Layer;
+use step01_chroot::chroot::Chroot;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::layer::{ChildCx, Plan};
+
+use crate::mounts::bind;
+
+/// The first half: the rootfs becomes a mount point of its own.
+#[derive(Debug, Default)]
+pub struct BindRoot;
+
+impl Layer for BindRoot {
+    fn name(&self) -> &'static str {
+        "rootfs"
+    }
+
+    fn color(&self) -> Color {
+        Color::Green
+    }
+
+    /// The same checks as chroot: the rootfs exists and is a directory.
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        Chroot.check(plan)
+    }
+
+    // ANCHOR: bind_root
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let rootfs = &cx.spec.rootfs;
+        // MS_REC: mounts already under the rootfs come along.
+        bind(&cx.trace, rootfs, rootfs, true)?;
+        Ok(())
+    }
+    // ANCHOR_END: bind_root
+}
+
+/// The second half: pivot, and unmount the old root.
+#[derive(Debug, Default)]
+pub struct PivotRoot;
+
+/// pivot_root refused the rootfs.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "pivot_root(\".\", \".\") in {rootfs}: Invalid argument\n  \
+     expected if you passed --pivot-without-bind: the new root must be a mount point, and a plain \
+     directory is not one; without that flag, check that the rootfs is not on a shared mount"
+)]
+pub struct NotAMountPoint {
+    rootfs: String,
+}
+
+impl Layer for PivotRoot {
+    fn name(&self) -> &'static str {
+        "pivot"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightGreen
+    }
+
+    // ANCHOR: pivot
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let rootfs = &cx.spec.rootfs;
+        let trace = &cx.trace;
+        trace.call(format!("chdir({rootfs:?})"), || chdir(rootfs))?;
+        // The new root becomes "/", the old one is stacked on top of it at ".".
+        match trace.call("pivot_root(\".\", \".\")", || pivot_root(".", ".")) {
+            Err(err) if err.errno == Errno::EINVAL => {
+                return Err(Error::layer(NotAMountPoint {
+                    rootfs: rootfs.display().to_string(),
+                }));
+            }
+            other => other?,
+        }
+        // Detach the old root: from here on no path leads to the host's files.
+        trace.call("umount2(\".\", MNT_DETACH)", || {
+            umount2(".", MntFlags::MNT_DETACH)
+        })?;
+        trace.call("chdir(\"/\")", || chdir("/"))?;
+        Ok(())
+    }
+    // ANCHOR_END: pivot
+}

@@ -1,0 +1,413 @@
+//! Step 05, run as a learner runs it: the escape that worked in step 01
+//! now fails, the container's mounts are its own, and `/dev`, `/proc`,
+//! `/sys`, volumes and `--read-only` behave as in Docker.
+
+use std::fs;
+use std::path::Path;
+
+use workshop_tests::{
+    PROBE, RootfsCopy, collect, host_mounts, new_lines, probe_field, redactions, run_step,
+    step_command, test_rootfs,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_05-pivot-root");
+
+// What every step promises (exit codes, errors, stdin, signals, ...).
+workshop_tests::step_contract_tests!(BIN);
+
+/// A file on the host, outside any rootfs, with text nobody could guess.
+fn host_secret() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("workshop-host-")
+        .tempdir()
+        .unwrap();
+    let file = dir.path().join("secret");
+    let text = format!("host secret {}", std::process::id());
+    fs::write(&file, &text).unwrap();
+    (dir, file.display().to_string(), text)
+}
+
+/// The same program as step 01's `chroot_escape_succeeds_as_documented`,
+/// with the opposite result: after pivot_root the host's root is gone.
+#[test]
+fn the_chroot_escape_is_contained() {
+    let (_dir, file, secret) = host_secret();
+    let rootfs = RootfsCopy::new();
+    let run = collect(
+        step_command(BIN, rootfs.path())
+            .args(["-q", PROBE, "escape", "--", "/bin/cat", &file])
+            .output(),
+    );
+    assert!(
+        !run.stdout.contains(&secret),
+        "the escape read the host's file: {run:?}"
+    );
+    assert_eq!(run.code, Some(1), "cat finds no such file: {run:?}");
+    assert!(
+        run.stderr.contains("No such file or directory"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_path_leads_to_the_hosts_files() {
+    let (_dir, file, _) = host_secret();
+    let via_proc = format!("/proc/1/root{file}");
+    let run = run_step(
+        BIN,
+        &[
+            "-q",
+            "--hostname",
+            "inside",
+            "--",
+            PROBE,
+            "report",
+            "--see",
+            &file,
+            "--see",
+            &via_proc,
+            "--see",
+            "/../../../../etc/passwd",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(probe_field(&run.stdout, &format!("see {file}")).starts_with("no"));
+    assert!(probe_field(&run.stdout, &format!("see {via_proc}")).starts_with("no"));
+    // "/.." is "/": the rootfs's /etc/passwd, not the host's.
+    let run = run_step(
+        BIN,
+        &[
+            "-q",
+            "--",
+            "/bin/cat",
+            "/../../../../etc/passwd",
+            "/proc/1/root/etc/hostname",
+        ],
+    );
+    let rootfs_passwd = fs::read_to_string(test_rootfs().join("etc/passwd")).unwrap();
+    assert!(run.stdout.starts_with(&rootfs_passwd), "{}", run.stdout);
+    let host_hostname = fs::read_to_string("/etc/hostname").unwrap_or_default();
+    assert!(
+        !run.stdout.ends_with(&host_hostname) || host_hostname.is_empty(),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_container_sees_only_its_own_mounts() {
+    let run = run_step(BIN, &["-q", "--hostname", "mounts", "--", PROBE, "report"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let mount_points: Vec<_> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("mount: "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    for point in &mount_points {
+        let ours = ["/", "/dev", "/proc", "/sys", "/etc/"].iter().any(|p| {
+            point == p || point.starts_with(&format!("{p}/")) || point.starts_with("/etc/")
+        });
+        assert!(ours, "a mount that is not the container's: {point}");
+    }
+    assert!(mount_points.contains(&"/dev/pts") && mount_points.contains(&"/proc/sys"));
+    let mut settings = redactions(test_rootfs());
+    // What differs between hosts: /sys's submounts (cgroup hierarchies and
+    // the like), the masked /proc files this kernel has, the host's disks.
+    settings.add_filter(
+        r"(?m)(^mount: /sys/\S+ \S+\n)+",
+        "mount: /sys/... [the host's /sys submounts, read-only]\n",
+    );
+    settings.add_filter(r"(?m)(^mount: /proc/(acpi|asound|kcore|keys|latency_stats|timer_list|timer_stats|sched_debug|scsi|sysrq-trigger) \S+\n)+", "mount: /proc/... [the masked files this kernel has]\n");
+    settings.add_filter(
+        r"(?m)^mount: (/|/etc/\S+) \S+$",
+        "mount: $1 [the host's file system]",
+    );
+    settings.add_filter(r"(?m)^mounts: \d+$", "mounts: [N]");
+    settings.bind(|| insta::assert_snapshot!("probe", run.stdout));
+}
+
+#[test]
+fn dev_holds_only_what_a_container_needs() {
+    let run = run_step(BIN, &["-q", "--", "/bin/ls", "-1", "/dev"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    insta::assert_snapshot!("dev", run.stdout);
+    let run = run_step(
+        BIN,
+        &[
+            "-q",
+            "--",
+            "/bin/sh",
+            "-c",
+            "ls -l /dev/null; echo hi > /dev/null && head -c 4 /dev/zero | wc -c",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("1,   3"),
+        "/dev/null is the null device: {}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("4\n"), "{}", run.stdout);
+}
+
+#[test]
+fn masked_paths_read_as_empty_and_read_only_paths_refuse_writes() {
+    let script = "for f in /proc/timer_list /proc/keys; do [ -e $f ] && wc -c < $f; done; ls /proc/acpi 2>/dev/null | wc -l; \
+                  echo x > /proc/sys/kernel/domainname; [ -e /proc/sysrq-trigger ] && echo h > /proc/sysrq-trigger; \
+                  touch /sys/x";
+    let run = run_step(BIN, &["-q", "--", "/bin/sh", "-c", script]);
+    for line in run.stdout.lines() {
+        assert_eq!(line.trim(), "0", "masked: {}", run.stdout);
+    }
+    assert!(
+        run.stderr.contains("domainname: Read-only file system"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("/sys/x: Read-only file system"),
+        "{}",
+        run.stderr
+    );
+    // (some kernels have no /proc/sysrq-trigger; where there is one, it refuses too)
+    if run.stderr.contains("sysrq-trigger") {
+        assert!(
+            run.stderr.contains("sysrq-trigger: Read-only file system"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn read_only_makes_the_root_read_only() {
+    let rootfs = RootfsCopy::new();
+    let run = collect(
+        step_command(BIN, rootfs.path())
+            .args(["-q", "--read-only", "/bin/touch", "/new"])
+            .output(),
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("Read-only file system"),
+        "{}",
+        run.stderr
+    );
+    let run = collect(
+        step_command(BIN, rootfs.path())
+            .args(["-q", "/bin/touch", "/new"])
+            .output(),
+    );
+    assert_eq!(run.code, Some(0), "without --read-only: {run:?}");
+    assert!(rootfs.path().join("new").exists());
+}
+
+#[test]
+fn volumes_are_shared_and_ro_ones_are_read_only() {
+    let rootfs = RootfsCopy::new();
+    let rw = tempfile::Builder::new()
+        .prefix("workshop-vol-")
+        .tempdir()
+        .unwrap();
+    let ro = tempfile::Builder::new()
+        .prefix("workshop-vol-")
+        .tempdir()
+        .unwrap();
+    fs::write(rw.path().join("from-host"), "host says hi").unwrap();
+    fs::write(ro.path().join("file"), "read me").unwrap();
+    let rw_arg = format!("{}:/data", rw.path().display());
+    let ro_arg = format!("{}:/config:ro", ro.path().display());
+    let script = "cat /data/from-host; echo; echo container says hi > /data/from-container; cat /config/file; echo; touch /config/nope";
+    let run = collect(
+        step_command(BIN, rootfs.path())
+            .args(["-q", "-v", &rw_arg, "-v", &ro_arg, "/bin/sh", "-c", script])
+            .output(),
+    );
+    assert_eq!(run.stdout, "host says hi\nread me\n", "{run:?}");
+    assert!(
+        run.stderr.contains("/config/nope: Read-only file system"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(rw.path().join("from-container")).unwrap(),
+        "container says hi\n"
+    );
+    assert!(!ro.path().join("nope").exists());
+}
+
+#[test]
+fn a_volume_target_symlinked_out_of_the_rootfs_stays_inside() {
+    let rootfs = RootfsCopy::new();
+    let outside = tempfile::Builder::new()
+        .prefix("workshop-outside-")
+        .tempdir()
+        .unwrap();
+    // /evil in the rootfs points at a directory on the host.
+    std::os::unix::fs::symlink(outside.path(), rootfs.path().join("evil")).unwrap();
+    let source = tempfile::Builder::new()
+        .prefix("workshop-vol-")
+        .tempdir()
+        .unwrap();
+    fs::write(source.path().join("payload"), "x").unwrap();
+    let arg = format!("{}:/evil/mnt", source.path().display());
+    let run = collect(
+        step_command(BIN, rootfs.path())
+            .args(["-v", &arg, "/bin/ls", "/evil/mnt"])
+            .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "payload\n");
+    // The mount point was made inside the rootfs, the host's directory untouched.
+    let inside = rootfs
+        .path()
+        .join(outside.path().strip_prefix("/").unwrap())
+        .join("mnt");
+    assert!(inside.is_dir(), "{} should exist", inside.display());
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing made outside the rootfs"
+    );
+}
+
+#[test]
+fn the_host_mount_table_is_unchanged_after_every_run() {
+    let before = host_mounts();
+    let source = tempfile::Builder::new()
+        .prefix("workshop-vol-")
+        .tempdir()
+        .unwrap();
+    let volume = format!("{}:/mnt/vol", source.path().display());
+    let rootfs = RootfsCopy::new();
+    let runs: [(&[&str], i32); 5] = [
+        (&["/bin/true"], 0),
+        (&["-v", &volume, "--read-only", "/bin/true"], 0),
+        (&["/nope"], 127),
+        (&["--pivot-without-bind", "/bin/true"], 125),
+        (&["-v", "/no/such/dir:/x", "/bin/true"], 125),
+    ];
+    for (args, code) in runs {
+        let run = collect(
+            step_command(BIN, rootfs.path())
+                .arg("-q")
+                .args(args)
+                .output(),
+        );
+        assert_eq!(run.code, Some(code), "{args:?}: {run:?}");
+        assert_eq!(
+            new_lines(&before, &host_mounts()),
+            Vec::<String>::new(),
+            "after {args:?}"
+        );
+    }
+}
+
+/// EXPECTED TO FAIL with --pivot-without-bind: the lesson flag skips the
+/// bind mount that makes the rootfs a mount point.
+#[test]
+fn pivot_root_needs_a_mount_point() {
+    let run = run_step(BIN, &["--pivot-without-bind", "/bin/true"]);
+    run.assert_error(125, "the new root must be a mount point");
+    assert!(
+        run.stderr.contains("pivot_root(\".\", \".\") = -1 EINVAL"),
+        "{}",
+        run.stderr
+    );
+    let run = run_step(BIN, &["-v", "/no/such/dir:/x", "/bin/true"]);
+    run.assert_error(125, "volume source /no/such/dir does not exist");
+}
+
+/// Step 03 could not nest a user namespace under chroot; now it can.
+#[test]
+fn a_nested_user_namespace_works_after_pivot_root() {
+    let run = run_step(
+        BIN,
+        &["-q", "/bin/sh", "-c", "unshare -r cat /proc/self/uid_map"],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "1"]
+    );
+}
+
+#[test]
+fn etc_files_are_the_containers() {
+    let run = run_step(
+        BIN,
+        &[
+            "-q",
+            "--hostname",
+            "web-1",
+            "/bin/cat",
+            "/etc/hostname",
+            "/etc/hosts",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.starts_with("web-1\n127.0.0.1\tlocalhost\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("127.0.1.1\tweb-1\n"), "{}", run.stdout);
+    // The image's own files are not changed.
+    assert_ne!(
+        fs::read_to_string(test_rootfs().join("etc/hostname")).unwrap(),
+        "web-1\n"
+    );
+    assert!(
+        !Path::new(&test_rootfs().join("etc/hosts")).exists()
+            || !fs::read_to_string(test_rootfs().join("etc/hosts"))
+                .unwrap()
+                .contains("web-1")
+    );
+}
+
+#[test]
+fn trace_shows_the_pivot_sequence() {
+    let run = run_step(BIN, &["--hostname", "pivoted", "/bin/true"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let order = [
+        "MS_BIND | MS_REC",
+        "\"devpts\"",
+        "pivot_root(\".\", \".\") = 0",
+        "umount2(\".\", MNT_DETACH) = 0",
+        "/proc/sys",
+    ];
+    let positions: Vec<_> = order
+        .iter()
+        .map(|s| {
+            run.stderr
+                .find(s)
+                .unwrap_or_else(|| panic!("no {s}:\n{}", run.stderr))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "out of order:\n{}",
+        run.stderr
+    );
+    let mut settings = redactions(test_rootfs());
+    // Lines that differ between hosts: cgroups (v1 or v2), the host's /sys
+    // submounts, its resolver and the cgroup report.
+    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
+    settings.add_filter(
+        r"(?m)^\[child \] sys     │ mount\(NULL, \x22[^\x22]*/sys/[^\n]*\n",
+        "",
+    );
+    settings.add_filter(
+        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
+        "$1\"[the host's]\"",
+    );
+    settings.add_filter(
+        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
+        "[child ] masks   │ [a /dev/null or an empty tmpfs over each masked path this kernel has]\n",
+    );
+    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
+    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
+    settings.bind(|| insta::assert_snapshot!("trace", run.stderr));
+}
