@@ -194,6 +194,9 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
     // From step 04 on: container cgroups go below this test process's own
     // cgroup, never elsewhere in the host's tree (removed when we exit).
     cmd.env("WORKSHOP_CGROUP_PARENT", test_cgroup_parent());
+    // From step 06 on: no bridge unless a test asks for one, inside a
+    // network namespace it made (see TestNetns), never on the real host.
+    cmd.env("WORKSHOP_NETWORK", "none");
     cmd.stdin(Stdio::null());
     cmd
 }
@@ -450,6 +453,102 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+/// A network namespace made for a test, standing in for "the host" (or for
+/// "the internet") so that bridges, routes and iptables rules never touch
+/// the real network. `ip netns del` removes it, and all in it, on drop.
+#[derive(Debug)]
+pub struct TestNetns {
+    /// Its name under /run/netns.
+    pub name: String,
+}
+
+impl TestNetns {
+    /// `ip netns add wsk-<tag>-<pid>`, with `lo` up.
+    pub fn new(tag: &str) -> Self {
+        let name = format!("wsk-{tag}-{}", std::process::id());
+        // One left by a test run that was killed: remove it first.
+        if Path::new("/run/netns").join(&name).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
+        let ok = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(
+            ok.is_ok_and(|s| s.success()),
+            "ip netns add {name} (package iproute2)"
+        );
+        let ns = TestNetns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs `ip -n NAME ARGS...` and returns its output; panics on failure.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip -n {} {args:?}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command in the namespace (nsenter: only the network
+    /// changes; `ip netns exec` would also remount /sys, hiding cgroups).
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `cmd`, run in this namespace.
+    pub fn command(&self, cmd: &Command) -> Command {
+        let mut wrapped = Command::new("nsenter");
+        wrapped
+            .arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--");
+        wrapped.arg(cmd.get_program()).args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        wrapped.stdin(Stdio::null());
+        wrapped
+    }
+
+    /// Runs `f` on a new thread inside this namespace (setns(2) moves only
+    /// the calling thread): a server the containers can reach.
+    pub fn thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let ns = File::open(&path).expect("open the test netns");
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("setns into the test netns");
+            f()
+        })
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 

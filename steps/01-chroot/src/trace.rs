@@ -222,6 +222,38 @@ impl Trace {
         result.map_err(|errno| SysError { call, errno })
     }
 
+    /// Like [`Trace::call`], for calls that are not one system call and
+    /// have an error type of their own (a netlink request, a helper
+    /// program): success prints `= 0`, failure `= error: ...`.
+    pub fn call_any<T: Traced, E: Display>(
+        &self,
+        call: impl Display,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let call = call.to_string();
+        self.pause_before(&call);
+        if self.opts.dry_run {
+            self.line(&format!("{call}   (dry run: not executed)"));
+            return Ok(T::dry().unwrap_or_else(|| {
+                panic!("bug: {call} cannot be simulated; narrate it with announce() in a dry run")
+            }));
+        }
+        let started = Instant::now();
+        let result = f();
+        let took = started.elapsed();
+        let shown = match &result {
+            Ok(value) => value.shown(),
+            Err(err) => format!("error: {err}"),
+        };
+        let timing = if self.opts.timings {
+            format!("   <{took:.1?}>")
+        } else {
+            String::new()
+        };
+        self.line(&format!("{call} = {shown}{timing}"));
+        result
+    }
+
     /// Writes `contents` to the file at `path`, narrated as the `write(2)` it
     /// is. Much of the kernel's configuration is files: id maps under /proc,
     /// cgroup limits under /sys/fs/cgroup.

@@ -1,0 +1,34 @@
+//! Step 06's command line: step 05's, plus the network.
+
+use step05_pivot_root::cli::PivotArgs;
+
+use crate::ipam::Subnet;
+use crate::network::{DEFAULT_BRIDGE, DEFAULT_SUBNET, Mode};
+use crate::ports::Publish;
+
+/// The arguments of step 06, which every later step includes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct NetArgs {
+    #[command(flatten)]
+    pub pivot: PivotArgs,
+
+    /// The container's network: its own with only lo, the host's, or a bridge with NAT.
+    #[arg(long, value_enum, default_value = "bridge", env = "WORKSHOP_NETWORK")]
+    pub network: Mode,
+
+    /// The host bridge containers connect to (made once, kept).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
+    pub bridge: String,
+
+    /// The bridge's subnet; the bridge takes its first address.
+    #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET)]
+    pub subnet: Subnet,
+
+    /// Publish a container port on the host (repeatable): HOSTPORT:CONTAINERPORT[/tcp|udp].
+    #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER")]
+    pub publish: Vec<Publish>,
+
+    /// Remove the bridge and the iptables rules containers leave for each other, and exit.
+    #[arg(long)]
+    pub cleanup: bool,
+}

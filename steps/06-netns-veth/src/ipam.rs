@@ -1,0 +1,234 @@
+//! IPAM (IP address management): one address per container, from the
+//! bridge's subnet, never the same twice at once.
+//!
+//! Leases are lines `ADDRESS ID PID` in `<state dir>/ipam/<bridge>`. The
+//! file is locked (flock(2)) while it is read and rewritten, so containers
+//! started at the same moment get different addresses. A lease whose
+//! runtime (PID) is gone was left by a run that crashed and is reused.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+/// An IPv4 subnet, `10.88.0.0/16`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    /// The network address.
+    pub network: Ipv4Addr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl FromStr for Subnet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = || format!("{s:?}: expected an IPv4 subnet like 10.88.0.0/16");
+        let (address, prefix) = s.split_once('/').ok_or_else(usage)?;
+        let address: Ipv4Addr = address.parse().map_err(|_| usage())?;
+        let prefix: u8 = prefix.parse().map_err(|_| usage())?;
+        if !(8..=29).contains(&prefix) {
+            return Err(format!(
+                "{s:?}: use a prefix from /8 to /29 (room for a gateway and containers)"
+            ));
+        }
+        let subnet = Subnet {
+            network: address,
+            prefix,
+        };
+        if subnet.network_address() != address {
+            return Err(format!(
+                "{s:?}: host bits are set; the network is {}/{prefix}",
+                subnet.network_address()
+            ));
+        }
+        Ok(subnet)
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl Subnet {
+    fn mask(&self) -> u32 {
+        u32::MAX << (32 - self.prefix)
+    }
+
+    fn network_address(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) & self.mask())
+    }
+
+    /// The bridge's own address: the first in the subnet (`10.88.0.1`).
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) + 1)
+    }
+
+    /// Whether `address` is in the subnet.
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
+        u32::from(address) & self.mask() == u32::from(self.network)
+    }
+
+    /// Whether the two subnets share any address.
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        let mask = self.mask().min(other.mask()); // the shorter prefix
+        u32::from(self.network) & mask == u32::from(other.network) & mask
+    }
+
+    /// The addresses containers may get: after the gateway, before broadcast.
+    fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
+        let first = u32::from(self.network) + 2;
+        let broadcast = u32::from(self.network) | !self.mask();
+        (first..broadcast).map(Ipv4Addr::from)
+    }
+}
+
+/// One lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The address.
+    pub address: Ipv4Addr,
+    /// The container's id.
+    pub id: String,
+    /// The runtime that holds it.
+    pub pid: i32,
+}
+
+/// The first address of `subnet` that no live lease holds.
+pub fn first_free(subnet: &Subnet, leases: &[Lease]) -> Option<Ipv4Addr> {
+    subnet
+        .hosts()
+        .find(|a| !leases.iter().any(|l| l.address == *a))
+}
+
+fn parse(text: &str) -> Vec<Lease> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            Some(Lease {
+                address: f.next()?.parse().ok()?,
+                id: f.next()?.to_string(),
+                pid: f.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// The lease file of `bridge` under `state_dir`.
+pub fn lease_file(state_dir: &Path, bridge: &str) -> PathBuf {
+    state_dir.join("ipam").join(bridge)
+}
+
+/// Runs `change` on the leases with the file locked, and writes them back.
+fn with_leases<T>(file: &Path, change: impl FnOnce(&mut Vec<Lease>) -> T) -> std::io::Result<T> {
+    fs::create_dir_all(file.parent().expect("a lease file is in a directory"))?;
+    let mut f: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(file)?;
+    f.lock()?; // released when `f` is closed
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
+    let mut leases = parse(&text);
+    // Leases of runs that crashed are free again.
+    leases.retain(|l| alive(l.pid));
+    let result = change(&mut leases);
+    let text: String = leases
+        .iter()
+        .map(|l| format!("{} {} {}\n", l.address, l.id, l.pid))
+        .collect();
+    f.set_len(0)?;
+    f.rewind()?;
+    f.write_all(text.as_bytes())?;
+    Ok(result)
+}
+
+/// Takes the first free address for container `id`.
+pub fn allocate(file: &Path, subnet: &Subnet, id: &str) -> std::io::Result<Option<Ipv4Addr>> {
+    with_leases(file, |leases| {
+        let address = first_free(subnet, leases)?;
+        leases.push(Lease {
+            address,
+            id: id.to_string(),
+            pid: std::process::id() as i32,
+        });
+        Some(address)
+    })
+}
+
+/// Gives container `id`'s address back.
+pub fn release(file: &Path, id: &str) -> std::io::Result<()> {
+    with_leases(file, |leases| leases.retain(|l| l.id != id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_parse_and_know_their_addresses() {
+        let s: Subnet = "10.88.0.0/16".parse().unwrap();
+        assert_eq!(s.gateway(), Ipv4Addr::new(10, 88, 0, 1));
+        assert!(s.contains(Ipv4Addr::new(10, 88, 200, 3)));
+        assert!(!s.contains(Ipv4Addr::new(10, 89, 0, 1)));
+        assert!(s.overlaps(&"10.0.0.0/8".parse().unwrap()));
+        assert!(!s.overlaps(&"192.168.0.0/16".parse().unwrap()));
+        assert!(
+            "10.88.0.1/16"
+                .parse::<Subnet>()
+                .unwrap_err()
+                .contains("host bits")
+        );
+        assert!("10.88.0.0".parse::<Subnet>().is_err());
+        assert!("10.88.0.0/31".parse::<Subnet>().is_err());
+    }
+
+    #[test]
+    fn addresses_are_handed_out_once_and_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = lease_file(dir.path(), "br");
+        let subnet: Subnet = "10.9.0.0/29".parse().unwrap();
+        let got: Vec<_> = (0..5)
+            .map(|i| allocate(&file, &subnet, &format!("c{i}")).unwrap())
+            .collect();
+        let expected: Vec<_> = (2..=6).map(|h| Some(Ipv4Addr::new(10, 9, 0, h))).collect();
+        assert_eq!(got, expected);
+        assert_eq!(
+            allocate(&file, &subnet, "full").unwrap(),
+            None,
+            "a /29 has 5 for containers"
+        );
+        release(&file, "c1").unwrap();
+        assert_eq!(
+            allocate(&file, &subnet, "again").unwrap(),
+            Some(Ipv4Addr::new(10, 9, 0, 3))
+        );
+    }
+
+    #[test]
+    fn leases_of_dead_runtimes_are_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = lease_file(dir.path(), "br");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        // pid 0x3fffffff does not exist
+        fs::write(&file, "10.9.0.2 dead 1073741823\n").unwrap();
+        let subnet: Subnet = "10.9.0.0/24".parse().unwrap();
+        assert_eq!(
+            allocate(&file, &subnet, "new").unwrap(),
+            Some(Ipv4Addr::new(10, 9, 0, 2))
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! # Step 06: a network of its own
+//!
+//! | concept | file |
+//! |---|---|
+//! | **network namespace, veth pair, bridge, NAT** (this step's idea) | [`network.rs`](network) |
+//! | netlink requests (links, addresses, routes), in any namespace | [`netlink.rs`](netlink) |
+//! | one address per container, under a file lock | [`ipam.rs`](ipam) |
+//! | `-p` published ports: DNAT rules | [`ports.rs`](ports) |
+//! | iptables rules, added once, removed by comment | [`iptables.rs`](iptables) |
+//! | what crashed runs leave, removed by the next | [`stale.rs`](stale) |
+//! | the command line: step 05's plus `--network`, `-p`, `--cleanup` | [`cli.rs`](cli) |
+
+pub mod cli;
+pub mod ipam;
+pub mod iptables;
+pub mod netlink;
+pub mod network;
+pub mod ports;
+pub mod stale;
+
+use step01_chroot::layer::{Layers, insert_after};
+use step01_chroot::spec::Spec;
+use step01_chroot::trace::Trace;
+use step01_chroot::{Container, Result};
+
+// ANCHOR: layers
+/// Step 06's layers: step 05's, plus the network after the cgroup.
+pub fn layers(args: &cli::NetArgs, spec: &Spec) -> Result<Layers> {
+    let mut layers = step05_pivot_root::layers(&args.pivot, spec)?;
+    let network = network::Network::new(
+        args.network,
+        args.bridge.clone(),
+        args.subnet,
+        args.publish.clone(),
+    );
+    insert_after(&mut layers, "cgroup", Box::new(network));
+    Ok(layers)
+}
+// ANCHOR_END: layers
+
+/// Step 06's container.
+pub fn container(args: &cli::NetArgs) -> Result<Container> {
+    let run = &args.pivot.cgroups.user_ns.pid_ns.run;
+    let spec = run.spec()?;
+    let layers = layers(args, &spec)?;
+    let container = Container::new(spec, run.trace_options());
+    Ok(layers
+        .into_iter()
+        .fold(container, Container::with_boxed_layer))
+}
+
+/// `--cleanup`: remove the bridge and our iptables rules.
+pub fn cleanup(args: &cli::NetArgs) -> Result<step01_chroot::ExitStatus> {
+    let trace = Trace::new(args.pivot.cgroups.user_ns.pid_ns.run.trace_options());
+    network::teardown(&trace, &args.bridge)?;
+    Ok(step01_chroot::ExitStatus::Exited(0))
+}

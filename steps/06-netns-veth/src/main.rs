@@ -1,0 +1,27 @@
+//! `06-netns-veth`: run a container with a network of its own. The
+//! concepts are in the library (`lib.rs` lists where).
+
+use clap::Parser;
+use step01_chroot::cli::finish;
+use step06_netns_veth::cli::NetArgs;
+
+/// Run a command in a container with its own network: a veth pair to a host bridge, NAT, published ports.
+///
+/// Step 06 of the container workshop. `--cleanup` removes the bridge and rules.
+#[derive(Debug, Parser)]
+#[command(name = "06-netns-veth", version)]
+struct Cli {
+    #[command(flatten)]
+    args: NetArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let run = &cli.args.pivot.cgroups.user_ns.pid_ns.run;
+    let result = if cli.args.cleanup {
+        step06_netns_veth::cleanup(&cli.args)
+    } else {
+        step06_netns_veth::container(&cli.args).and_then(|c| c.run())
+    };
+    finish(run, result)
+}

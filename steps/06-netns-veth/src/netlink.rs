@@ -1,0 +1,191 @@
+//! Netlink: how programs configure the kernel's network (what `ip` does).
+//!
+//! Links, addresses and routes are set with messages on a netlink socket:
+//! RTM_NEWLINK creates a link or changes it, RTM_NEWADDR adds an address,
+//! RTM_NEWROUTE a route (rtnetlink(7)). We use the rtnetlink crate, which
+//! builds and parses those messages; it is async, so a current-thread tokio
+//! runtime drives it (it starts no thread: the engine forks later, and a
+//! forked copy of a multi-threaded process is a minefield).
+//!
+//! A netlink socket talks to the network namespace it was **created** in.
+//! To configure the container's namespace from the parent, [`Netlink::in_netns_of`]
+//! enters it with setns(2) just long enough to create the socket, then
+//! returns: the socket stays bound to the container's namespace.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+
+use futures_util::TryStreamExt;
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::Pid;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+/// What went wrong talking to the kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// Opening the socket or the runtime failed.
+    #[error("netlink: {0}")]
+    Io(#[from] std::io::Error),
+    /// The kernel refused a request.
+    #[error("netlink: {0}")]
+    Request(#[from] rtnetlink::Error),
+    /// A link we need is not there.
+    #[error("netlink: no link named {0:?}")]
+    NoLink(String),
+    /// Entering the container's network namespace failed.
+    #[error("setns into the network namespace of pid {pid}: {errno}")]
+    Setns { pid: i32, errno: nix::errno::Errno },
+}
+
+type Result<T> = std::result::Result<T, NetlinkError>;
+
+/// A netlink connection in one network namespace.
+pub struct Netlink {
+    runtime: tokio::runtime::Runtime,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for Netlink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Netlink")
+    }
+}
+
+impl Netlink {
+    /// A connection in our own network namespace.
+    pub fn here() -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let handle = runtime.block_on(async {
+            let (connection, handle, _) = rtnetlink::new_connection()?;
+            tokio::spawn(connection);
+            Ok::<_, std::io::Error>(handle)
+        })?;
+        Ok(Netlink { runtime, handle })
+    }
+
+    /// A connection in the network namespace of process `pid`.
+    pub fn in_netns_of(pid: Pid) -> Result<Self> {
+        let ours = File::open("/proc/self/ns/net")?;
+        let theirs = File::open(format!("/proc/{pid}/ns/net"))?;
+        let setns_err = |errno| NetlinkError::Setns {
+            pid: pid.as_raw(),
+            errno,
+        };
+        setns(&theirs, CloneFlags::CLONE_NEWNET).map_err(setns_err)?;
+        let connection = Self::here();
+        // Back home, whatever happened: the rest of the runtime must not
+        // configure the container's network by mistake.
+        setns(&ours, CloneFlags::CLONE_NEWNET).map_err(|errno| NetlinkError::Setns {
+            pid: std::process::id() as i32,
+            errno,
+        })?;
+        connection
+    }
+
+    /// The index of link `name`, if it exists.
+    pub fn index(&self, name: &str) -> Result<Option<u32>> {
+        self.runtime.block_on(async {
+            let mut links = self
+                .handle
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute();
+            match links.try_next().await {
+                Ok(link) => Ok(link.map(|l| l.header.index)),
+                // No such device: the kernel answers with an error, not an empty list.
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn require(&self, name: &str) -> Result<u32> {
+        self.index(name)?
+            .ok_or_else(|| NetlinkError::NoLink(name.into()))
+    }
+
+    /// RTM_NEWLINK: a bridge named `name`.
+    pub fn add_bridge(&self, name: &str) -> Result<()> {
+        let message = LinkBridge::new(name).build();
+        self.runtime
+            .block_on(self.handle.link().add(message).execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWLINK: a veth pair, `name` here and `peer` its other end.
+    pub fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
+        let message = LinkVeth::new(name, peer).build();
+        self.runtime
+            .block_on(self.handle.link().add(message).execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWLINK (set): link `name` up.
+    pub fn set_up(&self, name: &str) -> Result<()> {
+        let index = self.require(name)?;
+        let message = LinkUnspec::new_with_index(index).up().build();
+        self.runtime
+            .block_on(self.handle.link().set(message).execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWLINK (set): link `name` becomes a port of bridge `bridge`.
+    pub fn set_master(&self, name: &str, bridge: &str) -> Result<()> {
+        let (index, bridge) = (self.require(name)?, self.require(bridge)?);
+        let message = LinkUnspec::new_with_index(index).controller(bridge).build();
+        self.runtime
+            .block_on(self.handle.link().set(message).execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWLINK (set): link `name` moves into the network namespace of `pid`.
+    pub fn move_to_netns_of(&self, name: &str, pid: Pid) -> Result<()> {
+        let index = self.require(name)?;
+        let message = LinkUnspec::new_with_index(index)
+            .setns_by_pid(pid.as_raw() as u32)
+            .build();
+        self.runtime
+            .block_on(self.handle.link().set(message).execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWLINK (set): link `name` is renamed `new_name`.
+    pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        let index = self.require(name)?;
+        let message = LinkUnspec::new_with_index(index)
+            .name(new_name.to_string())
+            .build();
+        self.runtime
+            .block_on(self.handle.link().set(message).execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWADDR: `address/prefix` on link `name`.
+    pub fn add_address(&self, name: &str, address: Ipv4Addr, prefix: u8) -> Result<()> {
+        let index = self.require(name)?;
+        let request = self.handle.address().add(index, address.into(), prefix);
+        self.runtime.block_on(request.execute())?;
+        Ok(())
+    }
+
+    /// RTM_NEWROUTE: the default route, via `gateway`.
+    pub fn add_default_route(&self, gateway: Ipv4Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .build();
+        self.runtime
+            .block_on(self.handle.route().add(route).execute())?;
+        Ok(())
+    }
+
+    /// RTM_DELLINK: link `name` (a veth takes its peer along).
+    pub fn delete(&self, name: &str) -> Result<()> {
+        let index = self.require(name)?;
+        self.runtime
+            .block_on(self.handle.link().del(index).execute())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,565 @@
+//! Step 06's concept: a network namespace, and the wire to it.
+//!
+//! With `CLONE_NEWNET` the container gets a network stack of its own: its
+//! own interfaces (only `lo`, down), addresses, routes, ports and firewall.
+//! `--network none` stops there, after bringing `lo` up.
+//!
+//! `--network bridge` (the default, as in Docker) connects it:
+//!
+//! ```text
+//!   container netns                 host netns
+//!  ┌───────────────┐        ┌──────────────────────────────┐
+//!  │ eth0          │  veth  │ wsv-1a2b3c4d ─┐              │
+//!  │ 10.88.0.2/16  ├────────┤               │ wsbr0 bridge │──▶ eth0 ──▶ world
+//!  │ default via   │  pair  │ wsv-...      ─┘ 10.88.0.1/16 │   (MASQUERADE)
+//!  │  10.88.0.1    │        │                              │
+//!  └───────────────┘        └──────────────────────────────┘
+//! ```
+//!
+//! * a **bridge** on the host, a virtual switch, made once, with the
+//!   subnet's first address (the containers' gateway);
+//! * per container a **veth pair**, a virtual cable: one end joins the
+//!   bridge, the other moves into the container's namespace as `eth0`,
+//!   with an address from the IPAM (`ipam.rs`) and a default route;
+//! * **forwarding** and **NAT**: `net.ipv4.ip_forward = 1` lets the host
+//!   route between the bridge and its other interfaces, and a MASQUERADE
+//!   rule rewrites the containers' private source address to the host's;
+//! * `-p` **published ports** (`ports.rs`): DNAT rules towards the container.
+//!
+//! The parent does all of it (the child waits on the sync pipe), talking
+//! netlink to the host's namespace and to the container's (`netlink.rs`).
+//! With a bridge, the container's namespace is bind-mounted at
+//! `/run/netns/ws-<id>` while it runs, so `ip netns exec ws-<id> ip addr`
+//! works from another terminal (`stale.rs` removes ones crashed runs left).
+//!
+//! Man pages: network_namespaces(7), veth(4), ip-link(8), iptables(8).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use colored::Color;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::CloneFlags;
+use nix::unistd::{Pid, Uid};
+use step01_chroot::Layer;
+use step01_chroot::engine::ExitStatus;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::layer::{ParentCx, Plan};
+use step01_chroot::trace::Trace;
+
+use crate::ipam::{self, Subnet};
+use crate::iptables::{self, IptablesError, Rule};
+use crate::netlink::Netlink;
+use crate::ports::Publish;
+use crate::stale;
+
+/// The default bridge and subnet (Podman's default subnet; Docker's is
+/// 172.17.0.0/16).
+pub const DEFAULT_BRIDGE: &str = "wsbr0";
+/// The default subnet.
+pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// Where `ip netns` looks for named network namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// `--network`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Its own network namespace with only `lo`.
+    None,
+    /// The host's network: no isolation at all.
+    Host,
+    /// Its own namespace, wired to a host bridge with NAT (like Docker).
+    Bridge,
+}
+
+/// What can go wrong with networking, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Bridges, veths and iptables need root on the host.
+    #[error(
+        "--network bridge needs root on the host (bridges, veth pairs and iptables rules are host \
+         resources)\n  hint: run through sudo, or use --network none, which works rootless"
+    )]
+    NeedsRoot,
+    /// Publishing needs a bridge.
+    #[error("-p needs --network bridge: with {0:?} there is no address to forward to")]
+    PublishWithoutBridge(String),
+    /// The subnet is taken on this host.
+    #[error(
+        "subnet {subnet} overlaps a route of this host ({route} on {iface})\n  \
+         hint: choose another with --subnet, e.g. --subnet 10.123.0.0/16"
+    )]
+    SubnetTaken {
+        subnet: Subnet,
+        route: String,
+        iface: String,
+    },
+    /// No address left.
+    #[error("no free address left in {0}: too many containers on this bridge")]
+    Exhausted(Subnet),
+    /// A netlink request failed.
+    #[error(transparent)]
+    Netlink(#[from] crate::netlink::NetlinkError),
+    /// An iptables command failed.
+    #[error(transparent)]
+    Iptables(#[from] IptablesError),
+    /// The lease file could not be used.
+    #[error("lease file {}: {source}", path.display())]
+    Leases {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<NetError> for Error {
+    fn from(err: NetError) -> Self {
+        Error::layer(err)
+    }
+}
+
+/// The network layer.
+#[derive(Debug)]
+pub struct Network {
+    mode: Mode,
+    bridge: String,
+    subnet: Subnet,
+    publish: Vec<Publish>,
+    /// Set up in prepare / configure_child, undone in cleanup.
+    made: Made,
+}
+
+#[derive(Debug, Default)]
+struct Made {
+    address: Option<Ipv4Addr>,
+    lease_file: Option<PathBuf>,
+    host_veth: Option<String>,
+    peer: String,
+    rules: Vec<Rule>,
+    netns_file: Option<PathBuf>,
+    claimed: bool,
+}
+
+impl Network {
+    /// A network of `mode`; `bridge` mode on `bridge` with `subnet`.
+    pub fn new(mode: Mode, bridge: String, subnet: Subnet, publish: Vec<Publish>) -> Self {
+        Network {
+            mode,
+            bridge,
+            subnet,
+            publish,
+            made: Made::default(),
+        }
+    }
+}
+
+/// The rules every container on `bridge` needs, made once and kept:
+/// NAT for the subnet, and forwarding to and from the bridge.
+fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
+    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    vec![
+        Rule {
+            table: "nat",
+            chain: "POSTROUTING",
+            spec: words(&format!("-s {subnet} ! -o {bridge} -j MASQUERADE")),
+            comment: iptables::COMMENT.into(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            spec: words(&format!("-i {bridge} -j ACCEPT")),
+            comment: iptables::COMMENT.into(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            spec: words(&format!("-o {bridge} -j ACCEPT")),
+            comment: iptables::COMMENT.into(),
+        },
+    ]
+}
+
+/// The host's routes (from /proc/net/route) that overlap `subnet`, other
+/// than the bridge's own: `(destination, interface)`.
+fn colliding_route(subnet: &Subnet, bridge: &str) -> Option<(String, String)> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<_> = line.split_whitespace().collect();
+        let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
+        // The numbers are in network byte order, printed as host integers.
+        let addr = |hex: &str| {
+            Some(Ipv4Addr::from(
+                u32::from_str_radix(hex, 16).ok()?.to_le_bytes(),
+            ))
+        };
+        let (dest, mask) = (addr(dest)?, u32::from(addr(mask)?));
+        if mask == 0 || *iface == bridge {
+            return None; // the default route overlaps everything
+        }
+        let route = Subnet {
+            network: dest,
+            prefix: mask.count_ones() as u8,
+        };
+        subnet
+            .overlaps(&route)
+            .then(|| (route.to_string(), iface.to_string()))
+    })
+}
+
+impl Layer for Network {
+    fn name(&self) -> &'static str {
+        "net"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightBlue
+    }
+
+    fn clone_flags(&self) -> CloneFlags {
+        match self.mode {
+            Mode::Host => CloneFlags::empty(),
+            Mode::None | Mode::Bridge => CloneFlags::CLONE_NEWNET,
+        }
+    }
+
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        if self.mode != Mode::Bridge && !self.publish.is_empty() {
+            let mode = format!("{:?}", self.mode).to_lowercase();
+            return Err(NetError::PublishWithoutBridge(mode).into());
+        }
+        if self.mode == Mode::Bridge && !plan.dry_run {
+            if !Uid::effective().is_root() {
+                return Err(NetError::NeedsRoot.into());
+            }
+            if !iptables::available() {
+                return Err(NetError::Iptables(IptablesError::Missing).into());
+            }
+        }
+        Ok(())
+    }
+
+    // ANCHOR: prepare
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        if self.mode == Mode::Host {
+            cx.trace
+                .note("--network host: the host's own network, no isolation");
+            return Ok(());
+        }
+        if self.mode != Mode::Bridge {
+            return Ok(());
+        }
+        let trace = &cx.trace;
+        let host = if trace.dry_run() {
+            None
+        } else {
+            Some(Netlink::here().map_err(NetError::from)?)
+        };
+        let host = host.as_ref();
+        // What runs that were killed left behind goes first; then ours is ours.
+        stale::sweep(trace);
+        if !trace.dry_run() {
+            stale::claim(&cx.spec.id).map_err(|source| Error::Io {
+                what: "recording the owner of",
+                path: stale::OWNERS.into(),
+                source,
+            })?;
+        }
+        self.made.claimed = true;
+        self.ensure_bridge(trace, host)?;
+        // One address per container, under a lock.
+        let file = ipam::lease_file(&cx.spec.state_dir, &self.bridge);
+        let address = if trace.dry_run() {
+            self.subnet.gateway() // a stand-in
+        } else {
+            let leases = |source| NetError::Leases {
+                path: file.clone(),
+                source,
+            };
+            let address = ipam::allocate(&file, &self.subnet, &cx.spec.id).map_err(leases)?;
+            address.ok_or(NetError::Exhausted(self.subnet))?
+        };
+        self.made.lease_file = Some(file);
+        self.made.address = Some(address);
+        trace.note(format!(
+            "IPAM: {address}/{} for this container",
+            self.subnet.prefix
+        ));
+        // The cable: one end on the bridge, the other for the container.
+        let short = &cx.spec.id[..8];
+        let (veth, peer) = (format!("wsv-{short}"), format!("wsc-{short}"));
+        trace
+            .call_any(format!("RTM_NEWLINK veth {veth} <-> {peer}"), || {
+                host.map_or(Ok(()), |nl| nl.add_veth(&veth, &peer))
+            })
+            .map_err(NetError::from)?;
+        self.made.host_veth = Some(veth.clone());
+        self.made.peer = peer;
+        let bridge = &self.bridge;
+        trace
+            .call_any(format!("RTM_NEWLINK {veth} master {bridge}"), || {
+                host.map_or(Ok(()), |nl| nl.set_master(&veth, bridge))
+            })
+            .map_err(NetError::from)?;
+        trace
+            .call_any(format!("RTM_NEWLINK {veth} up"), || {
+                host.map_or(Ok(()), |nl| nl.set_up(&veth))
+            })
+            .map_err(NetError::from)?;
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+
+    // ANCHOR: configure_child
+    fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> Result<()> {
+        if self.mode == Mode::Host {
+            return Ok(());
+        }
+        let trace = &cx.trace;
+        let dry = trace.dry_run();
+        if self.mode == Mode::Bridge {
+            // (Only here: a run killed with SIGKILL would leave this mount,
+            // which the next bridge run sweeps; `none` has nothing to see.)
+            self.made.netns_file = Some(bind_netns(trace, &cx.spec.id, child)?);
+            let peer = self.made.peer.clone();
+            let host = if dry {
+                None
+            } else {
+                Some(Netlink::here().map_err(NetError::from)?)
+            };
+            trace
+                .call_any(format!("RTM_NEWLINK {peer} netns (pid {child})"), || {
+                    host.as_ref()
+                        .map_or(Ok(()), |nl| nl.move_to_netns_of(&peer, child))
+                })
+                .map_err(NetError::from)?;
+        }
+        // From here on, requests go to the container's namespace.
+        let inside = if dry {
+            None
+        } else {
+            Some(Netlink::in_netns_of(child).map_err(NetError::from)?)
+        };
+        let inside = inside.as_ref();
+        let ns = "[container]";
+        if self.mode == Mode::Bridge {
+            let peer = self.made.peer.clone();
+            let address = self.made.address.expect("prepare allocated an address");
+            let (prefix, gateway) = (self.subnet.prefix, self.subnet.gateway());
+            trace
+                .call_any(format!("{ns} RTM_NEWLINK {peer} name eth0"), || {
+                    inside.map_or(Ok(()), |nl| nl.rename(&peer, "eth0"))
+                })
+                .map_err(NetError::from)?;
+            trace
+                .call_any(format!("{ns} RTM_NEWADDR eth0 {address}/{prefix}"), || {
+                    inside.map_or(Ok(()), |nl| nl.add_address("eth0", address, prefix))
+                })
+                .map_err(NetError::from)?;
+            trace
+                .call_any(format!("{ns} RTM_NEWLINK eth0 up"), || {
+                    inside.map_or(Ok(()), |nl| nl.set_up("eth0"))
+                })
+                .map_err(NetError::from)?;
+            trace
+                .call_any(format!("{ns} RTM_NEWROUTE default via {gateway}"), || {
+                    inside.map_or(Ok(()), |nl| nl.add_default_route(gateway))
+                })
+                .map_err(NetError::from)?;
+            for publish in &self.publish {
+                for rule in publish.rules(address, &cx.spec.id) {
+                    rule.ensure(trace).map_err(NetError::from)?;
+                    self.made.rules.push(rule);
+                }
+            }
+        }
+        trace
+            .call_any(format!("{ns} RTM_NEWLINK lo up"), || {
+                inside.map_or(Ok(()), |nl| nl.set_up("lo"))
+            })
+            .map_err(NetError::from)?;
+        Ok(())
+    }
+    // ANCHOR_END: configure_child
+
+    // ANCHOR: cleanup
+    fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
+        let trace = &cx.trace;
+        let mut first_error: Option<Error> = None;
+        let mut keep = |r: std::result::Result<(), NetError>| {
+            if let Err(e) = r {
+                first_error.get_or_insert(e.into());
+            }
+        };
+        for rule in std::mem::take(&mut self.made.rules) {
+            keep(rule.remove(trace).map_err(NetError::from));
+        }
+        if let Some(veth) = self.made.host_veth.take() {
+            // Deleting one end of a veth deletes both. If the container's
+            // namespace is already gone, so is the pair: nothing to do.
+            if trace.dry_run() {
+                trace.announce(format!("RTM_DELLINK {veth}"));
+            } else if let Ok(host) = Netlink::here()
+                && host.index(&veth).ok().flatten().is_some()
+            {
+                let r = trace.call_any(format!("RTM_DELLINK {veth}"), || host.delete(&veth));
+                keep(r.map_err(NetError::from));
+            }
+        }
+        if let Some(file) = self.made.lease_file.take()
+            && !trace.dry_run()
+        {
+            trace.note(format!(
+                "IPAM: {} released",
+                self.made.address.map_or(String::new(), |a| a.to_string())
+            ));
+            keep(
+                ipam::release(&file, &cx.spec.id)
+                    .map_err(|source| NetError::Leases { path: file, source }),
+            );
+        }
+        if let Some(file) = self.made.netns_file.take() {
+            let r = trace.call(format!("umount2({file:?}, MNT_DETACH)"), || {
+                umount2(&file, MntFlags::MNT_DETACH)
+            });
+            if r.is_ok() && !trace.dry_run() {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+        if std::mem::take(&mut self.made.claimed) && !trace.dry_run() {
+            stale::release(&cx.spec.id);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+    // ANCHOR_END: cleanup
+}
+
+impl Network {
+    /// The bridge, its address, forwarding and NAT: made once, kept.
+    fn ensure_bridge(&self, trace: &Trace, host: Option<&Netlink>) -> Result<()> {
+        let (bridge, subnet) = (&self.bridge, &self.subnet);
+        let exists = match host {
+            Some(nl) => nl.index(bridge).map_err(NetError::from)?.is_some(),
+            None => false,
+        };
+        if !exists {
+            if host.is_some()
+                && let Some((route, iface)) = colliding_route(subnet, bridge)
+            {
+                return Err(NetError::SubnetTaken {
+                    subnet: *subnet,
+                    route,
+                    iface,
+                }
+                .into());
+            }
+            let gateway = subnet.gateway();
+            trace
+                .call_any(format!("RTM_NEWLINK bridge {bridge}"), || {
+                    host.map_or(Ok(()), |nl| nl.add_bridge(bridge))
+                })
+                .map_err(NetError::from)?;
+            trace
+                .call_any(
+                    format!("RTM_NEWADDR {bridge} {gateway}/{}", subnet.prefix),
+                    || host.map_or(Ok(()), |nl| nl.add_address(bridge, gateway, subnet.prefix)),
+                )
+                .map_err(NetError::from)?;
+            trace
+                .call_any(format!("RTM_NEWLINK {bridge} up"), || {
+                    host.map_or(Ok(()), |nl| nl.set_up(bridge))
+                })
+                .map_err(NetError::from)?;
+        }
+        trace.write_file("/proc/sys/net/ipv4/ip_forward", "1")?;
+        for rule in bridge_rules(bridge, subnet) {
+            rule.ensure(trace).map_err(NetError::from)?;
+        }
+        Ok(())
+    }
+}
+
+/// Bind-mounts the container's network namespace at /run/netns/ws-<id>,
+/// the way `ip netns add` keeps a namespace, so it can be entered from
+/// another terminal (the Gocker article does the same).
+fn bind_netns(trace: &Trace, id: &str, child: Pid) -> Result<PathBuf> {
+    let file = Path::new(NETNS_DIR).join(format!("ws-{id}"));
+    if !trace.dry_run() {
+        std::fs::create_dir_all(NETNS_DIR).map_err(|source| Error::Io {
+            what: "creating",
+            path: NETNS_DIR.into(),
+            source,
+        })?;
+        std::fs::File::create(&file).map_err(|source| Error::Io {
+            what: "creating",
+            path: file.clone(),
+            source,
+        })?;
+    }
+    let source = PathBuf::from(format!("/proc/{child}/ns/net"));
+    trace.call(
+        format!("mount({source:?}, {file:?}, NULL, MS_BIND, NULL)"),
+        || {
+            mount(
+                Some(&source),
+                &file,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        },
+    )?;
+    Ok(file)
+}
+
+/// `--cleanup`: removes what containers share and leave behind on purpose,
+/// the bridge and our iptables rules (all of them, by their comment).
+pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
+    stale::sweep(trace);
+    for table in ["nat", "filter"] {
+        let listed = std::process::Command::new("iptables")
+            .args(["-t", table, "-S"])
+            .output();
+        let Ok(listed) = listed else {
+            return Err(NetError::Iptables(IptablesError::Missing).into());
+        };
+        for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            let Some(rest) = line.strip_prefix("-A ") else {
+                continue;
+            };
+            if !rest.contains(iptables::COMMENT) {
+                continue;
+            }
+            let args: Vec<String> = ["-t", table, "-D"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(
+                    rest.split_whitespace()
+                        .map(|w| w.trim_matches('"').to_string()),
+                )
+                .collect();
+            trace
+                .call_any(format!("iptables {}", args.join(" ")), || {
+                    let out = std::process::Command::new("iptables").args(&args).output();
+                    match out {
+                        Ok(o) if o.status.success() => Ok(()),
+                        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
+                .map_err(|stderr| {
+                    NetError::Iptables(IptablesError::Failed {
+                        args: args.join(" "),
+                        stderr,
+                    })
+                })?;
+        }
+    }
+    let host = Netlink::here().map_err(NetError::from)?;
+    if host.index(bridge).map_err(NetError::from)?.is_some() {
+        trace
+            .call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))
+            .map_err(NetError::from)?;
+    } else {
+        trace.note(format!("no bridge {bridge}: nothing to remove"));
+    }
+    Ok(())
+}

@@ -1,0 +1,472 @@
+//! Step 06, run as a learner runs it, each scenario inside a network
+//! namespace the test makes, which plays the host (and one more for "the
+//! internet"): no bridge, route or rule ever touches the real network.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use workshop_tests::{
+    TestNetns, collect, redactions, regex_escape, run_step, step_command, test_rootfs,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_06-netns-veth");
+
+// What every step promises (exit codes, errors, stdin, signals, ...).
+workshop_tests::step_contract_tests!(BIN);
+
+/// The step, in the test's "host" namespace, with `args`.
+fn in_host(host: &TestNetns, args: &[&str]) -> Command {
+    let mut cmd = step_command(BIN, test_rootfs());
+    cmd.args(args);
+    host.command(&cmd)
+}
+
+/// The IPv4 address on eth0 in `ip -4 -o addr` output.
+fn eth0_address(output: &str) -> Ipv4Addr {
+    output
+        .lines()
+        .find(|l| l.contains("eth0") && l.contains("inet "))
+        .and_then(|l| l.split("inet ").nth(1)?.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no eth0 address in:\n{output}"))
+}
+
+/// Runs `f` until it returns Some, for up to 10 s.
+fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn none_has_only_lo_up_and_no_route() {
+    let host = TestNetns::new("none");
+    let run = collect(
+        in_host(
+            &host,
+            &[
+                "-q",
+                "--network",
+                "none",
+                "/bin/sh",
+                "-c",
+                "ip -o link; echo routes:; ip route",
+            ],
+        )
+        .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let links: Vec<_> = run.stdout.lines().take_while(|l| *l != "routes:").collect();
+    assert_eq!(links.len(), 1, "only lo: {}", run.stdout);
+    assert!(
+        links[0].contains("lo:") && links[0].contains("UP"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.ends_with("routes:\n"),
+        "no route: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn bridge_gives_an_address_a_route_and_the_way_out() {
+    let host = TestNetns::new("bridge");
+    // A server on the host side, listening before the bridge even exists.
+    let server = host.thread(|| {
+        let listener = TcpListener::bind("0.0.0.0:7000").unwrap();
+        let (mut conn, peer) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(&conn).read_line(&mut line).unwrap();
+        conn.write_all(format!("host got {}", line).as_bytes())
+            .unwrap();
+        peer
+    });
+    let script = "ip -4 -o addr; ip route; echo hello | nc -w 2 10.88.0.1 7000";
+    let run = collect(
+        in_host(
+            &host,
+            &["-q", "--network", "bridge", "/bin/sh", "-c", script],
+        )
+        .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let address = eth0_address(&run.stdout);
+    assert!(
+        "10.88.0.0/16"
+            .parse::<step06_netns_veth::ipam::Subnet>()
+            .unwrap()
+            .contains(address)
+    );
+    assert!(
+        run.stdout.contains("default via 10.88.0.1 dev eth0"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("host got hello"), "{}", run.stdout);
+    assert_eq!(
+        server.join().unwrap().ip(),
+        address,
+        "the server saw the container's address"
+    );
+}
+
+#[test]
+fn two_containers_get_different_addresses_and_reach_each_other() {
+    let host = TestNetns::new("pair");
+    let mut server = in_host(
+        &host,
+        &[
+            "-q",
+            "--network",
+            "bridge",
+            "/bin/sh",
+            "-c",
+            "ip -4 -o addr show eth0; echo from-a | nc -l -p 80",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let a = eth0_address(&first_line);
+    let script = format!("ip -4 -o addr show eth0; nc -w 2 {a} 80 </dev/null");
+    let run = eventually(|| {
+        let run = collect(
+            in_host(
+                &host,
+                &["-q", "--network", "bridge", "/bin/sh", "-c", &script],
+            )
+            .output(),
+        );
+        run.stdout.contains("from-a").then_some(run)
+    });
+    let b = eth0_address(&run.stdout);
+    assert_ne!(a, b);
+    let _ = server.wait();
+}
+
+#[test]
+fn a_published_port_answers_on_the_host() {
+    let host = TestNetns::new("publish");
+    let mut container = in_host(
+        &host,
+        &[
+            "-q",
+            "--network",
+            "bridge",
+            "-p",
+            "8080:80",
+            "/bin/sh",
+            "-c",
+            "echo served | nc -l -p 80",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // From the host itself, to its own address: the OUTPUT chain's DNAT.
+    let answer = host
+        .thread(|| {
+            eventually(|| {
+                let mut conn = TcpStream::connect_timeout(
+                    &"10.88.0.1:8080".parse().unwrap(),
+                    Duration::from_secs(1),
+                )
+                .ok()?;
+                let mut text = String::new();
+                conn.read_to_string(&mut text).ok()?;
+                (!text.is_empty()).then_some(text)
+            })
+        })
+        .join()
+        .unwrap();
+    assert_eq!(answer, "served\n");
+    assert_eq!(container.wait().unwrap().code(), Some(0));
+    // The DNAT rules went with the container.
+    let rules =
+        String::from_utf8_lossy(&host.run("iptables", &["-t", "nat", "-S"]).stdout).into_owned();
+    assert!(!rules.contains("DNAT"), "{rules}");
+}
+
+#[test]
+fn traffic_to_the_internet_leaves_with_the_hosts_address() {
+    let host = TestNetns::new("nat-host");
+    let internet = TestNetns::new("nat-net");
+    // A cable from "the host" to "the internet", and a route out.
+    host.ip(&[
+        "link",
+        "add",
+        "wsk-up0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "wsk-up1",
+        "netns",
+        &internet.name,
+    ]);
+    host.ip(&["addr", "add", "192.0.2.1/24", "dev", "wsk-up0"]);
+    host.ip(&["link", "set", "wsk-up0", "up"]);
+    internet.ip(&["addr", "add", "192.0.2.2/24", "dev", "wsk-up1"]);
+    internet.ip(&["link", "set", "wsk-up1", "up"]);
+    host.ip(&["route", "add", "default", "via", "192.0.2.2"]);
+    // The internet's server answers with the address it sees.
+    let server = internet.thread(|| {
+        let listener = TcpListener::bind("192.0.2.2:9000").unwrap();
+        let (mut conn, peer) = listener.accept().unwrap();
+        conn.write_all(format!("you are {}\n", peer.ip()).as_bytes())
+            .unwrap();
+    });
+    let run = collect(
+        in_host(
+            &host,
+            &[
+                "-q",
+                "--network",
+                "bridge",
+                "/bin/sh",
+                "-c",
+                "nc -w 3 192.0.2.2 9000 </dev/null",
+            ],
+        )
+        .output(),
+    );
+    server.join().unwrap();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout, "you are 192.0.2.1\n",
+        "MASQUERADE put the host's address on it"
+    );
+}
+
+#[test]
+fn twenty_containers_at_once_get_twenty_addresses_and_leave_nothing() {
+    let host = TestNetns::new("twenty");
+    let runtimes: Vec<_> = (0..20)
+        .map(|_| {
+            in_host(
+                &host,
+                &[
+                    "-q",
+                    "--network",
+                    "bridge",
+                    "/bin/sh",
+                    "-c",
+                    "ip -4 -o addr show eth0; sleep 0.5",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut addresses: Vec<_> = runtimes
+        .into_iter()
+        .map(|r| {
+            let run = collect(r.wait_with_output());
+            assert_eq!(run.code, Some(0), "{run:?}");
+            eth0_address(&run.stdout)
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 20, "distinct addresses: {addresses:?}");
+    // Only the bridge stays; every veth went with its container.
+    let links = host.ip(&["-br", "link"]);
+    let names: Vec<_> = links
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["lo", "wsbr0"], "{links}");
+
+    // --cleanup removes the bridge and the rules.
+    let run = collect(in_host(&host, &["--cleanup"]).output());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(host.ip(&["-br", "link"]).lines().count(), 1, "only lo");
+    let rules =
+        String::from_utf8_lossy(&host.run("iptables", &["-t", "nat", "-S"]).stdout).into_owned();
+    assert!(!rules.contains("container-workshop"), "{rules}");
+}
+
+#[test]
+fn what_a_killed_run_leaves_is_removed_by_the_next() {
+    let host = TestNetns::new("crash");
+    let mut runtime = in_host(
+        &host,
+        &["--network", "bridge", "-p", "8082:80", "/bin/sleep", "30"],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Read the trace until the namespace is bound: that line names the id.
+    let mut trace = BufReader::new(runtime.stderr.take().unwrap());
+    let id = eventually(|| {
+        let mut line = String::new();
+        trace.read_line(&mut line).ok()?;
+        let at = line.find("/run/netns/ws-")?;
+        Some(line[at + 14..at + 26].to_string())
+    });
+    // Wait for the DNAT rules, then kill the runtime: no cleanup happens.
+    let nat =
+        || String::from_utf8_lossy(&host.run("iptables", &["-t", "nat", "-S"]).stdout).into_owned();
+    eventually(|| {
+        nat()
+            .contains(&format!("container-workshop:{id}"))
+            .then_some(())
+    });
+    runtime.kill().unwrap();
+    runtime.wait().unwrap();
+    let netns_file = std::path::PathBuf::from(format!("/run/netns/ws-{id}"));
+    assert!(netns_file.exists(), "the killed run left its namespace");
+
+    let run = collect(in_host(&host, &["--network", "bridge", "/bin/true"]).output());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("removing the network namespace a crashed run left"),
+        "{}",
+        run.stderr
+    );
+    assert!(!netns_file.exists());
+    assert!(!nat().contains(&id), "its DNAT rules are gone:\n{}", nat());
+    // Without its namespace, its veth pair is gone too.
+    eventually(|| (!host.ip(&["-br", "link"]).contains(&id[..8])).then_some(()));
+}
+
+#[test]
+fn a_subnet_that_collides_with_a_route_is_refused() {
+    let host = TestNetns::new("collide");
+    host.ip(&[
+        "link",
+        "add",
+        "wsk-taken",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "wsk-taken1",
+    ]);
+    host.ip(&["link", "set", "wsk-taken", "up"]);
+    host.ip(&["route", "add", "10.88.0.0/24", "dev", "wsk-taken"]);
+    let run = collect(in_host(&host, &["--network", "bridge", "/bin/true"]).output());
+    run.assert_error(
+        125,
+        "subnet 10.88.0.0/16 overlaps a route of this host (10.88.0.0/24 on wsk-taken)",
+    );
+    let run = collect(
+        in_host(
+            &host,
+            &[
+                "--network",
+                "bridge",
+                "--subnet",
+                "10.123.0.0/16",
+                "/bin/true",
+            ],
+        )
+        .output(),
+    );
+    assert_eq!(run.code, Some(0), "another subnet works: {run:?}");
+}
+
+#[test]
+fn bridge_mode_plans_without_root_and_refuses_to_run_without_it() {
+    let plan = workshop_tests::as_nobody(&step_command(BIN, test_rootfs()))
+        .args([
+            "--dry-run",
+            "--network",
+            "bridge",
+            "-p",
+            "8080:80",
+            "/bin/true",
+        ])
+        .output();
+    let run = collect(plan);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for step in [
+        "RTM_NEWLINK veth",
+        "RTM_NEWROUTE default via 10.88.0.1",
+        "--dport 8080 -j DNAT",
+    ] {
+        assert!(
+            run.stderr.contains(step),
+            "the plan shows {step}:\n{}",
+            run.stderr
+        );
+    }
+    let run = collect(
+        workshop_tests::as_nobody(&step_command(BIN, test_rootfs()))
+            .args(["--network", "bridge", "/bin/true"])
+            .output(),
+    );
+    run.assert_error(125, "--network bridge needs root on the host");
+}
+
+#[test]
+fn bad_network_arguments_are_refused() {
+    let run = run_step(BIN, &["--network", "none", "-p", "8080:80", "/bin/true"]);
+    run.assert_error(125, "-p needs --network bridge");
+    let run = run_step(BIN, &["--subnet", "10.88.0.1/16", "/bin/true"]);
+    run.assert_error(2, "host bits are set");
+    let run = run_step(BIN, &["-p", "80", "/bin/true"]);
+    run.assert_error(2, "HOSTPORT:CONTAINERPORT");
+}
+
+#[test]
+fn inside_view_and_trace_snapshots() {
+    let host = TestNetns::new("snap");
+    let run = collect(
+        in_host(
+            &host,
+            &[
+                "--hostname",
+                "netted",
+                "--network",
+                "bridge",
+                "-p",
+                "8080:80",
+                "/bin/sh",
+                "-c",
+                "ip addr; ip route",
+            ],
+        )
+        .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let address = eth0_address(&run.stdout).to_string();
+    let mut settings = redactions(test_rootfs());
+    settings.add_filter(&regex_escape(&address), "[CONTAINER IP]");
+    settings.add_filter(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", "[MAC]");
+    settings.add_filter(r"fe80::[0-9a-f:]+", "[LINK-LOCAL]");
+    settings.add_filter(r"eth0@if\d+", "eth0@if[N]");
+    settings.add_filter(r"(?m)^(\d+): ", "[N]: ");
+    settings.add_filter(r" tentative", "");
+    settings.add_filter(r"ws[vc]-[0-9a-f]{8}", "[VETH]");
+    settings.add_filter(r"\(pid \d+\)", "(pid [PID])");
+    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
+    settings.add_filter(
+        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
+        "$1\"[the host's]\"",
+    );
+    settings.add_filter(
+        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
+        "[child ] masks   │ [masked paths]\n",
+    );
+    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
+    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
+    settings.bind(|| {
+        insta::assert_snapshot!("inside", run.stdout);
+        insta::assert_snapshot!("trace", run.stderr);
+    });
+}
