@@ -197,6 +197,8 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
     // From step 06 on: no bridge unless a test asks for one, inside a
     // network namespace it made (see TestNetns), never on the real host.
     cmd.env("WORKSHOP_NETWORK", "none");
+    // From step 07 on: no container's writable layer is kept, unless asked.
+    cmd.env("WORKSHOP_RM", "1");
     cmd.stdin(Stdio::null());
     cmd
 }
@@ -244,15 +246,38 @@ pub fn remove_test_cgroups(name: &str) {
     walk(Path::new("/sys/fs/cgroup"), name, 6);
 }
 
-fn state_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+/// The state directory the step binaries use in tests: a temporary one,
+/// removed at exit, after unmounting anything a killed run left mounted in
+/// it (step 07's overlays).
+pub fn state_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        tempfile::Builder::new()
+        extern "C" fn remove_at_exit() {
+            remove_state_dir(state_dir());
+        }
+        let dir = tempfile::Builder::new()
             .prefix("workshop-state-")
             .tempdir()
             .unwrap()
+            .keep();
+        // SAFETY: registers a plain function to run at exit(3).
+        unsafe { libc::atexit(remove_at_exit) };
+        dir
     })
-    .path()
+}
+
+fn remove_state_dir(dir: &Path) {
+    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounted: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect();
+    mounted.sort_by_key(|p| std::cmp::Reverse(p.len())); // deepest first
+    for point in mounted {
+        let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+    }
+    let _ = fs::remove_dir_all(dir);
 }
 
 /// Runs a step binary on the shared test rootfs with `args` and collects

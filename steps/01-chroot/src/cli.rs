@@ -141,6 +141,19 @@ pub fn finish(args: &RunArgs, result: Result<ExitStatus>) -> ExitCode {
     }
 }
 
+/// Ends a `main` that ran something other than a container (a
+/// subcommand, a cleanup): prints the error, if any, and gives the exit code.
+pub fn finish_command(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            crate::trace::init_colors();
+            eprintln!("{} {err}", "error:".red().bold());
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,8 +50,7 @@ pub fn container(args: &cli::NetArgs) -> Result<Container> {
 }
 
 /// `--cleanup`: remove the bridge and our iptables rules.
-pub fn cleanup(args: &cli::NetArgs) -> Result<step01_chroot::ExitStatus> {
+pub fn cleanup(args: &cli::NetArgs) -> Result<()> {
     let trace = Trace::new(args.pivot.cgroups.user_ns.pid_ns.run.trace_options());
-    network::teardown(&trace, &args.bridge)?;
-    Ok(step01_chroot::ExitStatus::Exited(0))
+    network::teardown(&trace, &args.bridge)
 }

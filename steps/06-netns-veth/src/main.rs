@@ -2,7 +2,7 @@
 //! concepts are in the library (`lib.rs` lists where).
 
 use clap::Parser;
-use step01_chroot::cli::finish;
+use step01_chroot::cli::{finish, finish_command};
 use step06_netns_veth::cli::NetArgs;
 
 /// Run a command in a container with its own network: a veth pair to a host bridge, NAT, published ports.
@@ -17,11 +17,9 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let run = &cli.args.pivot.cgroups.user_ns.pid_ns.run;
-    let result = if cli.args.cleanup {
-        step06_netns_veth::cleanup(&cli.args)
-    } else {
-        step06_netns_veth::container(&cli.args).and_then(|c| c.run())
-    };
-    finish(run, result)
+    if cli.args.cleanup {
+        return finish_command(step06_netns_veth::cleanup(&cli.args));
+    }
+    let result = step06_netns_veth::container(&cli.args).and_then(|c| c.run());
+    finish(&cli.args.pivot.cgroups.user_ns.pid_ns.run, result)
 }

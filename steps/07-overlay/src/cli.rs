@@ -1,0 +1,80 @@
+//! Step 07's command line: step 06's, plus images; and subcommands for the
+//! image store and kept containers.
+
+use std::path::PathBuf;
+
+use step01_chroot::cli::DEFAULT_STATE_DIR;
+use step06_netns_veth::cli::NetArgs;
+
+/// The arguments of step 07, which every later step includes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct OverlayArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+
+    /// Run on image NAME from the store (07-overlay import); without it, --rootfs is the only layer.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+
+    /// Stack image NAME's layers on top (repeatable: base image, then app layers).
+    #[arg(long = "layer", value_name = "NAME")]
+    pub layers: Vec<String>,
+
+    /// A name for the container (default: its id); its changes are kept under it.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Remove the container's writable layer when it exits.
+    #[arg(long, env = "WORKSHOP_RM", value_parser = clap::builder::BoolishValueParser::new())]
+    pub rm: bool,
+}
+
+/// Where the store is, for the subcommands.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The state directory that holds the image store.
+    #[arg(long, value_name = "DIR", env = "WORKSHOP_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+/// The image store and kept containers.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Import root filesystem tarballs (plain or gzip) as an image, one layer each, bottom first.
+    Import {
+        /// The tarballs, bottom layer first.
+        #[arg(required = true)]
+        tarballs: Vec<PathBuf>,
+        /// The image's name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the images in the store.
+    Images {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove an image, and its layers no other image uses.
+    Rmi {
+        /// The image's name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List what a kept container changed: A(dded), C(hanged), D(eleted).
+    Diff {
+        /// The container's name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a kept container's writable layer.
+    Rm {
+        /// The container's name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}

@@ -1,0 +1,69 @@
+//! # Step 07: images and copy-on-write
+//!
+//! | concept | file |
+//! |---|---|
+//! | **overlayfs**: read-only layers, a writable one per container (this step's idea) | [`overlay.rs`](overlay) |
+//! | the image store: layers named by their sha256 | [`store.rs`](store) |
+//! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
+//! | `diff`: what a container changed | [`diff.rs`](diff) |
+//! | the subcommands: import, images, rmi, diff, rm | [`commands.rs`](commands) |
+//! | the command line: step 06's plus `--image`, `--layer`, `--rm` | [`cli.rs`](cli) |
+
+pub mod cli;
+pub mod commands;
+pub mod diff;
+pub mod overlay;
+pub mod store;
+pub mod unpack;
+
+use std::path::PathBuf;
+
+use step01_chroot::layer::{Layers, replace_layer};
+use step01_chroot::spec::Spec;
+use step01_chroot::{Container, Error, Result};
+
+// ANCHOR: layers
+/// Step 07's layers: step 06's, with the rootfs bind mount replaced by an
+/// overlay of the image's layers (or of --rootfs) and a writable layer.
+pub fn layers(args: &cli::OverlayArgs, spec: &Spec) -> Result<Layers> {
+    let mut layers = step06_netns_veth::layers(&args.net, spec)?;
+    let lowers = match &args.image {
+        None => vec![spec.rootfs.clone()],
+        Some(image) => {
+            let store = store::Store::new(&spec.state_dir);
+            let mut lowers: Vec<PathBuf> = Vec::new();
+            for name in std::iter::once(image).chain(&args.layers) {
+                let image = store.image(name).map_err(Error::layer)?;
+                lowers.extend(image.layers.iter().map(|d| store.layer(d)));
+            }
+            lowers
+        }
+    };
+    let from_rootfs = args.image.is_none();
+    let bind = !args.net.pivot.pivot_without_bind;
+    let overlay = overlay::Overlay::new(lowers, from_rootfs, bind, args.name.clone(), args.rm);
+    // In BindRoot's place; with --pivot-without-bind there is none: before /dev.
+    match layers.iter().position(|l| l.name() == "rootfs") {
+        Some(_) => replace_layer(&mut layers, "rootfs", vec![Box::new(overlay)]),
+        None => {
+            let at = layers
+                .iter()
+                .position(|l| l.name() == "dev")
+                .expect("step 05 mounts /dev");
+            layers.insert(at, Box::new(overlay));
+        }
+    }
+    Ok(layers)
+}
+// ANCHOR_END: layers
+
+/// Step 07's container.
+pub fn container(args: &cli::OverlayArgs) -> Result<Container> {
+    let run = &args.net.pivot.cgroups.user_ns.pid_ns.run;
+    let spec = run.spec()?;
+    let layers = layers(args, &spec)?;
+    let container = Container::new(spec, run.trace_options());
+    Ok(layers
+        .into_iter()
+        .fold(container, Container::with_boxed_layer))
+}

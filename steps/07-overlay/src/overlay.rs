@@ -1,0 +1,285 @@
+//! Step 07's concept: the container's root is an overlay of read-only image
+//! layers and a writable layer of its own.
+//!
+//! overlayfs (Documentation/filesystems/overlayfs.rst) merges directories:
+//!
+//! ```text
+//!   merged/   what the container sees: the union of all below
+//!   upper/    the container's own writes          (read-write, per container)
+//!   lower1/   the app layer                        (read-only, shared)
+//!   lower0/   the base layer, e.g. Alpine          (read-only, shared)
+//! ```
+//!
+//! * reading finds a file in the topmost layer that has it;
+//! * writing a file of a lower layer first **copies it up** into `upper`;
+//! * deleting one leaves a **whiteout** in `upper` (a 0:0 character device)
+//!   that hides the lower file; a directory made **opaque** hides all of
+//!   the lower directory's contents;
+//! * `work/` is overlayfs's scratch space for atomic copy-ups, on the same
+//!   file system as `upper/`.
+//!
+//! Many containers share one image's lower layers, and none of them can
+//! change it. Mounting is instant whatever the image's size: nothing is
+//! copied (see the measured table in the book, chapter 7).
+//!
+//! The parent mounts the overlay before the child exists (the child's mount
+//! namespace starts as a copy, so it sees it) and sets it as the rootfs.
+//! In the child it takes the place of step 05's `BindRoot`; step 05's other
+//! layers then mount /dev, /proc and the rest under it and pivot into it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use colored::Color;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use step01_chroot::Layer;
+use step01_chroot::engine::ExitStatus;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::trace::Trace;
+use step05_pivot_root::mounts::bind;
+
+/// What can go wrong with a container's overlay.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// A lower layer is missing.
+    #[error("layer {0} is not there\n  hint: import the image again (07-overlay import)")]
+    NoLayer(PathBuf),
+    /// The name is taken.
+    #[error(
+        "a container named {0:?} exists (its changes are kept for `07-overlay diff {0}`)\n  \
+         hint: remove it with `07-overlay rm {0}`, or choose another --name"
+    )]
+    NameTaken(String),
+}
+
+/// The overlay layer. It takes the place of step 05's `BindRoot`.
+#[derive(Debug)]
+pub struct Overlay {
+    /// Lower layers, bottom first.
+    lowers: Vec<PathBuf>,
+    /// The one lower is `--rootfs` (no `--image`).
+    from_rootfs: bool,
+    /// Bind the merged directory onto itself (not with `--pivot-without-bind`).
+    bind: bool,
+    /// The container's name (its directory under <state>/overlay/).
+    name: Option<String>,
+    /// `--rm`: remove the upper layer after the container exits.
+    remove: bool,
+    base: Option<PathBuf>,
+    mounted: bool,
+}
+
+impl Overlay {
+    /// An overlay of `lowers` (bottom first).
+    pub fn new(
+        lowers: Vec<PathBuf>,
+        from_rootfs: bool,
+        bind: bool,
+        name: Option<String>,
+        remove: bool,
+    ) -> Self {
+        Overlay {
+            lowers,
+            from_rootfs,
+            bind,
+            name,
+            remove,
+            base: None,
+            mounted: false,
+        }
+    }
+}
+
+/// `<state>/overlay/<name>`: upper/, work/, merged/ and the owner's pid.
+pub fn container_dir(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join("overlay").join(name)
+}
+
+// ANCHOR: options
+/// The overlay mount's options. In `lowerdir` the *first* directory is the
+/// top layer, so the bottom-first list is reversed.
+pub fn mount_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lower: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|l| l.display().to_string())
+        .collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+// ANCHOR_END: options
+
+fn is_mount_point(dir: &Path) -> bool {
+    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = dir.display().to_string();
+    table
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(dir.as_str()))
+}
+
+/// Unmounts the overlays of containers whose runtime was killed (SIGKILL
+/// leaves no chance to clean up), and removes the ones that had `--rm`.
+fn sweep_stale(trace: &Trace, state_dir: &Path) {
+    for entry in fs::read_dir(state_dir.join("overlay"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let base = entry.path();
+        let owner = fs::read_to_string(base.join("owner"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        if owner.is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok()) {
+            continue;
+        }
+        let merged = base.join("merged");
+        if is_mount_point(&merged) {
+            trace.note(format!(
+                "unmounting the overlay a killed run left: {}",
+                merged.display()
+            ));
+            let _ = trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
+                umount2(&merged, MntFlags::MNT_DETACH)
+            });
+        }
+        let _ = fs::remove_file(base.join("owner"));
+        if base.join("rm").exists() {
+            let _ = fs::remove_dir_all(&base);
+        }
+    }
+}
+
+impl Layer for Overlay {
+    fn name(&self) -> &'static str {
+        "rootfs"
+    }
+
+    fn color(&self) -> Color {
+        Color::Green
+    }
+
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        for lower in &self.lowers {
+            if self.from_rootfs && !lower.exists() {
+                return Err(Error::RootfsMissing(lower.clone()));
+            }
+            if self.from_rootfs && !lower.is_dir() {
+                return Err(Error::RootfsNotDir(lower.clone()));
+            }
+            if !lower.is_dir() {
+                return Err(Error::layer(OverlayError::NoLayer(lower.clone())));
+            }
+        }
+        if let Some(name) = &self.name
+            && container_dir(&plan.spec.state_dir, name).exists()
+        {
+            return Err(Error::layer(OverlayError::NameTaken(name.clone())));
+        }
+        Ok(())
+    }
+
+    // ANCHOR: prepare
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        if !trace.dry_run() {
+            sweep_stale(trace, &cx.spec.state_dir);
+        }
+        let name = self.name.clone().unwrap_or_else(|| cx.spec.id.clone());
+        let base = container_dir(&cx.spec.state_dir, &name);
+        let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
+        for dir in [&upper, &work, &merged] {
+            trace.call(format!("mkdir({dir:?}, 0755)"), || {
+                fs::create_dir_all(dir)
+                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            })?;
+        }
+        self.base = Some(base.clone());
+        if !trace.dry_run() {
+            let _ = fs::write(base.join("owner"), std::process::id().to_string());
+            // For `diff`, which must tell changed files from added ones.
+            let lowers: Vec<String> = self
+                .lowers
+                .iter()
+                .map(|l| l.display().to_string())
+                .collect();
+            let _ = fs::write(base.join("lowers"), lowers.join("\n") + "\n");
+            if self.remove {
+                let _ = fs::write(base.join("rm"), "");
+            }
+        }
+        let options = mount_options(&self.lowers, &upper, &work);
+        trace.call(
+            format!("mount(\"overlay\", {merged:?}, \"overlay\", 0, {options:?})"),
+            || {
+                mount(
+                    Some("overlay"),
+                    &merged,
+                    Some("overlay"),
+                    MsFlags::empty(),
+                    Some(options.as_str()),
+                )
+            },
+        )?;
+        self.mounted = true;
+        // From here on, the container's root is the merged view.
+        cx.spec.rootfs = merged;
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        // The overlay was mounted in the host's mount namespace; our copy of
+        // it is *locked* (a user namespace may not take apart what a more
+        // privileged one mounted), and pivot_root refuses a locked mount.
+        // A bind mount of it made in here is ours, and not locked.
+        if self.bind {
+            let rootfs = &cx.spec.rootfs;
+            bind(&cx.trace, rootfs, rootfs, true)?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: enter
+
+    fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
+        let Some(base) = self.base.take() else {
+            return Ok(());
+        };
+        let trace = &cx.trace;
+        if std::mem::take(&mut self.mounted) {
+            let merged = base.join("merged");
+            trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
+                umount2(&merged, MntFlags::MNT_DETACH)
+            })?;
+        }
+        if trace.dry_run() {
+            return Ok(());
+        }
+        let _ = fs::remove_file(base.join("owner"));
+        if self.remove {
+            trace.note(format!("--rm: removing {}", base.display()));
+            fs::remove_dir_all(&base).map_err(|source| Error::Io {
+                what: "removing",
+                path: base.clone(),
+                source,
+            })?;
+        } else {
+            let name = base
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            trace.note(format!(
+                "its changes are kept: 07-overlay diff {name}; 07-overlay rm {name}"
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! The local image store, in the state directory:
+//!
+//! ```text
+//! <state>/layers/<sha256>/     one unpacked layer, named by its tarball's sha256
+//! <state>/images/<name>        an image: the digests of its layers, bottom first
+//! ```
+//!
+//! Naming layers by content (their sha256) means the same tarball is
+//! unpacked once, however many images or containers use it, which is what
+//! makes an image store cheap. Docker and containerd name layers the same way.
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::unpack::{self, UnpackError, Unpacked};
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file of the store.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// No such image.
+    #[error(
+        "no image named {0:?}\n  hint: import one: 07-overlay import ROOTFS.tar.gz --name {0}; list them: 07-overlay images"
+    )]
+    NoImage(String),
+    /// A name that is not a plain name.
+    #[error("image name {0:?}: use letters, digits, '.', '_' and '-'")]
+    BadName(String),
+    /// A refused or failed tarball.
+    #[error("importing {}: {source}", path.display())]
+    Unpack { path: PathBuf, source: UnpackError },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { what, path, source }
+}
+
+/// The store under a state directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// One image, as `images` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// Its name.
+    pub name: String,
+    /// Its layers' digests, bottom first.
+    pub layers: Vec<String>,
+}
+
+/// A progress bar over bytes on stderr, hidden when stderr is not a terminal.
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+impl Store {
+    /// The store in `state_dir`.
+    pub fn new(state_dir: &Path) -> Self {
+        Store {
+            root: state_dir.to_path_buf(),
+        }
+    }
+
+    /// The directory of layer `digest`.
+    pub fn layer(&self, digest: &str) -> PathBuf {
+        self.root.join("layers").join(digest)
+    }
+
+    fn image_file(&self, name: &str) -> Result<PathBuf> {
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !name.starts_with('.');
+        if !ok {
+            return Err(StoreError::BadName(name.into()));
+        }
+        Ok(self.root.join("images").join(name))
+    }
+
+    // ANCHOR: import
+    /// Imports `tarballs` (plain or gzip) as the layers of image `name`,
+    /// bottom first. A layer already in the store is not unpacked again.
+    pub fn import(&self, tarballs: &[PathBuf], name: &str) -> Result<(Image, Vec<Unpacked>)> {
+        let image_file = self.image_file(name)?;
+        let mut digests = Vec::new();
+        let mut reports = Vec::new();
+        for tarball in tarballs {
+            let digest = sha256_of(tarball)?;
+            let layer = self.layer(&digest);
+            if layer.is_dir() {
+                eprintln!("layer {} is in the store already", &digest[..12]);
+            } else {
+                reports.push(self.unpack_layer(tarball, &layer)?);
+            }
+            digests.push(digest);
+        }
+        let dir = image_file.parent().expect("images/ is a directory");
+        fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        fs::write(&image_file, digests.join("\n") + "\n").map_err(io("writing", &image_file))?;
+        Ok((
+            Image {
+                name: name.into(),
+                layers: digests,
+            },
+            reports,
+        ))
+    }
+    // ANCHOR_END: import
+
+    /// Unpacks into a temporary directory, renamed into place at the end:
+    /// an interrupted import leaves no half layer behind.
+    fn unpack_layer(&self, tarball: &Path, layer: &Path) -> Result<Unpacked> {
+        let parent = layer.parent().expect("layers/ is a directory");
+        fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        let tmp = parent.join(format!(".unpacking-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
+        let mut file = File::open(tarball).map_err(io("opening", tarball))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut magic = [0u8; 2];
+        let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        file.rewind().map_err(io("reading", tarball))?;
+        let bar = progress(len, "unpacking");
+        let reader = BufReader::new(bar.wrap_read(file));
+        let result = if gzip {
+            unpack::unpack(flate2::read::GzDecoder::new(reader), &tmp)
+        } else {
+            unpack::unpack(reader, &tmp)
+        };
+        bar.finish_and_clear();
+        match result {
+            Ok(done) => {
+                fs::rename(&tmp, layer).map_err(io("storing", layer))?;
+                Ok(done)
+            }
+            Err(source) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Err(StoreError::Unpack {
+                    path: tarball.into(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Image `name`.
+    pub fn image(&self, name: &str) -> Result<Image> {
+        let file = self.image_file(name)?;
+        let text = fs::read_to_string(&file).map_err(|_| StoreError::NoImage(name.into()))?;
+        Ok(Image {
+            name: name.into(),
+            layers: text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        })
+    }
+
+    /// All images, by name.
+    pub fn images(&self) -> Result<Vec<Image>> {
+        let dir = self.root.join("images");
+        let mut names: Vec<String> = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        names.iter().map(|n| self.image(n)).collect()
+    }
+
+    /// Removes image `name`, and its layers that no other image uses.
+    pub fn remove(&self, name: &str) -> Result<Vec<String>> {
+        let image = self.image(name)?;
+        let file = self.image_file(name)?;
+        fs::remove_file(&file).map_err(io("removing", &file))?;
+        let still_used: Vec<String> = self.images()?.into_iter().flat_map(|i| i.layers).collect();
+        let mut removed = Vec::new();
+        for digest in image.layers {
+            if !still_used.contains(&digest) && !removed.contains(&digest) {
+                let layer = self.layer(&digest);
+                fs::remove_dir_all(&layer).map_err(io("removing", &layer))?;
+                removed.push(digest);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The sha256 of a file, in hex, with a progress bar.
+pub fn sha256_of(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(io("opening", path))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress(len, "hashing");
+    let mut reader = bar.wrap_read(file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf).map_err(io("reading", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    bar.finish_and_clear();
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The size of a directory tree, in bytes (for `images`).
+pub fn du(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => du(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}

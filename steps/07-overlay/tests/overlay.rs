@@ -1,0 +1,434 @@
+//! Step 07, run as a learner runs it: images imported into the store,
+//! containers on overlays of their layers, whiteouts, diff, hostile
+//! tarballs, and what overlay buys at start time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use workshop_tests::{Run, collect, redactions, state_dir, step_command, test_rootfs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
+
+// What every step promises (exit codes, errors, stdin, signals, ...).
+workshop_tests::step_contract_tests!(BIN);
+
+/// `07-overlay SUBCOMMAND ARGS... --state-dir <the tests' state dir>`.
+fn store(args: &[&str]) -> Run {
+    collect(
+        Command::new(BIN)
+            .args(args)
+            .arg("--state-dir")
+            .arg(state_dir())
+            .env("NO_COLOR", "1")
+            .output(),
+    )
+}
+
+/// A run on image `image` (plus `args`), writable layer removed after.
+fn on_image(image: &str, args: &[&str]) -> Run {
+    collect(
+        step_command(BIN, test_rootfs())
+            .args(["-q", "--image", image])
+            .args(args)
+            .output(),
+    )
+}
+
+/// A tarball of `dir`, written to a temporary file.
+fn tar_of_dir(dir: &Path) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut builder = tar::Builder::new(file.reopen().unwrap());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir).unwrap();
+    builder.finish().unwrap();
+    file
+}
+
+/// A tarball of entries made by `build`.
+fn tarball(build: impl FnOnce(&mut tar::Builder<fs::File>)) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut builder = tar::Builder::new(file.reopen().unwrap());
+    build(&mut builder);
+    builder.finish().unwrap();
+    file
+}
+
+/// A regular file entry, its name written raw (hostile names included).
+fn entry(
+    builder: &mut tar::Builder<fs::File>,
+    kind: tar::EntryType,
+    name: &str,
+    body: &[u8],
+    link: &str,
+) {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(body.len() as u64);
+    header.set_mode(if kind == tar::EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
+    header.set_entry_type(kind);
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder.append(&header, body).unwrap();
+}
+
+/// The busybox test rootfs, imported once per test process as `name`.
+fn busybox_image(name: &str) -> String {
+    let tar = tar_of_dir(test_rootfs());
+    let run = store(&["import", tar.path().to_str().unwrap(), "--name", name]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    name.to_string()
+}
+
+fn layers_dir() -> PathBuf {
+    state_dir().join("layers")
+}
+
+#[test]
+fn containers_on_one_image_do_not_see_each_others_writes() {
+    let image = busybox_image("shared");
+    let layer_files_before = fs::read_dir(layers_dir()).unwrap().count();
+    let a = on_image(
+        &image,
+        &["/bin/sh", "-c", "echo a > /written-by-a; cat /written-by-a"],
+    );
+    assert_eq!(a.stdout, "a\n", "{a:?}");
+    let b = on_image(
+        &image,
+        &[
+            "/bin/sh",
+            "-c",
+            "ls /written-by-a; echo b > /etc/written-by-b",
+        ],
+    );
+    assert!(
+        b.stderr.contains("No such file or directory"),
+        "b does not see a's file: {b:?}"
+    );
+    // The image's layers are untouched.
+    for layer in fs::read_dir(layers_dir()).unwrap().flatten() {
+        assert!(!layer.path().join("written-by-a").exists());
+        assert!(!layer.path().join("etc/written-by-b").exists());
+    }
+    assert_eq!(
+        fs::read_dir(layers_dir()).unwrap().count(),
+        layer_files_before
+    );
+}
+
+#[test]
+fn whiteouts_and_opaque_directories_hide_what_is_below() {
+    let base = tarball(|b| {
+        entry(b, tar::EntryType::Directory, "data/", b"", "");
+        entry(b, tar::EntryType::Regular, "data/keep", b"kept", "");
+        entry(b, tar::EntryType::Regular, "data/gone", b"gone", "");
+        entry(b, tar::EntryType::Directory, "opaque/", b"", "");
+        entry(b, tar::EntryType::Regular, "opaque/old", b"old", "");
+    });
+    let upper = tarball(|b| {
+        entry(b, tar::EntryType::Regular, "data/.wh.gone", b"", ""); // deletes data/gone
+        entry(b, tar::EntryType::Regular, "opaque/.wh..wh..opq", b"", ""); // hides opaque/*
+        entry(b, tar::EntryType::Regular, "opaque/new", b"new", "");
+    });
+    let os = tar_of_dir(test_rootfs());
+    let tarballs = [os.path(), base.path(), upper.path()].map(|p| p.to_str().unwrap().to_string());
+    let run = store(&[
+        "import",
+        &tarballs[0],
+        &tarballs[1],
+        &tarballs[2],
+        "--name",
+        "layered",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("1 whiteouts, 1 opaque directories"),
+        "{}",
+        run.stdout
+    );
+    let run = on_image(
+        "layered",
+        &["/bin/sh", "-c", "ls /data; echo --; ls /opaque"],
+    );
+    assert_eq!(run.stdout, "keep\n--\nnew\n", "{run:?}");
+}
+
+#[test]
+fn diff_lists_exactly_what_the_container_changed() {
+    let image = busybox_image("diffed");
+    let name = format!("diff-{}", std::process::id());
+    let mut cmd = step_command(BIN, test_rootfs());
+    cmd.env_remove("WORKSHOP_RM"); // keep its writable layer
+    let script = "echo new > /new-file; echo more >> /etc/os-release; rm /etc/passwd";
+    let run = collect(
+        cmd.args([
+            "-q", "--image", &image, "--name", &name, "/bin/sh", "-c", script,
+        ])
+        .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let diff = store(&["diff", &name]);
+    assert_eq!(
+        diff.stdout, "C /etc/os-release\nD /etc/passwd\nA /new-file\n",
+        "{diff:?}"
+    );
+    // The name is taken while it is kept; rm frees it.
+    let again = collect(
+        step_command(BIN, test_rootfs())
+            .args(["--image", &image, "--name", &name, "/bin/true"])
+            .output(),
+    );
+    again.assert_error(125, &format!("a container named {name:?} exists"));
+    assert_eq!(store(&["rm", &name]).code, Some(0));
+    assert!(!state_dir().join("overlay").join(&name).exists());
+}
+
+#[test]
+fn hostile_tarballs_are_refused_and_write_nothing_outside() {
+    let outside = tempfile::Builder::new()
+        .prefix("workshop-outside-")
+        .tempdir()
+        .unwrap();
+    let target = outside.path().join("pwned");
+    let target = target.to_str().unwrap();
+    let up = format!("../../../../../..{target}");
+    let cases: Vec<(tempfile::NamedTempFile, String)> = vec![
+        (
+            tarball(|b| entry(b, tar::EntryType::Regular, &up, b"x", "")),
+            "'..' would leave the layer".into(),
+        ),
+        (
+            tarball(|b| entry(b, tar::EntryType::Regular, target, b"x", "")),
+            "an absolute path would be written outside the layer".into(),
+        ),
+        (
+            tarball(|b| {
+                entry(
+                    b,
+                    tar::EntryType::Symlink,
+                    "escape",
+                    b"",
+                    outside.path().to_str().unwrap(),
+                );
+                entry(b, tar::EntryType::Regular, "escape/pwned", b"x", "");
+            }),
+            "it would be written through the symlink \"escape\"".into(),
+        ),
+        (
+            tarball(|b| entry(b, tar::EntryType::Link, "pwned", b"", "/etc/passwd")),
+            "a hard link to \"/etc/passwd\"".into(),
+        ),
+    ];
+    let layers_before = fs::read_dir(layers_dir()).map(|d| d.count()).unwrap_or(0);
+    for (i, (archive, says)) in cases.iter().enumerate() {
+        let run = store(&[
+            "import",
+            archive.path().to_str().unwrap(),
+            "--name",
+            &format!("hostile{i}"),
+        ]);
+        run.assert_error(125, says);
+        assert!(run.stderr.contains("refused entry"), "{}", run.stderr);
+    }
+    assert!(!Path::new(target).exists(), "nothing written outside");
+    assert_eq!(
+        fs::read_dir(layers_dir()).map(|d| d.count()).unwrap_or(0),
+        layers_before,
+        "no layer stored"
+    );
+    assert!(
+        store(&["images"])
+            .stdout
+            .lines()
+            .all(|l| !l.starts_with("hostile"))
+    );
+}
+
+#[test]
+fn no_overlay_or_writable_layer_is_left_after_rm_runs() {
+    let image = busybox_image("cleaned");
+    let overlays = || {
+        fs::read_dir(state_dir().join("overlay"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let mounts = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(" overlay ") && l.contains("workshop-state"))
+            .count()
+    };
+    for (args, code) in [
+        (&["/bin/true"][..], 0),
+        (&["/nope"][..], 127),
+        (&["--pivot-without-bind", "/bin/true"][..], 125), // pivot_root refuses the locked overlay
+        (&["/bin/sh", "-c", "exit 3"][..], 3),
+    ] {
+        let run = on_image(&image, args);
+        assert_eq!(run.code, Some(code), "{args:?}: {run:?}");
+    }
+    // Runs of other tests may be going on: wait for all to end.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while overlays() > 0 || mounts() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} writable layers, {} overlay mounts left",
+            overlays(),
+            mounts()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn images_can_be_listed_and_removed() {
+    let image = busybox_image("listed");
+    let run = store(&["images"]);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{image} "))),
+        "{}",
+        run.stdout
+    );
+    let run = store(&["rmi", &image]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        !store(&["images"])
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{image} ")))
+    );
+    store(&["rmi", "no-such-image"]).assert_error(125, "no image named \"no-such-image\"");
+    on_image("no-such-image", &["/bin/true"]).assert_error(125, "07-overlay import");
+}
+
+#[test]
+fn trace_and_images_snapshots() {
+    let image = busybox_image("snap");
+    let run = collect(
+        step_command(BIN, test_rootfs())
+            .args(["--hostname", "layered", "--image", &image, "/bin/true"])
+            .output(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("mount(\"overlay\""), "{}", run.stderr);
+    let mut settings = redactions(test_rootfs());
+    settings.add_filter(r"[0-9a-f]{64}", "[LAYER SHA256]");
+    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
+    settings.add_filter(
+        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
+        "$1\"[the host's]\"",
+    );
+    settings.add_filter(
+        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
+        "[child ] masks   │ [masked paths]\n",
+    );
+    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
+    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
+    // Only the overlay's part of the trace: the rest is chapter 5's and 6's.
+    let overlay_lines: String = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("rootfs  │") || l.contains("[child ] pivot"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    settings.bind(|| insta::assert_snapshot!("trace_overlay", overlay_lines));
+    let listing = store(&["images"]).stdout;
+    let ours: String = listing
+        .lines()
+        .filter(|l| l.starts_with("NAME") || l.starts_with("snap "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d+ KiB", "[SIZE] KiB");
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[LAYER]");
+    settings.bind(|| insta::assert_snapshot!("images", ours));
+}
+
+/// What overlay buys: a container on a 200 MB image starts as fast as one
+/// on a small image, while copying the image (what a runtime without
+/// copy-on-write must do per container) grows with its size.
+/// `WORKSHOP_WRITE_BENCH=1` writes the table the book includes.
+#[test]
+fn overlay_start_time_does_not_grow_with_the_image() {
+    let big = tempfile::tempdir().unwrap();
+    Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", test_rootfs().display()))
+        .arg(big.path())
+        .status()
+        .unwrap();
+    let blob = vec![7u8; 1 << 20];
+    fs::create_dir(big.path().join("big")).unwrap();
+    for i in 0..200 {
+        fs::write(big.path().join(format!("big/{i}")), &blob).unwrap();
+    }
+    let small = busybox_image("small");
+    let big_tar = tar_of_dir(big.path());
+    assert_eq!(
+        store(&["import", big_tar.path().to_str().unwrap(), "--name", "big"]).code,
+        Some(0)
+    );
+
+    let start = |image: &str| {
+        let best = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                assert_eq!(on_image(image, &["/bin/true"]).code, Some(0));
+                t.elapsed()
+            })
+            .min()
+            .unwrap();
+        best.as_secs_f64() * 1000.0
+    };
+    let copy = |image: &str| {
+        let layer = fs::read_to_string(state_dir().join("images").join(image)).unwrap();
+        let layer = layers_dir().join(layer.trim());
+        let into = tempfile::tempdir().unwrap();
+        let t = Instant::now();
+        assert!(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&layer)
+                .arg(into.path())
+                .status()
+                .unwrap()
+                .success()
+        );
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let (small_start, big_start) = (start(&small), start("big"));
+    let (small_copy, big_copy) = (copy(&small), copy("big"));
+    assert!(
+        big_start < small_start * 2.0 + 100.0,
+        "overlay start grew with the image: {small_start:.0} ms vs {big_start:.0} ms"
+    );
+    assert!(
+        big_copy > small_copy * 5.0,
+        "copying 200 MB should cost: {small_copy:.0} ms vs {big_copy:.0} ms"
+    );
+    if std::env::var_os("WORKSHOP_WRITE_BENCH").is_some() {
+        let table = format!(
+            "| image | copy the rootfs (`cp -a`) | start on an overlay (`07-overlay --image`, whole run of `/bin/true`) |\n\
+             |---|---|---|\n\
+             | busybox, 3 MB | {small_copy:.0} ms | {small_start:.0} ms |\n\
+             | busybox + 200 MB | {big_copy:.0} ms | {big_start:.0} ms |\n"
+        );
+        fs::write(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/start-times.md"),
+            table,
+        )
+        .unwrap();
+    }
+    store(&["rmi", "big"]);
+}
