@@ -180,6 +180,7 @@ fn diff_lists_exactly_what_the_container_changed() {
         diff.stdout, "C /etc/os-release\nD /etc/passwd\nA /new-file\n",
         "{diff:?}"
     );
+    insta::assert_snapshot!("diff", diff.stdout);
     // The name is taken while it is kept; rm frees it.
     let again = collect(
         step_command(BIN, test_rootfs())

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The cgroup v2 lane: boots a Linux kernel under QEMU with a pure cgroup v2
+# hierarchy (this machine and CI have v1, most learners have v2) and runs
+# step 04's scenarios there, plus smoke runs of steps 05 and 07.
+#
+#   tests/vm/run.sh            build what is missing, boot, report; exit 0 iff all pass
+#
+# What it builds (under target/vm-lane, reused by later runs):
+#   kernel/     Debian's kernel package, fetched with apt-get download and
+#               unpacked with dpkg -x (no root file system is installed)
+#   initramfs   busybox-static, the steps built as static binaries, the
+#               busybox test rootfs with the probe, overlay.ko, and guest.sh
+# The guest prints "ok N - ..." lines and "vm: N passed, M failed" on its
+# serial console; this script reads them back.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+work=${WORKSHOP_VM_DIR:-$top/target/vm-lane}
+mkdir -p "$work"
+say() { printf 'vm-lane: %s\n' "$*" >&2; }
+die() { printf 'vm-lane: error: %s\n' "$*" >&2; exit 1; }
+
+# --- tools ------------------------------------------------------------------
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "qemu-system-x86_64 is missing: sudo apt-get install qemu-system-x86"
+    say "installing qemu-system-x86"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 >/dev/null
+fi
+bb=/bin/busybox
+case $(LC_ALL=C ldd "$bb" 2>&1 || true) in
+    *"not a dynamic"* | *statically*) ;;
+    *) die "$bb must be busybox-static (apt-get install busybox-static)" ;;
+esac
+
+# --- kernel -----------------------------------------------------------------
+kdir=$work/kernel
+if ! ls "$kdir"/boot/vmlinuz-* >/dev/null 2>&1; then
+    say "fetching Debian's kernel package"
+    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+    [ -n "$pkg" ] || die "apt-cache knows no linux-image-amd64 (run apt-get update)"
+    rm -rf "$kdir" && mkdir -p "$kdir"
+    (cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+    dpkg -x "$work/$pkg"_*.deb "$kdir"
+    rm -f "$work/$pkg"_*.deb
+fi
+vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
+release=$(basename "$vmlinuz" | sed 's/^vmlinuz-//')
+overlay_ko=$(find "$kdir/lib/modules/$release" -name overlay.ko | head -n 1)
+[ -n "$overlay_ko" ] || die "no overlay.ko in the kernel package"
+
+# --- static binaries of the steps --------------------------------------------
+say "building the steps as static binaries (target/vm)"
+triple="$(uname -m)-unknown-linux-gnu"
+(cd "$top" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
+    --target "$triple" --target-dir "$top/target/vm" \
+    -p step04-cgroups -p step05-pivot-root -p step07-overlay -p workshop-probe)
+bin=$top/target/vm/$triple/release
+
+# --- initramfs ----------------------------------------------------------------
+root=$work/initramfs
+rm -rf "$root"
+mkdir -p "$root"/{bin,workshop,modules,newroot,proc,sys,dev}
+cp "$bb" "$root/bin/busybox"
+cp "$bin/04-cgroups" "$bin/05-pivot-root" "$bin/07-overlay" "$root/workshop/"
+cp "$overlay_ko" "$root/modules/"
+"$top/rootfs-fetch.sh" --busybox --dest "$root/rootfs" >/dev/null 2>&1 || die "rootfs-fetch.sh --busybox failed"
+mkdir -p "$root/rootfs/usr/local/bin"
+cp "$bin/probe" "$root/rootfs/usr/local/bin/probe"
+cp "$here/init" "$here/guest.sh" "$root/"
+(cd "$root" && find . | "$bb" cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initramfs.gz"
+
+# --- boot -----------------------------------------------------------------------
+console=$work/console.log
+boot() { # ACCEL SECONDS
+    : >"$console"
+    timeout "$2" qemu-system-x86_64 -accel "$1" -machine q35 -m 1536 -smp 2 \
+        -nographic -no-reboot -kernel "$vmlinuz" -initrd "$work/initramfs.gz" \
+        -append "console=ttyS0 panic=-1 quiet cgroup_no_v1=all rdinit=/init" \
+        >"$console" 2>&1 || true
+    grep -q '^vm: [0-9]* passed' "$console"
+}
+# KVM where it can boot a kernel; TCG (software emulation) otherwise. Here
+# /dev/kvm exists but cannot boot a normal kernel, so KVM gets a short try.
+if [ -w /dev/kvm ] && boot kvm 60; then
+    say "booted with KVM"
+else
+    say "booting with TCG (software emulation; a few minutes)"
+    boot tcg 900 || { tail -n 40 "$console" >&2; die "the guest did not finish (console: $console)"; }
+fi
+
+# --- report -------------------------------------------------------------------
+tr -d '\r' <"$console" | grep -E '^(ok|not ok|#|workshop-vm:|vm:)' || true
+summary=$(tr -d '\r' <"$console" | grep -E '^vm: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
+failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed/\1/')
+[ "$failed" = 0 ] || die "$summary"
