@@ -9,17 +9,19 @@ mount -t devtmpfs devtmpfs /dev
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /tmp
 insmod /modules/overlay.ko 2>/dev/null
-echo "workshop-vm: up, kernel $(uname -r), cgroup: $(stat -f -c %T /sys/fs/cgroup)"
+echo "workshop-vm: up, kernel $(uname -r); $(grep ' /sys/fs/cgroup ' /proc/mounts)"
 
 passed=0
 failed=0
 n=0
 ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; sed 's/^/#   /' /tmp/out /tmp/err | tail -20; }
-# run NAME EXPECTED_CODE CMD...: runs CMD, checks its exit code
+# run NAME EXPECTED_CODE CMD...: runs CMD, checks its exit code. A limit
+# that does not hold may also mean a hang (memory.high instead of
+# memory.max throttles instead of killing): 60 s at most.
 run() {
     name=$1 want=$2; shift 2
-    "$@" >/tmp/out 2>/tmp/err
+    timeout 60 "$@" >/tmp/out 2>/tmp/err
     code=$?
     if [ "$code" = "$want" ]; then return 0; fi
     echo "#   $name: exit code $code, expected $want" >>/tmp/err
@@ -58,7 +60,7 @@ if run "under" 0 04-cgroups $R -q --memory 16m -- /usr/local/bin/probe eat 4m; t
 else not_ok "under --memory 16m: the same program finishes"; fi
 
 # 5. the kernel has the limit while the container runs
-04-cgroups $R -q --memory 32m -- /bin/sleep 3 &
+timeout 60 04-cgroups $R -q --memory 32m -- /bin/sleep 3 &
 sleep 1.5
 limit=$(cat /sys/fs/cgroup/workshop/*/memory.max 2>/dev/null | head -n 1)
 wait

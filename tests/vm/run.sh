@@ -90,7 +90,7 @@ else
 fi
 
 # --- report -------------------------------------------------------------------
-tr -d '\r' <"$console" | grep -E '^(ok|not ok|#|workshop-vm:|vm:)' || true
+tr -d '\r' <"$console" | grep -E '^(ok|not ok|#|vm:)|workshop-vm:' || true
 summary=$(tr -d '\r' <"$console" | grep -E '^vm: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
 failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed/\1/')
 [ "$failed" = 0 ] || die "$summary"
