@@ -369,6 +369,30 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
     settings
 }
 
+/// [`redactions`], plus what differs between hosts in the traces of the
+/// later steps, which run every layer: the cgroup layer's lines (v1 or v2),
+/// the host's /sys submounts and resolver, the masked /proc files this
+/// kernel has, and the cgroup report's numbers.
+pub fn full_trace_redactions(rootfs: &Path) -> insta::Settings {
+    let mut settings = redactions(rootfs);
+    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
+    settings.add_filter(
+        r"(?m)^\[child \] sys     │ mount\(NULL, \x22[^\x22]*/sys/[^\n]*\n",
+        "",
+    );
+    settings.add_filter(
+        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
+        "$1\"[the host's]\"",
+    );
+    settings.add_filter(
+        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
+        "[child ] masks   │ [a /dev/null or an empty tmpfs over each masked path this kernel has]\n",
+    );
+    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
+    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
+    settings
+}
+
 /// Every capability this kernel knows, as /proc/PID/status shows a set
 /// (`000001ffffffffff` when the last one is number 40).
 pub fn full_capability_set() -> Option<String> {
@@ -538,19 +562,8 @@ impl TestNetns {
 
     /// `cmd`, run in this namespace.
     pub fn command(&self, cmd: &Command) -> Command {
-        let mut wrapped = Command::new("nsenter");
-        wrapped
-            .arg(format!("--net=/run/netns/{}", self.name))
-            .arg("--");
-        wrapped.arg(cmd.get_program()).args(cmd.get_args());
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(value) => wrapped.env(key, value),
-                None => wrapped.env_remove(key),
-            };
-        }
-        wrapped.stdin(Stdio::null());
-        wrapped
+        let net = format!("--net=/run/netns/{}", self.name);
+        wrapped_in("nsenter", &[&net, "--"], cmd)
     }
 
     /// Runs `f` on a new thread inside this namespace (setns(2) moves only
@@ -591,15 +604,23 @@ pub fn as_nobody(cmd: &Command) -> Command {
 /// Runs `cmd` as `uid`:`gid` with no supplementary groups (setpriv(1)).
 /// The ids need no entry in /etc/passwd.
 pub fn as_user(cmd: &Command, uid: u32, gid: u32) -> Command {
+    let (uid, gid) = (format!("--reuid={uid}"), format!("--regid={gid}"));
     // An absolute path: a test may give the command a PATH without it.
-    let mut wrapped = Command::new("/usr/bin/setpriv");
-    wrapped.args([
-        &format!("--reuid={uid}"),
-        &format!("--regid={gid}"),
-        "--clear-groups",
-        "--",
-    ]);
-    wrapped.arg(cmd.get_program()).args(cmd.get_args());
+    wrapped_in(
+        "/usr/bin/setpriv",
+        &[&uid, &gid, "--clear-groups", "--"],
+        cmd,
+    )
+}
+
+/// `cmd` run by `program ARGS...` (setpriv, nsenter, script), with `cmd`'s
+/// environment.
+pub fn wrapped_in(program: &str, args: &[&str], cmd: &Command) -> Command {
+    let mut wrapped = Command::new(program);
+    wrapped
+        .args(args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (key, value) in cmd.get_envs() {
         match value {
             Some(value) => wrapped.env(key, value),

@@ -199,27 +199,9 @@ impl Trace {
         f: impl FnOnce() -> nix::Result<T>,
     ) -> Result<T, SysError> {
         let call = call.to_string();
-        self.pause_before(&call);
-        if self.opts.dry_run {
-            self.line(&format!("{call}   (dry run: not executed)"));
-            return Ok(T::dry().unwrap_or_else(|| {
-                panic!("bug: {call} cannot be simulated; narrate it with announce() in a dry run")
-            }));
-        }
-        let started = Instant::now();
-        let result = f();
-        let took = started.elapsed();
-        let shown = match &result {
-            Ok(value) => value.shown(),
-            Err(errno) => format!("-1 {} ({})", errno_name(*errno), errno.desc()),
-        };
-        let timing = if self.opts.timings {
-            format!("   <{took:.1?}>")
-        } else {
-            String::new()
-        };
-        self.line(&format!("{call} = {shown}{timing}"));
-        result.map_err(|errno| SysError { call, errno })
+        let shown = |errno: &Errno| format!("-1 {} ({})", errno_name(*errno), errno.desc());
+        self.narrate(&call, f, shown)
+            .map_err(|errno| SysError { call, errno })
     }
 
     /// Like [`Trace::call`], for calls that are not one system call and
@@ -230,8 +212,18 @@ impl Trace {
         call: impl Display,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let call = call.to_string();
-        self.pause_before(&call);
+        self.narrate(&call.to_string(), f, |err| format!("error: {err}"))
+    }
+
+    /// Pauses (`--step`), runs `f` unless this is a dry run, and prints the
+    /// call with its result (`shown_err` tells how to print a failure).
+    fn narrate<T: Traced, E>(
+        &self,
+        call: &str,
+        f: impl FnOnce() -> Result<T, E>,
+        shown_err: impl Fn(&E) -> String,
+    ) -> Result<T, E> {
+        self.pause_before(call);
         if self.opts.dry_run {
             self.line(&format!("{call}   (dry run: not executed)"));
             return Ok(T::dry().unwrap_or_else(|| {
@@ -243,7 +235,7 @@ impl Trace {
         let took = started.elapsed();
         let shown = match &result {
             Ok(value) => value.shown(),
-            Err(err) => format!("error: {err}"),
+            Err(err) => shown_err(err),
         };
         let timing = if self.opts.timings {
             format!("   <{took:.1?}>")

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use workshop_tests::{
-    PROBE, RootfsCopy, collect, host_mounts, new_lines, probe_field, redactions, run_step,
-    step_command, test_rootfs,
+    PROBE, RootfsCopy, collect, full_trace_redactions, host_mounts, new_lines, probe_field,
+    redactions, run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_05-pivot-root");
@@ -391,23 +391,6 @@ fn trace_shows_the_pivot_sequence() {
         "out of order:\n{}",
         run.stderr
     );
-    let mut settings = redactions(test_rootfs());
-    // Lines that differ between hosts: cgroups (v1 or v2), the host's /sys
-    // submounts, its resolver and the cgroup report.
-    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
-    settings.add_filter(
-        r"(?m)^\[child \] sys     │ mount\(NULL, \x22[^\x22]*/sys/[^\n]*\n",
-        "",
-    );
-    settings.add_filter(
-        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
-        "$1\"[the host's]\"",
-    );
-    settings.add_filter(
-        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
-        "[child ] masks   │ [a /dev/null or an empty tmpfs over each masked path this kernel has]\n",
-    );
-    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
-    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
-    settings.bind(|| insta::assert_snapshot!("trace", run.stderr));
+    // (host-specific lines filtered: see full_trace_redactions)
+    full_trace_redactions(test_rootfs()).bind(|| insta::assert_snapshot!("trace", run.stderr));
 }

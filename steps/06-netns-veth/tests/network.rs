@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use workshop_tests::{
-    TestNetns, collect, redactions, regex_escape, run_step, step_command, test_rootfs,
+    TestNetns, collect, full_trace_redactions, regex_escape, run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_06-netns-veth");
@@ -445,7 +445,7 @@ fn inside_view_and_trace_snapshots() {
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let address = eth0_address(&run.stdout).to_string();
-    let mut settings = redactions(test_rootfs());
+    let mut settings = full_trace_redactions(test_rootfs());
     settings.add_filter(&regex_escape(&address), "[CONTAINER IP]");
     settings.add_filter(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", "[MAC]");
     settings.add_filter(r"fe80::[0-9a-f:]+", "[LINK-LOCAL]");
@@ -454,17 +454,6 @@ fn inside_view_and_trace_snapshots() {
     settings.add_filter(r" tentative", "");
     settings.add_filter(r"ws[vc]-[0-9a-f]{8}", "[VETH]");
     settings.add_filter(r"\(pid \d+\)", "(pid [PID])");
-    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
-    settings.add_filter(
-        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
-        "$1\"[the host's]\"",
-    );
-    settings.add_filter(
-        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
-        "[child ] masks   │ [masked paths]\n",
-    );
-    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
-    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
     settings.bind(|| {
         insta::assert_snapshot!("inside", run.stdout);
         insta::assert_snapshot!("trace", run.stderr);

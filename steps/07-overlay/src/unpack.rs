@@ -198,16 +198,20 @@ mod tests {
         builder.into_inner().unwrap()
     }
 
-    fn file(builder: &mut tar::Builder<Vec<u8>>, name: &str, body: &[u8]) {
+    /// An entry with a raw name (set_path would refuse the hostile ones).
+    fn entry(
+        builder: &mut tar::Builder<Vec<u8>>,
+        kind: tar::EntryType,
+        name: &str,
+        body: &[u8],
+        link: &str,
+    ) {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        // set_path refuses ".."; write the raw name for hostile tests.
+        header.set_entry_type(kind);
         header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_mode(0o644);
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(0);
@@ -215,21 +219,12 @@ mod tests {
         builder.append(&header, body).unwrap();
     }
 
+    fn file(builder: &mut tar::Builder<Vec<u8>>, name: &str, body: &[u8]) {
+        entry(builder, tar::EntryType::Regular, name, body, "");
+    }
+
     fn link(builder: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &str, target: &str) {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(0);
-        header.set_entry_type(kind);
-        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
-        header.set_mode(0o777);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_cksum();
-        builder.append(&header, &[][..]).unwrap();
+        entry(builder, kind, name, b"", target);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use workshop_tests::{Run, collect, redactions, state_dir, step_command, test_rootfs};
+use workshop_tests::{Run, collect, full_trace_redactions, state_dir, step_command, test_rootfs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
 
@@ -323,19 +323,8 @@ fn trace_and_images_snapshots() {
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("mount(\"overlay\""), "{}", run.stderr);
-    let mut settings = redactions(test_rootfs());
+    let mut settings = full_trace_redactions(test_rootfs());
     settings.add_filter(r"[0-9a-f]{64}", "[LAYER SHA256]");
-    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
-    settings.add_filter(
-        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
-        "$1\"[the host's]\"",
-    );
-    settings.add_filter(
-        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
-        "[child ] masks   │ [masked paths]\n",
-    );
-    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
-    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
     // Only the overlay's part of the trace: the rest is chapter 5's and 6's.
     let overlay_lines: String = run
         .stderr
