@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 use colored::Colorize;
 
-use crate::engine::ExitStatus;
+use crate::engine::{Container, ExitStatus};
 use crate::error::{Error, Result};
+use crate::layer::Layers;
 use crate::spec::Spec;
 use crate::trace::{Trace, TraceOptions};
 
@@ -120,6 +121,16 @@ impl RunArgs {
             spec.set_env(key, value);
         }
         Ok(spec)
+    }
+}
+
+impl RunArgs {
+    /// The container these arguments describe, with the layers `layers`
+    /// gives for its spec (each step passes its own list).
+    pub fn container(&self, layers: impl FnOnce(&Spec) -> Result<Layers>) -> Result<Container> {
+        let spec = self.spec()?;
+        let layers = layers(&spec)?;
+        Ok(Container::new(spec, self.trace_options()).with_layers(layers))
     }
 }
 

@@ -113,9 +113,9 @@ impl Container {
         self
     }
 
-    /// Adds an already boxed layer (for steps that build a list).
-    pub fn with_boxed_layer(mut self, layer: Box<dyn Layer>) -> Self {
-        self.layers.push(layer);
+    /// Adds layers, in order.
+    pub fn with_layers(mut self, layers: crate::layer::Layers) -> Self {
+        self.layers.extend(layers);
         self
     }
 

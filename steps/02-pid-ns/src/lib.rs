@@ -50,10 +50,5 @@ pub fn layers(args: &cli::PidNsArgs, spec: &Spec) -> Vec<Box<dyn Layer>> {
 
 /// Step 02's container.
 pub fn container(args: &cli::PidNsArgs) -> Result<Container> {
-    let spec = args.run.spec()?;
-    let layers = layers(args, &spec);
-    let container = Container::new(spec, args.run.trace_options());
-    Ok(layers
-        .into_iter()
-        .fold(container, Container::with_boxed_layer))
+    args.run.container(|spec| Ok(layers(args, spec)))
 }

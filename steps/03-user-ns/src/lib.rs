@@ -14,18 +14,17 @@ pub mod cli;
 pub mod idmap;
 pub mod userns;
 
+use step01_chroot::layer::Layers;
 use step01_chroot::{Container, Error, Result};
 
 // ANCHOR: container
 /// Step 03's container: a user namespace in front of step 02's layers.
 pub fn container(args: &cli::UserNsArgs) -> Result<Container> {
     let mapping = args.mapping().map_err(Error::layer)?;
-    let spec = args.pid_ns.run.spec()?;
-    let layers = step02_pid_ns::layers(&args.pid_ns, &spec);
-    let container = Container::new(spec, args.pid_ns.run.trace_options())
-        .with_layer(userns::UserNamespace::new(mapping));
-    Ok(layers
-        .into_iter()
-        .fold(container, Container::with_boxed_layer))
+    args.pid_ns.run.container(|spec| {
+        let mut layers: Layers = vec![Box::new(userns::UserNamespace::new(mapping))];
+        layers.extend(step02_pid_ns::layers(&args.pid_ns, spec));
+        Ok(layers)
+    })
 }
 // ANCHOR_END: container

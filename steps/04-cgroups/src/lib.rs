@@ -36,11 +36,5 @@ pub fn layers(args: &cli::CgroupArgs, spec: &Spec) -> Result<Vec<Box<dyn Layer>>
 
 /// Step 04's container.
 pub fn container(args: &cli::CgroupArgs) -> Result<Container> {
-    let run = &args.user_ns.pid_ns.run;
-    let spec = run.spec()?;
-    let layers = layers(args, &spec)?;
-    let container = Container::new(spec, run.trace_options());
-    Ok(layers
-        .into_iter()
-        .fold(container, Container::with_boxed_layer))
+    args.user_ns.pid_ns.run.container(|spec| layers(args, spec))
 }

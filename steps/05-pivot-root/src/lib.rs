@@ -54,11 +54,9 @@ pub fn layers(args: &cli::PivotArgs, spec: &Spec) -> Result<Layers> {
 
 /// Step 05's container.
 pub fn container(args: &cli::PivotArgs) -> Result<Container> {
-    let run = &args.cgroups.user_ns.pid_ns.run;
-    let spec = run.spec()?;
-    let layers = layers(args, &spec)?;
-    let container = Container::new(spec, run.trace_options());
-    Ok(layers
-        .into_iter()
-        .fold(container, Container::with_boxed_layer))
+    args.cgroups
+        .user_ns
+        .pid_ns
+        .run
+        .container(|spec| layers(args, spec))
 }

@@ -40,13 +40,12 @@ pub fn layers(args: &cli::NetArgs, spec: &Spec) -> Result<Layers> {
 
 /// Step 06's container.
 pub fn container(args: &cli::NetArgs) -> Result<Container> {
-    let run = &args.pivot.cgroups.user_ns.pid_ns.run;
-    let spec = run.spec()?;
-    let layers = layers(args, &spec)?;
-    let container = Container::new(spec, run.trace_options());
-    Ok(layers
-        .into_iter()
-        .fold(container, Container::with_boxed_layer))
+    args.pivot
+        .cgroups
+        .user_ns
+        .pid_ns
+        .run
+        .container(|spec| layers(args, spec))
 }
 
 /// `--cleanup`: remove the bridge and our iptables rules.

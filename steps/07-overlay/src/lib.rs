@@ -59,11 +59,11 @@ pub fn layers(args: &cli::OverlayArgs, spec: &Spec) -> Result<Layers> {
 
 /// Step 07's container.
 pub fn container(args: &cli::OverlayArgs) -> Result<Container> {
-    let run = &args.net.pivot.cgroups.user_ns.pid_ns.run;
-    let spec = run.spec()?;
-    let layers = layers(args, &spec)?;
-    let container = Container::new(spec, run.trace_options());
-    Ok(layers
-        .into_iter()
-        .fold(container, Container::with_boxed_layer))
+    args.net
+        .pivot
+        .cgroups
+        .user_ns
+        .pid_ns
+        .run
+        .container(|spec| layers(args, spec))
 }
