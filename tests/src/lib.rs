@@ -192,7 +192,7 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
         .env_remove("SUDO_GID")
         .env_remove("SUDO_USER");
     // From step 04 on: container cgroups go below this test process's own
-    // cgroup, never elsewhere in the host's tree (removed when we exit).
+    // cgroup (on v1; see test_cgroup_parent), removed when we exit.
     cmd.env("WORKSHOP_CGROUP_PARENT", test_cgroup_parent());
     // From step 06 on: no bridge unless a test asks for one, inside a
     // network namespace it made (see TestNetns), never on the real host.
@@ -203,18 +203,27 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
     cmd
 }
 
-/// The cgroup (relative to our own, in every hierarchy) that the step
-/// binaries put container cgroups in during tests: `workshop-tests-<pid>`.
+/// The cgroup that the step binaries put container cgroups in during
+/// tests: `workshop-tests-<pid>`, relative to our own cgroup in every
+/// hierarchy (v1), or at the root (v2).
 /// An exit handler removes it, and anything a killed run left in it.
 pub fn test_cgroup_parent() -> &'static str {
     static PARENT: OnceLock<String> = OnceLock::new();
     PARENT.get_or_init(|| {
         extern "C" fn remove_at_exit() {
-            remove_test_cgroups(test_cgroup_parent());
+            remove_test_cgroups(test_cgroup_parent().trim_start_matches('/'));
         }
         // SAFETY: registers a plain function to run at exit(3).
         unsafe { libc::atexit(remove_at_exit) };
-        format!("workshop-tests-{}", std::process::id())
+        // cgroup v2 lets a cgroup hand controllers to children only if it
+        // has no processes of its own, and ours (a login session's) has: on
+        // a v2 host the tests' parent goes at the root instead, like the
+        // runtime's default /workshop. (This workshop's CI is v1.)
+        if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            format!("/workshop-tests-{}", std::process::id())
+        } else {
+            format!("workshop-tests-{}", std::process::id())
+        }
     })
 }
 
