@@ -93,20 +93,10 @@ find_static_busybox() {
     return 1
 }
 
+# A static busybox comes from the host's packages: scripts/host-setup
+# installs it (with the host's package manager, when root) or says how.
 install_busybox() {
-    if [ "$(id -u)" != 0 ]; then
-        die "no static busybox found; install it (Debian/Ubuntu: sudo apt-get install busybox-static; Fedora: sudo dnf install busybox) or run this script as root"
-    fi
-    if command -v apt-get >/dev/null; then
-        say "installing busybox-static with apt-get"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null ||
-            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null; }
-    elif command -v dnf >/dev/null; then
-        say "installing busybox with dnf"
-        dnf install -y -q busybox
-    else
-        die "no static busybox found and no apt-get or dnf to install one; put a static busybox in /bin/busybox"
-    fi
+    "$here/scripts/host-setup" rootfs || die "no static busybox: see the line above for the fix"
 }
 
 make_busybox() {

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::bounded::{ChildExt, CommandExt as _};
 use crate::{RootfsCopy, as_nobody, collect, run_step, step_command, test_rootfs};
 
 pub fn the_rootfs_is_another_system(bin: &str) {
@@ -29,6 +30,7 @@ pub fn the_rootfs_is_another_system(bin: &str) {
 /// On a terminal, as a learner types `cargo run --bin 01-chroot`: the shell
 /// is interactive, reads what is typed and its exit code comes back.
 pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
+    crate::require("script");
     // script(1) runs the command on a new pseudo-terminal and copies our
     // stdin to it: the shell inside sees a real tty.
     let step = step_command(bin, test_rootfs());
@@ -62,7 +64,7 @@ pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
         .unwrap();
     // stdin stays open until the shell has exited: at end-of-file script(1)
     // would hang up the terminal, maybe before the shell read our line.
-    let run = collect(child.wait_with_output());
+    let run = collect(child.wait_with_output_bounded());
     drop(stdin);
     assert_eq!(run.code, Some(4), "{run:?}");
     assert!(run.stdout.contains("on-a-tty"), "{}", run.stdout);
@@ -103,7 +105,7 @@ pub fn death_by_signal_gives_128_plus_n(bin: &str) {
         .unwrap();
     let sleep = container_process(runtime.id(), "sleep");
     nix::sys::signal::kill(pid(sleep), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let run = collect(runtime.wait_with_output());
+    let run = collect(runtime.wait_with_output_bounded());
     run.assert_error(137, "killed by SIGKILL: exit code 137 (128 + 9)");
 }
 
@@ -113,14 +115,18 @@ pub fn non_executable_command_exits_126(bin: &str) {
     let run = collect(
         step_command(bin, rootfs.path())
             .args(["-q", "/not-executable"])
-            .output(),
+            .output_bounded(),
     );
     run.assert_error(126, "chmod +x");
 }
 
 pub fn missing_rootfs_says_to_fetch_one(bin: &str) {
     let missing = std::env::temp_dir().join("workshop-no-such-rootfs");
-    let run = collect(step_command(bin, &missing).args(["/bin/sh"]).output());
+    let run = collect(
+        step_command(bin, &missing)
+            .args(["/bin/sh"])
+            .output_bounded(),
+    );
     run.assert_error(125, "./rootfs-fetch.sh");
     assert!(
         run.stderr.contains(&missing.display().to_string()),
@@ -134,7 +140,7 @@ pub fn step_mode_without_a_terminal_is_refused_not_hung(bin: &str) {
         step_command(bin, test_rootfs())
             .args(["--step", "--", "/bin/true"])
             .process_group(0) // no controlling terminal to fall back on
-            .output(),
+            .output_bounded(),
     );
     run.assert_error(125, "--step needs a terminal");
 }
@@ -172,7 +178,7 @@ pub fn stdin_is_the_containers(bin: &str) {
         .unwrap()
         .write_all(b"echo from-stdin; exit 3\n")
         .unwrap();
-    let run = collect(child.wait_with_output());
+    let run = collect(child.wait_with_output_bounded());
     assert_eq!(run.code, Some(3), "{run:?}");
     assert_eq!(run.stdout, "from-stdin\n");
 }
@@ -188,7 +194,7 @@ pub fn sigterm_to_the_runtime_reaches_the_container(bin: &str) {
     let child = container_process(runtime.id(), "sh");
     nix::sys::signal::kill(pid(runtime.id()), nix::sys::signal::Signal::SIGTERM).unwrap();
     let started = Instant::now();
-    let status = runtime.wait().unwrap();
+    let status = runtime.wait_bounded().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(status.code(), Some(42), "the container's TERM trap ran");
     assert!(!Path::new(&format!("/proc/{child}")).exists());
@@ -202,7 +208,7 @@ pub fn killing_the_runtime_kills_the_container(bin: &str) {
     let child = container_process(runtime.id(), "sleep");
     // SIGKILL cannot be caught or forwarded: PR_SET_PDEATHSIG does the job.
     runtime.kill().unwrap();
-    runtime.wait().unwrap();
+    runtime.wait_bounded().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Path::new(&format!("/proc/{child}")).exists() {
         assert!(
@@ -257,7 +263,7 @@ pub fn dry_run_needs_no_root_and_runs_nothing(bin: &str) {
     let cmd = step_command(bin, test_rootfs());
     let mut cmd = as_nobody(&cmd);
     cmd.args(["--dry-run", "--", "/bin/sh", "-c", "echo ran"]);
-    let run = collect(cmd.output());
+    let run = collect(cmd.output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout, "", "nothing may run in a dry run");
     assert!(run.stderr.contains("execve(\"/bin/sh\""), "{}", run.stderr);

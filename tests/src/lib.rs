@@ -2,11 +2,20 @@
 //! running a step's binary as a learner would, and the redactions that make
 //! its output snapshot-stable.
 //!
-//! Tests prepare what they need themselves: the first test to ask builds the
-//! busybox rootfs (with `rootfs-fetch.sh --busybox`) and a static probe, so a
-//! plain `cargo test` works on a fresh clone.
+//! Tests prepare what they need themselves: the first test to ask installs
+//! the host tools that are missing ([`host`]), builds the busybox rootfs
+//! (with `rootfs-fetch.sh --busybox`) and a static probe, so a plain `cargo
+//! test` works on a fresh clone. Every wait is bounded ([`bounded`]), and a
+//! test run that was killed half-way is cleaned up by the next ([`host`]).
 
+pub mod bounded;
 pub mod contract;
+pub mod fixtures;
+pub mod host;
+
+pub use bounded::{ChildExt, CommandExt, Lines, accept_within, eventually};
+pub use fixtures::{TestNetns, TestUser};
+pub use host::{ensure_host, require};
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -38,6 +47,7 @@ pub const PROBE: &str = "/usr/local/bin/probe";
 pub fn test_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
+        ensure_host();
         let rootfs = target_dir().join("test-rootfs");
         // Test binaries may run at the same time (cargo nextest): one at a
         // time builds, the others wait on this lock and then find it made.
@@ -51,7 +61,7 @@ pub fn test_rootfs() -> &'static Path {
             let status = Command::new(workshop_dir().join("rootfs-fetch.sh"))
                 .args(["--busybox", "--force", "--dest"])
                 .arg(&rootfs)
-                .status()
+                .status_bounded()
                 .expect("run rootfs-fetch.sh");
             assert!(
                 status.success(),
@@ -88,11 +98,13 @@ fn install_probe(rootfs: &Path) {
         // crt-static: link glibc into the binary (a static-pie).
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
+        .output_within(std::time::Duration::from_secs(600))
         .expect("run cargo to build the probe");
     assert!(
-        status.success(),
-        "building the static probe failed: {status}"
+        status.status.success(),
+        "building the static probe failed: {}\n{}",
+        status.status,
+        String::from_utf8_lossy(&status.stderr)
     );
     let built = probe_target.join(&triple).join("release/probe");
     let dest = rootfs.join(PROBE.trim_start_matches('/'));
@@ -114,15 +126,12 @@ pub struct RootfsCopy {
 impl RootfsCopy {
     /// Copies the test rootfs (a few MB: busybox, its links and the probe).
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("workshop-rootfs-")
-            .tempdir()
-            .unwrap();
+        let dir = temp_dir("rootfs");
         let status = Command::new("cp")
             .arg("-a")
             .arg(format!("{}/.", test_rootfs().display()))
             .arg(dir.path())
-            .status()
+            .status_bounded()
             .expect("run cp");
         assert!(status.success(), "copying the test rootfs failed");
         RootfsCopy { dir }
@@ -183,6 +192,7 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
          whose runner (.cargo/config.toml) uses sudo when you are not root"
     );
     let mut cmd = Command::new(binary);
+    die_with_the_test(&mut cmd);
     cmd.arg("--rootfs").arg(rootfs);
     cmd.arg("--state-dir").arg(state_dir());
     cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
@@ -210,6 +220,7 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
 pub fn test_cgroup_parent() -> &'static str {
     static PARENT: OnceLock<String> = OnceLock::new();
     PARENT.get_or_init(|| {
+        host::claim();
         extern "C" fn remove_at_exit() {
             remove_test_cgroups(test_cgroup_parent().trim_start_matches('/'));
         }
@@ -227,32 +238,33 @@ pub fn test_cgroup_parent() -> &'static str {
     })
 }
 
-/// Removes every directory named `name` in the cgroup file systems, with
-/// the (empty) cgroups inside it. A cgroup with processes cannot be
-/// removed, and then stays, for the before-stop check to find.
+/// Removes every cgroup named `name` (in every hierarchy), with the cgroups
+/// inside it.
 pub fn remove_test_cgroups(name: &str) {
-    fn walk(dir: &Path, name: &str, depth: usize) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+    for hierarchy in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        // Ours is below our own cgroup on v1, at the root on v2: look in both.
+        for line in own.lines() {
+            let Some(path) = line.splitn(3, ':').nth(2) else {
                 continue;
-            }
-            if entry.file_name() == name {
-                if let Ok(children) = fs::read_dir(&path) {
-                    for child in children.flatten().filter(|c| c.path().is_dir()) {
-                        let _ = fs::remove_dir(child.path());
-                    }
-                }
-                let _ = fs::remove_dir(&path);
-            } else if depth > 0 {
-                walk(&path, name, depth - 1);
+            };
+            let dir = hierarchy
+                .path()
+                .join(path.trim_start_matches('/'))
+                .join(name);
+            if dir.is_dir() {
+                host::remove_cgroup_tree(&dir);
             }
         }
+        let top = hierarchy.path().join(name);
+        if top.is_dir() {
+            host::remove_cgroup_tree(&top);
+        }
     }
-    walk(Path::new("/sys/fs/cgroup"), name, 6);
 }
 
 /// The state directory the step binaries use in tests: a temporary one,
@@ -264,11 +276,7 @@ pub fn state_dir() -> &'static Path {
         extern "C" fn remove_at_exit() {
             remove_state_dir(state_dir());
         }
-        let dir = tempfile::Builder::new()
-            .prefix("workshop-state-")
-            .tempdir()
-            .unwrap()
-            .keep();
+        let dir = temp_dir("state").keep();
         // SAFETY: registers a plain function to run at exit(3).
         unsafe { libc::atexit(remove_at_exit) };
         dir
@@ -276,24 +284,25 @@ pub fn state_dir() -> &'static Path {
 }
 
 fn remove_state_dir(dir: &Path) {
-    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mounted: Vec<&str> = table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(dir))
-        .collect();
-    mounted.sort_by_key(|p| std::cmp::Reverse(p.len())); // deepest first
-    for point in mounted {
-        let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
-    }
-    let _ = fs::remove_dir_all(dir);
+    host::remove_mounted_dir(dir);
+}
+
+/// A temporary directory `/tmp/workshop-KIND-PID-XXXXXX`, removed on drop;
+/// if this process is killed first, the next test run removes it (the pid
+/// in its name says whose it is: see [`host`]).
+pub fn temp_dir(kind: &str) -> tempfile::TempDir {
+    host::claim();
+    tempfile::Builder::new()
+        .prefix(&format!("workshop-{kind}-{}-", std::process::id()))
+        .tempdir()
+        .expect("create a temporary directory")
 }
 
 /// Runs a step binary on the shared test rootfs with `args` and collects
 /// what it printed.
 pub fn run_step(binary: &str, args: &[&str]) -> Run {
     let rootfs = test_rootfs();
-    collect(step_command(binary, rootfs).args(args).output())
+    collect(step_command(binary, rootfs).args(args).output_bounded())
 }
 
 /// Turns a finished command into a [`Run`].
@@ -314,7 +323,7 @@ pub fn collect(output: std::io::Result<Output>) -> Run {
 pub fn redactions(rootfs: &Path) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(&regex_escape(&rootfs.display().to_string()), "[ROOTFS]");
-    settings.add_filter(r"/tmp/workshop-[a-z]+-\w+", "[TMP]");
+    settings.add_filter(r"/tmp/workshop-[a-z]+-[\w-]+", "[TMP]");
     settings.add_filter(r"(clone\([^)]*\)) = \d+", "$1 = [PID]");
     settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid([PID], 0) = [PID]");
     settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: [PID]");
@@ -458,147 +467,6 @@ pub fn own_ns(name: &str) -> String {
         .expect("a namespace link looks like type:[inode]")
 }
 
-/// An ordinary user made for a test with useradd(8), which also gives it
-/// ranges in /etc/subuid and /etc/subgid; userdel(8) removes it all when
-/// the guard is dropped.
-#[derive(Debug)]
-pub struct TestUser {
-    /// The user's name.
-    pub name: String,
-    /// Its uid.
-    pub uid: u32,
-    /// Its primary gid.
-    pub gid: u32,
-}
-
-impl TestUser {
-    /// Creates a user named `wsk-<tag>-<pid>` with no home directory.
-    pub fn create(tag: &str) -> Self {
-        let name = format!("wsk-{tag}-{}", std::process::id());
-        let status = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/usr/sbin/nologin", &name])
-            .status()
-            .expect("run useradd (package passwd)");
-        assert!(status.success(), "useradd {name} failed");
-        let user = nix::unistd::User::from_name(&name)
-            .unwrap()
-            .expect("the new user");
-        TestUser {
-            name,
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-        }
-    }
-
-    /// Its first delegated range in `file` (/etc/subuid or /etc/subgid).
-    pub fn subids(&self, file: &str) -> (u32, u32) {
-        let text = fs::read_to_string(file).unwrap_or_default();
-        text.lines()
-            .find_map(|l| {
-                let rest = l.strip_prefix(&format!("{}:", self.name))?;
-                let (start, count) = rest.split_once(':')?;
-                Some((start.parse().ok()?, count.parse().ok()?))
-            })
-            .unwrap_or_else(|| panic!("useradd gave {} no range in {file}", self.name))
-    }
-
-    /// `cmd`, run as this user with its groups.
-    pub fn command(&self, cmd: &Command) -> Command {
-        as_user(cmd, self.uid, self.gid)
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
-    }
-}
-
-/// A network namespace made for a test, standing in for "the host" (or for
-/// "the internet") so that bridges, routes and iptables rules never touch
-/// the real network. `ip netns del` removes it, and all in it, on drop.
-#[derive(Debug)]
-pub struct TestNetns {
-    /// Its name under /run/netns.
-    pub name: String,
-}
-
-impl TestNetns {
-    /// `ip netns add wsk-<tag>-<pid>`, with `lo` up.
-    pub fn new(tag: &str) -> Self {
-        let name = format!("wsk-{tag}-{}", std::process::id());
-        // One left by a test run that was killed: remove it first.
-        if Path::new("/run/netns").join(&name).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-        let ok = Command::new("ip").args(["netns", "add", &name]).status();
-        assert!(
-            ok.is_ok_and(|s| s.success()),
-            "ip netns add {name} (package iproute2)"
-        );
-        let ns = TestNetns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// Runs `ip -n NAME ARGS...` and returns its output; panics on failure.
-    pub fn ip(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["-n", &self.name])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ip -n {} {args:?}: {}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs a command in the namespace (nsenter: only the network
-    /// changes; `ip netns exec` would also remount /sys, hiding cgroups).
-    pub fn run(&self, program: &str, args: &[&str]) -> Output {
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.name))
-            .arg("--")
-            .arg(program)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// `cmd`, run in this namespace.
-    pub fn command(&self, cmd: &Command) -> Command {
-        let net = format!("--net=/run/netns/{}", self.name);
-        wrapped_in("nsenter", &[&net, "--"], cmd)
-    }
-
-    /// Runs `f` on a new thread inside this namespace (setns(2) moves only
-    /// the calling thread): a server the containers can reach.
-    pub fn thread<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> std::thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let ns = File::open(&path).expect("open the test netns");
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("setns into the test netns");
-            f()
-        })
-    }
-}
-
-impl Drop for TestNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
 /// Whether we are root (the step tests need it; the runner provides it).
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
@@ -613,6 +481,7 @@ pub fn as_nobody(cmd: &Command) -> Command {
 /// Runs `cmd` as `uid`:`gid` with no supplementary groups (setpriv(1)).
 /// The ids need no entry in /etc/passwd.
 pub fn as_user(cmd: &Command, uid: u32, gid: u32) -> Command {
+    require("setpriv");
     let (uid, gid) = (format!("--reuid={uid}"), format!("--regid={gid}"));
     // An absolute path: a test may give the command a PATH without it.
     wrapped_in(
@@ -622,10 +491,28 @@ pub fn as_user(cmd: &Command, uid: u32, gid: u32) -> Command {
     )
 }
 
+/// Makes `cmd` die with SIGKILL when the test that started it dies
+/// (prctl(2) PR_SET_PDEATHSIG), so a killed test run leaves no runtime
+/// behind; a step binary killed so takes its container with it.
+pub fn die_with_the_test(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork
+    // and exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// `cmd` run by `program ARGS...` (setpriv, nsenter, script), with `cmd`'s
 /// environment.
 pub fn wrapped_in(program: &str, args: &[&str], cmd: &Command) -> Command {
     let mut wrapped = Command::new(program);
+    die_with_the_test(&mut wrapped);
     wrapped
         .args(args)
         .arg(cmd.get_program())

@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use workshop_tests::{as_nobody, collect, is_root, workshop_dir};
+use workshop_tests::{CommandExt, as_nobody, collect, is_root, workshop_dir};
 
 /// The step directories, `steps/NN-name`, in order.
 fn steps() -> Vec<PathBuf> {
@@ -34,7 +34,7 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
         Command::new(&fetch)
             .args(["--busybox", "--dest"])
             .arg(&dest)
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let sh = fs::read_link(dest.join("bin/sh")).unwrap();
@@ -64,7 +64,7 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
         Command::new(&fetch)
             .args(["--busybox", "--dest"])
             .arg(&dest)
-            .output(),
+            .output_bounded(),
     );
     run.assert_error(0, "already there");
     assert_eq!(inode(&dest), before, "not rebuilt");
@@ -74,7 +74,7 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
         Command::new(&fetch)
             .args(["--busybox", "--force", "--dest"])
             .arg(&dest)
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_ne!(inode(&dest), before, "rebuilt");
@@ -96,7 +96,7 @@ fn rootfs_fetch_never_deletes_a_directory_it_did_not_make() {
         Command::new(workshop_dir().join("rootfs-fetch.sh"))
             .args(["--busybox", "--force", "--dest"])
             .arg(&mine)
-            .output(),
+            .output_bounded(),
     );
     assert_ne!(run.code, Some(0), "{run:?}");
     assert!(
@@ -112,7 +112,7 @@ fn rootfs_fetch_never_deletes_a_directory_it_did_not_make() {
     let run = collect(
         Command::new(workshop_dir().join("rootfs-fetch.sh"))
             .arg("--bogus")
-            .output(),
+            .output_bounded(),
     );
     assert_ne!(run.code, Some(0));
     assert!(
@@ -139,7 +139,7 @@ fn every_step_keeps_the_shared_command_line() {
             "{name}: the binary is {name}"
         );
         let binary = bin_dir().join(&name);
-        let run = collect(Command::new(&binary).arg("--help").output());
+        let run = collect(Command::new(&binary).arg("--help").output_bounded());
         assert_eq!(run.code, Some(0), "{}: {run:?}", binary.display());
         for flag in [
             "--rootfs",
@@ -165,7 +165,7 @@ fn the_runner_execs_directly_as_root_and_explains_otherwise() {
     let run = collect(
         Command::new(&runner)
             .args(["/bin/sh", "-c", "id -u; exit 5"])
-            .output(),
+            .output_bounded(),
     );
     if is_root() {
         assert_eq!(run.code, Some(5), "the exit code passes through: {run:?}");
@@ -173,14 +173,14 @@ fn the_runner_execs_directly_as_root_and_explains_otherwise() {
     }
     let sudo_installed = Command::new("sh")
         .args(["-c", "command -v sudo"])
-        .output()
+        .output_bounded()
         .unwrap()
         .status
         .success();
     if is_root() && !sudo_installed {
         let mut cmd = Command::new(&runner);
         cmd.args(["/bin/true"]);
-        let run = collect(as_nobody(&cmd).output());
+        let run = collect(as_nobody(&cmd).output_bounded());
         run.assert_error(125, "sudo is not installed");
     }
 }
@@ -232,4 +232,48 @@ fn ci_runs_the_readmes_test_command() {
         ci.lines().any(|l| l.trim() == "cargo test"),
         ".ci/run runs `cargo test`"
     );
+    // CI proves the README: it installs host packages only the way a
+    // learner's commands do (scripts/host-setup), not from a list of its own.
+    for own_list in ["apt-get install", "dnf install", "pacman -S"] {
+        assert!(!ci.contains(own_list), ".ci/run must not `{own_list}`");
+    }
+}
+
+/// scripts/host-setup with a list of our own: what is there is quiet, what
+/// is missing and cannot be installed is named with its fix, fast.
+#[test]
+fn host_setup_names_what_it_cannot_install() {
+    let dir = workshop_tests::temp_dir("tmp");
+    let list = dir.path().join("requirements");
+    fs::write(
+        &list,
+        "# need | apt | dnf | pacman | groups | why\n\
+         cmd:sh | dash | bash | bash | steps | every test runs a shell\n\
+         cmd:no-such-tool-x | no-such-package | nsp-dnf | nsp-pacman | tests | a test needs it\n\
+         cmd:not-in-the-group | xyz | xyz | xyz | vm | only the VM lane\n",
+    )
+    .unwrap();
+    let setup = |manager: &str, args: &[&str]| {
+        let mut cmd = Command::new(workshop_dir().join("scripts/host-setup"));
+        cmd.args(args)
+            .env("WORKSHOP_HOST_REQUIREMENTS", &list)
+            .env("WORKSHOP_PKG_MANAGER", manager);
+        collect(cmd.output_within(std::time::Duration::from_secs(30)))
+    };
+    let run = setup("none", &["steps"]);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+
+    let started = std::time::Instant::now();
+    let run = setup("none", &[]);
+    run.assert_error(
+        1,
+        "missing no-such-tool-x: a test needs it; fix: sudo apt-get install no-such-package",
+    );
+    assert!(!run.stderr.contains("not-in-the-group"), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // With dnf, the fix names dnf's package; --check installs nothing.
+    let run = setup("dnf", &["--check", "tests"]);
+    run.assert_error(1, "fix: sudo dnf install nsp-dnf");
+    assert!(!run.stderr.contains("installing"), "{}", run.stderr);
 }

@@ -22,16 +22,9 @@ say() { printf 'vm-lane: %s\n' "$*" >&2; }
 die() { printf 'vm-lane: error: %s\n' "$*" >&2; exit 1; }
 
 # --- tools ------------------------------------------------------------------
-if ! command -v qemu-system-x86_64 >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "qemu-system-x86_64 is missing: sudo apt-get install qemu-system-x86"
-    say "installing qemu-system-x86"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 >/dev/null
-fi
+# qemu and a static busybox, from the host's packages (scripts/host-requirements).
+"$top/scripts/host-setup" vm || die "the lane needs the tools named above"
 bb=/bin/busybox
-case $(LC_ALL=C ldd "$bb" 2>&1 || true) in
-    *"not a dynamic"* | *statically*) ;;
-    *) die "$bb must be busybox-static (apt-get install busybox-static)" ;;
-esac
 
 # --- kernel -----------------------------------------------------------------
 kdir=$work/kernel

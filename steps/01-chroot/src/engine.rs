@@ -36,7 +36,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Pid, execve, pipe2};
 
-use crate::error::{Error, Result, exit_code};
+use crate::error::{Error, Result, SysError, exit_code};
 use crate::layer::{ChildCx, Layer, ParentCx, Plan};
 use crate::signals::Forwarding;
 use crate::spec::Spec;
@@ -217,12 +217,14 @@ impl Container {
             drop(parents_ends.take());
             child(layers, spec, trace, &sync_read, &error_write)
         });
-        let child = trace.call(format!("clone({})", clone_flags_str(flags)), || {
-            // SAFETY: the parent is single-threaded, so the child's copy of
-            // memory holds no lock some other thread was holding; the child
-            // only runs `child()` below, which ends in execve or _exit.
-            unsafe { nix::sched::clone(child_main, &mut stack, flags, Some(libc::SIGCHLD)) }
-        })?;
+        let child = trace
+            .call(format!("clone({})", clone_flags_str(flags)), || {
+                // SAFETY: the parent is single-threaded, so the child's copy of
+                // memory holds no lock some other thread was holding; the child
+                // only runs `child()` below, which ends in execve or _exit.
+                unsafe { nix::sched::clone(child_main, &mut stack, flags, Some(libc::SIGCHLD)) }
+            })
+            .map_err(clone_refused)?;
         // ANCHOR_END: spawn
         let (sync_write, error_read) = parents_ends.take().expect("the parent keeps its ends");
         drop((sync_read, error_write));
@@ -463,6 +465,24 @@ fn wait_for(trace: &Trace, child: Pid) -> Result<ExitStatus> {
             Err(err) => return Err(err.into()),
         }
     }
+}
+
+/// Explains the ways the host itself can refuse `clone(2)` with namespace
+/// flags (see the ERRORS of clone(2) and namespaces(7)).
+fn clone_refused(err: SysError) -> Error {
+    let hint = match err.errno {
+        // Each kind of namespace has a per-user limit, in
+        // /proc/sys/user/max_*_namespaces; 0 switches that kind off.
+        Errno::ENOSPC | Errno::EUSERS => {
+            "a namespace limit is reached or set to 0 (/proc/sys/user/max_*_namespaces)"
+        }
+        // Some distributions restrict user namespaces: Debian's
+        // kernel.unprivileged_userns_clone, Ubuntu's AppArmor setting.
+        Errno::EPERM => "this host does not let this user make these namespaces",
+        Errno::EINVAL => "this kernel does not know one of these namespace kinds",
+        _ => return err.into(),
+    };
+    Error::HostRefused { source: err, hint }
 }
 
 /// `CLONE_NEWNS | CLONE_NEWPID | SIGCHLD`, as strace shows clone flags.

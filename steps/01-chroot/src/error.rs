@@ -24,6 +24,17 @@ pub enum Error {
     #[error(transparent)]
     Sys(#[from] SysError),
 
+    /// The host does not allow what the container needs: a kind of
+    /// namespace switched off, a limit reached. Not a bug of the step: the
+    /// hint says where to look, and `cargo xtask doctor` checks the host.
+    #[error("{source}\n  hint: {hint}; `cargo xtask doctor` checks this host and names the fix")]
+    HostRefused {
+        /// The call the kernel refused.
+        source: SysError,
+        /// What this error number means for this call.
+        hint: &'static str,
+    },
+
     /// The root filesystem is not there.
     #[error(
         "rootfs {} does not exist\n  hint: run ./rootfs-fetch.sh in the workshop directory, or pass --rootfs DIR",

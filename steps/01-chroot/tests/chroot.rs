@@ -3,8 +3,8 @@
 //! output and the trace); plain assertions hold the behaviour that matters.
 
 use workshop_tests::{
-    PROBE, RootfsCopy, as_nobody, collect, host_mounts, new_lines, redactions, run_step,
-    step_command, test_rootfs,
+    CommandExt, PROBE, RootfsCopy, as_nobody, collect, host_mounts, new_lines, redactions,
+    run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_01-chroot");
@@ -56,7 +56,7 @@ fn without_root_it_says_how_to_run_it() {
     let cmd = step_command(BIN, test_rootfs());
     let mut cmd = as_nobody(&cmd);
     cmd.args(["--", "/bin/true"]);
-    let run = collect(cmd.output());
+    let run = collect(cmd.output_bounded());
     run.assert_error(125, "needs root");
     redactions(test_rootfs()).bind(|| insta::assert_snapshot!("not_root", run.stderr));
 }
@@ -120,7 +120,7 @@ fn chroot_escape_succeeds_as_documented() {
     let run = collect(
         step_command(BIN, rootfs.path())
             .args(["-q", PROBE, "escape", "--", "/bin/cat", &host_file])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout, secret, "the escape reads the host's file");
@@ -147,7 +147,7 @@ fn ps_inside_shows_host_processes() {
                 "-c",
                 "mount -t proc proc /proc && ps -o pid,comm; umount /proc",
             ])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let me = std::process::id().to_string();

@@ -9,8 +9,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use workshop_tests::contract::{container_process, first_child};
 use workshop_tests::{
-    PROBE, host_mounts, new_lines, own_ns, probe_field, redactions, run_step, step_command,
-    test_rootfs,
+    ChildExt, CommandExt, PROBE, host_mounts, new_lines, own_ns, probe_field, redactions, run_step,
+    step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_02-pid-ns");
@@ -122,9 +122,10 @@ fn mounts_made_inside_stay_inside() {
 #[test]
 fn ipc_objects_are_the_containers_own() {
     // A segment on the host, which the container must not see.
+    workshop_tests::require("ipcmk");
     let made = Command::new("ipcmk")
         .args(["-M", "4096"])
-        .output()
+        .output_bounded()
         .expect("ipcmk (util-linux)");
     let made = String::from_utf8_lossy(&made.stdout);
     let host_id = made.trim().rsplit(' ').next().unwrap().to_string();
@@ -133,10 +134,10 @@ fn ipc_objects_are_the_containers_own() {
         "{PROBE} report | grep sysvipc; {PROBE} shm-create {key} >/dev/null && {PROBE} report | grep sysvipc"
     );
     let run = run_step(BIN, &["-q", "--", "/bin/sh", "-c", &script]);
-    let host_list = Command::new("ipcs").arg("-m").output().unwrap();
+    let host_list = Command::new("ipcs").arg("-m").output_bounded().unwrap();
     Command::new("ipcrm")
         .args(["-m", &host_id])
-        .status()
+        .status_bounded()
         .unwrap();
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
@@ -230,7 +231,7 @@ fn orphan_is_left_a_zombie(init_flag: bool) -> bool {
         }
     };
     runtime.kill().unwrap();
-    runtime.wait().unwrap();
+    runtime.wait_bounded().unwrap();
     zombie
 }
 
@@ -264,7 +265,7 @@ fn a_plain_pid_1_ignores_sigterm_and_init_passes_it_on() {
         "sleep lives on"
     );
     runtime.kill().unwrap(); // SIGKILL: PR_SET_PDEATHSIG takes the container along
-    runtime.wait().unwrap();
+    runtime.wait_bounded().unwrap();
 
     // With --init: PID 1 handles SIGTERM and passes it on; sleep dies of it.
     let mut runtime = step_command(BIN, test_rootfs())
@@ -278,7 +279,7 @@ fn a_plain_pid_1_ignores_sigterm_and_init_passes_it_on() {
         std::thread::sleep(Duration::from_millis(20));
     }
     kill(Pid::from_raw(runtime.id() as i32), Signal::SIGTERM).unwrap();
-    let status = runtime.wait().unwrap();
+    let status = runtime.wait_bounded().unwrap();
     assert_eq!(
         status.code(),
         Some(143),
@@ -294,7 +295,7 @@ fn when_pid_1_exits_the_kernel_kills_the_rest() {
         .unwrap();
     let pid_1 = container_process(runtime.id(), "sh");
     let ns = std::fs::read_link(format!("/proc/{pid_1}/ns/pid")).unwrap();
-    assert_eq!(runtime.wait().unwrap().code(), Some(0));
+    assert_eq!(runtime.wait_bounded().unwrap().code(), Some(0));
     // No process may be left in that PID namespace (the background sleep 60
     // was SIGKILLed by the kernel when PID 1 exited).
     let deadline = Instant::now() + Duration::from_secs(5);

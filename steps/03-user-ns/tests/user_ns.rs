@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use workshop_tests::{
-    PROBE, RootfsCopy, TestUser, as_user, collect, full_capability_set, own_ns, probe_field,
-    redactions, run_step, step_command, test_rootfs,
+    CommandExt, PROBE, RootfsCopy, TestUser, as_user, collect, full_capability_set, own_ns,
+    probe_field, redactions, run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_03-user-ns");
@@ -37,7 +37,7 @@ fn container_root_is_the_sudo_user() {
     let run = collect(
         via_sudo(test_rootfs())
             .args(["-q", PROBE, "report"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let report = &run.stdout;
@@ -55,7 +55,7 @@ fn files_made_inside_belong_to_the_mapped_user() {
     let run = collect(
         via_sudo(rootfs.path())
             .args(["-q", "/bin/touch", "/tmp/made-inside"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let made = std::fs::metadata(rootfs.path().join("tmp/made-inside")).unwrap();
@@ -65,7 +65,7 @@ fn files_made_inside_belong_to_the_mapped_user() {
 #[test]
 fn runs_without_root() {
     let rootfs = RootfsCopy::new().open_to_all();
-    let run = collect(rootless(rootfs.path()).args(["-q", "id"]).output());
+    let run = collect(rootless(rootfs.path()).args(["-q", "id"]).output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout, "uid=0(root) gid=0(root)\n");
 
@@ -73,7 +73,7 @@ fn runs_without_root() {
     let run = collect(
         rootless(rootfs.path())
             .args(["-q", "/bin/sh", "-c", &script])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(probe_field(&run.stdout, "uid"), "0");
@@ -92,7 +92,7 @@ fn rootless_trace_denies_setgroups_before_the_gid_map() {
     let run = collect(
         rootless(test_rootfs())
             .args(["--hostname", "rootless", "/bin/true"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let setgroups = run
@@ -109,7 +109,7 @@ fn trace_shows_the_map_writes() {
     let run = collect(
         via_sudo(test_rootfs())
             .args(["--hostname", "mapped", "/bin/true"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
@@ -184,15 +184,13 @@ fn bad_maps_are_refused_with_a_reason() {
         "0:4343:1",
         "/bin/true",
     ]);
-    collect(cmd.output()).assert_error(125, "needs newuidmap, which is not installed");
+    collect(cmd.output_bounded()).assert_error(125, "needs newuidmap, which is not installed");
 }
 
 #[test]
 fn delegated_ranges_go_through_newuidmap() {
-    assert!(
-        Path::new("/usr/bin/newuidmap").exists(),
-        "this test needs newuidmap and newgidmap: apt install uidmap"
-    );
+    workshop_tests::require("newuidmap");
+    workshop_tests::require("newgidmap");
     let user = TestUser::create("userns");
     let (sub_uid, _) = user.subids("/etc/subuid");
     let (sub_gid, _) = user.subids("/etc/subgid");
@@ -211,7 +209,7 @@ fn delegated_ranges_go_through_newuidmap() {
         "--gid-map",
         &g1,
     ]);
-    let run = collect(cmd.args(["--", PROBE, "report"]).output());
+    let run = collect(cmd.args(["--", PROBE, "report"]).output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     let uid_map: Vec<_> = run
         .stdout
@@ -243,7 +241,7 @@ fn delegated_ranges_go_through_newuidmap() {
         &g0,
         "/bin/true",
     ]);
-    collect(cmd.output()).assert_error(125, "are not yours to map");
+    collect(cmd.output_bounded()).assert_error(125, "are not yours to map");
 }
 
 #[test]
@@ -261,7 +259,7 @@ fn root_inside_is_not_root_on_the_host() {
     let run = collect(
         via_sudo(rootfs.path())
             .args(["-q", "/bin/sh", "-c", &script])
-            .output(),
+            .output_bounded(),
     );
     // Every capability, even ones this test process lacks on the host:
     // a new user namespace starts with the full set, valid only inside it.
@@ -295,7 +293,7 @@ fn user_namespaces_nest() {
         .arg(step.get_program())
         .args(step.get_args());
     cmd.args(["-q", "/bin/sh", "-c", "cat /proc/self/uid_map"]);
-    let run = collect(cmd.output());
+    let run = collect(cmd.output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     // unshare mapped its root to our uid (0); ours maps its root to that.
     let map: Vec<_> = run.stdout.split_whitespace().collect();
@@ -318,4 +316,30 @@ fn a_nested_user_namespace_is_refused_inside_a_chroot() {
         "{}",
         run.stderr
     );
+}
+
+/// A host that switched user namespaces off (here: a user namespace of the
+/// test's own whose limit is 0, as `sysctl user.max_user_namespaces=0`
+/// does for the whole host) gets the reason and the way to check it.
+#[test]
+fn a_host_without_user_namespaces_is_told_why() {
+    let mut step = step_command(BIN, test_rootfs());
+    step.args(["-q", "--", "id"]);
+    let limit_zero = "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"";
+    let mut cmd = workshop_tests::wrapped_in(
+        "unshare",
+        &[
+            "--user",
+            "--map-root-user",
+            "--",
+            "sh",
+            "-c",
+            limit_zero,
+            "sh",
+        ],
+        &step,
+    );
+    let run = collect(cmd.output_bounded());
+    run.assert_error(125, "a namespace limit is reached or set to 0");
+    assert!(run.stderr.contains("cargo xtask doctor"), "{}", run.stderr);
 }

@@ -13,8 +13,8 @@ use step04_cgroups::hierarchy::Hierarchy;
 use step04_cgroups::limits::{Controller, Version};
 use workshop_tests::contract::container_process;
 use workshop_tests::{
-    PROBE, collect, probe_field, redactions, regex_escape, run_step, step_command,
-    test_cgroup_parent, test_rootfs,
+    ChildExt, CommandExt, PROBE, collect, probe_field, redactions, regex_escape, run_step,
+    step_command, test_cgroup_parent, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_04-cgroups");
@@ -105,9 +105,9 @@ fn the_fork_bomb_is_contained() {
         .unwrap();
     // Meanwhile, the host can still start processes.
     std::thread::sleep(Duration::from_millis(500));
-    let host = std::process::Command::new("/bin/true").status();
+    let host = std::process::Command::new("/bin/true").status_bounded();
     assert!(host.is_ok_and(|s| s.success()), "the host could not fork");
-    let run = collect(runtime.wait_with_output());
+    let run = collect(runtime.wait_with_output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(run.stderr.contains("can't fork"), "{}", run.stderr);
@@ -171,7 +171,7 @@ fn read_while_running(args: &[&str], controller: Controller, file: &str) -> Stri
         .unwrap();
     let value = std::fs::read_to_string(h.dir(controller, Path::new(&path)).join(file)).unwrap();
     runtime.kill().unwrap();
-    runtime.wait().unwrap();
+    runtime.wait_bounded().unwrap();
     value.trim().to_string()
 }
 
@@ -341,7 +341,7 @@ fn a_crashed_runs_cgroup_is_cleaned_by_the_next_run() {
         .unwrap()
         .to_string();
     runtime.kill().unwrap();
-    runtime.wait().unwrap();
+    runtime.wait_bounded().unwrap();
     let pids_dir = parent_dir(Controller::Pids).join(&id);
     // The container dies with its runtime (PR_SET_PDEATHSIG); its cgroup is
     // left, empty. The next run finds and removes it, and says so.

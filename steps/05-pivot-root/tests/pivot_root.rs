@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use workshop_tests::{
-    PROBE, RootfsCopy, collect, full_trace_redactions, host_mounts, new_lines, probe_field,
-    redactions, run_step, step_command, test_rootfs,
+    CommandExt, PROBE, RootfsCopy, collect, full_trace_redactions, host_mounts, new_lines,
+    probe_field, redactions, run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_05-pivot-root");
@@ -36,7 +36,7 @@ fn the_chroot_escape_is_contained() {
     let run = collect(
         step_command(BIN, rootfs.path())
             .args(["-q", PROBE, "escape", "--", "/bin/cat", &file])
-            .output(),
+            .output_bounded(),
     );
     assert!(
         !run.stdout.contains(&secret),
@@ -187,7 +187,7 @@ fn read_only_makes_the_root_read_only() {
     let run = collect(
         step_command(BIN, rootfs.path())
             .args(["-q", "--read-only", "/bin/touch", "/new"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(
@@ -198,7 +198,7 @@ fn read_only_makes_the_root_read_only() {
     let run = collect(
         step_command(BIN, rootfs.path())
             .args(["-q", "/bin/touch", "/new"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "without --read-only: {run:?}");
     assert!(rootfs.path().join("new").exists());
@@ -223,7 +223,7 @@ fn volumes_are_shared_and_ro_ones_are_read_only() {
     let run = collect(
         step_command(BIN, rootfs.path())
             .args(["-q", "-v", &rw_arg, "-v", &ro_arg, "/bin/sh", "-c", script])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.stdout, "host says hi\nread me\n", "{run:?}");
     assert!(
@@ -256,7 +256,7 @@ fn a_volume_target_symlinked_out_of_the_rootfs_stays_inside() {
     let run = collect(
         step_command(BIN, rootfs.path())
             .args(["-v", &arg, "/bin/ls", "/evil/mnt"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout, "payload\n");
@@ -294,7 +294,7 @@ fn the_host_mount_table_is_unchanged_after_every_run() {
             step_command(BIN, rootfs.path())
                 .arg("-q")
                 .args(args)
-                .output(),
+                .output_bounded(),
         );
         assert_eq!(run.code, Some(code), "{args:?}: {run:?}");
         assert_eq!(

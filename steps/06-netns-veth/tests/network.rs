@@ -5,10 +5,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use workshop_tests::{
-    TestNetns, collect, full_trace_redactions, regex_escape, run_step, step_command, test_rootfs,
+    ChildExt, CommandExt, Lines, TestNetns, accept_within, collect, full_trace_redactions,
+    regex_escape, run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_06-netns-veth");
@@ -32,16 +33,13 @@ fn eth0_address(output: &str) -> Ipv4Addr {
         .unwrap_or_else(|| panic!("no eth0 address in:\n{output}"))
 }
 
-/// Runs `f` until it returns Some, for up to 10 s.
-fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// How long a test waits for a connection, an answer or a rule.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Runs `f` until it returns Some, for up to [`PATIENCE`].
+#[track_caller]
+fn eventually<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    workshop_tests::eventually(PATIENCE, what, f)
 }
 
 #[test]
@@ -59,7 +57,7 @@ fn none_has_only_lo_up_and_no_route() {
                 "ip -o link; echo routes:; ip route",
             ],
         )
-        .output(),
+        .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let links: Vec<_> = run.stdout.lines().take_while(|l| *l != "routes:").collect();
@@ -82,7 +80,7 @@ fn bridge_gives_an_address_a_route_and_the_way_out() {
     // A server on the host side, listening before the bridge even exists.
     let server = host.thread(|| {
         let listener = TcpListener::bind("0.0.0.0:7000").unwrap();
-        let (mut conn, peer) = listener.accept().unwrap();
+        let (mut conn, peer) = accept_within(&listener, PATIENCE, "the container's nc");
         let mut line = String::new();
         BufReader::new(&conn).read_line(&mut line).unwrap();
         conn.write_all(format!("host got {}", line).as_bytes())
@@ -95,7 +93,7 @@ fn bridge_gives_an_address_a_route_and_the_way_out() {
             &host,
             &["-q", "--network", "bridge", "/bin/sh", "-c", script],
         )
-        .output(),
+        .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let address = eth0_address(&run.stdout);
@@ -135,25 +133,24 @@ fn two_containers_get_different_addresses_and_reach_each_other() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
+    let first_line = Lines::of(server.stdout.take().unwrap())
+        .next_within(PATIENCE)
+        .expect("the first container prints its address");
     let a = eth0_address(&first_line);
     let script = format!("ip -4 -o addr show eth0; nc -w 2 {a} 80 </dev/null");
-    let run = eventually(|| {
+    let run = eventually("the second container reaches the first", || {
         let run = collect(
             in_host(
                 &host,
                 &["-q", "--network", "bridge", "/bin/sh", "-c", &script],
             )
-            .output(),
+            .output_bounded(),
         );
         run.stdout.contains("from-a").then_some(run)
     });
     let b = eth0_address(&run.stdout);
     assert_ne!(a, b);
-    let _ = server.wait();
+    let _ = server.wait_bounded();
 }
 
 #[test]
@@ -177,12 +174,13 @@ fn a_published_port_answers_on_the_host() {
     // From the host itself, to its own address: the OUTPUT chain's DNAT.
     let answer = host
         .thread(|| {
-            eventually(|| {
+            eventually("an answer on 10.88.0.1:8080", || {
                 let mut conn = TcpStream::connect_timeout(
                     &"10.88.0.1:8080".parse().unwrap(),
                     Duration::from_secs(1),
                 )
                 .ok()?;
+                conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
                 let mut text = String::new();
                 conn.read_to_string(&mut text).ok()?;
                 (!text.is_empty()).then_some(text)
@@ -191,7 +189,7 @@ fn a_published_port_answers_on_the_host() {
         .join()
         .unwrap();
     assert_eq!(answer, "served\n");
-    assert_eq!(container.wait().unwrap().code(), Some(0));
+    assert_eq!(container.wait_bounded().unwrap().code(), Some(0));
     // The DNAT rules went with the container.
     let rules =
         String::from_utf8_lossy(&host.run("iptables", &["-t", "nat", "-S"]).stdout).into_owned();
@@ -223,7 +221,7 @@ fn traffic_to_the_internet_leaves_with_the_hosts_address() {
     // The internet's server answers with the address it sees.
     let server = internet.thread(|| {
         let listener = TcpListener::bind("192.0.2.2:9000").unwrap();
-        let (mut conn, peer) = listener.accept().unwrap();
+        let (mut conn, peer) = accept_within(&listener, PATIENCE, "the container, through NAT");
         conn.write_all(format!("you are {}\n", peer.ip()).as_bytes())
             .unwrap();
     });
@@ -239,7 +237,7 @@ fn traffic_to_the_internet_leaves_with_the_hosts_address() {
                 "nc -w 3 192.0.2.2 9000 </dev/null",
             ],
         )
-        .output(),
+        .output_bounded(),
     );
     server.join().unwrap();
     assert_eq!(run.code, Some(0), "{run:?}");
@@ -274,7 +272,7 @@ fn twenty_containers_at_once_get_twenty_addresses_and_leave_nothing() {
     let mut addresses: Vec<_> = runtimes
         .into_iter()
         .map(|r| {
-            let run = collect(r.wait_with_output());
+            let run = collect(r.wait_with_output_bounded());
             assert_eq!(run.code, Some(0), "{run:?}");
             eth0_address(&run.stdout)
         })
@@ -291,7 +289,7 @@ fn twenty_containers_at_once_get_twenty_addresses_and_leave_nothing() {
     assert_eq!(names, ["lo", "wsbr0"], "{links}");
 
     // --cleanup removes the bridge and the rules.
-    let run = collect(in_host(&host, &["--cleanup"]).output());
+    let run = collect(in_host(&host, &["--cleanup"]).output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(host.ip(&["-br", "link"]).lines().count(), 1, "only lo");
     let rules =
@@ -310,27 +308,25 @@ fn what_a_killed_run_leaves_is_removed_by_the_next() {
     .spawn()
     .unwrap();
     // Read the trace until the namespace is bound: that line names the id.
-    let mut trace = BufReader::new(runtime.stderr.take().unwrap());
-    let id = eventually(|| {
-        let mut line = String::new();
-        trace.read_line(&mut line).ok()?;
+    let trace = Lines::of(runtime.stderr.take().unwrap());
+    let id = trace.find(PATIENCE, "the netns bind mount in the trace", |line| {
         let at = line.find("/run/netns/ws-")?;
         Some(line[at + 14..at + 26].to_string())
     });
     // Wait for the DNAT rules, then kill the runtime: no cleanup happens.
     let nat =
         || String::from_utf8_lossy(&host.run("iptables", &["-t", "nat", "-S"]).stdout).into_owned();
-    eventually(|| {
+    eventually("the DNAT rules", || {
         nat()
             .contains(&format!("container-workshop:{id}"))
             .then_some(())
     });
     runtime.kill().unwrap();
-    runtime.wait().unwrap();
+    runtime.wait_bounded().unwrap();
     let netns_file = std::path::PathBuf::from(format!("/run/netns/ws-{id}"));
     assert!(netns_file.exists(), "the killed run left its namespace");
 
-    let run = collect(in_host(&host, &["--network", "bridge", "/bin/true"]).output());
+    let run = collect(in_host(&host, &["--network", "bridge", "/bin/true"]).output_bounded());
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
         run.stderr
@@ -341,7 +337,9 @@ fn what_a_killed_run_leaves_is_removed_by_the_next() {
     assert!(!netns_file.exists());
     assert!(!nat().contains(&id), "its DNAT rules are gone:\n{}", nat());
     // Without its namespace, its veth pair is gone too.
-    eventually(|| (!host.ip(&["-br", "link"]).contains(&id[..8])).then_some(()));
+    eventually("its veth pair gone", || {
+        (!host.ip(&["-br", "link"]).contains(&id[..8])).then_some(())
+    });
 }
 
 #[test]
@@ -359,7 +357,7 @@ fn a_subnet_that_collides_with_a_route_is_refused() {
     ]);
     host.ip(&["link", "set", "wsk-taken", "up"]);
     host.ip(&["route", "add", "10.88.0.0/24", "dev", "wsk-taken"]);
-    let run = collect(in_host(&host, &["--network", "bridge", "/bin/true"]).output());
+    let run = collect(in_host(&host, &["--network", "bridge", "/bin/true"]).output_bounded());
     run.assert_error(
         125,
         "subnet 10.88.0.0/16 overlaps a route of this host (10.88.0.0/24 on wsk-taken)",
@@ -375,7 +373,7 @@ fn a_subnet_that_collides_with_a_route_is_refused() {
                 "/bin/true",
             ],
         )
-        .output(),
+        .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "another subnet works: {run:?}");
 }
@@ -391,7 +389,7 @@ fn bridge_mode_plans_without_root_and_refuses_to_run_without_it() {
             "8080:80",
             "/bin/true",
         ])
-        .output();
+        .output_bounded();
     let run = collect(plan);
     assert_eq!(run.code, Some(0), "{run:?}");
     for step in [
@@ -408,7 +406,7 @@ fn bridge_mode_plans_without_root_and_refuses_to_run_without_it() {
     let run = collect(
         workshop_tests::as_nobody(&step_command(BIN, test_rootfs()))
             .args(["--network", "bridge", "/bin/true"])
-            .output(),
+            .output_bounded(),
     );
     run.assert_error(125, "--network bridge needs root on the host");
 }
@@ -441,7 +439,7 @@ fn inside_view_and_trace_snapshots() {
                 "ip addr; ip route",
             ],
         )
-        .output(),
+        .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let address = eth0_address(&run.stdout).to_string();

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use workshop_tests::{Run, collect, full_trace_redactions, state_dir, step_command, test_rootfs};
+use workshop_tests::{
+    CommandExt, Run, collect, full_trace_redactions, state_dir, step_command, test_rootfs,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
 
@@ -22,7 +24,7 @@ fn store(args: &[&str]) -> Run {
             .arg("--state-dir")
             .arg(state_dir())
             .env("NO_COLOR", "1")
-            .output(),
+            .output_bounded(),
     )
 }
 
@@ -32,7 +34,7 @@ fn on_image(image: &str, args: &[&str]) -> Run {
         step_command(BIN, test_rootfs())
             .args(["-q", "--image", image])
             .args(args)
-            .output(),
+            .output_bounded(),
     )
 }
 
@@ -172,7 +174,7 @@ fn diff_lists_exactly_what_the_container_changed() {
         cmd.args([
             "-q", "--image", &image, "--name", &name, "/bin/sh", "-c", script,
         ])
-        .output(),
+        .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     let diff = store(&["diff", &name]);
@@ -185,7 +187,7 @@ fn diff_lists_exactly_what_the_container_changed() {
     let again = collect(
         step_command(BIN, test_rootfs())
             .args(["--image", &image, "--name", &name, "/bin/true"])
-            .output(),
+            .output_bounded(),
     );
     again.assert_error(125, &format!("a container named {name:?} exists"));
     assert_eq!(store(&["rm", &name]).code, Some(0));
@@ -319,7 +321,7 @@ fn trace_and_images_snapshots() {
     let run = collect(
         step_command(BIN, test_rootfs())
             .args(["--hostname", "layered", "--image", &image, "/bin/true"])
-            .output(),
+            .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("mount(\"overlay\""), "{}", run.stderr);
@@ -356,7 +358,7 @@ fn overlay_start_time_does_not_grow_with_the_image() {
         .arg("-a")
         .arg(format!("{}/.", test_rootfs().display()))
         .arg(big.path())
-        .status()
+        .status_bounded()
         .unwrap();
     let blob = vec![7u8; 1 << 20];
     fs::create_dir(big.path().join("big")).unwrap();
@@ -391,7 +393,7 @@ fn overlay_start_time_does_not_grow_with_the_image() {
                 .arg("-a")
                 .arg(&layer)
                 .arg(into.path())
-                .status()
+                .status_bounded()
                 .unwrap()
                 .success()
         );
