@@ -280,6 +280,49 @@ pub fn missing_command_exits_127_naming_it(bin: &str) {
     run.assert_error(127, "no-such-command: command not found");
 }
 
+/// A descriptor the caller left open (no close-on-exec) is not open in the
+/// container: the probe sees only stdin, stdout and stderr.
+pub fn the_callers_descriptors_stay_outside(bin: &str) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let host_file = std::fs::File::open("/etc/hostname").unwrap();
+    let raw = host_file.as_raw_fd();
+    let mut cmd = step_command(bin, test_rootfs());
+    cmd.args(["-q", "--", crate::PROBE, "report"]);
+    // SAFETY: dup2 is async-signal-safe; the new fd 7 has no close-on-exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 7) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = collect(cmd.output_bounded());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        crate::probe_field(&run.stdout, "fds"),
+        "0 1 2",
+        "{}",
+        run.stdout
+    );
+}
+
+/// Signal state does not leak in: the runtime (a Rust program) ignores
+/// SIGPIPE, but the container's `yes | head -n 1` ends the usual way, with
+/// `yes` killed by SIGPIPE, not looping on write errors.
+pub fn signal_state_is_the_default(bin: &str) {
+    let script = "yes | head -n 1; echo done";
+    let run = collect(
+        step_command(bin, test_rootfs())
+            .args(["-q", "--", "/bin/sh", "-c", script])
+            .output_within(std::time::Duration::from_secs(20)),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "y\ndone\n");
+    assert!(!run.stderr.contains("Broken pipe"), "{}", run.stderr);
+}
+
 /// Expands to one `#[test]` per contract function, for the binary `$bin`.
 #[macro_export]
 macro_rules! step_contract_tests {
@@ -302,6 +345,8 @@ macro_rules! step_contract_tests {
                 stdin_is_the_containers,
                 sigterm_to_the_runtime_reaches_the_container,
                 killing_the_runtime_kills_the_container,
+                the_callers_descriptors_stay_outside,
+                signal_state_is_the_default,
             );
         }
     };

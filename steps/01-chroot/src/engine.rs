@@ -362,9 +362,58 @@ fn setup_and_exec(
         };
         layer.enter(&cx)?;
     }
+    clean_process_state(trace)?;
     exec(spec, trace)
 }
 // ANCHOR_END: setup_and_exec
+
+// ANCHOR: clean_process_state
+/// What the command inherits besides its memory: open files, and signal
+/// state. Both come from whoever started the runtime, and must not reach
+/// the container.
+///
+/// - **Descriptors.** Every file the caller had open without close-on-exec
+///   (a shell's redirection, a test harness's lock, a leaked socket) would
+///   be open inside: a door to a host file that no mount namespace closes.
+///   `close_range(2)` with `CLOSE_RANGE_CLOEXEC` marks them all above 2 to
+///   close at `execve` (the error pipe still works until then).
+/// - **Signals.** A signal the runtime *ignores* stays ignored across
+///   `execve` (signal(7)); Rust's runtime ignores SIGPIPE, so `yes | head -1`
+///   inside would never end the usual way. The mask of blocked signals is
+///   inherited too. Every disposition goes back to the default, and
+///   nothing stays blocked.
+fn clean_process_state(trace: &Trace) -> Result<()> {
+    trace.call("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", || {
+        // SAFETY: a plain system call with integer arguments.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        Errno::result(ret).map(drop)
+    })?;
+    trace.call("rt_sigaction(every signal, SIG_DFL)", || {
+        for signal in 1..=libc::SIGRTMAX() {
+            // SIGKILL and SIGSTOP cannot be changed, and glibc keeps two
+            // real-time signals for itself: EINVAL for those is expected.
+            // SAFETY: SIG_DFL installs no handler of ours.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+        Ok(())
+    })?;
+    trace.call("rt_sigprocmask(SIG_SETMASK, [])", || {
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        )
+    })?;
+    Ok(())
+}
+// ANCHOR_END: clean_process_state
 
 /// Replaces the child with the command. Only returns on failure.
 fn exec(spec: &Spec, trace: &Trace) -> Result<Infallible> {

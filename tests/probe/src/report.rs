@@ -12,6 +12,9 @@ use std::process::ExitCode;
 const NAMESPACES: [&str; 8] = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
 
 /// The fields of /proc/self/status that say what the process may do.
+/// (Not SigIgn: the probe is a Rust program, and Rust ignores SIGPIPE in
+/// every program it starts; the contract tests look at signal state with
+/// busybox instead.)
 const STATUS_FIELDS: [&str; 6] = [
     "CapInh",
     "CapPrm",
@@ -50,6 +53,7 @@ pub fn run(args: &[String]) -> ExitCode {
     println!("gid: {gid}");
     println!("euid: {euid}");
     println!("hostname: {}", hostname());
+    println!("fds: {}", open_fds());
     for ns in NAMESPACES {
         println!("ns.{ns}: {}", namespace(ns));
     }
@@ -182,4 +186,15 @@ fn short(e: &std::io::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
+}
+
+/// The descriptors open in this process, asked of the kernel with
+/// fcntl(F_GETFD) (no /proc needed: step 01 has none).
+fn open_fds() -> String {
+    let open: Vec<String> = (0..1024)
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+        .map(|fd| fd.to_string())
+        .collect();
+    open.join(" ")
 }
