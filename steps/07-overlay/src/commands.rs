@@ -6,7 +6,7 @@ use step01_chroot::error::{Error, Result};
 
 use crate::cli::Command;
 use crate::diff::diff;
-use crate::overlay::container_dir;
+use crate::overlay::named_container_dir;
 use crate::store::{Store, du};
 
 /// Why a subcommand failed.
@@ -72,7 +72,7 @@ pub fn run(command: &Command) -> Result<()> {
             println!("removed image {name}");
         }
         Command::Diff { name, store } => {
-            let base = container_dir(&store.state_dir, name);
+            let base = named_container_dir(&store.state_dir, "diff", name).map_err(Error::layer)?;
             let lowers = fs::read_to_string(base.join("lowers"))
                 .map_err(|_| Error::layer(CommandError::NoContainer(name.clone())))?;
             let lowers: Vec<_> = lowers.lines().map(std::path::PathBuf::from).collect();
@@ -81,7 +81,7 @@ pub fn run(command: &Command) -> Result<()> {
             }
         }
         Command::Rm { name, store } => {
-            let base = container_dir(&store.state_dir, name);
+            let base = named_container_dir(&store.state_dir, "rm", name).map_err(Error::layer)?;
             if !base.exists() {
                 return Err(Error::layer(CommandError::NoContainer(name.clone())));
             }

@@ -53,6 +53,33 @@ pub enum OverlayError {
          hint: remove it with `07-overlay rm {0}`, or choose another --name"
     )]
     NameTaken(String),
+    /// A name that could name a path outside the state directory.
+    #[error(
+        "{flag} {name:?}: {}\n  hint: for example --name web-1",
+        crate::store::NAME_RULE
+    )]
+    BadName {
+        /// The flag or argument that gave it.
+        flag: &'static str,
+        /// The name given.
+        name: String,
+    },
+}
+
+/// `<state>/overlay/<name>`, for a name that passes [`crate::store::valid_name`]
+/// (anything else is refused, naming `flag`).
+pub fn named_container_dir(
+    state_dir: &Path,
+    flag: &'static str,
+    name: &str,
+) -> Result<PathBuf, OverlayError> {
+    if !crate::store::valid_name(name) {
+        return Err(OverlayError::BadName {
+            flag,
+            name: name.into(),
+        });
+    }
+    Ok(container_dir(state_dir, name))
 }
 
 /// The overlay layer. It takes the place of step 05's `BindRoot`.
@@ -178,7 +205,9 @@ impl Layer for Overlay {
             }
         }
         if let Some(name) = &self.name
-            && container_dir(&plan.spec.state_dir, name).exists()
+            && named_container_dir(&plan.spec.state_dir, "--name", name)
+                .map_err(Error::layer)?
+                .exists()
         {
             return Err(Error::layer(OverlayError::NameTaken(name.clone())));
         }

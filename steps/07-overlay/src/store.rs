@@ -34,7 +34,7 @@ pub enum StoreError {
     )]
     NoImage(String),
     /// A name that is not a plain name.
-    #[error("image name {0:?}: use letters, digits, '.', '_' and '-'")]
+    #[error("image name {0:?}: {NAME_RULE}")]
     BadName(String),
     /// A refused or failed tarball.
     #[error("importing {}: {source}", path.display())]
@@ -89,12 +89,7 @@ impl Store {
     }
 
     fn image_file(&self, name: &str) -> Result<PathBuf> {
-        let ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            && !name.starts_with('.');
-        if !ok {
+        if !valid_name(name) {
             return Err(StoreError::BadName(name.into()));
         }
         Ok(self.root.join("images").join(name))
@@ -244,4 +239,17 @@ pub fn du(dir: &Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// What a name may look like, as Docker says it.
+pub const NAME_RULE: &str =
+    "a name starts with a letter or digit, then letters, digits, '_', '.' or '-'";
+
+/// Image and container names become directory names in the state
+/// directory: `../../etc` or `/tmp/x` must never be one. Docker's rule,
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, leaves no way out of the directory.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }

@@ -424,3 +424,46 @@ fn overlay_start_time_does_not_grow_with_the_image() {
     }
     store(&["rmi", "big"]);
 }
+
+/// Names and ids are never paths: `rm /tmp/x`, `rm ../../x` and
+/// `--name ../x` are refused before anything is touched, and the
+/// directories they point at are still there.
+#[test]
+fn names_cannot_reach_outside_the_state_directory() {
+    let victim = workshop_tests::temp_dir("tmp");
+    let inside = victim.path().join("precious");
+    fs::create_dir(&inside).unwrap();
+    let state = state_dir().display().to_string();
+    let up = "../".repeat(state.matches('/').count() + 2);
+    let as_relative = format!(
+        "{up}{}",
+        inside.display().to_string().trim_start_matches('/')
+    );
+    let absolute = inside.display().to_string();
+    for (args, flag) in [
+        (vec!["rm", absolute.as_str()], "rm"),
+        (vec!["rm", as_relative.as_str()], "rm"),
+        (vec!["diff", as_relative.as_str()], "diff"),
+    ] {
+        let run = store(&args);
+        run.assert_error(125, &format!("{flag} \""));
+        assert!(
+            run.stderr.contains("a name starts with a letter or digit"),
+            "{}",
+            run.stderr
+        );
+        assert!(inside.is_dir(), "{args:?} removed {}", inside.display());
+    }
+    let run = collect(
+        step_command(BIN, test_rootfs())
+            .args(["-q", "--name", &as_relative, "--", "/bin/true"])
+            .output_bounded(),
+    );
+    run.assert_error(125, "--name \"");
+    assert!(inside.is_dir());
+    assert_eq!(
+        fs::read_dir(&inside).unwrap().count(),
+        0,
+        "nothing made in it"
+    );
+}
