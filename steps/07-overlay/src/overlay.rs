@@ -55,7 +55,7 @@ pub enum OverlayError {
     NameTaken(String),
     /// A name that could name a path outside the state directory.
     #[error(
-        "{flag} {name:?}: {}\n  hint: for example --name web-1",
+        "{flag} {name:?}: {}\n  hint: a name looks like web-1 (no slashes, no leading dot)",
         crate::store::NAME_RULE
     )]
     BadName {
