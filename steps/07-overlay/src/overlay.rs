@@ -291,15 +291,24 @@ impl Layer for Overlay {
         if trace.dry_run() {
             return Ok(());
         }
-        let _ = fs::remove_file(base.join("owner"));
         if self.remove {
             trace.note(format!("--rm: removing {}", base.display()));
-            fs::remove_dir_all(&base).map_err(|source| Error::Io {
-                what: "removing",
-                path: base.clone(),
-                source,
-            })?;
+            // Out of the way first, owner file and all: another run's sweep
+            // (above) must never find this directory half-removed with its
+            // owner file already gone, and take it from under us.
+            let doomed = base.with_file_name(format!(
+                ".removing-{}",
+                base.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            fs::rename(&base, &doomed)
+                .and_then(|()| fs::remove_dir_all(&doomed))
+                .map_err(|source| Error::Io {
+                    what: "removing",
+                    path: base.clone(),
+                    source,
+                })?;
         } else {
+            let _ = fs::remove_file(base.join("owner"));
             let name = base
                 .file_name()
                 .unwrap_or_default()
