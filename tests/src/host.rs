@@ -209,7 +209,7 @@ pub fn remove_mounted_dir(dir: &Path) {
 }
 
 /// The directories below `top` (up to `depth` levels) whose name `matches`.
-fn find_dirs(top: &Path, depth: usize, matches: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+pub fn find_dirs(top: &Path, depth: usize, matches: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in fs::read_dir(top).into_iter().flatten().flatten() {
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {

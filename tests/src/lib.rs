@@ -239,31 +239,10 @@ pub fn test_cgroup_parent() -> &'static str {
 }
 
 /// Removes every cgroup named `name` (in every hierarchy), with the cgroups
-/// inside it.
+/// inside it and the processes still in them.
 pub fn remove_test_cgroups(name: &str) {
-    for hierarchy in fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        // Ours is below our own cgroup on v1, at the root on v2: look in both.
-        for line in own.lines() {
-            let Some(path) = line.splitn(3, ':').nth(2) else {
-                continue;
-            };
-            let dir = hierarchy
-                .path()
-                .join(path.trim_start_matches('/'))
-                .join(name);
-            if dir.is_dir() {
-                host::remove_cgroup_tree(&dir);
-            }
-        }
-        let top = hierarchy.path().join(name);
-        if top.is_dir() {
-            host::remove_cgroup_tree(&top);
-        }
+    for dir in host::find_dirs(Path::new("/sys/fs/cgroup"), 6, &|n| n == name) {
+        host::remove_cgroup_tree(&dir);
     }
 }
 
