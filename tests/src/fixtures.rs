@@ -30,7 +30,8 @@ impl TestUser {
         require("useradd");
         let name = format!("wsk-{tag}-{}", std::process::id());
         let status = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/usr/sbin/nologin", &name])
+            .args(["--no-create-home", "--shell", "/usr/sbin/nologin"])
+            .args(["--comment", crate::host::TEST_USER_COMMENT, &name])
             .status_bounded()
             .expect("run useradd");
         assert!(status.success(), "useradd {name} failed");

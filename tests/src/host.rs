@@ -83,6 +83,10 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The comment (GECOS field) of every user a test makes: the sweep removes
+/// only users that have it, never a real user whose name happens to fit.
+pub const TEST_USER_COMMENT: &str = "workshop test user";
+
 /// Where test processes keep their liveness locks.
 const OWNERS: &str = "/run/workshop-tests";
 
@@ -170,8 +174,11 @@ pub fn sweep_dead_runs() {
     }
     // Test users (with their /etc/subuid and /etc/subgid ranges).
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    for name in passwd.lines().filter_map(|l| l.split(':').next()) {
-        if dead(trailing_pid(name, "wsk-")) {
+    for fields in passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+        let [name, _, _, _, comment, ..] = fields[..] else {
+            continue;
+        };
+        if comment == TEST_USER_COMMENT && dead(trailing_pid(name, "wsk-")) {
             let _ = Command::new("userdel")
                 .arg(name)
                 .output_within(Duration::from_secs(30));

@@ -15,6 +15,7 @@ use workshop_tests::{ChildExt, CommandExt, eventually, is_root, require};
 
 /// What a test run makes, named for the run `pid`.
 struct Leftovers {
+    user: String,
     netns: String,
     cgroup: PathBuf,
     state: PathBuf,
@@ -23,6 +24,14 @@ struct Leftovers {
 impl Leftovers {
     fn make(pid: u32) -> Self {
         require("ip");
+        require("useradd");
+        let user = format!("wsk-sweep-{pid}");
+        let ok = Command::new("useradd")
+            .args(["--no-create-home", "--comment"])
+            .args([workshop_tests::host::TEST_USER_COMMENT, &user])
+            .status_bounded()
+            .unwrap();
+        assert!(ok.success(), "useradd {user}");
         let netns = format!("wsk-sweep-{pid}");
         let ok = Command::new("ip")
             .args(["netns", "add", &netns])
@@ -44,6 +53,7 @@ impl Leftovers {
         )
         .unwrap();
         Leftovers {
+            user,
             netns,
             cgroup,
             state,
@@ -53,6 +63,13 @@ impl Leftovers {
     /// Which of them are still there.
     fn present(&self) -> Vec<String> {
         let mut left = Vec::new();
+        let passwd = fs::read_to_string("/etc/passwd").unwrap();
+        if passwd
+            .lines()
+            .any(|l| l.starts_with(&format!("{}:", self.user)))
+        {
+            left.push(format!("user {}", self.user));
+        }
         if Path::new("/run/netns").join(&self.netns).exists() {
             left.push(format!("netns {}", self.netns));
         }
@@ -125,7 +142,7 @@ fn a_dead_runs_leftovers_are_removed_and_a_live_runs_are_kept() {
     );
     assert_eq!(
         live.present().len(),
-        4,
+        5,
         "the live run's things stay: {:?}",
         live.present()
     );
@@ -140,4 +157,26 @@ fn a_dead_runs_leftovers_are_removed_and_a_live_runs_are_kept() {
         || live.present().is_empty().then_some(()),
     );
     assert!(!Path::new(&format!("/run/workshop-tests/{}.lock", alive.id())).exists());
+}
+
+/// A user whose name looks like a test's but who was not made by a test
+/// (no test comment) is never removed.
+#[test]
+fn a_real_user_with_a_test_like_name_is_kept() {
+    require("useradd");
+    let mut ended = Command::new("true").spawn().unwrap();
+    ended.wait_bounded().unwrap();
+    let name = format!("wsk-real-{}", ended.id());
+    let ok = Command::new("useradd")
+        .args(["--no-create-home", &name])
+        .status_bounded()
+        .unwrap();
+    assert!(ok.success(), "useradd {name}");
+    sweep_dead_runs();
+    let kept = fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with(&format!("{name}:")));
+    let _ = Command::new("userdel").arg(&name).status_bounded();
+    assert!(kept, "the sweep removed {name}, a user no test made");
 }
