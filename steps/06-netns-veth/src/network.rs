@@ -436,6 +436,14 @@ impl Network {
     /// The bridge, its address, forwarding and NAT: made once, kept.
     fn ensure_bridge(&self, trace: &Trace, host: Option<&Netlink>) -> Result<()> {
         let (bridge, subnet) = (&self.bridge, &self.subnet);
+        // Runs that start at once would all find no bridge and all make
+        // one (the second gets EEXIST), and add the same rules twice: one
+        // run at a time looks and makes, under a lock the kernel drops
+        // when its holder dies (flock(2)).
+        let _one_at_a_time = match host {
+            Some(_) => Some(bridge_lock(bridge)?),
+            None => None,
+        };
         let exists = match host {
             Some(nl) => nl.index(bridge).map_err(NetError::from)?.is_some(),
             None => false,
@@ -475,6 +483,21 @@ impl Network {
         }
         Ok(())
     }
+}
+
+/// The lock that makes bridge setup one run at a time:
+/// `/run/lock/container-workshop-bridge-NAME`, held until dropped.
+fn bridge_lock(bridge: &str) -> Result<std::fs::File> {
+    let path = PathBuf::from(format!("/run/lock/container-workshop-bridge-{bridge}"));
+    let io = |what, source| Error::Io {
+        what,
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all("/run/lock").map_err(|e| io("creating the directory of", e))?;
+    let file = std::fs::File::create(&path).map_err(|e| io("creating", e))?;
+    file.lock().map_err(|e| io("locking", e))?;
+    Ok(file)
 }
 
 /// Bind-mounts the container's network namespace at /run/netns/ws-<id>,
