@@ -78,7 +78,7 @@ pub fn timings_show_how_long_each_call_took(bin: &str) {
         .stderr
         .lines()
         .filter(|l| l.contains("prctl(PR_SET_PDEATHSIG") && l.ends_with("s>"));
-    assert_eq!(timed.count(), 1, "{}", run.stderr);
+    assert!(timed.count() >= 1, "{}", run.stderr);
 }
 
 pub fn exit_codes_propagate_exactly(bin: &str) {

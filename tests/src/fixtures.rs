@@ -29,12 +29,26 @@ impl TestUser {
         claim();
         require("useradd");
         let name = format!("wsk-{tag}-{}", std::process::id());
-        let status = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/usr/sbin/nologin"])
-            .args(["--comment", crate::host::TEST_USER_COMMENT, &name])
-            .status_bounded()
-            .expect("run useradd");
-        assert!(status.success(), "useradd {name} failed");
+        // Tests run at once, and useradd gives up when another holds the
+        // lock on /etc/passwd: try again, a bounded number of times.
+        let mut tries = 0;
+        loop {
+            let output = Command::new("useradd")
+                .args(["--no-create-home", "--shell", "/usr/sbin/nologin"])
+                .args(["--comment", crate::host::TEST_USER_COMMENT, &name])
+                .output_bounded()
+                .expect("run useradd");
+            if output.status.success() {
+                break;
+            }
+            tries += 1;
+            assert!(
+                tries < 50,
+                "useradd {name} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let user = nix::unistd::User::from_name(&name)
             .unwrap()
             .expect("the new user");

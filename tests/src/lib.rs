@@ -10,6 +10,7 @@
 
 pub mod bounded;
 pub mod contract;
+pub mod escapes;
 pub mod fixtures;
 pub mod host;
 
@@ -312,6 +313,14 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
     // The container's random id (its default hostname, and names of things).
     settings.add_filter(r"\b[0-9a-f]{12}\b", "[CONTAINER ID]");
     settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
+    // Root's subordinate ids (step 03's remap.rs): where they start depends
+    // on the host's /etc/subuid.
+    settings.add_filter(r"\b0 \d+ 65536\b", "0 [ROOT'S SUBID] 65536");
+    settings.add_filter(
+        r"(chown\([^)]*), \d+, \d+\)",
+        "$1, [ROOT'S SUBID], [ROOT'S SUBID])",
+    );
+    settings.add_filter(r"chown\(-1, \d+\)", "chown(-1, [ROOT'S SUBID])");
     settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
     // A namespace the container shares with us, and one of its own.
     for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {

@@ -362,6 +362,12 @@ fn setup_and_exec(
         };
         layer.enter(&cx)?;
     }
+    // Again: a change of effective uid clears the setting (prctl(2)), and
+    // a layer may have made one (step 03's setresuid, when container root
+    // is another host id than ours).
+    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+    })?;
     clean_process_state(trace)?;
     exec(spec, trace)
 }

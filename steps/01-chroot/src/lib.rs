@@ -8,6 +8,7 @@
 //! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
 //! | signals passed on to the container | [`signals.rs`](signals) |
 //! | what to run: rootfs, command, environment | [`spec.rs`](spec) |
+//! | the state directory later steps use, private (0700) | [`state.rs`](state) |
 //! | errors that say what to do | [`error.rs`](error) |
 //! | the command line every step shares | [`cli.rs`](cli) |
 //!
@@ -26,6 +27,7 @@ pub mod error;
 pub mod layer;
 pub mod signals;
 pub mod spec;
+pub mod state;
 pub mod trace;
 
 pub use engine::{Container, ExitStatus};

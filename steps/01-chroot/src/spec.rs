@@ -25,6 +25,11 @@ pub struct Spec {
     pub state_dir: PathBuf,
     /// The name of the running step binary, for hints in error messages.
     pub program: String,
+    /// Who container root is on the host (uid, gid): host root until a
+    /// layer maps it elsewhere (step 03's user namespace sets it in its
+    /// `prepare`). Layers that make files for the container give them to
+    /// this owner.
+    pub root_on_host: (u32, u32),
 }
 
 impl Spec {
@@ -46,6 +51,7 @@ impl Spec {
             ],
             state_dir,
             program: program.into(),
+            root_on_host: (0, 0),
         }
     }
 

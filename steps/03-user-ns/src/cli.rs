@@ -3,7 +3,8 @@
 use nix::unistd::{Gid, Uid, User};
 use step02_pid_ns::cli::PidNsArgs;
 
-use crate::idmap::{IdKind, IdMap, IdMapError, IdRange};
+use crate::idmap::{IdKind, IdMapError, IdRange};
+use crate::remap;
 use crate::userns::Mapping;
 
 /// The arguments of step 03, which every later step includes.
@@ -12,7 +13,8 @@ pub struct UserNsArgs {
     #[command(flatten)]
     pub pid_ns: PidNsArgs,
 
-    /// The host user (and group) container root is [default: the user who ran sudo, or you].
+    /// The host user (and group) container root is [default: as root, root's
+    /// subordinate ids (/etc/subuid); through sudo, the user who ran it; else you].
     #[arg(long, value_name = "UID[:GID]", value_parser = parse_root_to,
           conflicts_with_all = ["uid_map", "gid_map", "no_map"])]
     pub map_root_to: Option<(u32, Option<u32>)>,
@@ -28,6 +30,11 @@ pub struct UserNsArgs {
     /// Write no id maps: see a user namespace without them (every id is 65534).
     #[arg(long, conflicts_with_all = ["uid_map", "gid_map"])]
     pub no_map: bool,
+
+    /// `host`: container ids are the host's, root is root (unsafe, for the lesson).
+    #[arg(long, value_name = "MODE", value_parser = ["host"],
+          conflicts_with_all = ["uid_map", "gid_map", "no_map", "map_root_to"])]
+    pub userns: Option<String>,
 }
 
 fn parse_root_to(s: &str) -> Result<(u32, Option<u32>), String> {
@@ -48,32 +55,68 @@ impl UserNsArgs {
             return Ok(Mapping::Unmapped);
         }
         if !self.uid_map.is_empty() {
-            return Ok(Mapping::Maps {
-                uid: IdMap::new(IdKind::User, self.uid_map.clone())?,
-                gid: IdMap::new(IdKind::Group, self.gid_map.clone())?,
-            });
+            return Mapping::maps(self.uid_map.clone(), self.gid_map.clone());
+        }
+        if self.userns.is_some() {
+            // Every id is itself: 0..=4294967294, the whole id space.
+            let all = IdRange {
+                inside: 0,
+                outside: 0,
+                count: u32::MAX,
+            };
+            return Mapping::maps(vec![all], vec![all]);
         }
         let (uid, gid) = match self.map_root_to {
             Some((uid, Some(gid))) => (uid, gid),
             Some((uid, None)) => (uid, primary_group(uid).unwrap_or(uid)),
+            None if Uid::effective().is_root() && sudo_user().is_none() && in_initial_userns() => {
+                return remapped_root();
+            }
             None => invoking_user(),
         };
-        Ok(Mapping::Maps {
-            uid: IdMap::new(IdKind::User, vec![IdRange::one(0, uid)])?,
-            gid: IdMap::new(IdKind::Group, vec![IdRange::one(0, gid)])?,
-        })
+        Mapping::maps(vec![IdRange::one(0, uid)], vec![IdRange::one(0, gid)])
     }
+}
+
+// ANCHOR: remapped_root
+/// Real root's default: container ids 0..65535 are root's subordinate ids
+/// (see `remap.rs`), so container root is an unused id on the host.
+fn remapped_root() -> Result<Mapping, IdMapError> {
+    let (uid, uid_grant) = remap::for_root(IdKind::User, IdKind::User.subid_file().as_ref())?;
+    let (gid, gid_grant) = remap::for_root(IdKind::Group, IdKind::Group.subid_file().as_ref())?;
+    let Mapping::Maps { uid, gid, .. } = Mapping::maps(vec![uid], vec![gid])? else {
+        unreachable!("maps() makes maps")
+    };
+    Ok(Mapping::Maps {
+        uid,
+        gid,
+        grants: uid_grant.into_iter().chain(gid_grant).collect(),
+    })
+}
+// ANCHOR_END: remapped_root
+
+/// Whether we are in the host's own user namespace, where uid 0 is host
+/// root. In a nested one (`unshare --map-root-user`, a rootless runtime)
+/// our uid 0 is already someone else outside, and maps only itself.
+fn in_initial_userns() -> bool {
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+}
+
+/// The user who ran us through sudo (SUDO_UID and SUDO_GID), if one did.
+fn sudo_user() -> Option<(u32, u32)> {
+    let var = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
+    Some((var("SUDO_UID")?, var("SUDO_GID")?))
 }
 
 // ANCHOR: invoking_user
 /// Who ran us: through sudo, the user sudo names in SUDO_UID and SUDO_GID;
 /// otherwise our own effective ids (root, or an ordinary user rootless).
 pub fn invoking_user() -> (u32, u32) {
-    let from_sudo = |var: &str| std::env::var(var).ok()?.parse::<u32>().ok();
     if Uid::effective().is_root()
-        && let (Some(uid), Some(gid)) = (from_sudo("SUDO_UID"), from_sudo("SUDO_GID"))
+        && let Some(ids) = sudo_user()
     {
-        return (uid, gid);
+        return ids;
     }
     (Uid::effective().as_raw(), Gid::effective().as_raw())
 }

@@ -181,6 +181,9 @@ pub enum IdMapError {
         helper: &'static str,
         own: u32,
     },
+    /// Root's subordinate range could not be found or made.
+    #[error(transparent)]
+    Remap(#[from] crate::remap::RemapError),
     /// The helper ran and refused.
     #[error("{helper} {args} failed: {stderr}")]
     HelperFailed {

@@ -4,7 +4,10 @@
 //! |---|---|
 //! | **user namespace**: maps written by the parent, root in the child (this step's idea) | [`userns.rs`](userns) |
 //! | id maps: parsing, the kernel's rules, /etc/subuid | [`idmap.rs`](idmap) |
-//! | the command line: step 02's plus `--map-root-to`, `--uid-map`, `--gid-map`, `--no-map` | [`cli.rs`](cli) |
+//! | real root's default: subordinate ids, never host root | [`remap.rs`](remap) |
+//! | idmapped mounts: host-owned files seen as the container's | [`idmapped.rs`](idmapped) |
+//! | can container root reach the rootfs and the state directory? | [`reach.rs`](reach) |
+//! | the command line: step 02's plus `--map-root-to`, `--uid-map`, `--gid-map`, `--no-map`, `--userns=host` | [`cli.rs`](cli) |
 //!
 //! The user namespace layer goes in front of step 02's layers; everything
 //! else is reused unchanged. With it, the whole container runs without root
@@ -12,6 +15,9 @@
 
 pub mod cli;
 pub mod idmap;
+pub mod idmapped;
+pub mod reach;
+pub mod remap;
 pub mod userns;
 
 use step01_chroot::layer::Layers;

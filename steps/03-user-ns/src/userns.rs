@@ -29,7 +29,9 @@ use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 
-use crate::idmap::{IdKind, IdMap, IdMapError, subids_for};
+use crate::idmap::{IdKind, IdMap, IdMapError, IdRange, subids_for};
+use crate::reach;
+use crate::remap::Grant;
 
 /// Which ids the container gets.
 #[derive(Clone, Debug)]
@@ -42,7 +44,40 @@ pub enum Mapping {
         uid: IdMap,
         /// The gid map.
         gid: IdMap,
+        /// Subordinate ranges to record first (root's first run, `remap.rs`).
+        grants: Vec<Grant>,
     },
+}
+
+impl Mapping {
+    /// Checked maps from uid and gid ranges.
+    pub fn maps(uid: Vec<IdRange>, gid: Vec<IdRange>) -> Result<Self, IdMapError> {
+        Ok(Mapping::Maps {
+            uid: IdMap::new(IdKind::User, uid)?,
+            gid: IdMap::new(IdKind::Group, gid)?,
+            grants: Vec::new(),
+        })
+    }
+
+    /// The maps, when they move container root away from host root: then
+    /// host-owned files need an idmapped mount (`idmapped.rs`) to read as
+    /// the container's.
+    pub fn moves_root(&self) -> Option<(&IdMap, &IdMap)> {
+        match self {
+            Mapping::Maps { uid, gid, .. } if self.root_outside() != Some((0, 0)) => {
+                Some((uid, gid))
+            }
+            _ => None,
+        }
+    }
+
+    /// The host uid and gid of container root, if it is mapped to one.
+    pub fn root_outside(&self) -> Option<(u32, u32)> {
+        match self {
+            Mapping::Maps { uid, gid, .. } => Some((uid.outside(0)?, gid.outside(0)?)),
+            Mapping::Unmapped => None,
+        }
+    }
 }
 
 /// The user namespace layer. Put it first: it owns the other namespaces.
@@ -80,10 +115,18 @@ impl Layer for UserNamespace {
     /// An unprivileged caller may map its own id, and what /etc/subuid and
     /// /etc/subgid delegate to it through newuidmap/newgidmap. Say so now,
     /// before anything is made, rather than with a bare EPERM later.
-    fn check(&self, _plan: &Plan<'_>) -> Result<()> {
-        let Mapping::Maps { uid, gid } = &self.mapping else {
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        let Mapping::Maps { uid, gid, .. } = &self.mapping else {
             return Ok(());
         };
+        if let Some(ids) = self.mapping.root_outside()
+            && !plan.dry_run
+        {
+            // The child opens these as container root (see reach.rs).
+            let spec = plan.spec;
+            reach::check("--rootfs", &spec.rootfs, ids).map_err(Error::layer)?;
+            reach::check("--state-dir", &spec.state_dir, ids).map_err(Error::layer)?;
+        }
         if self.privileged {
             return Ok(());
         }
@@ -114,9 +157,43 @@ impl Layer for UserNamespace {
         Ok(())
     }
 
+    /// Says who container root is on the host, for the layers that make
+    /// its files; and on root's first run, records its subordinate range
+    /// (`remap.rs`).
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        if let Some(ids) = self.mapping.root_outside() {
+            cx.spec.root_on_host = ids;
+            if ids == (0, 0) && self.privileged {
+                cx.trace.note(
+                    "UNSAFE: container root is host root (--userns=host or --map-root-to 0): \
+                     a file host root owns (a sysctl, a cgroup limit) is the container's to \
+                     change. A lesson, not a way to run",
+                );
+            }
+        }
+        let Mapping::Maps { grants, .. } = &self.mapping else {
+            return Ok(());
+        };
+        for grant in grants {
+            cx.trace.note(format!(
+                "root has no range in {} yet: adding {:?} (subuid(5))",
+                grant.file.display(),
+                grant.line
+            ));
+            if !cx.trace.dry_run() {
+                grant.record().map_err(|source| Error::Io {
+                    what: "adding root's subordinate ids to",
+                    path: grant.file.clone(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     // ANCHOR: configure_child
     fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> Result<()> {
-        let Mapping::Maps { uid, gid } = &self.mapping else {
+        let Mapping::Maps { uid, gid, .. } = &self.mapping else {
             cx.trace
                 .note("no id maps: inside, every uid and gid reads as 65534 (nobody)");
             return Ok(());

@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_03-user-ns");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_escape_tests!(BIN);
 
 /// An unprivileged uid and gid with no passwd entry; setpriv needs none.
 const ADA: (u32, u32) = (4242, 4343);
@@ -342,4 +343,29 @@ fn a_host_without_user_namespaces_is_told_why() {
     let run = collect(cmd.output_bounded());
     run.assert_error(125, "a namespace limit is reached or set to 0");
     assert!(run.stderr.contains("cargo xtask doctor"), "{}", run.stderr);
+}
+
+/// `--userns=host` is the lesson the default avoids: container root is
+/// host root, the trace says UNSAFE, and the host's sysctl the escape suite
+/// guards is writable (the container writes back the value that is there).
+/// The same script as `escapes::host_sysctls_stay_out_of_reach`, which
+/// therefore can fail.
+#[test]
+fn userns_host_is_the_unsafe_lesson() {
+    let file = "/proc/sys/kernel/core_pattern";
+    let script = format!(
+        "cat /proc/self/uid_map; v=$(cat {file}); \
+         if echo \"$v\" > {file}; then echo WROTE; else echo REFUSED; fi"
+    );
+    let run = run_step(BIN, &["--userns", "host", "--", "/bin/sh", "-c", &script]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let map: Vec<_> = run.stdout.split_whitespace().take(3).collect();
+    assert_eq!(map, ["0", "0", "4294967295"], "{}", run.stdout);
+    assert!(run.stdout.contains("WROTE"), "{}", run.stdout);
+    assert!(run.stderr.contains("UNSAFE"), "{}", run.stderr);
+    let refused = run_step(
+        BIN,
+        &["--userns", "host", "--map-root-to", "1", "--", "/bin/true"],
+    );
+    refused.assert_error(2, "--map-root-to");
 }

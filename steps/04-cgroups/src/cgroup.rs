@@ -258,6 +258,7 @@ impl Cgroup {
     /// Makes the cgroup: record, stale sweep, parents, directory, limits.
     fn make(&self, cx: &ParentCx<'_>, made: &mut Made) -> Result<()> {
         let trace = &cx.trace;
+        step01_chroot::state::prepare(trace, &cx.spec.state_dir)?;
         if !trace.dry_run() {
             write_record(&made.record).map_err(Error::layer)?;
         }
@@ -416,7 +417,9 @@ fn write_record(record: &Path) -> std::result::Result<(), CgroupError> {
         path: record.to_path_buf(),
         source,
     };
-    fs::create_dir_all(record.parent().unwrap())
+    let records = record.parent().unwrap();
+    let state_dir = records.parent().unwrap();
+    step01_chroot::state::private_dir(state_dir, "cgroups")
         .map_err(|e| state("creating the state directory for", e))?;
     fs::write(record, std::process::id().to_string()).map_err(|e| state("writing", e))
 }

@@ -21,6 +21,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_04-cgroups");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_escape_tests!(BIN, cgroups);
 
 fn hierarchy() -> Hierarchy {
     Hierarchy::detect().expect("cgroups on this host")

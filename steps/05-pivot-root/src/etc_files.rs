@@ -15,7 +15,8 @@ use step01_chroot::Layer;
 use step01_chroot::error::Result;
 use step01_chroot::layer::{ChildCx, ParentCx};
 
-use crate::mounts::{bind, touch};
+use crate::mounts::bind;
+use crate::volumes::{make_mount_point, resolve};
 
 /// The three files, by name under /etc.
 pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
@@ -61,9 +62,19 @@ impl Layer for EtcFiles {
     }
 
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        step01_chroot::state::prepare(&cx.trace, &cx.spec.state_dir)?;
         let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
         if !cx.trace.dry_run() {
-            std::fs::create_dir_all(&dir).map_err(|source| step01_chroot::Error::Io {
+            // Mode 0710, group container root's: the child, no longer host
+            // root, must reach these files to bind them (see state.rs).
+            let (_, group) = cx.spec.root_on_host;
+            step01_chroot::state::container_dir(
+                &cx.spec.state_dir,
+                "containers",
+                &cx.spec.id,
+                group,
+            )
+            .map_err(|source| step01_chroot::Error::Io {
                 what: "creating the container's state directory",
                 path: dir.clone(),
                 source,
@@ -78,16 +89,20 @@ impl Layer for EtcFiles {
         cx.trace.write_file(dir.join("hosts"), &hosts)?;
         cx.trace
             .write_file(dir.join("resolv.conf"), &host_resolv_conf())?;
+        // The mount points, made here (container root may not write the
+        // rootfs) and resolved inside it: an image whose /etc/hosts is a
+        // symlink to /tmp/x gets <rootfs>/tmp/x, never the host's /tmp/x.
+        for file in FILES {
+            let target = resolve(&cx.trace, &cx.spec.rootfs, &Path::new("/etc").join(file))?;
+            make_mount_point(&cx.trace, &cx.spec.rootfs, &target, false)?;
+        }
         Ok(())
     }
 
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
         for file in FILES {
-            let target = cx.spec.rootfs.join("etc").join(file);
-            if cx.trace.dry_run() || !target.exists() {
-                touch(&cx.trace, &target)?;
-            }
+            let target = resolve(&cx.trace, &cx.spec.rootfs, &Path::new("/etc").join(file))?;
             bind(&cx.trace, &dir.join(file), &target, false)?;
         }
         Ok(())

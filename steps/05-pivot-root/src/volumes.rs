@@ -1,6 +1,9 @@
 //! `-v HOST:CONTAINER[:ro]`: a host directory or file, bind-mounted into
 //! the container. This is all a Docker volume is.
 //!
+//! The parent makes the mount point (container root may not write the
+//! rootfs: it is not host root), the child mounts onto it.
+//!
 //! The container path is resolved **inside** the new root. The rootfs is
 //! not ours to trust: `/data` in it may be a symlink to `/etc` or
 //! `../../../../etc`, and following it naively from the host would mount
@@ -14,7 +17,8 @@ use std::str::FromStr;
 use colored::Color;
 use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
-use step01_chroot::layer::{ChildCx, Plan};
+use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::trace::Trace;
 
 use crate::mounts::{bind, mkdir, remount_read_only, touch};
 
@@ -114,39 +118,32 @@ impl Layer for Volumes {
         Ok(())
     }
 
-    // ANCHOR: enter
-    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+    // ANCHOR: prepare
+    /// The mount points are made by the parent, before the child exists:
+    /// container root may not be able to (it is not host root, and the
+    /// rootfs belongs to host root). Every path is resolved inside the
+    /// rootfs, so a symlink in the image never leads to a host file.
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
         let trace = &cx.trace;
         let rootfs = &cx.spec.rootfs;
         for volume in &self.volumes {
-            // Every symlink on the way is resolved with the rootfs as "/".
-            let target = safe_path::scoped_join(rootfs, &volume.container).map_err(|source| {
-                Error::layer(VolumeError::Target {
-                    target: volume.container.display().to_string(),
-                    source,
-                })
-            })?;
+            let target = resolve(trace, rootfs, &volume.container)?;
             trace.note(format!(
                 "{} resolves to {}",
                 volume.container.display(),
                 target.display()
             ));
-            // The mount point must exist, of the same kind as the source.
-            for dir in target
-                .ancestors()
-                .skip(1)
-                .take_while(|d| d.starts_with(rootfs))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
-                mkdir(trace, dir, 0o755)?;
-            }
-            if volume.host.is_dir() {
-                mkdir(trace, &target, 0o755)?;
-            } else if trace.dry_run() || !target.exists() {
-                touch(trace, &target)?;
-            }
+            make_mount_point(trace, rootfs, &target, volume.host.is_dir())?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        for volume in &self.volumes {
+            let target = resolve(trace, &cx.spec.rootfs, &volume.container)?;
             bind(trace, &volume.host, &target, true)?;
             if volume.read_only {
                 remount_read_only(trace, &target)?;
@@ -155,6 +152,42 @@ impl Layer for Volumes {
         Ok(())
     }
     // ANCHOR_END: enter
+}
+
+/// `path` (absolute, in the container) as a host path under `rootfs`,
+/// every symlink on the way resolved with the rootfs as "/". (A dry run
+/// only shows the path: its rootfs may not be mounted.)
+pub fn resolve(trace: &Trace, rootfs: &Path, path: &Path) -> Result<PathBuf> {
+    if trace.dry_run() {
+        return Ok(rootfs.join(path.strip_prefix("/").unwrap_or(path)));
+    }
+    safe_path::scoped_join(rootfs, path).map_err(|source| {
+        Error::layer(VolumeError::Target {
+            target: path.display().to_string(),
+            source,
+        })
+    })
+}
+
+/// Makes `target` (resolved under `rootfs`) and the directories above it,
+/// a directory or an empty file, unless it is there.
+pub fn make_mount_point(trace: &Trace, rootfs: &Path, target: &Path, dir: bool) -> Result<()> {
+    for above in target
+        .ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(rootfs))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        mkdir(trace, above, 0o755)?;
+    }
+    if dir {
+        mkdir(trace, target, 0o755)?;
+    } else if trace.dry_run() || !target.exists() {
+        touch(trace, target)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `/sys`, volumes and `--read-only` behave as in Docker.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use workshop_tests::{
@@ -14,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_05-pivot-root");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
 
 /// A file on the host, outside any rootfs, with text nobody could guess.
 fn host_secret() -> (tempfile::TempDir, String, String) {
@@ -184,9 +186,11 @@ fn masked_paths_read_as_empty_and_read_only_paths_refuse_writes() {
 #[test]
 fn read_only_makes_the_root_read_only() {
     let rootfs = RootfsCopy::new();
+    // /tmp: container root is not host root, so of the rootfs (host
+    // root's) it may write only what anyone may write.
     let run = collect(
         step_command(BIN, rootfs.path())
-            .args(["-q", "--read-only", "/bin/touch", "/new"])
+            .args(["-q", "--read-only", "/bin/touch", "/tmp/new"])
             .output_bounded(),
     );
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -197,11 +201,11 @@ fn read_only_makes_the_root_read_only() {
     );
     let run = collect(
         step_command(BIN, rootfs.path())
-            .args(["-q", "/bin/touch", "/new"])
+            .args(["-q", "/bin/touch", "/tmp/new"])
             .output_bounded(),
     );
     assert_eq!(run.code, Some(0), "without --read-only: {run:?}");
-    assert!(rootfs.path().join("new").exists());
+    assert!(rootfs.path().join("tmp/new").exists());
 }
 
 #[test]
@@ -217,6 +221,10 @@ fn volumes_are_shared_and_ro_ones_are_read_only() {
         .unwrap();
     fs::write(rw.path().join("from-host"), "host says hi").unwrap();
     fs::write(ro.path().join("file"), "read me").unwrap();
+    // Container root is an unprivileged host user: it gets what the
+    // directories allow everyone (or `chown 100000 DIR`, see chapter 3).
+    fs::set_permissions(rw.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(ro.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let rw_arg = format!("{}:/data", rw.path().display());
     let ro_arg = format!("{}:/config:ro", ro.path().display());
     let script = "cat /data/from-host; echo; echo container says hi > /data/from-container; cat /config/file; echo; touch /config/nope";
@@ -252,6 +260,7 @@ fn a_volume_target_symlinked_out_of_the_rootfs_stays_inside() {
         .tempdir()
         .unwrap();
     fs::write(source.path().join("payload"), "x").unwrap();
+    fs::set_permissions(source.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let arg = format!("{}:/evil/mnt", source.path().display());
     let run = collect(
         step_command(BIN, rootfs.path())

@@ -6,7 +6,7 @@
 //! started at the same moment get different addresses. A lease whose
 //! runtime (PID) is gone was left by a run that crashed and is reused.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,8 @@ pub fn lease_file(state_dir: &Path, bridge: &str) -> PathBuf {
 
 /// Runs `change` on the leases with the file locked, and writes them back.
 fn with_leases<T>(file: &Path, change: impl FnOnce(&mut Vec<Lease>) -> T) -> std::io::Result<T> {
-    fs::create_dir_all(file.parent().expect("a lease file is in a directory"))?;
+    let leases = file.parent().expect("a lease file is in a directory");
+    step01_chroot::state::private_dir(leases.parent().expect("in the state directory"), "ipam")?;
     let mut f: File = OpenOptions::new()
         .read(true)
         .write(true)
@@ -222,9 +223,9 @@ mod tests {
     fn leases_of_dead_runtimes_are_reused() {
         let dir = tempfile::tempdir().unwrap();
         let file = lease_file(dir.path(), "br");
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         // pid 0x3fffffff does not exist
-        fs::write(&file, "10.9.0.2 dead 1073741823\n").unwrap();
+        std::fs::write(&file, "10.9.0.2 dead 1073741823\n").unwrap();
         let subnet: Subnet = "10.9.0.0/24".parse().unwrap();
         assert_eq!(
             allocate(&file, &subnet, "new").unwrap(),

@@ -16,6 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_06-netns-veth");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
 
 /// The step, in the test's "host" namespace, with `args`.
 fn in_host(host: &TestNetns, args: &[&str]) -> Command {

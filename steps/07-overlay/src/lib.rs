@@ -3,6 +3,7 @@
 //! | concept | file |
 //! |---|---|
 //! | **overlayfs**: read-only layers, a writable one per container (this step's idea) | [`overlay.rs`](overlay) |
+//! | idmapped lower layers: the image's files are container root's | [`idmap.rs`](idmap) |
 //! | the image store: layers named by their sha256 | [`store.rs`](store) |
 //! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
 //! | `diff`: what a container changed | [`diff.rs`](diff) |
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod commands;
 pub mod diff;
+pub mod idmap;
 pub mod overlay;
 pub mod store;
 pub mod unpack;
@@ -41,7 +43,20 @@ pub fn layers(args: &cli::OverlayArgs, spec: &Spec) -> Result<Layers> {
     };
     let from_rootfs = args.image.is_none();
     let bind = !args.net.pivot.pivot_without_bind;
-    let overlay = overlay::Overlay::new(lowers, from_rootfs, bind, args.name.clone(), args.rm);
+    let mapping = args
+        .net
+        .pivot
+        .cgroups
+        .user_ns
+        .mapping()
+        .map_err(Error::layer)?;
+    let idmap = nix::unistd::Uid::effective()
+        .is_root()
+        .then(|| mapping.moves_root())
+        .flatten()
+        .map(|(uid, gid)| (uid.clone(), gid.clone()));
+    let overlay =
+        overlay::Overlay::new(lowers, from_rootfs, bind, args.name.clone(), args.rm, idmap);
     // In BindRoot's place; with --pivot-without-bind there is none: before /dev.
     match layers.iter().position(|l| l.name() == "rootfs") {
         Some(_) => replace_layer(&mut layers, "rootfs", vec![Box::new(overlay)]),

@@ -39,7 +39,10 @@ use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step01_chroot::trace::Trace;
+use step03_user_ns::idmap::IdMap;
 use step05_pivot_root::mounts::bind;
+
+use crate::idmap::IdmappedLowers;
 
 /// What can go wrong with a container's overlay.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,9 @@ pub struct Overlay {
     name: Option<String>,
     /// `--rm`: remove the upper layer after the container exits.
     remove: bool,
+    /// The container's id maps, when container root is not host root: the
+    /// lower layers are then idmapped (`idmap.rs`).
+    idmap: Option<(IdMap, IdMap)>,
     base: Option<PathBuf>,
     mounted: bool,
 }
@@ -107,6 +113,7 @@ impl Overlay {
         bind: bool,
         name: Option<String>,
         remove: bool,
+        idmap: Option<(IdMap, IdMap)>,
     ) -> Self {
         Overlay {
             lowers,
@@ -114,6 +121,7 @@ impl Overlay {
             bind,
             name,
             remove,
+            idmap,
             base: None,
             mounted: false,
         }
@@ -166,6 +174,7 @@ fn sweep_stale(trace: &Trace, state_dir: &Path) {
         if owner.is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok()) {
             continue;
         }
+        crate::idmap::sweep(trace, state_dir, &entry.file_name());
         let merged = base.join("merged");
         if is_mount_point(&merged) {
             trace.note(format!(
@@ -217,12 +226,21 @@ impl Layer for Overlay {
     // ANCHOR: prepare
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
         let trace = &cx.trace;
+        step01_chroot::state::prepare(trace, &cx.spec.state_dir)?;
         if !trace.dry_run() {
             sweep_stale(trace, &cx.spec.state_dir);
         }
         let name = self.name.clone().unwrap_or_else(|| cx.spec.id.clone());
         let base = container_dir(&cx.spec.state_dir, &name);
         let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
+        // Only the runtime and container root's group may pass (state.rs):
+        // the child must reach `merged`, no other host user may reach `upper`.
+        let (_, group) = cx.spec.root_on_host;
+        trace.call(format!("mkdir({base:?}, 0710); chown(-1, {group})"), || {
+            step01_chroot::state::container_dir(&cx.spec.state_dir, "overlay", &name, group)
+                .map(drop)
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        })?;
         for dir in [&upper, &work, &merged] {
             trace.call(format!("mkdir({dir:?}, 0755)"), || {
                 fs::create_dir_all(dir)
@@ -243,7 +261,22 @@ impl Layer for Overlay {
                 let _ = fs::write(base.join("rm"), "");
             }
         }
-        let options = mount_options(&self.lowers, &upper, &work);
+        // Idmapped views of the lowers, attached only until the overlay is
+        // mounted: overlayfs keeps private copies of its layers.
+        let idmapped = match &self.idmap {
+            Some((uid, gid)) => {
+                IdmappedLowers::attach(trace, &cx.spec.state_dir, &name, &self.lowers, uid, gid)?
+            }
+            None => IdmappedLowers::none(&self.lowers),
+        };
+        if let Some((uid, gid)) = idmapped.upper_owner() {
+            // The writable layer belongs to container root, as the lowers
+            // now appear to.
+            trace.call(format!("chown({upper:?}, {uid}, {gid})"), || {
+                nix::unistd::chown(&upper, Some(uid.into()), Some(gid.into()))
+            })?;
+        }
+        let options = mount_options(idmapped.paths(), &upper, &work);
         trace.call(
             format!("mount(\"overlay\", {merged:?}, \"overlay\", 0, {options:?})"),
             || {
@@ -256,6 +289,7 @@ impl Layer for Overlay {
                 )
             },
         )?;
+        drop(idmapped);
         self.mounted = true;
         // From here on, the container's root is the merged view.
         cx.spec.rootfs = merged;

@@ -36,6 +36,9 @@ pub enum StoreError {
     /// A name that is not a plain name.
     #[error("image name {0:?}: {NAME_RULE}")]
     BadName(String),
+    /// The state directory is not private.
+    #[error(transparent)]
+    StateDir(#[from] step01_chroot::state::StateDirError),
     /// A refused or failed tarball.
     #[error("importing {}: {source}", path.display())]
     Unpack { path: PathBuf, source: UnpackError },
@@ -100,6 +103,7 @@ impl Store {
     /// bottom first. A layer already in the store is not unpacked again.
     pub fn import(&self, tarballs: &[PathBuf], name: &str) -> Result<(Image, Vec<Unpacked>)> {
         let image_file = self.image_file(name)?;
+        step01_chroot::state::ensure_private(&self.root)?;
         let mut digests = Vec::new();
         let mut reports = Vec::new();
         for tarball in tarballs {
@@ -113,7 +117,7 @@ impl Store {
             digests.push(digest);
         }
         let dir = image_file.parent().expect("images/ is a directory");
-        fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        step01_chroot::state::private_dir(&self.root, "images").map_err(io("creating", dir))?;
         fs::write(&image_file, digests.join("\n") + "\n").map_err(io("writing", &image_file))?;
         Ok((
             Image {
@@ -129,7 +133,7 @@ impl Store {
     /// an interrupted import leaves no half layer behind.
     fn unpack_layer(&self, tarball: &Path, layer: &Path) -> Result<Unpacked> {
         let parent = layer.parent().expect("layers/ is a directory");
-        fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        step01_chroot::state::private_dir(&self.root, "layers").map_err(io("creating", parent))?;
         let tmp = parent.join(format!(".unpacking-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir(&tmp).map_err(io("creating", &tmp))?;

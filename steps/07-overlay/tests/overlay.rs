@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
 
 /// `07-overlay SUBCOMMAND ARGS... --state-dir <the tests' state dir>`.
 fn store(args: &[&str]) -> Run {

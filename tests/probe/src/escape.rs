@@ -4,7 +4,7 @@
 //! directory, and it does not nest: the kernel only remembers the *latest*
 //! root. A root process inside a chroot can therefore:
 //!
-//! 1. make a directory and chroot() into it, *without* chdir()ing there: its
+//! 1. make a directory (in /tmp) and chroot() into it, *without* chdir()ing there: its
 //!    current directory is now outside its root;
 //! 2. chdir("..") again and again: `..` only stops at the process's root,
 //!    and the current directory is no longer beneath it, so it climbs up to
@@ -19,7 +19,8 @@ use std::process::ExitCode;
 
 // ANCHOR: escape
 fn escape() -> Result<(), String> {
-    let dir = format!("escape.{}", std::process::id());
+    // In /tmp, which anyone may write: container root need not own the rootfs.
+    let dir = format!("/tmp/escape.{}", std::process::id());
     let c_dir = CString::new(dir.clone()).expect("no NUL in the name");
     // SAFETY: plain system calls on C strings that outlive them.
     unsafe {

@@ -1,0 +1,160 @@
+//! Idmapped mounts: a view of a directory in which the host's ids read as
+//! a user namespace's.
+//!
+//! With root's default mapping (`remap.rs`) container root is host id
+//! 100000, say. An image's files belong to host root, so inside they read
+//! as 65534 (nobody), and container root may not change them. Rather than
+//! `chown` every file of every layer to 100000 and up (slow, and tied to
+//! one mapping), Linux 5.12 added **idmapped mounts** (mount_setattr(2),
+//! `MOUNT_ATTR_IDMAP`): a bind mount that carries a user namespace, through
+//! whose maps every owner is translated on the way in and out. Host uid 0
+//! reads as 100000 on the mount, which the container's namespace shows as
+//! 0; a file container root creates through it lands as host uid 0.
+//!
+//! Only a detached mount may be idmapped, so it takes the new mount API:
+//!
+//! ```text
+//! open_tree(source, OPEN_TREE_CLONE)     a detached copy of the mount tree
+//! mount_setattr(fd, MOUNT_ATTR_IDMAP,    give it a user namespace's maps
+//!               userns_fd)
+//! move_mount(fd, target)                 attach it where it is wanted
+//! ```
+//!
+//! The namespace is named by a descriptor ([`UsernsFd`]): we make one with
+//! the container's maps from a short-lived helper process.
+//!
+//! Step 07 idmaps the image's lower layers this way (overlayfs accepts
+//! idmapped layers since Linux 5.19). Steps 03 to 06 run in a plain rootfs
+//! directory shared by every run: they leave it as it is, owned by nobody
+//! inside, so that no container can change it for the others.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork, pipe};
+
+use crate::idmap::IdMap;
+
+/// A user namespace, held open by a descriptor to `/proc/PID/ns/user`.
+#[derive(Debug)]
+pub struct UsernsFd(OwnedFd);
+
+impl UsernsFd {
+    /// A new user namespace with these maps. Needs root: only the host's
+    /// root may write maps it was not delegated, and only it may idmap.
+    ///
+    /// A user namespace lives as long as a process or a descriptor holds
+    /// it, so a helper process makes one, we write its maps and open its
+    /// `ns/user` file, and the helper exits.
+    pub fn new(uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {
+        let (ready_r, ready_w) = pipe()?;
+        let (go_r, go_w) = pipe()?;
+        // SAFETY: the child calls only async-signal-safe functions
+        // (close, unshare, write, read, _exit) before it exits.
+        match unsafe { fork() }? {
+            // SAFETY: raw system calls on descriptors we own and on local
+            // one-byte buffers.
+            ForkResult::Child => unsafe {
+                // Our copy of the write end would keep the read below from
+                // ever seeing end-of-file.
+                libc::close(go_w.as_raw_fd());
+                let ok: u8 = if libc::unshare(libc::CLONE_NEWUSER) == 0 {
+                    1
+                } else {
+                    0
+                };
+                libc::write(ready_w.as_raw_fd(), (&ok as *const u8).cast(), 1);
+                let mut byte = 0u8;
+                libc::read(go_r.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
+                libc::_exit(0);
+            },
+            ForkResult::Parent { child } => {
+                drop((ready_w, go_r));
+                let mut ok = [0u8];
+                let made = nix::unistd::read(&ready_r, &mut ok).map(|n| n == 1 && ok[0] == 1);
+                let result = match made {
+                    Ok(true) => Self::open(child.as_raw(), uid, gid),
+                    Ok(false) => Err(Errno::EPERM),
+                    Err(e) => Err(e),
+                };
+                drop(go_w); // the helper reads end-of-file and exits
+                let _ = waitpid(child, None);
+                result
+            }
+        }
+    }
+
+    fn open(pid: i32, uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {
+        let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(0));
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid.file_contents()).map_err(errno)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid.file_contents()).map_err(errno)?;
+        let ns = File::open(format!("/proc/{pid}/ns/user")).map_err(errno)?;
+        Ok(UsernsFd(ns.into()))
+    }
+}
+
+// ANCHOR: idmapped_bind
+/// Mounts `source` at `target` (a directory that exists) with every owner
+/// translated through `userns`'s maps.
+pub fn idmapped_bind(userns: &UsernsFd, source: &Path, target: &Path) -> nix::Result<()> {
+    let tree = open_tree_clone(source)?;
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.0.as_raw_fd() as u64,
+    };
+    // SAFETY: `tree` is an open descriptor, the path is a C string, and
+    // `attr` is a mount_attr of the size we pass.
+    let set = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(set)?;
+    let target = cstring(target)?;
+    // SAFETY: as above; `target` is a C string.
+    let moved = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(moved).map(drop)
+}
+// ANCHOR_END: idmapped_bind
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at
+/// `source`, not yet attached anywhere.
+fn open_tree_clone(source: &Path) -> nix::Result<OwnedFd> {
+    let source = cstring(source)?;
+    // SAFETY: `source` is a C string; the result is a new descriptor.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            source.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+        )
+    };
+    let fd = Errno::result(fd)?;
+    // SAFETY: open_tree returned a descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn cstring(path: &Path) -> nix::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}

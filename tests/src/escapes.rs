@@ -1,0 +1,264 @@
+//! The escape suite: what a hostile container tried, from step 03 on, and
+//! what the host must see afterwards (nothing changed). Each function takes
+//! a step's binary and a [`Caller`]: the runtime started by real root (a
+//! root shell, CI) or through sudo by an ordinary user. Each one failed on
+//! the main branch before issue #14: there, container root was host root.
+//!
+//! A step runs them with `workshop_tests::step_escape_tests!(BIN, ...)`,
+//! naming the groups that apply to it (see the macro); every later step
+//! names them all.
+//!
+//! What is not here yet, and why: terminal injection (TIOCSTI) needs the
+//! pty of issue #14's `-t`; locked read-only volumes need the parent to
+//! make the bind mounts. Names, descriptors and signal state have their
+//! tests in step 07 and in the contract.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::bounded::CommandExt as _;
+use crate::fixtures::TestUser;
+use crate::{RootfsCopy, Run, as_nobody, collect, state_dir, step_command, temp_dir, test_rootfs};
+
+/// Who started the runtime.
+#[derive(Debug)]
+pub enum Caller {
+    /// Real root, no SUDO_UID: a root shell, CI.
+    Root,
+    /// `sudo` from an ordinary user (made for the test).
+    Sudo(TestUser),
+}
+
+impl Caller {
+    /// Real root.
+    pub fn root() -> Self {
+        Caller::Root
+    }
+
+    /// An ordinary user, through sudo: a new one for each test, since the
+    /// tests of one binary run at once.
+    pub fn sudo() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Caller::Sudo(TestUser::create(&format!("esc{n}")))
+    }
+
+    /// `cmd` as this caller starts it: sudo runs it as root with SUDO_UID,
+    /// SUDO_GID and SUDO_USER naming the user, and that is what we set.
+    pub fn command(&self, cmd: Command) -> Command {
+        let mut cmd = cmd;
+        if let Caller::Sudo(user) = self {
+            cmd.env("SUDO_UID", user.uid.to_string())
+                .env("SUDO_GID", user.gid.to_string())
+                .env("SUDO_USER", &user.name);
+        }
+        cmd
+    }
+
+    /// The host uid container root should have: root's subordinate range
+    /// (/etc/subuid), or the user who ran sudo.
+    fn expected_root(&self) -> (u32, u32) {
+        match self {
+            Caller::Root => {
+                let text = fs::read_to_string("/etc/subuid").unwrap_or_default();
+                let start = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("root:")?.split(':').next()?.parse().ok())
+                    .expect("a run as root records root's range in /etc/subuid");
+                (start, 65536)
+            }
+            Caller::Sudo(user) => (user.uid, 1),
+        }
+    }
+}
+
+fn run(caller: &Caller, bin: &str, rootfs: &Path, args: &[&str]) -> Run {
+    let mut cmd = step_command(bin, rootfs);
+    cmd.args(args);
+    collect(caller.command(cmd).output_bounded())
+}
+
+fn sh(caller: &Caller, bin: &str, rootfs: &Path, script: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["-q"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "/bin/sh", "-c", script]);
+    run(caller, bin, rootfs, &args)
+}
+
+// ANCHOR: root_is_not_root
+/// Container root is not host root: its uid map sends 0 elsewhere.
+pub fn container_root_is_not_host_root(bin: &str, caller: Caller) {
+    let run = sh(&caller, bin, test_rootfs(), "cat /proc/self/uid_map", &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let first: Vec<u32> = run
+        .stdout
+        .split_whitespace()
+        .take(3)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (host, count) = caller.expected_root();
+    assert_eq!(first, [0, host, count], "uid_map: {}", run.stdout);
+    assert_ne!(first[1], 0, "container root is host root");
+}
+// ANCHOR_END: root_is_not_root
+
+/// Item 2: with /proc/sys unmounted, the host's sysctls stay out of reach
+/// (they belong to host root, which container root is not). The container
+/// writes the value that is there, so even a failure of this test changes
+/// nothing on the host.
+pub fn host_sysctls_stay_out_of_reach(bin: &str, caller: Caller) {
+    let file = "/proc/sys/kernel/core_pattern";
+    let before = fs::read_to_string(file).unwrap();
+    let script = format!(
+        "umount /proc/sys 2>/dev/null; v=$(cat {file}); \
+         if echo \"$v\" > {file}; then echo WROTE; else echo REFUSED; fi"
+    );
+    let run = sh(&caller, bin, test_rootfs(), &script, &[]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout.trim(), "REFUSED", "{run:?}");
+    assert_eq!(fs::read_to_string(file).unwrap(), before);
+}
+
+/// Item 3: a container cannot raise its own memory limit by mounting the
+/// cgroup hierarchy and writing to it (the files belong to host root). On
+/// v1 the swap limit goes first: the kernel keeps memory <= memory+swap.
+pub fn cgroup_limits_cannot_be_raised(bin: &str, caller: Caller) {
+    let script = "mkdir -p /tmp/cg; \
+        if mount -t cgroup -o memory none /tmp/cg 2>/dev/null; then f=/tmp/cg/memory.limit_in_bytes; \
+          echo 335544320 > /tmp/cg/memory.memsw.limit_in_bytes 2>/dev/null; \
+        elif mount -t cgroup2 none /tmp/cg 2>/dev/null; then f=/tmp/cg/memory.max; \
+        else echo NOT-MOUNTED; exit 0; fi; \
+        if echo 335544320 > $f; then echo RAISED; else echo REFUSED; fi; cat $f";
+    let run = sh(&caller, bin, test_rootfs(), script, &["--memory", "64m"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stdout.contains("RAISED"), "{run:?}");
+    if !run.stdout.contains("NOT-MOUNTED") {
+        assert!(run.stdout.contains("67108864"), "the limit stays: {run:?}");
+    }
+}
+
+/// Item 5: an image whose /etc/hostname is a symlink to a host path gets
+/// the file made inside the rootfs, never on the host.
+pub fn image_symlinks_stay_in_the_rootfs(bin: &str, caller: Caller) {
+    let host = temp_dir("escape");
+    let planted = host.path().join("planted");
+    let rootfs = RootfsCopy::new();
+    let link = rootfs.path().join("etc/hostname");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(&planted, &link).unwrap();
+    let run = sh(
+        &caller,
+        bin,
+        rootfs.path(),
+        "cat /etc/hostname",
+        &["--hostname", "inside"],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "inside\n");
+    assert!(
+        !planted.exists(),
+        "the runtime made {} on the host",
+        planted.display()
+    );
+}
+
+// ANCHOR: state_dir_closed
+/// Item 6: while a container runs, no other host user can list the state
+/// directory or read anything under it (layers, writable layers, the
+/// container's /etc files), so no set-uid binary of an image is theirs.
+pub fn the_state_directory_is_closed_to_others(bin: &str, caller: Caller) {
+    let mut cmd = step_command(bin, test_rootfs());
+    cmd.args(["-q", "--", "/bin/sleep", "30"]);
+    let mut runtime = caller.command(cmd).spawn().unwrap();
+    let state = state_dir();
+    let found = crate::bounded::eventually(
+        std::time::Duration::from_secs(20),
+        "the container's files in the state directory",
+        || {
+            let entries = walk(state);
+            entries
+                .iter()
+                .any(|p| p.ends_with("hostname"))
+                .then_some(entries)
+        },
+    );
+    let mut probe = Command::new("/bin/sh");
+    probe.arg("-c").arg(
+        "for p in \"$@\"; do \
+           if [ -d \"$p\" ]; then ls \"$p\" >/dev/null 2>&1 && echo \"LISTED $p\"; \
+           else cat \"$p\" >/dev/null 2>&1 && echo \"READ $p\"; fi; done",
+    );
+    probe.arg("sh").arg(state).args(&found);
+    let seen = collect(as_nobody(&probe).output_bounded());
+    runtime.kill().unwrap();
+    let _ = crate::bounded::ChildExt::wait_bounded(&mut runtime);
+    assert_eq!(seen.stdout, "", "another user reached: {seen:?}");
+}
+// ANCHOR_END: state_dir_closed
+
+/// Every path under `dir`, not crossing into other file systems (an
+/// overlay's merged view is checked at its mount point, not walked).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() && meta.dev() == dev {
+                todo.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Expands to one `#[test]` per escape, as real root and through sudo, for
+/// the binary `$bin`. The groups after it add what the step has:
+/// `cgroups` (step 04 on: `--memory`), `mounts` (step 05 on: generated /etc
+/// files, the state directory).
+#[macro_export]
+macro_rules! step_escape_tests {
+    ($bin:expr $(, $group:ident)*) => {
+        mod escapes {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::step_escape_tests!(@each $bin;
+                container_root_is_not_host_root,
+                host_sysctls_stay_out_of_reach,
+            );
+            $( $crate::step_escape_tests!(@group $bin; $group); )*
+        }
+    };
+    (@group $bin:expr; cgroups) => {
+        $crate::step_escape_tests!(@each $bin; cgroup_limits_cannot_be_raised,);
+    };
+    (@group $bin:expr; mounts) => {
+        $crate::step_escape_tests!(@each $bin;
+            image_symlinks_stay_in_the_rootfs,
+            the_state_directory_is_closed_to_others,
+        );
+    };
+    (@each $bin:expr; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[test]
+                fn as_root() {
+                    $crate::escapes::$name($bin, $crate::escapes::Caller::root())
+                }
+                #[test]
+                fn through_sudo() {
+                    $crate::escapes::$name($bin, $crate::escapes::Caller::sudo())
+                }
+            }
+        )*
+    };
+}
