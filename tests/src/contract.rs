@@ -36,7 +36,8 @@ pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
     let step = step_command(bin, test_rootfs());
     let mut inner = vec![bin.to_string()];
     inner.extend(step.get_args().map(|a| a.to_string_lossy().into_owned()));
-    inner.extend(["-q", "/bin/sh", "-i"].map(String::from));
+    // -it, as with docker: stdin kept open, and a pty of the container's own.
+    inner.extend(["-q", "-i", "-t", "/bin/sh", "-i"].map(String::from));
     let mut script = std::process::Command::new("script");
     // The step's environment (cgroup parent, no colors) reaches it through script.
     for (key, value) in step.get_envs() {
@@ -166,7 +167,7 @@ pub fn environment_is_the_containers_own(bin: &str) {
 
 pub fn stdin_is_the_containers(bin: &str) {
     let mut child = step_command(bin, test_rootfs())
-        .args(["-q", "/bin/sh"])
+        .args(["-q", "-i", "/bin/sh"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

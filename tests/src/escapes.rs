@@ -8,13 +8,11 @@
 //! naming the groups that apply to it (see the macro); every later step
 //! names them all.
 //!
-//! What is not here yet, and why: terminal injection (TIOCSTI) needs the
-//! pty of issue #14's `-t`; locked read-only volumes need the parent to
-//! make the bind mounts. Names, descriptors and signal state have their
-//! tests in step 07 and in the contract.
+//! Names, descriptors and signal state have their tests in step 07 and in
+//! the contract.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,6 +102,63 @@ pub fn container_root_is_not_host_root(bin: &str, caller: Caller) {
 }
 // ANCHOR_END: root_is_not_root
 
+// ANCHOR: terminal
+/// Item 1: the container cannot type into the caller's terminal. The test
+/// plays the caller: a pty of its own, with the runtime started on it as a
+/// shell would (its controlling terminal, in a session of its own). Inside,
+/// `probe inject` tries TIOCSTI on every terminal it can reach; afterwards
+/// nothing may wait in the caller's input, where a shell would read it as a
+/// command. Without `-t` and with `-it`.
+pub fn the_callers_terminal_stays_out_of_reach(bin: &str, caller: Caller) {
+    use std::os::unix::process::CommandExt as _;
+    for flags in [&[][..], &["-i", "-t"][..]] {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let mut cmd = step_command(bin, test_rootfs());
+        cmd.arg("-q").args(flags);
+        cmd.args(["--", crate::PROBE, "inject", "echo INJECTED\n"]);
+        let mut cmd = caller.command(cmd);
+        let slave = |pty: &nix::pty::OpenptyResult| std::process::Stdio::from(pty.slave.try_clone().unwrap());
+        cmd.stdin(slave(&pty)).stdout(slave(&pty)).stderr(slave(&pty));
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut runtime = cmd.spawn().unwrap();
+        drop(cmd); // its copies of the slave, or the master never hangs up
+        // What the container printed comes out of the master: keep reading
+        // it, or a full pty would block the runtime.
+        let mut master = fs::File::from(pty.master);
+        let printed = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut master, &mut all); // EIO at hangup
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        let status = crate::bounded::ChildExt::wait_bounded(&mut runtime).unwrap();
+        // The caller's input queue: what its shell would read next.
+        let queued = {
+            let fd = &pty.slave;
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
+            let mut buf = [0u8; 256];
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+                Err(_) => String::new(), // EAGAIN: nothing there
+            }
+        };
+        drop(pty.slave);
+        let printed = printed.join().unwrap();
+        assert!(status.success(), "{flags:?}: {status:?}\n{printed}");
+        assert!(printed.contains("stdin:"), "{flags:?}: the probe ran: {printed}");
+        assert_eq!(queued, "", "{flags:?}: typed into the caller's terminal; the probe said:\n{printed}");
+    }
+}
+// ANCHOR_END: terminal
+
 /// Item 2: with /proc/sys unmounted, the host's sysctls stay out of reach
 /// (they belong to host root, which container root is not). The container
 /// writes the value that is there, so even a failure of this test changes
@@ -162,6 +217,31 @@ pub fn image_symlinks_stay_in_the_rootfs(bin: &str, caller: Caller) {
         "the runtime made {} on the host",
         planted.display()
     );
+}
+
+/// Item 4: a `:ro` volume stays read-only, submounts included, whatever
+/// container root does: remount it read-write, write below it, unmount it.
+pub fn read_only_volumes_stay_read_only(bin: &str, caller: Caller) {
+    let host = temp_dir("vol");
+    let sub = host.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let tmpfs = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "mode=0777", "workshop-test", &sub.display().to_string()])
+        .status_bounded()
+        .unwrap();
+    assert!(tmpfs.success(), "mount a tmpfs on {}", sub.display());
+    fs::set_permissions(host.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let volume = format!("{}:/data:ro", host.path().display());
+    let script = "mount -o remount,rw,bind /data 2>/dev/null; touch /data/x /data/sub/y 2>/dev/null; \
+                  umount -l /data 2>/dev/null; echo done";
+    // A copy: the mount point /data is made in the rootfs.
+    let rootfs = RootfsCopy::new();
+    let run = sh(&caller, bin, rootfs.path(), script, &["-v", &volume]);
+    let _ = Command::new("umount").arg(&sub).status_bounded();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for written in [host.path().join("x"), sub.join("y")] {
+        assert!(!written.exists(), "the container wrote {}", written.display());
+    }
 }
 
 // ANCHOR: state_dir_closed
@@ -231,6 +311,7 @@ macro_rules! step_escape_tests {
             use super::*;
             $crate::step_escape_tests!(@each $bin;
                 container_root_is_not_host_root,
+                the_callers_terminal_stays_out_of_reach,
                 host_sysctls_stay_out_of_reach,
             );
             $( $crate::step_escape_tests!(@group $bin; $group); )*
@@ -242,6 +323,7 @@ macro_rules! step_escape_tests {
     (@group $bin:expr; mounts) => {
         $crate::step_escape_tests!(@each $bin;
             image_symlinks_stay_in_the_rootfs,
+            read_only_volumes_stay_read_only,
             the_state_directory_is_closed_to_others,
         );
     };

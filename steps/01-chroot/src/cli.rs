@@ -59,6 +59,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", env = "WORKSHOP_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
 
+    /// Keep stdin open: what you type (or pipe in) reaches the container.
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Give the container a terminal of its own (a pty), relayed to yours.
+    #[arg(short, long)]
+    pub tty: bool,
+
     /// Set an environment variable in the container (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
@@ -120,6 +128,10 @@ impl RunArgs {
         for (key, value) in &self.env {
             spec.set_env(key, value);
         }
+        spec.stdio = crate::stdio::StdioMode {
+            interactive: self.interactive,
+            tty: self.tty,
+        };
         Ok(spec)
     }
 }

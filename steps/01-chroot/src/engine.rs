@@ -28,6 +28,7 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -39,6 +40,7 @@ use nix::unistd::{Pid, execve, pipe2};
 use crate::error::{Error, Result, SysError, exit_code};
 use crate::layer::{ChildCx, Layer, ParentCx, Plan};
 use crate::signals::Forwarding;
+use crate::stdio::{Plumbing, StdioMode};
 use crate::spec::Spec;
 use crate::trace::{Trace, TraceOptions};
 
@@ -208,6 +210,13 @@ impl Container {
             pipe2(OFlag::O_CLOEXEC)
         })?;
 
+        // The container's stdio: pipes or a pty, never our own (stdio.rs).
+        let plumbing = Plumbing::open(self.spec.stdio).map_err(|errno| SysError {
+            call: if self.spec.stdio.tty { "openpty()" } else { "pipe2(O_CLOEXEC) /* stdio */" }.into(),
+            errno,
+        })?;
+        trace.note(stdio_story(self.spec.stdio));
+
         let mut stack = vec![0u8; CHILD_STACK_SIZE];
         // The child gets a copy of these; it closes the parent's ends of the
         // pipes in its copy, so that it sees end-of-file if the parent dies.
@@ -215,7 +224,7 @@ impl Container {
         let (layers, spec) = (&self.layers, &self.spec);
         let child_main = Box::new(|| {
             drop(parents_ends.take());
-            child(layers, spec, trace, &sync_read, &error_write)
+            child(layers, spec, trace, &sync_read, &error_write, &plumbing)
         });
         let child = trace
             .call(format!("clone({})", clone_flags_str(flags)), || {
@@ -258,11 +267,17 @@ impl Container {
             }
         })?;
         drop(sync_write);
+        // With -t this waits for the child's pty master, sent just before
+        // its execve (or for end-of-file, if it failed before).
+        let mut relay = plumbing.relay();
 
         // Blocks until the child execs (EOF) or reports an error and exits.
         let mut report = Vec::new();
         let _ = std::fs::File::from(error_read).read_to_end(&mut report);
-        let status = wait_for(&trace, child)?;
+        // Once the child is gone, its output is copied out before the
+        // trace goes on, so the two stay in order.
+        let status = wait_for(&trace, child, || relay.drain(Duration::from_secs(2)))?;
+        drop(relay); // our terminal back as it was
         if let Some((&code, message)) = report.split_first() {
             return Err(Error::InContainer {
                 message: String::from_utf8_lossy(message).into_owned(),
@@ -278,6 +293,7 @@ impl Container {
     fn dry_run(&mut self, trace: &Trace, flags: CloneFlags) -> Result<()> {
         trace.announce("pipe2(O_CLOEXEC) /* sync pipe */");
         trace.announce("pipe2(O_CLOEXEC) /* error pipe */");
+        trace.note(stdio_story(self.spec.stdio));
         trace.announce(format!("clone({})", clone_flags_str(flags)));
         trace.note("in a dry run there is no child: its pid is shown as 0");
         let child = Pid::from_raw(0);
@@ -290,7 +306,7 @@ impl Container {
         }
         trace.announce("write(sync_pipe, &child_pid, 4) /* go on */");
         let child_trace = trace.in_child();
-        let Err(err) = setup_and_exec(&self.layers, &self.spec, &child_trace, child, None);
+        let Err(err) = setup_and_exec(&self.layers, &self.spec, &child_trace, child, None, None);
         match err {
             // The dry-run exec "fails" with this marker: everything went to plan.
             Error::InContainer { exit_code: 0, .. } => {}
@@ -308,6 +324,7 @@ fn child(
     trace: &Trace,
     sync_read: &OwnedFd,
     error_write: &OwnedFd,
+    plumbing: &Plumbing,
 ) -> isize {
     // Wait for the parent's "go on", which carries our pid as the host sees it.
     let mut pid_bytes = [0u8; 4];
@@ -322,8 +339,13 @@ fn child(
     }
     let host_pid = Pid::from_raw(i32::from_le_bytes(pid_bytes));
     let trace = trace.in_child().focused_on(host_pid.as_raw());
+    // First of all: the caller's terminal is not ours to keep.
+    trace.keep_terminal_for_pauses();
+    if plumbing.install().is_err() {
+        die(exit_code::RUNTIME_ERROR);
+    }
 
-    let Err(err) = setup_and_exec(layers, spec, &trace, host_pid, Some(error_write.as_fd()));
+    let Err(err) = setup_and_exec(layers, spec, &trace, host_pid, Some(error_write.as_fd()), Some(plumbing));
     // Tell the parent what went wrong: one byte of exit code, then the text.
     let code = err.exit_code();
     let mut report = vec![code];
@@ -348,6 +370,7 @@ fn setup_and_exec(
     trace: &Trace,
     host_pid: Pid,
     error_pipe: Option<BorrowedFd<'_>>,
+    plumbing: Option<&Plumbing>,
 ) -> Result<Infallible> {
     // If the runtime dies, the container dies with it: nothing is left over.
     trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
@@ -368,6 +391,12 @@ fn setup_and_exec(
     trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
     })?;
+    if spec.stdio.tty {
+        // Last of all, so that nothing above runs with it: the terminal.
+        trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
+            plumbing.map_or(Ok(()), Plumbing::attach_terminal)
+        })?;
+    }
     clean_process_state(trace)?;
     exec(spec, trace)
 }
@@ -508,11 +537,18 @@ fn cstring(s: &str) -> Result<CString> {
 }
 
 /// Waits for the child to end, and narrates how it ended.
-fn wait_for(trace: &Trace, child: Pid) -> Result<ExitStatus> {
+fn wait_for(trace: &Trace, child: Pid, mut exited: impl FnMut()) -> Result<ExitStatus> {
     // No --step pause here: the container owns the terminal while it runs.
     let trace = trace.without_pause();
     loop {
-        match trace.call(format!("waitpid({child}, 0)"), || waitpid(child, None)) {
+        let wait = || {
+            let status = waitpid(child, None);
+            if matches!(status, Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))) {
+                exited();
+            }
+            status
+        };
+        match trace.call(format!("waitpid({child}, 0)"), wait) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Exited(code)),
             Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signaled(sig)),
             Ok(_) => continue, // stopped or continued: not the end yet
@@ -538,6 +574,15 @@ fn clone_refused(err: SysError) -> Error {
         _ => return err.into(),
     };
     Error::HostRefused { source: err, hint }
+}
+
+/// What the container's stdio will be, for the trace.
+fn stdio_story(mode: StdioMode) -> &'static str {
+    match (mode.tty, mode.interactive) {
+        (true, _) => "-t: the container gets a new pty; we relay it to our terminal (raw mode)",
+        (false, true) => "-i: the container's stdio are pipes; we relay our stdin to it",
+        (false, false) => "the container's stdio are pipes we relay, stdin /dev/null (-i to keep it open)",
+    }
 }
 
 /// `CLONE_NEWNS | CLONE_NEWPID | SIGCHLD`, as strace shows clone flags.

@@ -7,6 +7,7 @@
 //! | layers: one kind of isolation on the engine's timeline | [`layer.rs`](layer) |
 //! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
 //! | signals passed on to the container | [`signals.rs`](signals) |
+//! | the container's stdio: pipes, or a pty with `-t`; never your terminal | [`stdio.rs`](stdio) |
 //! | what to run: rootfs, command, environment | [`spec.rs`](spec) |
 //! | the state directory later steps use, private (0700) | [`state.rs`](state) |
 //! | errors that say what to do | [`error.rs`](error) |
@@ -28,6 +29,7 @@ pub mod layer;
 pub mod signals;
 pub mod spec;
 pub mod state;
+pub mod stdio;
 pub mod trace;
 
 pub use engine::{Container, ExitStatus};

@@ -5,11 +5,12 @@
 //! would go on running without anyone waiting for it. So for SIGINT, SIGTERM
 //! and SIGHUP we install a handler that sends the same signal to the child.
 //!
-//! One subtlety: when you press Ctrl-C, the terminal sends SIGINT to its
-//! whole foreground process group, and the child is in ours, so it already
-//! got one. The kernel marks such signals with `si_code == SI_KERNEL`; a
-//! signal from `kill(2)` has `SI_USER`. We forward only the latter, so the
-//! container sees each Ctrl-C once. See signal(7) and sigaction(2).
+//! The container runs in a session of its own (`stdio.rs`), so a Ctrl-C
+//! on your terminal reaches only the runtime, which passes it on like any
+//! other. (With `-t` your terminal is in raw mode: Ctrl-C travels to the
+//! container's own terminal as a byte, and that terminal makes the SIGINT.)
+//! The kernel marks signals from a terminal with `si_code == SI_KERNEL`,
+//! those from `kill(2)` with `SI_USER`: see signal(7) and sigaction(2).
 //!
 //! From step 02 on, the container's command is PID 1 of its PID namespace,
 //! and PID 1 does not die of signals it has no handler for: a plain `sleep`
@@ -41,10 +42,10 @@ extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut l
     if child <= 0 {
         return;
     }
-    if !from_terminal {
-        // SAFETY: kill(2) is async-signal-safe (signal-safety(7)).
-        unsafe { libc::kill(child, signal) };
-    } else if signal == libc::SIGINT
+    // SAFETY: kill(2) is async-signal-safe (signal-safety(7)).
+    unsafe { libc::kill(child, signal) };
+    if from_terminal
+        && signal == libc::SIGINT
         && INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1 == INTERRUPTS_TO_KILL
     {
         const MSG: &[u8] = b"\nthird Ctrl-C: killing the container with SIGKILL\n";

@@ -30,6 +30,8 @@ pub struct Spec {
     /// `prepare`). Layers that make files for the container give them to
     /// this owner.
     pub root_on_host: (u32, u32),
+    /// `-i` and `-t`: what the container's stdin, stdout and stderr are.
+    pub stdio: crate::stdio::StdioMode,
 }
 
 impl Spec {
@@ -52,6 +54,7 @@ impl Spec {
             state_dir,
             program: program.into(),
             root_on_host: (0, 0),
+            stdio: Default::default(),
         }
     }
 

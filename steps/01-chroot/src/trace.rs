@@ -303,11 +303,30 @@ impl Trace {
             .dimmed()
         );
         drop(err);
-        if let Ok(tty) = std::fs::File::open("/dev/tty") {
+        let tty = PAUSE_TERMINAL
+            .get()
+            .and_then(|t| t.try_clone().ok())
+            .or_else(|| std::fs::File::open("/dev/tty").ok());
+        if let Some(tty) = tty {
             let _ = BufReader::new(tty).read_line(&mut String::new());
         }
     }
+
+    /// `--step` in the child: keeps a handle on our terminal for the
+    /// pauses, before the child leaves it (a session of its own, see
+    /// `stdio.rs`), after which /dev/tty is no longer ours to open. It is
+    /// close-on-exec: the command never gets it.
+    pub fn keep_terminal_for_pauses(&self) {
+        if self.opts.step
+            && let Ok(tty) = std::fs::File::open("/dev/tty")
+        {
+            let _ = PAUSE_TERMINAL.set(tty);
+        }
+    }
 }
+
+/// Where `--step` waits for Enter, once the child has left our terminal.
+static PAUSE_TERMINAL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 
 /// Colors only on a terminal: piped into a file or a test, the trace is
 /// plain text. `NO_COLOR` and `CLICOLOR_FORCE` still win (the colored crate

@@ -20,7 +20,11 @@ use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step01_chroot::trace::Trace;
 
-use crate::mounts::{bind, mkdir, remount_read_only, touch};
+use nix::mount::{MntFlags, umount2};
+use nix::unistd::Pid;
+use step01_chroot::engine::ExitStatus;
+
+use crate::mounts::{bind, mkdir, read_only_recursive, touch};
 
 /// One `-v` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,12 +95,70 @@ pub enum VolumeError {
 #[derive(Debug, Default)]
 pub struct Volumes {
     volumes: Vec<Volume>,
+    /// Where each `:ro` volume is staged (by index in `volumes`), while
+    /// it is mounted there.
+    staged: Vec<(usize, PathBuf)>,
 }
 
 impl Volumes {
     /// Bind mounts for `volumes`.
     pub fn new(volumes: Vec<Volume>) -> Self {
-        Volumes { volumes }
+        Volumes {
+            volumes,
+            staged: Vec::new(),
+        }
+    }
+
+    /// `<state>/volumes/<id>/<n>`: where read-only volume `n` is mounted by
+    /// the parent, until the child has its copy. Nothing ever removes a
+    /// directory there recursively: it may hold a host directory.
+    fn staging(spec: &step01_chroot::spec::Spec, n: usize) -> PathBuf {
+        staging_dir(&spec.state_dir, &spec.id).join(n.to_string())
+    }
+
+    /// Unmounts the staged volumes (the child keeps its copies). Their
+    /// mount points stay until `cleanup`: removing one now would take the
+    /// child's copy with it, before the child has bound it.
+    fn unstage(&self, trace: &Trace) {
+        for (_, staging) in &self.staged {
+            let _ = trace.call(format!("umount2({staging:?}, MNT_DETACH)"), || {
+                umount2(staging, MntFlags::MNT_DETACH)
+            });
+        }
+    }
+}
+
+fn staging_dir(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("volumes").join(id)
+}
+
+/// Unmounts and removes what `<state>/volumes/<id>` holds: mount points,
+/// then the owner file and the directory. Only ever rmdir: a mount point
+/// that would not unmount keeps its directory, and its host files.
+fn remove_staging(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_name() == "owner" {
+            continue;
+        }
+        let _ = umount2(&path, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir(&path));
+    }
+    let _ = std::fs::remove_file(dir.join("owner"));
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// What runs killed between staging and the clone left (rare: a few
+/// system calls wide): staging directories whose owner is gone.
+fn sweep_staging(state_dir: &Path) {
+    for entry in std::fs::read_dir(state_dir.join("volumes")).into_iter().flatten().flatten() {
+        let owner = std::fs::read_to_string(entry.path().join("owner"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        let alive = owner.is_some_and(|pid| nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok());
+        if !alive {
+            remove_staging(&entry.path());
+        }
     }
 }
 
@@ -135,23 +197,97 @@ impl Layer for Volumes {
             ));
             make_mount_point(trace, rootfs, &target, volume.host.is_dir())?;
         }
-        Ok(())
+        self.stage_read_only(cx)
     }
     // ANCHOR_END: prepare
+
+    /// The child has its copies of the staged mounts (locked): the host's
+    /// mount table no longer needs them.
+    fn configure_child(&mut self, cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
+        self.unstage(&cx.trace);
+        Ok(())
+    }
+
+    fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
+        self.unstage(&cx.trace);
+        if !cx.trace.dry_run() && !std::mem::take(&mut self.staged).is_empty() {
+            remove_staging(&staging_dir(&cx.spec.state_dir, &cx.spec.id));
+        }
+        Ok(())
+    }
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let trace = &cx.trace;
-        for volume in &self.volumes {
+        for (n, volume) in self.volumes.iter().enumerate() {
             let target = resolve(trace, &cx.spec.rootfs, &volume.container)?;
-            bind(trace, &volume.host, &target, true)?;
             if volume.read_only {
-                remount_read_only(trace, &target)?;
+                // The staged copy: read-only all the way down, and locked.
+                bind(trace, &Self::staging(cx.spec, n), &target, true)?;
+            } else {
+                bind(trace, &volume.host, &target, true)?;
             }
         }
         Ok(())
     }
     // ANCHOR_END: enter
+}
+
+impl Volumes {
+    // ANCHOR: stage
+    /// Read-only means read-only. A bind mount the child made read-only
+    /// could be made writable again by container root (`mount -o
+    /// remount,rw`): it is root of the mount namespace the bind lives in.
+    /// So the parent, in the host's namespace, mounts each `:ro` volume
+    /// read-only, submounts included (mount_setattr(2) with AT_RECURSIVE),
+    /// *before* the clone. The child's mount namespace is a copy made for a
+    /// less privileged user namespace, and the kernel **locks** the flags
+    /// of every mount it copies so (mount_namespaces(7), "Restrictions on
+    /// mount namespaces"): `remount,rw` then fails with EPERM.
+    fn stage_read_only(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let result = self.try_stage(cx);
+        if result.is_err() {
+            // prepare failed: undo it here (the engine will not call cleanup).
+            let _ = self.cleanup(cx, None);
+        }
+        result
+    }
+
+    fn try_stage(&mut self, cx: &ParentCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        if !self.volumes.iter().any(|v| v.read_only) {
+            return Ok(());
+        }
+        let dir = staging_dir(&cx.spec.state_dir, &cx.spec.id);
+        if !trace.dry_run() {
+            sweep_staging(&cx.spec.state_dir);
+            // 0710, group container root's: the child must pass (state.rs).
+            let (_, group) = cx.spec.root_on_host;
+            step01_chroot::state::container_dir(&cx.spec.state_dir, "volumes", &cx.spec.id, group)
+                .and_then(|_| std::fs::write(dir.join("owner"), std::process::id().to_string()))
+                .map_err(|source| Error::Io {
+                    what: "creating",
+                    path: dir.clone(),
+                    source,
+                })?;
+        }
+        for (n, volume) in self.volumes.iter().enumerate() {
+            if !volume.read_only {
+                continue;
+            }
+            let staging = Self::staging(cx.spec, n);
+            if volume.host.is_dir() {
+                mkdir(trace, &staging, 0o755)?;
+            } else {
+                touch(trace, &staging)?;
+            }
+            self.staged.push((n, staging.clone()));
+            bind(trace, &volume.host, &staging, true)?;
+            read_only_recursive(trace, &staging)?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: stage
 }
 
 /// `path` (absolute, in the container) as a host path under `rootfs`,

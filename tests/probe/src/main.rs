@@ -18,6 +18,7 @@
 //! It uses only std and libc, so the static build stays quick.
 
 mod escape;
+mod inject;
 mod load;
 mod report;
 mod shm;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None | Some("report") => report::run(args.get(1..).unwrap_or_default()),
         Some("escape") => escape::run(args.get(1..).unwrap_or_default()),
+        Some("inject") => inject::run(args.get(1..).unwrap_or_default()),
         Some("shm-create") => shm::create(args.get(1..).unwrap_or_default()),
         Some("eat") => load::eat(args.get(1..).unwrap_or_default()),
         Some("spin") => load::spin(args.get(1..).unwrap_or_default()),
