@@ -117,8 +117,12 @@ pub fn the_callers_terminal_stays_out_of_reach(bin: &str, caller: Caller) {
         cmd.arg("-q").args(flags);
         cmd.args(["--", crate::PROBE, "inject", "echo INJECTED\n"]);
         let mut cmd = caller.command(cmd);
-        let slave = |pty: &nix::pty::OpenptyResult| std::process::Stdio::from(pty.slave.try_clone().unwrap());
-        cmd.stdin(slave(&pty)).stdout(slave(&pty)).stderr(slave(&pty));
+        let slave = |pty: &nix::pty::OpenptyResult| {
+            std::process::Stdio::from(pty.slave.try_clone().unwrap())
+        };
+        cmd.stdin(slave(&pty))
+            .stdout(slave(&pty))
+            .stderr(slave(&pty));
         // SAFETY: setsid and ioctl are async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -143,7 +147,11 @@ pub fn the_callers_terminal_stays_out_of_reach(bin: &str, caller: Caller) {
         // The caller's input queue: what its shell would read next.
         let queued = {
             let fd = &pty.slave;
-            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )
+            .unwrap();
             let mut buf = [0u8; 256];
             match nix::unistd::read(fd, &mut buf) {
                 Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
@@ -153,8 +161,14 @@ pub fn the_callers_terminal_stays_out_of_reach(bin: &str, caller: Caller) {
         drop(pty.slave);
         let printed = printed.join().unwrap();
         assert!(status.success(), "{flags:?}: {status:?}\n{printed}");
-        assert!(printed.contains("stdin:"), "{flags:?}: the probe ran: {printed}");
-        assert_eq!(queued, "", "{flags:?}: typed into the caller's terminal; the probe said:\n{printed}");
+        assert!(
+            printed.contains("stdin:"),
+            "{flags:?}: the probe ran: {printed}"
+        );
+        assert_eq!(
+            queued, "",
+            "{flags:?}: typed into the caller's terminal; the probe said:\n{printed}"
+        );
     }
 }
 // ANCHOR_END: terminal
@@ -226,7 +240,14 @@ pub fn read_only_volumes_stay_read_only(bin: &str, caller: Caller) {
     let sub = host.path().join("sub");
     fs::create_dir(&sub).unwrap();
     let tmpfs = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "mode=0777", "workshop-test", &sub.display().to_string()])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "mode=0777",
+            "workshop-test",
+            &sub.display().to_string(),
+        ])
         .status_bounded()
         .unwrap();
     assert!(tmpfs.success(), "mount a tmpfs on {}", sub.display());
@@ -240,7 +261,11 @@ pub fn read_only_volumes_stay_read_only(bin: &str, caller: Caller) {
     let _ = Command::new("umount").arg(&sub).status_bounded();
     assert_eq!(run.code, Some(0), "{run:?}");
     for written in [host.path().join("x"), sub.join("y")] {
-        assert!(!written.exists(), "the container wrote {}", written.display());
+        assert!(
+            !written.exists(),
+            "the container wrote {}",
+            written.display()
+        );
     }
 }
 

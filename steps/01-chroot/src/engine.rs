@@ -40,8 +40,8 @@ use nix::unistd::{Pid, execve, pipe2};
 use crate::error::{Error, Result, SysError, exit_code};
 use crate::layer::{ChildCx, Layer, ParentCx, Plan};
 use crate::signals::Forwarding;
-use crate::stdio::{Plumbing, StdioMode};
 use crate::spec::Spec;
+use crate::stdio::{Plumbing, StdioMode};
 use crate::trace::{Trace, TraceOptions};
 
 /// How the container's command ended.
@@ -212,7 +212,12 @@ impl Container {
 
         // The container's stdio: pipes or a pty, never our own (stdio.rs).
         let plumbing = Plumbing::open(self.spec.stdio).map_err(|errno| SysError {
-            call: if self.spec.stdio.tty { "openpty()" } else { "pipe2(O_CLOEXEC) /* stdio */" }.into(),
+            call: if self.spec.stdio.tty {
+                "openpty()"
+            } else {
+                "pipe2(O_CLOEXEC) /* stdio */"
+            }
+            .into(),
             errno,
         })?;
         trace.note(stdio_story(self.spec.stdio));
@@ -345,7 +350,14 @@ fn child(
         die(exit_code::RUNTIME_ERROR);
     }
 
-    let Err(err) = setup_and_exec(layers, spec, &trace, host_pid, Some(error_write.as_fd()), Some(plumbing));
+    let Err(err) = setup_and_exec(
+        layers,
+        spec,
+        &trace,
+        host_pid,
+        Some(error_write.as_fd()),
+        Some(plumbing),
+    );
     // Tell the parent what went wrong: one byte of exit code, then the text.
     let code = err.exit_code();
     let mut report = vec![code];
@@ -543,7 +555,10 @@ fn wait_for(trace: &Trace, child: Pid, mut exited: impl FnMut()) -> Result<ExitS
     loop {
         let wait = || {
             let status = waitpid(child, None);
-            if matches!(status, Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))) {
+            if matches!(
+                status,
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+            ) {
                 exited();
             }
             status
@@ -581,7 +596,9 @@ fn stdio_story(mode: StdioMode) -> &'static str {
     match (mode.tty, mode.interactive) {
         (true, _) => "-t: the container gets a new pty; we relay it to our terminal (raw mode)",
         (false, true) => "-i: the container's stdio are pipes; we relay our stdin to it",
-        (false, false) => "the container's stdio are pipes we relay, stdin /dev/null (-i to keep it open)",
+        (false, false) => {
+            "the container's stdio are pipes we relay, stdin /dev/null (-i to keep it open)"
+        }
     }
 }
 

@@ -39,7 +39,7 @@ pub enum StateDirError {
     #[error(
         "--state-dir {path}: {why}, so others could reach the containers' files\n  \
          hint: pass a directory of your own that others cannot enter, e.g. \
-         --state-dir /var/lib/container-workshop (it is made with mode 0700)"
+         --state-dir /var/lib/container-workshop (made so others may pass, not look)"
     )]
     NotPrivate { path: PathBuf, why: String },
 }
@@ -61,12 +61,17 @@ pub fn ensure_private(dir: &Path) -> Result<bool, StateDirError> {
         .mode(TOP_MODE)
         .create(dir)
         .map_err(io)?;
-    let meta = std::fs::metadata(dir).map_err(io)?;
+    // Not followed: a symlink another user planted in /tmp would have us
+    // change the mode of, and keep layers in, whatever it points to.
+    let meta = std::fs::symlink_metadata(dir).map_err(io)?;
     let mode = meta.mode() & 0o7777;
     let refuse = |why: String| StateDirError::NotPrivate {
         path: dir.into(),
         why,
     };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("it is a symlink".into()));
+    }
     if meta.uid() != Uid::effective().as_raw() {
         return Err(refuse(format!("it belongs to uid {}", meta.uid())));
     }
@@ -112,6 +117,47 @@ pub fn container_dir(
     Ok(dir)
 }
 // ANCHOR_END: container_dir
+
+// ANCHOR: claim
+/// Makes [`container_dir`] `<state>/<kind>/<name>` with an `owner` file
+/// holding our pid, in one step as others see it: made under a temporary
+/// name, then renamed. A concurrent [`sweep`] never finds it without its
+/// owner, and so never takes a live run's directory.
+pub fn claim(state_dir: &Path, kind: &str, name: &str, group: u32) -> std::io::Result<PathBuf> {
+    let pid = std::process::id();
+    let temporary = format!(".claim-{pid}-{name}");
+    let dir = container_dir(state_dir, kind, &temporary, group)?;
+    std::fs::write(dir.join("owner"), pid.to_string())?;
+    let claimed = state_dir.join(kind).join(name);
+    std::fs::rename(&dir, &claimed)?;
+    Ok(claimed)
+}
+// ANCHOR_END: claim
+
+/// Calls `remove` on every directory of `<state>/<kind>` whose owner is
+/// gone: a run killed before its cleanup. (A claim a run was killed in the
+/// middle of names its pid.)
+pub fn sweep(state_dir: &Path, kind: &str, remove: impl Fn(&Path)) {
+    for entry in std::fs::read_dir(state_dir.join(kind))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = match name.strip_prefix(".claim-") {
+            Some(rest) => rest.split('-').next().and_then(|p| p.parse().ok()),
+            None => std::fs::read_to_string(entry.path().join("owner"))
+                .ok()
+                .and_then(|p| p.trim().parse().ok()),
+        };
+        let alive = owner.is_some_and(|pid: i32| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        });
+        if !alive {
+            remove(&entry.path());
+        }
+    }
+}
 
 /// Makes `<state>/<kind>`, for the runtime's eyes only (mode 0700).
 pub fn private_dir(state_dir: &Path, kind: &str) -> std::io::Result<PathBuf> {

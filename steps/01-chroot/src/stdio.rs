@@ -37,8 +37,8 @@ use std::thread;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::socket;
 use nix::fcntl::OFlag;
+use nix::sys::socket;
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use nix::unistd::{isatty, pipe2, setsid};
 
@@ -339,9 +339,18 @@ fn set_cloexec(fd: &OwnedFd) -> nix::Result<()> {
     fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(drop)
 }
 
+fn no_size() -> libc::winsize {
+    libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
 /// The window size of the terminal on `fd`, if it is one.
 fn window_size(fd: i32) -> Option<nix::pty::Winsize> {
-    let mut ws: nix::pty::Winsize = unsafe { std::mem::zeroed() };
+    let mut ws = no_size();
     // SAFETY: TIOCGWINSZ writes a winsize into `ws`.
     let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
     ok.then_some(ws)
@@ -355,7 +364,7 @@ extern "C" fn copy_window_size(_: libc::c_int) {
     if master < 0 {
         return;
     }
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let mut ws = no_size();
     // SAFETY: ioctl(2) is async-signal-safe; both take a winsize.
     unsafe {
         if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {

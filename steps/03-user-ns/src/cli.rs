@@ -104,9 +104,11 @@ fn in_initial_userns() -> bool {
 }
 
 /// The user who ran us through sudo (SUDO_UID and SUDO_GID), if one did.
+/// Root running sudo (a script, `sudo -i` then sudo) is not "a user": its
+/// containers get root's subordinate ids like any root's.
 fn sudo_user() -> Option<(u32, u32)> {
     let var = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
-    Some((var("SUDO_UID")?, var("SUDO_GID")?))
+    Some((var("SUDO_UID")?, var("SUDO_GID")?)).filter(|&(uid, _)| uid != 0)
 }
 
 // ANCHOR: invoking_user

@@ -1,21 +1,36 @@
-//! Can container root reach the rootfs and the state directory?
+//! How container root, which is not host root, reaches its rootfs.
 //!
-//! The child opens these paths itself, after it has become container root
-//! (step 03's `enter` comes first), so it passes each directory on the way
-//! as that host user, not as host root. A workshop cloned into `/root`
-//! (mode 0700) is then out of its reach, and the kernel would only say
-//! "Permission denied" in the middle of the set-up. Say it up front, with
-//! the fix.
+//! The child opens the rootfs itself (chroot, or step 05's bind and
+//! pivot_root), after it has become container root (step 03's `enter`
+//! comes first): it passes each directory on the way as that host user.
+//! Making the rootfs's path open to it would open it to every host user,
+//! and the rootfs holds set-uid binaries (the image's, or ones a container
+//! made in its `/tmp`). So the parent, still host root, bind-mounts the
+//! rootfs at `<state>/roots/<id>`, inside a directory only container root's
+//! group may pass (`state.rs` in step 01), and the container takes it from
+//! there. The rootfs itself may then be private (`rootfs-fetch.sh` makes it
+//! 0700), even under `/root`.
+//!
+//! The bind is unmounted again once the child exists: its mount namespace
+//! is a copy, made at the clone, and keeps its own.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use colored::Color;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::unistd::Pid;
+use step01_chroot::Layer;
+use step01_chroot::engine::ExitStatus;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::layer::ParentCx;
 
 /// A directory on the way that container root may not pass.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{flag} {path}: container root (host uid {uid}) cannot reach it: {blocker} is mode {mode:04o}\n  \
-     hint: keep the workshop where others may pass through (e.g. /opt or /srv, not /root), \
-     or allow passing through: chmod o+x {blocker}"
+     hint: choose a --state-dir whose parents others may pass through \
+     (the default, /var/lib/container-workshop, is one)"
 )]
 pub struct Unreachable {
     flag: &'static str,
@@ -60,6 +75,103 @@ pub fn check(flag: &'static str, path: &Path, (uid, gid): (u32, u32)) -> Result<
     Ok(())
 }
 // ANCHOR_END: reachable
+
+/// The layer: the rootfs, bound where container root may reach it.
+#[derive(Debug, Default)]
+pub struct RootfsBind {
+    /// `<state>/roots/<id>`, while it is made.
+    made: Option<PathBuf>,
+}
+
+/// Where container `id`'s rootfs is bound: `<state>/roots/<id>/rootfs`.
+fn bind_dir(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("roots").join(id)
+}
+
+impl Layer for RootfsBind {
+    fn name(&self) -> &'static str {
+        "roots"
+    }
+
+    fn color(&self) -> Color {
+        Color::Green
+    }
+
+    // ANCHOR: bind_rootfs
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let (uid, group) = cx.spec.root_on_host;
+        // Host root passes anywhere; rootless, container root is you, and
+        // may not mount on the host anyway. A missing rootfs is refused
+        // elsewhere (or unused: step 07 with --image).
+        if uid == 0 || !nix::unistd::Uid::effective().is_root() || !cx.spec.rootfs.is_dir() {
+            return Ok(());
+        }
+        let trace = &cx.trace;
+        let state_dir = cx.spec.state_dir.clone();
+        step01_chroot::state::prepare(trace, &state_dir)?;
+        check("--state-dir", &state_dir, cx.spec.root_on_host).map_err(Error::layer)?;
+        let dir = bind_dir(&state_dir, &cx.spec.id);
+        let target = dir.join("rootfs");
+        if !trace.dry_run() {
+            step01_chroot::state::sweep(&state_dir, "roots", remove);
+            let io = |source| Error::Io {
+                what: "creating",
+                path: dir.clone(),
+                source,
+            };
+            step01_chroot::state::claim(&state_dir, "roots", &cx.spec.id, group).map_err(io)?;
+            std::fs::create_dir(&target).map_err(io)?;
+        }
+        self.made = Some(dir);
+        let rootfs = cx.spec.rootfs.clone();
+        trace.call(
+            format!("mount({rootfs:?}, {target:?}, NULL, MS_BIND | MS_REC, NULL)"),
+            || {
+                mount(
+                    Some(&rootfs),
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+            },
+        )?;
+        cx.spec.rootfs = target;
+        Ok(())
+    }
+    // ANCHOR_END: bind_rootfs
+
+    /// The child has its copy: the host's mount table no longer needs it.
+    fn configure_child(&mut self, cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
+        if let Some(dir) = &self.made {
+            let target = dir.join("rootfs");
+            cx.trace
+                .call(format!("umount2({target:?}, MNT_DETACH)"), || {
+                    umount2(&target, MntFlags::MNT_DETACH)
+                })?;
+        }
+        Ok(())
+    }
+
+    fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
+        if let Some(dir) = self.made.take()
+            && !cx.trace.dry_run()
+        {
+            remove(&dir);
+        }
+        Ok(())
+    }
+}
+
+/// Unmounts and removes `<state>/roots/<id>`. Only ever rmdir: a bind
+/// that would not unmount keeps its directory, and the rootfs its files.
+fn remove(dir: &Path) {
+    let target = dir.join("rootfs");
+    let _ = umount2(&target, MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_dir(&target);
+    let _ = std::fs::remove_file(dir.join("owner"));
+    let _ = std::fs::remove_dir(dir);
+}
 
 #[cfg(test)]
 mod tests {

@@ -35,15 +35,33 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Appends the line. O_APPEND makes each write land at the end, even
-    /// when two runs add a line at once (then root has two ranges, and the
-    /// first one is used: harmless).
+    /// Appends the line, one run at a time (a lock of ours; useradd(8)
+    /// takes its own, so do not add users while a first run starts), unless
+    /// a run before us did. A file whose last line lacks its newline gets
+    /// one first: `ada:100000:65536root:...` would break both entries.
     pub fn record(&self) -> std::io::Result<()> {
+        let lock = std::fs::File::create("/run/lock/container-workshop-subid")
+            .or_else(|_| std::fs::File::open("/"))?; // no /run/lock: unlocked
+        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| std::io::Error::from(errno))?;
+        let text = match std::fs::read_to_string(&self.file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        if root_range(&text).is_some() {
+            return Ok(());
+        }
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(&self.file)?;
-        file.write_all(format!("{}\n", self.line).as_bytes())
+        let newline = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        file.write_all(format!("{newline}{}\n", self.line).as_bytes())
     }
 }
 
@@ -53,14 +71,16 @@ impl Grant {
 pub fn root_range(text: &str) -> Option<(u32, u32)> {
     crate::idmap::subids_for(text, "root", 0)
         .into_iter()
-        .find(|&(_, count)| count > 0)
+        // A range from 0 would make container root host root again.
+        .find(|&(start, count)| count > 0 && start > 0)
         .map(|(start, count)| (start, count.min(DEFAULT_COUNT)))
 }
 
 /// The first place from [`FIRST_START`] on, in steps of [`DEFAULT_COUNT`],
-/// where a range of that size overlaps no line of `text`.
-pub fn free_range(text: &str) -> Option<u32> {
-    let taken: Vec<(u64, u64)> = text
+/// where a range of that size overlaps no line of `text` and none of the
+/// `known` ids (users in /etc/passwd, groups in /etc/group).
+pub fn free_range(text: &str, known: &[u32]) -> Option<u32> {
+    let mut taken: Vec<(u64, u64)> = text
         .lines()
         .filter_map(|line| {
             let mut fields = line.trim().split(':').skip(1);
@@ -69,6 +89,7 @@ pub fn free_range(text: &str) -> Option<u32> {
             Some((start, start + count))
         })
         .collect();
+    taken.extend(known.iter().map(|&id| (id as u64, id as u64 + 1)));
     let mut start = FIRST_START as u64;
     let count = DEFAULT_COUNT as u64;
     while start + count < u32::MAX as u64 {
@@ -96,7 +117,7 @@ pub fn for_root(kind: IdKind, file: &Path) -> Result<(IdRange, Option<Grant>), R
     if let Some((start, count)) = root_range(&text) {
         return Ok((range(start, count), None));
     }
-    let start = free_range(&text).ok_or_else(|| RemapError::Full {
+    let start = free_range(&text, &known_ids(kind)).ok_or_else(|| RemapError::Full {
         file: file.into(),
         kind: kind.short(),
     })?;
@@ -105,6 +126,19 @@ pub fn for_root(kind: IdKind, file: &Path) -> Result<(IdRange, Option<Grant>), R
         line: format!("root:{start}:{DEFAULT_COUNT}"),
     };
     Ok((range(start, DEFAULT_COUNT), Some(grant)))
+}
+
+/// The ids /etc/passwd (or /etc/group) gives out: a new range avoids them.
+fn known_ids(kind: IdKind) -> Vec<u32> {
+    let file = match kind {
+        IdKind::User => "/etc/passwd",
+        IdKind::Group => "/etc/group",
+    };
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
+        .collect()
 }
 
 fn range(outside: u32, count: u32) -> IdRange {
@@ -150,13 +184,19 @@ mod tests {
 
     #[test]
     fn a_new_range_overlaps_no_one() {
-        assert_eq!(free_range(""), Some(100000));
-        assert_eq!(free_range("ada:100000:65536\n"), Some(165536));
+        assert_eq!(free_range("", &[]), Some(100000));
+        assert_eq!(free_range("ada:100000:65536\n", &[]), Some(165536));
         assert_eq!(
-            free_range("ada:100000:65536\nbob:200000:10\n"),
+            free_range("ada:100000:65536\nbob:200000:10\n", &[]),
             Some(231072)
         );
-        assert_eq!(free_range("all:0:4294967295\n"), None);
+        assert_eq!(free_range("all:0:4294967295\n", &[]), None);
+        assert_eq!(
+            free_range("", &[1000, 120000]),
+            Some(165536),
+            "a user at 120000"
+        );
+        assert_eq!(root_range("root:0:65536\n"), None, "never from host root");
     }
 
     #[test]

@@ -30,7 +30,6 @@ use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 
 use crate::idmap::{IdKind, IdMap, IdMapError, IdRange, subids_for};
-use crate::reach;
 use crate::remap::Grant;
 
 /// Which ids the container gets.
@@ -119,14 +118,7 @@ impl Layer for UserNamespace {
         let Mapping::Maps { uid, gid, .. } = &self.mapping else {
             return Ok(());
         };
-        if let Some(ids) = self.mapping.root_outside()
-            && !plan.dry_run
-        {
-            // The child opens these as container root (see reach.rs).
-            let spec = plan.spec;
-            reach::check("--rootfs", &spec.rootfs, ids).map_err(Error::layer)?;
-            reach::check("--state-dir", &spec.state_dir, ids).map_err(Error::layer)?;
-        }
+        let _ = plan;
         if self.privileged {
             return Ok(());
         }
@@ -164,10 +156,11 @@ impl Layer for UserNamespace {
         if let Some(ids) = self.mapping.root_outside() {
             cx.spec.root_on_host = ids;
             if ids == (0, 0) && self.privileged {
-                cx.trace.note(
+                // A warning, not a trace note: -q must not hide it.
+                eprintln!(
                     "UNSAFE: container root is host root (--userns=host or --map-root-to 0): \
                      a file host root owns (a sysctl, a cgroup limit) is the container's to \
-                     change. A lesson, not a way to run",
+                     change. A lesson, not a way to run"
                 );
             }
         }

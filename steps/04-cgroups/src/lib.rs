@@ -22,13 +22,11 @@ use step01_chroot::{Container, Error, Layer, Result};
 pub fn layers(args: &cli::CgroupArgs, spec: &Spec) -> Result<Vec<Box<dyn Layer>>> {
     let user_ns = &args.user_ns;
     let mapping = user_ns.mapping().map_err(Error::layer)?;
-    let mut layers: Vec<Box<dyn Layer>> = vec![
-        Box::new(step03_user_ns::userns::UserNamespace::new(mapping)),
-        Box::new(cgroup::Cgroup::new(
-            args.limits(),
-            args.cgroup_parent.clone(),
-        )),
-    ];
+    let mut layers: Vec<Box<dyn Layer>> = step03_user_ns::user_layers(mapping);
+    layers.push(Box::new(cgroup::Cgroup::new(
+        args.limits(),
+        args.cgroup_parent.clone(),
+    )));
     layers.extend(step02_pid_ns::layers(&user_ns.pid_ns, spec));
     Ok(layers)
 }

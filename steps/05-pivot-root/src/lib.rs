@@ -6,6 +6,7 @@
 //! | `/dev` (tmpfs, device nodes, pts, shm) and a read-only `/sys` | [`devices.rs`](devices) |
 //! | generated `/etc/hostname`, `hosts`, `resolv.conf` | [`etc_files.rs`](etc_files) |
 //! | `-v` volumes, resolved safely inside the rootfs | [`volumes.rs`](volumes) |
+//! | mount points made inside the rootfs, never outside (openat2) | [`inroot.rs`](inroot) |
 //! | masked and read-only paths, `--read-only` | [`masks.rs`](masks) |
 //! | narrated mount helpers, locked flags | [`mounts.rs`](mounts) |
 //! | the command line: step 04's plus `-v`, `--read-only` | [`cli.rs`](cli) |
@@ -15,6 +16,7 @@
 pub mod cli;
 pub mod devices;
 pub mod etc_files;
+pub mod inroot;
 pub mod masks;
 pub mod mounts;
 pub mod pivot;

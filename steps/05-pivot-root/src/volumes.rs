@@ -24,6 +24,7 @@ use nix::mount::{MntFlags, umount2};
 use nix::unistd::Pid;
 use step01_chroot::engine::ExitStatus;
 
+pub use crate::inroot::make_mount_point;
 use crate::mounts::{bind, mkdir, read_only_recursive, touch};
 
 /// One `-v` argument.
@@ -148,20 +149,6 @@ fn remove_staging(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// What runs killed between staging and the clone left (rare: a few
-/// system calls wide): staging directories whose owner is gone.
-fn sweep_staging(state_dir: &Path) {
-    for entry in std::fs::read_dir(state_dir.join("volumes")).into_iter().flatten().flatten() {
-        let owner = std::fs::read_to_string(entry.path().join("owner"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        let alive = owner.is_some_and(|pid| nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok());
-        if !alive {
-            remove_staging(&entry.path());
-        }
-    }
-}
-
 impl Layer for Volumes {
     fn name(&self) -> &'static str {
         "volume"
@@ -260,11 +247,10 @@ impl Volumes {
         }
         let dir = staging_dir(&cx.spec.state_dir, &cx.spec.id);
         if !trace.dry_run() {
-            sweep_staging(&cx.spec.state_dir);
+            step01_chroot::state::sweep(&cx.spec.state_dir, "volumes", remove_staging);
             // 0710, group container root's: the child must pass (state.rs).
             let (_, group) = cx.spec.root_on_host;
-            step01_chroot::state::container_dir(&cx.spec.state_dir, "volumes", &cx.spec.id, group)
-                .and_then(|_| std::fs::write(dir.join("owner"), std::process::id().to_string()))
+            step01_chroot::state::claim(&cx.spec.state_dir, "volumes", &cx.spec.id, group)
                 .map_err(|source| Error::Io {
                     what: "creating",
                     path: dir.clone(),
@@ -303,27 +289,6 @@ pub fn resolve(trace: &Trace, rootfs: &Path, path: &Path) -> Result<PathBuf> {
             source,
         })
     })
-}
-
-/// Makes `target` (resolved under `rootfs`) and the directories above it,
-/// a directory or an empty file, unless it is there.
-pub fn make_mount_point(trace: &Trace, rootfs: &Path, target: &Path, dir: bool) -> Result<()> {
-    for above in target
-        .ancestors()
-        .skip(1)
-        .take_while(|d| d.starts_with(rootfs))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        mkdir(trace, above, 0o755)?;
-    }
-    if dir {
-        mkdir(trace, target, 0o755)?;
-    } else if trace.dry_run() || !target.exists() {
-        touch(trace, target)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -28,7 +28,12 @@ pub fn run(args: &[String]) -> ExitCode {
     };
     let tty = std::fs::File::open("/dev/tty");
     let tty_fd = tty.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    for (name, fd) in [("stdin", Ok(0)), ("stdout", Ok(1)), ("stderr", Ok(2)), ("/dev/tty", tty_fd.map_err(|e| e.kind()))] {
+    for (name, fd) in [
+        ("stdin", Ok(0)),
+        ("stdout", Ok(1)),
+        ("stderr", Ok(2)),
+        ("/dev/tty", tty_fd.map_err(|e| e.kind())),
+    ] {
         let result = match fd {
             Err(e) => format!("cannot open ({e})"),
             Ok(fd) => match inject(fd, text.as_bytes()) {
