@@ -55,6 +55,14 @@ impl Caller {
         cmd
     }
 
+    /// A short word for names: `root` or `sudo`.
+    fn tag(&self) -> &'static str {
+        match self {
+            Caller::Root => "root",
+            Caller::Sudo(_) => "sudo",
+        }
+    }
+
     /// The host uid container root should have: root's subordinate range
     /// (/etc/subuid), or the user who ran sudo.
     fn expected_root(&self) -> (u32, u32) {
@@ -188,6 +196,29 @@ pub fn host_sysctls_stay_out_of_reach(bin: &str, caller: Caller) {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout.trim(), "REFUSED", "{run:?}");
     assert_eq!(fs::read_to_string(file).unwrap(), before);
+}
+
+/// A container leaves nothing in the rootfs it shares with the others
+/// (steps 03 to 06): no set-uid copy of a shell that a host user who can
+/// reach the rootfs could run as container root's host id, nothing the
+/// next container would run. Its writes go to a `/tmp` of its own.
+pub fn the_shared_rootfs_stays_as_it_was(bin: &str, caller: Caller) {
+    let name = format!("suid-{}-{}", std::process::id(), caller.tag());
+    let script = format!(
+        "for f in /tmp/{name} /{name} /bin/{name}; do \
+           cp /bin/busybox $f 2>/dev/null && chmod 6755 $f 2>/dev/null; done; \
+         ls -l /tmp/{name}"
+    );
+    let run = sh(&caller, bin, test_rootfs(), &script, &[]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the container's own /tmp takes writes: {run:?}"
+    );
+    for left in ["tmp", "", "bin"] {
+        let path = test_rootfs().join(left).join(&name);
+        assert!(!path.exists(), "the container left {}", path.display());
+    }
 }
 
 /// Item 3: a container cannot raise its own memory limit by mounting the
@@ -337,6 +368,7 @@ macro_rules! step_escape_tests {
             $crate::step_escape_tests!(@each $bin;
                 container_root_is_not_host_root,
                 the_callers_terminal_stays_out_of_reach,
+                the_shared_rootfs_stays_as_it_was,
                 host_sysctls_stay_out_of_reach,
             );
             $( $crate::step_escape_tests!(@group $bin; $group); )*

@@ -168,6 +168,13 @@ impl Container {
             layer.prepare(&mut cx)?;
             *prepared += 1;
         }
+        for layer in self.layers.iter_mut() {
+            let mut cx = ParentCx {
+                spec: &mut self.spec,
+                trace: trace.for_layer(layer.name(), layer.color()),
+            };
+            layer.before_clone(&mut cx)?;
+        }
         Ok(None)
     }
 

@@ -9,6 +9,7 @@
 //!  ──────                                   ─────
 //!  check()          nothing changed yet
 //!  prepare()        before the child exists  (create a cgroup, a veth)
+//!  before_clone()   every layer prepared     (seal what the child copies)
 //!  clone(flags) ──────────────────────────▶ waits on the sync pipe
 //!  configure_child() child exists, waits     (write uid_map, join a cgroup)
 //!  release ───────────────────────────────▶ enter()  (mounts, hostname, chroot)
@@ -99,6 +100,15 @@ pub trait Layer {
     /// If this fails, the layer must undo what it did itself (the engine
     /// only cleans up layers whose `prepare` succeeded).
     fn prepare(&mut self, _cx: &mut ParentCx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// In the parent, after every layer's `prepare`, right before the
+    /// clone: the last look at what the child's namespaces will copy. (Step
+    /// 03 makes the rootfs read-only here, after step 05's layers have made
+    /// their mount points in it.) A failure here is cleaned up like one in
+    /// `prepare`, by each prepared layer's `cleanup`.
+    fn before_clone(&mut self, _cx: &mut ParentCx<'_>) -> Result<()> {
         Ok(())
     }
 

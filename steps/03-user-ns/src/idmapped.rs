@@ -33,8 +33,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, fork, pipe};
+use nix::unistd::pipe;
 
 use crate::idmap::IdMap;
 
@@ -47,44 +48,32 @@ impl UsernsFd {
     /// root may write maps it was not delegated, and only it may idmap.
     ///
     /// A user namespace lives as long as a process or a descriptor holds
-    /// it, so a helper process makes one, we write its maps and open its
-    /// `ns/user` file, and the helper exits.
+    /// it, so a helper process is made in one, we write its maps and open
+    /// its `ns/user` file, and the helper exits.
     pub fn new(uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {
-        let (ready_r, ready_w) = pipe()?;
         let (go_r, go_w) = pipe()?;
-        // SAFETY: the child calls only async-signal-safe functions
-        // (close, unshare, write, read, _exit) before it exits.
-        match unsafe { fork() }? {
-            // SAFETY: raw system calls on descriptors we own and on local
-            // one-byte buffers.
-            ForkResult::Child => unsafe {
-                // Our copy of the write end would keep the read below from
-                // ever seeing end-of-file.
-                libc::close(go_w.as_raw_fd());
-                let ok: u8 = if libc::unshare(libc::CLONE_NEWUSER) == 0 {
-                    1
-                } else {
-                    0
-                };
-                libc::write(ready_w.as_raw_fd(), (&ok as *const u8).cast(), 1);
-                let mut byte = 0u8;
-                libc::read(go_r.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
-                libc::_exit(0);
-            },
-            ForkResult::Parent { child } => {
-                drop((ready_w, go_r));
-                let mut ok = [0u8];
-                let made = nix::unistd::read(&ready_r, &mut ok).map(|n| n == 1 && ok[0] == 1);
-                let result = match made {
-                    Ok(true) => Self::open(child.as_raw(), uid, gid),
-                    Ok(false) => Err(Errno::EPERM),
-                    Err(e) => Err(e),
-                };
-                drop(go_w); // the helper reads end-of-file and exits
-                let _ = waitpid(child, None);
-                result
-            }
-        }
+        let go = go_r.as_raw_fd();
+        // The helper only waits for a byte, so it may share our memory
+        // (CLONE_VM: no copy of the page tables, cheaper than a fork), on
+        // a small stack of its own. It is in the new user namespace from
+        // its first instruction: we can write its maps at once.
+        let mut stack = vec![0u8; 16 * 1024];
+        let wait_for_go = Box::new(|| {
+            let mut byte = 0u8;
+            // SAFETY: read(2) into a local byte, on a descriptor we hold.
+            unsafe { libc::read(go, (&mut byte as *mut u8).cast(), 1) };
+            0
+        });
+        let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_VM;
+        // SAFETY: the helper runs only the closure above (one read(2)) and
+        // exits; it touches no lock or allocation of ours.
+        let helper =
+            unsafe { nix::sched::clone(wait_for_go, &mut stack, flags, Some(libc::SIGCHLD)) }?;
+        let result = Self::open(helper.as_raw(), uid, gid);
+        let _ = nix::unistd::write(&go_w, b"x"); // go: the helper exits
+        let _ = waitpid(helper, None);
+        drop(go_r);
+        result
     }
 
     fn open(pid: i32, uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {

@@ -11,6 +11,16 @@
 //! there. The rootfs itself may then be private (`rootfs-fetch.sh` makes it
 //! 0700), even under `/root`.
 //!
+//! The bind is **read-only**. Steps 03 to 06 share one rootfs: a container
+//! that could write it could leave a set-uid program in its `/tmp`, which
+//! any host user who reaches the rootfs could then run as container root's
+//! host id (and so reach every container's state), or change what the next
+//! container runs. Each container gets a `/tmp` of its own instead, a
+//! directory next to the bind, bound over the image's; a writable root of
+//! its own comes with step 07's overlay. The child's copy
+//! of a read-only mount made by the parent is *locked* read-only (see step
+//! 05's volumes).
+//!
 //! The bind is unmounted again once the child exists: its mount namespace
 //! is a copy, made at the clone, and keeps its own.
 
@@ -24,6 +34,7 @@ use step01_chroot::Layer;
 use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::ParentCx;
+use step01_chroot::trace::Trace;
 
 /// A directory on the way that container root may not pass.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +94,21 @@ pub struct RootfsBind {
     made: Option<PathBuf>,
 }
 
+/// A bind mount, narrated.
+fn bind(trace: &Trace, source: &Path, target: &Path, more: MsFlags) -> Result<()> {
+    let flags = MsFlags::MS_BIND | more;
+    let rec = if more.contains(MsFlags::MS_REC) {
+        " | MS_REC"
+    } else {
+        ""
+    };
+    trace.call(
+        format!("mount({source:?}, {target:?}, NULL, MS_BIND{rec}, NULL)"),
+        || mount(Some(source), target, None::<&str>, flags, None::<&str>),
+    )?;
+    Ok(())
+}
+
 /// Where container `id`'s rootfs is bound: `<state>/roots/<id>/rootfs`.
 fn bind_dir(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("roots").join(id)
@@ -121,25 +147,38 @@ impl Layer for RootfsBind {
             };
             step01_chroot::state::claim(&state_dir, "roots", &cx.spec.id, group).map_err(io)?;
             std::fs::create_dir(&target).map_err(io)?;
+            std::fs::create_dir(dir.join("tmp")).map_err(io)?;
+            let sticky = std::os::unix::fs::PermissionsExt::from_mode(0o1777);
+            std::fs::set_permissions(dir.join("tmp"), sticky).map_err(io)?;
         }
-        self.made = Some(dir);
+        self.made = Some(dir.clone());
         let rootfs = cx.spec.rootfs.clone();
-        trace.call(
-            format!("mount({rootfs:?}, {target:?}, NULL, MS_BIND | MS_REC, NULL)"),
-            || {
-                mount(
-                    Some(&rootfs),
-                    &target,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-            },
-        )?;
+        bind(trace, &rootfs, &target, MsFlags::MS_REC)?;
+        // The container's own /tmp, over the image's (a real directory: a
+        // symlink there would lead this mount, made as host root, outside).
+        let image_tmp = target.join("tmp");
+        if trace.dry_run() || std::fs::symlink_metadata(&image_tmp).is_ok_and(|m| m.is_dir()) {
+            bind(trace, &dir.join("tmp"), &image_tmp, MsFlags::empty())?;
+        }
         cx.spec.rootfs = target;
         Ok(())
     }
     // ANCHOR_END: bind_rootfs
+
+    /// Read-only from here on, now that every layer has made its mount
+    /// points (step 05) through the bind.
+    fn before_clone(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        if self.made.is_none() {
+            return Ok(());
+        }
+        let target = &cx.spec.rootfs;
+        let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        cx.trace.call(
+            format!("mount(NULL, {target:?}, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)"),
+            || mount(None::<&str>, target, None::<&str>, read_only, None::<&str>),
+        )?;
+        Ok(())
+    }
 
     /// The child has its copy: the host's mount table no longer needs it.
     fn configure_child(&mut self, cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
@@ -163,12 +202,15 @@ impl Layer for RootfsBind {
     }
 }
 
-/// Unmounts and removes `<state>/roots/<id>`. Only ever rmdir: a bind
-/// that would not unmount keeps its directory, and the rootfs its files.
+/// Unmounts and removes `<state>/roots/<id>`. The rootfs's mount point
+/// is only ever rmdir'ed: a bind that would not unmount keeps its
+/// directory, and the rootfs its files. The container's `/tmp` is a plain
+/// directory here, never mounted on: it goes, with what is in it.
 fn remove(dir: &Path) {
     let target = dir.join("rootfs");
     let _ = umount2(&target, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(&target);
+    let _ = std::fs::remove_dir_all(dir.join("tmp"));
     let _ = std::fs::remove_file(dir.join("owner"));
     let _ = std::fs::remove_dir(dir);
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use workshop_tests::{
-    CommandExt, PROBE, RootfsCopy, TestUser, as_user, collect, full_capability_set, own_ns,
-    probe_field, redactions, run_step, step_command, test_rootfs,
+    ChildExt, CommandExt, PROBE, RootfsCopy, TestUser, as_user, collect, full_capability_set,
+    own_ns, probe_field, redactions, run_step, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_03-user-ns");
@@ -52,14 +52,22 @@ fn container_root_is_the_sudo_user() {
 
 #[test]
 fn files_made_inside_belong_to_the_mapped_user() {
-    let rootfs = RootfsCopy::new();
-    let run = collect(
-        via_sudo(rootfs.path())
-            .args(["-q", "/bin/touch", "/tmp/made-inside"])
-            .output_bounded(),
-    );
-    assert_eq!(run.code, Some(0), "{run:?}");
-    let made = std::fs::metadata(rootfs.path().join("tmp/made-inside")).unwrap();
+    // The container's /tmp is its own (reach.rs): look at it from the host
+    // through the container process's root, while it runs.
+    let mut runtime = via_sudo(test_rootfs())
+        .args([
+            "-q",
+            "/bin/sh",
+            "-c",
+            "touch /tmp/made-inside; exec sleep 30",
+        ])
+        .spawn()
+        .unwrap();
+    let sleeper = workshop_tests::contract::container_process(runtime.id(), "sleep");
+    let made = std::fs::metadata(format!("/proc/{sleeper}/root/tmp/made-inside"));
+    runtime.kill().unwrap();
+    let _ = runtime.wait_bounded();
+    let made = made.expect("the file the container made");
     assert_eq!((made.uid(), made.gid()), ADA, "root inside is ADA outside");
 }
 

@@ -89,6 +89,13 @@ impl Layer for EtcFiles {
         cx.trace.write_file(dir.join("hosts"), &hosts)?;
         cx.trace
             .write_file(dir.join("resolv.conf"), &host_resolv_conf())?;
+        if !cx.trace.dry_run() {
+            // Container root's to change, as in Docker (`echo ... >> /etc/hosts`).
+            let (uid, gid) = cx.spec.root_on_host;
+            for file in FILES {
+                let _ = nix::unistd::chown(&dir.join(file), Some(uid.into()), Some(gid.into()));
+            }
+        }
         // The mount points, made here (container root may not write the
         // rootfs) and resolved inside it: an image whose /etc/hosts is a
         // symlink to /tmp/x gets <rootfs>/tmp/x, never the host's /tmp/x.

@@ -83,12 +83,31 @@ fn make(rootfs: &Path, inside: &Path, dir: bool) -> nix::Result<()> {
         walked.push(name);
         parent = dir_at(&root, &parent, &walked, name)?;
     }
+    walked.push(last);
     if dir {
-        walked.push(last);
-        dir_at(&root, &parent, &walked, last).map(drop)
-    } else {
-        let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        nix::fcntl::openat(&parent, *last, flags, Mode::from_bits_truncate(0o644)).map(drop)
+        return dir_at(&root, &parent, &walked, last).map(drop);
+    }
+    // Only looked at when it is there: opening an image's file for writing
+    // would copy it up into the container's layer (step 07) for nothing.
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    match openat2(&root, &walked, how) {
+        Err(Errno::ENOENT) => {
+            let flags = OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_WRONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC;
+            nix::fcntl::openat(&parent, *last, flags, Mode::from_bits_truncate(0o644)).map(drop)
+        }
+        // O_PATH | O_NOFOLLOW opens a symlink itself: refuse one, as any
+        // other symlink on the way.
+        Ok(fd) => match nix::sys::stat::fstat(&fd)?.st_mode & libc::S_IFMT {
+            libc::S_IFLNK => Err(Errno::ELOOP),
+            _ => Ok(()),
+        },
+        Err(e) => Err(e),
     }
 }
 

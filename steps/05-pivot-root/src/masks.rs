@@ -85,6 +85,11 @@ impl Layer for Masks {
         }
         if self.read_only_root {
             remount_read_only(trace, Path::new("/"))?;
+            // Step 03's /tmp of its own is a mount apart (steps 03 to 06).
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            if mounts.lines().any(|l| l.split(' ').nth(4) == Some("/tmp")) {
+                remount_read_only(trace, Path::new("/tmp"))?;
+            }
         }
         Ok(())
     }

@@ -57,6 +57,10 @@ pub fn layers(args: &cli::OverlayArgs, spec: &Spec) -> Result<Layers> {
         .map(|(uid, gid)| (uid.clone(), gid.clone()));
     let overlay =
         overlay::Overlay::new(lowers, from_rootfs, bind, args.name.clone(), args.rm, idmap);
+    // The parent reads the lowers itself, and the merged view is already in
+    // the state directory, where container root may pass: step 03's bind
+    // of the rootfs has nothing left to do.
+    replace_layer(&mut layers, "roots", Vec::new());
     // In BindRoot's place; with --pivot-without-bind there is none: before /dev.
     match layers.iter().position(|l| l.name() == "rootfs") {
         Some(_) => replace_layer(&mut layers, "rootfs", vec![Box::new(overlay)]),
