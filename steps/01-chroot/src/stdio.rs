@@ -175,6 +175,7 @@ impl Plumbing {
                         libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
                     ))?
                 };
+                console(&master);
                 sent.push(master.as_raw_fd());
                 std::mem::forget(master); // closed at execve (CLOEXEC)
                 slave
@@ -305,6 +306,34 @@ fn copy_out(mut from: File, to: i32, done: mpsc::Sender<()>) {
         }
         let _ = done.send(());
     });
+}
+
+/// `/dev/console` is the container's terminal too (console(4)), as runc
+/// makes it: a bind mount of the pty's slave. Best effort: a container
+/// without it only misses a name for its terminal.
+fn console(master: &OwnedFd) {
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes the pty's number into `number`.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) } != 0 {
+        return;
+    }
+    let console = Path::new("/dev/console");
+    let made = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(console);
+    if made.is_ok() {
+        let slave = format!("/dev/pts/{number}");
+        let flags = nix::mount::MsFlags::MS_BIND;
+        let _ = nix::mount::mount(
+            Some(slave.as_str()),
+            console,
+            None::<&str>,
+            flags,
+            None::<&str>,
+        );
+    }
 }
 
 /// The master the child sent over the console socket, if it sent one.

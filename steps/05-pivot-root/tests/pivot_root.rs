@@ -418,3 +418,16 @@ fn trace_shows_the_pivot_sequence() {
     // (host-specific lines filtered: see full_trace_redactions)
     full_trace_redactions(test_rootfs()).bind(|| insta::assert_snapshot!("trace", run.stderr));
 }
+
+/// `-t`: the container's terminal is a pty of its own devpts, `/dev/pts/0`,
+/// and `/dev/console` too; without `-t` it has no terminal at all.
+#[test]
+fn with_t_the_container_has_a_terminal_of_its_own() {
+    let script = "tty; [ -c /dev/console ] && echo console";
+    let run = run_step(BIN, &["-q", "-t", "--", "/bin/sh", "-c", script]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout.replace('\r', ""), "/dev/pts/0\nconsole\n");
+    let run = run_step(BIN, &["-q", "--", "/bin/sh", "-c", "tty"]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stdout, "not a tty\n");
+}
