@@ -221,6 +221,33 @@ pub fn the_shared_rootfs_stays_as_it_was(bin: &str, caller: Caller) {
     }
 }
 
+/// An image whose `/tmp` is a symlink to a host directory: the runtime,
+/// as host root, must not mount the container's own `/tmp` there (step
+/// 03's reach.rs opens it with no symlink allowed). Checked in the host's
+/// mount table while the container runs.
+pub fn an_image_tmp_symlink_leads_no_mount_out(bin: &str, caller: Caller) {
+    let host = temp_dir("victim");
+    let rootfs = RootfsCopy::new();
+    let tmp = rootfs.path().join("tmp");
+    fs::remove_dir_all(&tmp).unwrap();
+    std::os::unix::fs::symlink(host.path(), &tmp).unwrap();
+    let mut cmd = step_command(bin, rootfs.path());
+    cmd.args(["-q", "--", "/bin/sleep", "2"]);
+    let mut runtime = caller.command(cmd).spawn().unwrap();
+    let victim = host.path().display().to_string();
+    let mut mounted = false;
+    for _ in 0..40 {
+        let table = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mounted |= table
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(victim.as_str()));
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let status = crate::bounded::ChildExt::wait_bounded(&mut runtime).unwrap();
+    assert!(!mounted, "the runtime mounted over the host's {victim}");
+    assert!(status.success(), "{status:?}");
+}
+
 /// Item 3: a container cannot raise its own memory limit by mounting the
 /// cgroup hierarchy and writing to it (the files belong to host root). On
 /// v1 the swap limit goes first: the kernel keeps memory <= memory+swap.
@@ -369,6 +396,7 @@ macro_rules! step_escape_tests {
                 container_root_is_not_host_root,
                 the_callers_terminal_stays_out_of_reach,
                 the_shared_rootfs_stays_as_it_was,
+                an_image_tmp_symlink_leads_no_mount_out,
                 host_sysctls_stay_out_of_reach,
             );
             $( $crate::step_escape_tests!(@group $bin; $group); )*

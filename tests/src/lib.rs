@@ -187,6 +187,11 @@ impl Run {
 /// default), the way a learner would: the built binary, real arguments.
 /// Colors are off and the state directory is a fresh temporary one.
 pub fn step_command(binary: &str, rootfs: &Path) -> Command {
+    step_command_in(binary, rootfs, state_dir())
+}
+
+/// [`step_command`] with a state directory of the test's choosing.
+pub fn step_command_in(binary: &str, rootfs: &Path, state: &Path) -> Command {
     assert!(
         is_root(),
         "the step tests run containers and need root: run them with `cargo test`, \
@@ -195,7 +200,7 @@ pub fn step_command(binary: &str, rootfs: &Path) -> Command {
     let mut cmd = Command::new(binary);
     die_with_the_test(&mut cmd);
     cmd.arg("--rootfs").arg(rootfs);
-    cmd.arg("--state-dir").arg(state_dir());
+    cmd.arg("--state-dir").arg(state);
     cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
     // Step 03 maps container root to the user who ran sudo; tests say
     // explicitly when they want that, so a learner's sudo changes nothing.
@@ -321,6 +326,9 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
         "$1, [ROOT'S SUBID], [ROOT'S SUBID])",
     );
     settings.add_filter(r"chown\(-1, \d+\)", "chown(-1, [ROOT'S SUBID])");
+    // Descriptor numbers depend on what the runtime inherited.
+    settings.add_filter(r"(O_PATH\)|RESOLVE_NO_SYMLINKS\)) = \d+", "$1 = [FD]");
+    settings.add_filter(r"/proc/self/fd/\d+", "/proc/self/fd/[FD]");
     settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
     // A namespace the container shares with us, and one of its own.
     for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {

@@ -111,6 +111,14 @@ impl RunArgs {
                     .into(),
             ));
         }
+        use std::io::IsTerminal;
+        if self.tty && self.interactive && !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(
+                "-it: the input is not a terminal, and a container's terminal never sees \
+                 the end of a pipe\n  hint: pipe input in with -i alone, or run from a terminal"
+                    .into(),
+            ));
+        }
         // An absolute path reads better in the trace, and stays right
         // whatever directory the child is in.
         let rootfs = std::path::absolute(&self.rootfs).map_err(|source| Error::Io {

@@ -23,7 +23,16 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::unistd::Pid;
 
 /// The signals passed on to the container.
-pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+/// (Every signal that would otherwise end the runtime, as docker does: a
+/// runtime killed by SIGQUIT would leave your terminal in raw mode.)
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 /// The pid to forward to. A signal handler can only reach global state,
 /// and an atomic is the one kind it may touch safely.

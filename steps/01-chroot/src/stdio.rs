@@ -65,6 +65,8 @@ pub struct Plumbing {
     stderr: OwnedFd,
     /// With `-t`.
     terminal: Option<Terminal>,
+    /// `-i`: with `-t`, our stdin goes to the pty.
+    interactive: bool,
 }
 
 /// The parts of `-t`.
@@ -84,6 +86,11 @@ impl Plumbing {
     /// the child's copies of the parent's ends vanish at execve, and its
     /// own ends survive only as the dup2'd 0, 1 and 2.
     pub fn open(mode: StdioMode) -> nix::Result<Self> {
+        if mode.tty && mode.interactive && !isatty(std::io::stdin().as_fd()).unwrap_or(false) {
+            // A pty never sees end-of-file from a pipe: `-it` would wait
+            // for ever (docker refuses it too). See `check`.
+            return Err(Errno::ENOTTY);
+        }
         let cloexec = OFlag::O_CLOEXEC;
         let (stdin_child, stdin) = if mode.interactive && !mode.tty {
             let (r, w) = pipe2(cloexec)?;
@@ -124,6 +131,7 @@ impl Plumbing {
             stdout,
             stderr,
             terminal,
+            interactive: mode.interactive,
         })
     }
     // ANCHOR_END: open
@@ -227,7 +235,11 @@ impl Plumbing {
             watch_window_size();
             copy_window_size(0);
             let reader = File::from(master.try_clone().expect("dup the pty master"));
-            copy_in(File::from(master));
+            if self.interactive {
+                copy_in(File::from(master));
+            } else {
+                std::mem::forget(master); // kept open for the relay, closed at exit
+            }
             copy_out(reader, 1, done_tx);
             outputs += 1;
         }

@@ -103,6 +103,20 @@ impl Traced for Pid {
     }
 }
 
+/// A descriptor that may not be there: `open` of something optional. A dry
+/// run stands in with `None` (nothing is opened).
+impl Traced for Option<OwnedFd> {
+    fn shown(&self) -> String {
+        match self {
+            Some(fd) => fd.as_raw_fd().to_string(),
+            None => "(none)".into(),
+        }
+    }
+    fn dry() -> Option<Self> {
+        Some(None)
+    }
+}
+
 impl Traced for (OwnedFd, OwnedFd) {
     fn shown(&self) -> String {
         format!("0, fds [{}, {}]", self.0.as_raw_fd(), self.1.as_raw_fd())

@@ -21,8 +21,6 @@
 //! Man pages: pid_namespaces(7) ("The namespace init process"), wait(2),
 //! fork(2).
 
-use std::os::fd::AsRawFd;
-
 use colored::Color;
 use nix::errno::Errno;
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -60,11 +58,14 @@ impl Layer for Init {
             // The new process goes on to exec the command.
             Ok(ForkResult::Child) => Ok(()),
             Ok(ForkResult::Parent { child }) => {
-                // Our copy of the error pipe must go: the parent learns that
-                // the command started when *all* write ends are closed.
-                if let Some(pipe) = &cx.error_pipe {
-                    let _ = nix::unistd::close(pipe.as_raw_fd());
-                }
+                // PID 1 never calls execve, so close-on-exec never closes
+                // what the runtime left open in it: the error pipe (the
+                // parent learns the command started when *all* write ends
+                // are closed), the other ends of the stdio pipes (a stdin
+                // that never ends), a pty. It needs none of them: all go.
+                // SAFETY: close_range(2) with integer arguments.
+                unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+                let _ = &cx.error_pipe;
                 let code = supervise(child);
                 // SAFETY: _exit only ends this process.
                 unsafe { libc::_exit(code) }

@@ -29,7 +29,7 @@
 //! inside, so that no container can change it for the others.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -96,19 +96,7 @@ pub fn idmapped_bind(userns: &UsernsFd, source: &Path, target: &Path) -> nix::Re
         propagation: 0,
         userns_fd: userns.0.as_raw_fd() as u64,
     };
-    // SAFETY: `tree` is an open descriptor, the path is a C string, and
-    // `attr` is a mount_attr of the size we pass.
-    let set = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    Errno::result(set)?;
+    set_attributes(tree.as_fd(), 0, &attr)?;
     let target = cstring(target)?;
     // SAFETY: as above; `target` is a C string.
     let moved = unsafe {
@@ -124,6 +112,43 @@ pub fn idmapped_bind(userns: &UsernsFd, source: &Path, target: &Path) -> nix::Re
     Errno::result(moved).map(drop)
 }
 // ANCHOR_END: idmapped_bind
+
+/// mount_setattr(2) on the mount `fd` is (AT_EMPTY_PATH), and with
+/// `AT_RECURSIVE` in `flags` on every mount below it too.
+pub fn set_attributes(
+    fd: BorrowedFd<'_>,
+    flags: libc::c_int,
+    attr: &libc::mount_attr,
+) -> nix::Result<()> {
+    // SAFETY: `fd` is an open descriptor, the path an empty C string, and
+    // `attr` a mount_attr of the size we pass.
+    let set = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | flags,
+            attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(set).map(drop)
+}
+
+/// Read-only (or, with `on` false, writable again) mount attributes.
+pub fn read_only(on: bool) -> libc::mount_attr {
+    let (set, clear) = if on {
+        (libc::MOUNT_ATTR_RDONLY, 0)
+    } else {
+        (0, libc::MOUNT_ATTR_RDONLY)
+    };
+    libc::mount_attr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    }
+}
 
 /// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at
 /// `source`, not yet attached anywhere.

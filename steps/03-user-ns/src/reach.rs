@@ -27,14 +27,20 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
 use colored::Color;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::unistd::Pid;
+use nix::sys::stat::Mode;
 use step01_chroot::Layer;
 use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::ParentCx;
 use step01_chroot::trace::Trace;
+
+use crate::idmapped::{read_only, set_attributes};
 
 /// A directory on the way that container root may not pass.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +98,28 @@ pub fn check(flag: &'static str, path: &Path, (uid, gid): (u32, u32)) -> Result<
 pub struct RootfsBind {
     /// `<state>/roots/<id>`, while it is made.
     made: Option<PathBuf>,
+}
+
+/// `name` in `dir`, opened as a directory (O_PATH) with no symlink on the
+/// way (openat2(2)); `None` if there is none, or in a dry run.
+fn open_inside(trace: &Trace, dir: &Path, name: &str) -> Result<Option<OwnedFd>> {
+    let shown = format!("openat2({dir:?}, {name:?}, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)");
+    let opened = trace.call(shown, || {
+        let root = nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        match openat2(&root, name, how) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })?;
+    Ok(opened)
 }
 
 /// A bind mount, narrated.
@@ -154,11 +182,14 @@ impl Layer for RootfsBind {
         self.made = Some(dir.clone());
         let rootfs = cx.spec.rootfs.clone();
         bind(trace, &rootfs, &target, MsFlags::MS_REC)?;
-        // The container's own /tmp, over the image's (a real directory: a
-        // symlink there would lead this mount, made as host root, outside).
-        let image_tmp = target.join("tmp");
-        if trace.dry_run() || std::fs::symlink_metadata(&image_tmp).is_ok_and(|m| m.is_dir()) {
-            bind(trace, &dir.join("tmp"), &image_tmp, MsFlags::empty())?;
+        // The container's own /tmp, over the image's. The image's `tmp` is
+        // opened inside the rootfs with no symlink allowed, and the mount
+        // made on that descriptor: a symlink swapped in by whoever owns the
+        // rootfs would otherwise lead this mount, made as host root, onto
+        // any host directory.
+        if let Some(image_tmp) = open_inside(trace, &target, "tmp")? {
+            let onto = Path::new("/proc/self/fd").join(image_tmp.as_raw_fd().to_string());
+            bind(trace, &dir.join("tmp"), &onto, MsFlags::empty())?;
         }
         cx.spec.rootfs = target;
         Ok(())
@@ -171,26 +202,41 @@ impl Layer for RootfsBind {
         if self.made.is_none() {
             return Ok(());
         }
+        let trace = &cx.trace;
         let target = &cx.spec.rootfs;
-        let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-        cx.trace.call(
-            format!("mount(NULL, {target:?}, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)"),
-            || mount(None::<&str>, target, None::<&str>, read_only, None::<&str>),
+        // Every mount below it too (AT_RECURSIVE), then /tmp writable again.
+        let root = trace.call(format!("open({target:?}, O_PATH)"), || {
+            nix::fcntl::open(
+                target,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map(Some)
+        })?;
+        let Some(root) = root else {
+            return Ok(()); // a dry run
+        };
+        trace.call(
+            format!("mount_setattr({target:?}, AT_RECURSIVE, {{ attr_set: MOUNT_ATTR_RDONLY }})"),
+            || set_attributes(root.as_fd(), libc::AT_RECURSIVE, &read_only(true)),
         )?;
-        Ok(())
-    }
-
-    /// The child has its copy: the host's mount table no longer needs it.
-    fn configure_child(&mut self, cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
-        if let Some(dir) = &self.made {
-            let target = dir.join("rootfs");
-            cx.trace
-                .call(format!("umount2({target:?}, MNT_DETACH)"), || {
-                    umount2(&target, MntFlags::MNT_DETACH)
-                })?;
+        if let Some(tmp) = open_inside(trace, target, "tmp")? {
+            trace.call(
+                format!(
+                    "mount_setattr({:?}, 0, {{ attr_clr: MOUNT_ATTR_RDONLY }})",
+                    target.join("tmp")
+                ),
+                || set_attributes(tmp.as_fd(), 0, &read_only(false)),
+            )?;
         }
         Ok(())
     }
+
+    // No unmount right after the clone: until the child has made its
+    // mounts private (step 02's first layer), its copy is a slave of ours,
+    // and an unmount here would take it away too (mount_namespaces(7),
+    // shared subtrees: on most hosts `/` is shared). So the binds stay
+    // until the container exits.
 
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
         if let Some(dir) = self.made.take()

@@ -21,7 +21,6 @@ use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step01_chroot::trace::Trace;
 
 use nix::mount::{MntFlags, umount2};
-use nix::unistd::Pid;
 use step01_chroot::engine::ExitStatus;
 
 pub use crate::inroot::make_mount_point;
@@ -117,9 +116,7 @@ impl Volumes {
         staging_dir(&spec.state_dir, &spec.id).join(n.to_string())
     }
 
-    /// Unmounts the staged volumes (the child keeps its copies). Their
-    /// mount points stay until `cleanup`: removing one now would take the
-    /// child's copy with it, before the child has bound it.
+    /// Unmounts the staged volumes, once the container has exited.
     fn unstage(&self, trace: &Trace) {
         for (_, staging) in &self.staged {
             let _ = trace.call(format!("umount2({staging:?}, MNT_DETACH)"), || {
@@ -188,12 +185,9 @@ impl Layer for Volumes {
     }
     // ANCHOR_END: prepare
 
-    /// The child has its copies of the staged mounts (locked): the host's
-    /// mount table no longer needs them.
-    fn configure_child(&mut self, cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
-        self.unstage(&cx.trace);
-        Ok(())
-    }
+    // The staged mounts stay until the container exits: until the child
+    // has made its mounts private, its copies are slaves of ours, and an
+    // unmount here would take them away too (see step 03's reach.rs).
 
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
         self.unstage(&cx.trace);
@@ -242,12 +236,16 @@ impl Volumes {
 
     fn try_stage(&mut self, cx: &ParentCx<'_>) -> Result<()> {
         let trace = &cx.trace;
+        if !trace.dry_run() {
+            // What runs killed before their cleanup left, with or without
+            // read-only volumes of our own.
+            step01_chroot::state::sweep(&cx.spec.state_dir, "volumes", remove_staging);
+        }
         if !self.volumes.iter().any(|v| v.read_only) {
             return Ok(());
         }
         let dir = staging_dir(&cx.spec.state_dir, &cx.spec.id);
         if !trace.dry_run() {
-            step01_chroot::state::sweep(&cx.spec.state_dir, "volumes", remove_staging);
             // 0710, group container root's: the child must pass (state.rs).
             let (_, group) = cx.spec.root_on_host;
             step01_chroot::state::claim(&cx.spec.state_dir, "volumes", &cx.spec.id, group)

@@ -5,6 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 
 use workshop_tests::{
     CommandExt, PROBE, RootfsCopy, collect, full_trace_redactions, host_mounts, new_lines,
@@ -430,4 +431,34 @@ fn with_t_the_container_has_a_terminal_of_its_own() {
     let run = run_step(BIN, &["-q", "--", "/bin/sh", "-c", "tty"]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert_eq!(run.stdout, "not a tty\n");
+}
+
+/// On most hosts `/` is a *shared* mount (systemd makes it so), and what
+/// the parent unmounts there would also vanish from the child's copy, were
+/// it unmounted before the child made its mounts private. A state
+/// directory on a shared mount, with a read-only volume, must work.
+#[test]
+fn a_state_directory_on_a_shared_mount_works() {
+    let shared = workshop_tests::temp_dir("shared");
+    let mount = |args: &[&str]| {
+        let status = Command::new("mount").args(args).status_bounded().unwrap();
+        assert!(status.success(), "mount {args:?}");
+    };
+    let dir = shared.path().display().to_string();
+    mount(&["-t", "tmpfs", "workshop-test", &dir]);
+    mount(&["--make-shared", &dir]);
+    let volume = workshop_tests::temp_dir("vol");
+    fs::write(volume.path().join("file"), "read me").unwrap();
+    fs::set_permissions(volume.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let arg = format!("{}:/data:ro", volume.path().display());
+    let state = shared.path().join("state");
+    let rootfs = RootfsCopy::new();
+    let run = collect(
+        workshop_tests::step_command_in(BIN, rootfs.path(), &state)
+            .args(["-q", "-v", &arg, "/bin/cat", "/data/file"])
+            .output_bounded(),
+    );
+    let _ = Command::new("umount").args(["-l", &dir]).status_bounded();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "read me");
 }
