@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use workshop_tests::{
-    CommandExt, PROBE, RootfsCopy, collect, full_trace_redactions, host_mounts, new_lines,
+    CommandExt, PROBE, RootfsCopy, Run, collect, full_trace_redactions, host_mounts, new_lines,
     probe_field, redactions, run_step, step_command, test_rootfs,
 };
 
@@ -189,41 +189,28 @@ fn masked_paths_read_as_empty_and_read_only_paths_refuse_writes() {
 #[test]
 fn read_only_makes_the_root_read_only() {
     let rootfs = RootfsCopy::new();
-    // /tmp: container root is not host root, so of the rootfs (host
-    // root's) it may write only what anyone may write.
-    let run = collect(
-        step_command(BIN, rootfs.path())
-            .args(["-q", "--read-only", "/bin/touch", "/tmp/new"])
-            .output_bounded(),
-    );
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr.contains("Read-only file system"),
-        "{}",
-        run.stderr
-    );
-    let run = collect(
-        step_command(BIN, rootfs.path())
-            .args(["-q", "/bin/touch", "/tmp/new"])
-            .output_bounded(),
-    );
+    let touch = |flags: &[&str], path: &str| {
+        collect(
+            step_command(BIN, rootfs.path())
+                .arg("-q")
+                .args(flags)
+                .args(["--", "/bin/touch", path])
+                .output_bounded(),
+        )
+    };
+    let refused = |run: Run| {
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert!(run.stderr.contains("Read-only file system"), "{run:?}");
+    };
+    // The shared rootfs is read-only to every container (step 03's
+    // reach.rs); its /tmp is its own, and --read-only takes that too.
+    refused(touch(&[], "/new"));
+    refused(touch(&["--read-only"], "/tmp/new"));
+    let run = touch(&[], "/tmp/new");
     assert_eq!(run.code, Some(0), "without --read-only: {run:?}");
     assert!(
         !rootfs.path().join("tmp/new").exists(),
         "the container's /tmp is its own, not the shared rootfs's"
-    );
-    // The shared rootfs itself is read-only to every container (step 03's
-    // reach.rs): a writable root of its own comes with step 07.
-    let run = collect(
-        step_command(BIN, rootfs.path())
-            .args(["-q", "/bin/touch", "/new"])
-            .output_bounded(),
-    );
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr.contains("Read-only file system"),
-        "{}",
-        run.stderr
     );
 }
 
