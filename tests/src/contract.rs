@@ -184,6 +184,42 @@ pub fn stdin_is_the_containers(bin: &str) {
     assert_eq!(run.stdout, "from-stdin\n");
 }
 
+/// With `-i`, the end of our stdin is the end of the container's: `cat`
+/// copies what was piped in and ends. (`extra` adds flags: step 02's
+/// `--init`, whose PID 1 must not keep the pipe open.)
+pub fn end_of_input_reaches_the_container(bin: &str) {
+    end_of_input_reaches_the_container_with(bin, &[]);
+}
+
+/// [`end_of_input_reaches_the_container`], with more flags.
+pub fn end_of_input_reaches_the_container_with(bin: &str, extra: &[&str]) {
+    let mut child = step_command(bin, test_rootfs())
+        .args(["-q", "-i"])
+        .args(extra)
+        .args(["--", "/bin/cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped in\n")
+        .unwrap(); // then dropped: EOF
+    let run = collect(child.wait_with_output_bounded());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "piped in\n");
+}
+
+/// `-it` wants a terminal: from a pipe the container's terminal would never
+/// see the end of input. Refused before anything is made, as docker does.
+pub fn it_without_a_terminal_is_refused(bin: &str) {
+    let run = run_step(bin, &["-q", "-i", "-t", "--", "/bin/true"]);
+    run.assert_error(125, "-it: the input is not a terminal");
+}
+
 /// `kill RUNTIME` reaches the container. The command handles SIGTERM with
 /// a trap: from step 02 on it is PID 1, which only gets signals it handles.
 pub fn sigterm_to_the_runtime_reaches_the_container(bin: &str) {
@@ -344,6 +380,8 @@ macro_rules! step_contract_tests {
                 step_mode_without_a_terminal_is_refused_not_hung,
                 environment_is_the_containers_own,
                 stdin_is_the_containers,
+                end_of_input_reaches_the_container,
+                it_without_a_terminal_is_refused,
                 sigterm_to_the_runtime_reaches_the_container,
                 killing_the_runtime_kills_the_container,
                 the_callers_descriptors_stay_outside,

@@ -322,3 +322,11 @@ fn when_pid_1_exits_the_kernel_kills_the_rest() {
     }
     assert!(!Path::new(&format!("/proc/{pid_1}")).exists());
 }
+
+/// `--init`: PID 1 never execs, so it closes what the runtime left open in
+/// it itself; otherwise it would hold the write end of the stdin pipe, and
+/// `cat` would never see the end of its input.
+#[test]
+fn init_keeps_no_descriptor_of_the_runtime() {
+    workshop_tests::contract::end_of_input_reaches_the_container_with(BIN, &["--init"]);
+}
