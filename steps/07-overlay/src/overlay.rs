@@ -235,12 +235,17 @@ impl Layer for Overlay {
         let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
         // Only the runtime and container root's group may pass (state.rs):
         // the child must reach `merged`, no other host user may reach `upper`.
+        // Made with its owner file in one step (state.rs's claim): another
+        // run's sweep must never find it without one, and take it.
         let (_, group) = cx.spec.root_on_host;
-        trace.call(format!("mkdir({base:?}, 0710); chown(-1, {group})"), || {
-            step01_chroot::state::container_dir(&cx.spec.state_dir, "overlay", &name, group)
-                .map(drop)
-                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-        })?;
+        trace.call(
+            format!("mkdir({base:?}, 0710); chown(-1, {group}); owner"),
+            || {
+                step01_chroot::state::claim(&cx.spec.state_dir, "overlay", &name, group)
+                    .map(drop)
+                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            },
+        )?;
         for dir in [&upper, &work, &merged] {
             trace.call(format!("mkdir({dir:?}, 0755)"), || {
                 fs::create_dir_all(dir)
@@ -249,7 +254,6 @@ impl Layer for Overlay {
         }
         self.base = Some(base.clone());
         if !trace.dry_run() {
-            let _ = fs::write(base.join("owner"), std::process::id().to_string());
             // For `diff`, which must tell changed files from added ones.
             let lowers: Vec<String> = self
                 .lowers
