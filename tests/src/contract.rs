@@ -166,22 +166,22 @@ pub fn environment_is_the_containers_own(bin: &str) {
 }
 
 pub fn stdin_is_the_containers(bin: &str) {
+    let run = with_input(bin, &["-q", "-i", "/bin/sh"], b"echo from-stdin; exit 3\n");
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_eq!(run.stdout, "from-stdin\n");
+}
+
+/// Runs `bin ARGS` with `input` piped to it, then end-of-file.
+fn with_input(bin: &str, args: &[&str], input: &[u8]) -> crate::Run {
     let mut child = step_command(bin, test_rootfs())
-        .args(["-q", "-i", "/bin/sh"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"echo from-stdin; exit 3\n")
-        .unwrap();
-    let run = collect(child.wait_with_output_bounded());
-    assert_eq!(run.code, Some(3), "{run:?}");
-    assert_eq!(run.stdout, "from-stdin\n");
+    child.stdin.take().unwrap().write_all(input).unwrap(); // then dropped: EOF
+    collect(child.wait_with_output_bounded())
 }
 
 /// With `-i`, the end of our stdin is the end of the container's: `cat`
@@ -193,22 +193,10 @@ pub fn end_of_input_reaches_the_container(bin: &str) {
 
 /// [`end_of_input_reaches_the_container`], with more flags.
 pub fn end_of_input_reaches_the_container_with(bin: &str, extra: &[&str]) {
-    let mut child = step_command(bin, test_rootfs())
-        .args(["-q", "-i"])
-        .args(extra)
-        .args(["--", "/bin/cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"piped in\n")
-        .unwrap(); // then dropped: EOF
-    let run = collect(child.wait_with_output_bounded());
+    let mut args = vec!["-q", "-i"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "/bin/cat"]);
+    let run = with_input(bin, &args, b"piped in\n");
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout, "piped in\n");
 }
