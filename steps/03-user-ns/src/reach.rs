@@ -6,10 +6,10 @@
 //! Making the rootfs's path open to it would open it to every host user,
 //! and the rootfs holds set-uid binaries (the image's, or ones a container
 //! made in its `/tmp`). So the parent, still host root, bind-mounts the
-//! rootfs at `<state>/roots/<id>`, inside a directory only container root's
-//! group may pass (`state.rs` in step 01), and the container takes it from
-//! there. The rootfs itself may then be private (`rootfs-fetch.sh` makes it
-//! 0700), even under `/root`.
+//! rootfs at `<state>/roots/<id>/rootfs`, inside a directory only container
+//! root's group may pass (`state.rs` in step 01), and the container takes
+//! it from there. The rootfs's own path may then be private, even under
+//! `/root` (mode 0700).
 //!
 //! The bind is **read-only**. Steps 03 to 06 share one rootfs: a container
 //! that could write it could leave a set-uid program in its `/tmp`, which
@@ -17,17 +17,15 @@
 //! host id (and so reach every container's state), or change what the next
 //! container runs. Each container gets a `/tmp` of its own instead, a
 //! directory next to the bind, bound over the image's; a writable root of
-//! its own comes with step 07's overlay. The child's copy
-//! of a read-only mount made by the parent is *locked* read-only (see step
-//! 05's volumes).
+//! its own comes with step 07's overlay. The child's copy of a read-only
+//! mount made by the parent is *locked* read-only (see step 05's volumes).
 //!
-//! The bind is unmounted again once the child exists: its mount namespace
-//! is a copy, made at the clone, and keeps its own.
-
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+//! The binds stay until the container exits, then `cleanup` removes them
+//! (a killed run's, the next run's sweep).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use colored::Color;
 use nix::errno::Errno;

@@ -92,32 +92,17 @@ pub fn remount_read_only(trace: &Trace, target: &Path) -> Result<(), SysError> {
 // ANCHOR_END: remount_read_only
 
 /// Makes the mount at `target` and every mount below it read-only, in one
-/// call: mount_setattr(2) with AT_RECURSIVE (Linux 5.12). mount(2) can only
-/// remount one mount at a time.
+/// call: mount_setattr(2) with AT_RECURSIVE (Linux 5.12; step 03's
+/// `idmapped.rs` wraps it). mount(2) can only remount one mount at a time.
 pub fn read_only_recursive(trace: &Trace, target: &Path) -> Result<(), SysError> {
+    use std::os::fd::AsFd;
+    use step03_user_ns::idmapped::{read_only, set_attributes};
     trace.call(
         format!("mount_setattr({target:?}, AT_RECURSIVE, {{ attr_set: MOUNT_ATTR_RDONLY }})"),
         || {
-            let path = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
-                .map_err(|_| Errno::EINVAL)?;
-            let attr = libc::mount_attr {
-                attr_set: libc::MOUNT_ATTR_RDONLY,
-                attr_clr: 0,
-                propagation: 0,
-                userns_fd: 0,
-            };
-            // SAFETY: a C string and a mount_attr of the size we pass.
-            let done = unsafe {
-                libc::syscall(
-                    libc::SYS_mount_setattr,
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    libc::AT_RECURSIVE,
-                    &attr as *const libc::mount_attr,
-                    std::mem::size_of::<libc::mount_attr>(),
-                )
-            };
-            Errno::result(done).map(drop)
+            let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC;
+            let mount = nix::fcntl::open(target, flags, nix::sys::stat::Mode::empty())?;
+            set_attributes(mount.as_fd(), libc::AT_RECURSIVE, &read_only(true))
         },
     )
 }

@@ -110,7 +110,7 @@ impl Volumes {
     }
 
     /// `<state>/volumes/<id>/<n>`: where read-only volume `n` is mounted by
-    /// the parent, until the child has its copy. Nothing ever removes a
+    /// the parent, for the container's lifetime. Nothing ever removes a
     /// directory there recursively: it may hold a host directory.
     fn staging(spec: &step01_chroot::spec::Spec, n: usize) -> PathBuf {
         staging_dir(&spec.state_dir, &spec.id).join(n.to_string())
