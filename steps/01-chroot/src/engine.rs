@@ -279,6 +279,9 @@ impl Container {
             }
         })?;
         drop(sync_write);
+        // Work that overlaps with the child's set-up. Its trace comes before
+        // the child's, which waits in the pipe until the relay starts.
+        self.released(&trace);
         // With -t this waits for the child's pty master, sent just before
         // its execve (or for end-of-file, if it failed before).
         let mut relay = plumbing.relay();
@@ -300,6 +303,17 @@ impl Container {
         Ok(Some(status))
     }
 
+    /// Every layer's [`Layer::released`], in layer order.
+    fn released(&mut self, trace: &Trace) {
+        for layer in self.layers.iter_mut() {
+            let mut cx = ParentCx {
+                spec: &mut self.spec,
+                trace: trace.for_layer(layer.name(), layer.color()),
+            };
+            layer.released(&mut cx);
+        }
+    }
+
     /// The same story without executing anything: the parent's part, then
     /// the child's hooks run here, in this process, with a dry-run trace.
     fn dry_run(&mut self, trace: &Trace, flags: CloneFlags) -> Result<()> {
@@ -317,6 +331,7 @@ impl Container {
             layer.configure_child(&mut cx, child)?;
         }
         trace.announce("write(sync_pipe, &child_pid, 4) /* go on */");
+        self.released(trace);
         let child_trace = trace.in_child();
         let Err(err) = setup_and_exec(&self.layers, &self.spec, &child_trace, child, None, None);
         match err {

@@ -13,7 +13,8 @@
 //!  clone(flags) ──────────────────────────▶ waits on the sync pipe
 //!  configure_child() child exists, waits     (write uid_map, join a cgroup)
 //!  release ───────────────────────────────▶ enter()  (mounts, hostname, chroot)
-//!                                           execve(command)
+//!  released()       child is on its way      execve(command)
+//!                   (tidy what it no longer needs, in parallel with it)
 //!  wait for the child to exit
 //!  cleanup()        in reverse layer order, always, also after errors
 //! ```
@@ -117,6 +118,15 @@ pub trait Layer {
     fn configure_child(&mut self, _cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
         Ok(())
     }
+
+    /// In the parent, right after the release, while the child sets itself
+    /// up on another CPU: work nobody waits for, such as taking down what
+    /// only the set-up needed (step 07 detaches helper mounts here, whose
+    /// unmount would otherwise hold up the start). It cannot fail the run,
+    /// the child is already on its way; what it leaves is for `cleanup`.
+    /// The child's trace waits in its pipe until these hooks are done, so
+    /// the two never interleave.
+    fn released(&mut self, _cx: &mut ParentCx<'_>) {}
 
     /// In the child, before the command is executed.
     fn enter(&self, _cx: &ChildCx<'_>) -> Result<()> {

@@ -35,13 +35,21 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
-use nix::unistd::pipe;
+use nix::unistd::{Pid, pipe};
 
 use crate::idmap::IdMap;
 
 /// A user namespace, held open by a descriptor to `/proc/PID/ns/user`.
 #[derive(Debug)]
-pub struct UsernsFd(OwnedFd);
+pub struct UsernsFd {
+    ns: OwnedFd,
+    /// The helper that made it: told to exit, reaped on drop, so that its
+    /// exit runs while we mount rather than before.
+    helper: Pid,
+    /// The helper's stack, in our memory (CLONE_VM): freed only once the
+    /// helper is reaped.
+    _stack: Vec<u8>,
+}
 
 impl UsernsFd {
     /// A new user namespace with these maps. Needs root: only the host's
@@ -52,36 +60,62 @@ impl UsernsFd {
     /// its `ns/user` file, and the helper exits.
     pub fn new(uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {
         let (go_r, go_w) = pipe()?;
-        let go = go_r.as_raw_fd();
         // The helper only waits for a byte, so it may share our memory
         // (CLONE_VM: no copy of the page tables, cheaper than a fork), on
         // a small stack of its own. It is in the new user namespace from
-        // its first instruction: we can write its maps at once.
-        let mut stack = vec![0u8; 16 * 1024];
-        let wait_for_go = Box::new(|| {
+        // its first instruction: we can write its maps at once. It gets the
+        // pipe's number as its argument and touches nothing else of ours.
+        extern "C" fn wait_for_go(go: *mut libc::c_void) -> libc::c_int {
             let mut byte = 0u8;
-            // SAFETY: read(2) into a local byte, on a descriptor we hold.
-            unsafe { libc::read(go, (&mut byte as *mut u8).cast(), 1) };
+            // SAFETY: read(2) into a local byte, on the helper's own copy
+            // of the descriptor (no CLONE_FILES).
+            unsafe { libc::read(go as usize as libc::c_int, (&raw mut byte).cast(), 1) };
             0
-        });
+        }
+        let mut stack = vec![0u8; 16 * 1024];
         let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_VM;
-        // SAFETY: the helper runs only the closure above (one read(2)) and
-        // exits; it touches no lock or allocation of ours.
-        let helper =
-            unsafe { nix::sched::clone(wait_for_go, &mut stack, flags, Some(libc::SIGCHLD)) }?;
-        let result = Self::open(helper.as_raw(), uid, gid);
+        // SAFETY: the stack is ours until the helper is reaped (Drop); the
+        // top of it, 16-byte aligned, is where a stack growing down starts.
+        let helper = Errno::result(unsafe {
+            let top = stack.as_mut_ptr().add(stack.len());
+            let top = top.sub(top as usize % 16);
+            libc::clone(
+                wait_for_go,
+                top.cast(),
+                flags.bits() | libc::SIGCHLD,
+                go_r.as_raw_fd() as usize as *mut libc::c_void,
+            )
+        })
+        .map(Pid::from_raw)?;
+        drop(go_r); // the helper has its own copy
+        let opened = Self::open(helper.as_raw(), uid, gid);
         let _ = nix::unistd::write(&go_w, b"x"); // go: the helper exits
-        let _ = waitpid(helper, None);
-        drop(go_r);
-        result
+        match opened {
+            Ok(ns) => Ok(UsernsFd {
+                ns,
+                helper,
+                _stack: stack,
+            }),
+            Err(errno) => {
+                let _ = waitpid(helper, None);
+                Err(errno)
+            }
+        }
     }
 
-    fn open(pid: i32, uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {
+    fn open(pid: i32, uid: &IdMap, gid: &IdMap) -> nix::Result<OwnedFd> {
         let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(0));
         std::fs::write(format!("/proc/{pid}/uid_map"), uid.file_contents()).map_err(errno)?;
         std::fs::write(format!("/proc/{pid}/gid_map"), gid.file_contents()).map_err(errno)?;
         let ns = File::open(format!("/proc/{pid}/ns/user")).map_err(errno)?;
-        Ok(UsernsFd(ns.into()))
+        Ok(ns.into())
+    }
+}
+
+impl Drop for UsernsFd {
+    fn drop(&mut self) {
+        // Before the stack is freed (fields drop after this).
+        let _ = waitpid(self.helper, None);
     }
 }
 
@@ -94,7 +128,7 @@ pub fn idmapped_bind(userns: &UsernsFd, source: &Path, target: &Path) -> nix::Re
         attr_set: libc::MOUNT_ATTR_IDMAP,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: userns.0.as_raw_fd() as u64,
+        userns_fd: userns.ns.as_raw_fd() as u64,
     };
     set_attributes(tree.as_fd(), 0, &attr)?;
     let target = cstring(target)?;

@@ -10,7 +10,9 @@
 //!
 //! Those idmapped views are attached at `<state>/idmapped/<name>/<n>` just
 //! long enough to mount the overlay (overlayfs keeps private copies of its
-//! layers), then detached. They live outside the container's directory on
+//! layers), then detached while the child sets itself up: each unmount
+//! waits for an RCU grace period (a few hundred microseconds), and the
+//! container's start need not wait for it. They live outside the container's directory on
 //! purpose: a recursive removal of that directory must never walk into an
 //! image layer through a mount.
 
@@ -136,6 +138,20 @@ impl IdmappedLowers {
     /// idmapped: the writable layer must belong to them.
     pub fn upper_owner(&self) -> Option<(u32, u32)> {
         self.owner
+    }
+}
+
+impl IdmappedLowers {
+    /// Detaches the views, narrated (on drop, silently).
+    pub fn detach(mut self, trace: &Trace) {
+        if let Some(dir) = self.dir.take() {
+            for view in &self.paths {
+                let _ = trace.call(format!("umount2({view:?}, MNT_DETACH)"), || {
+                    umount2(view, MntFlags::MNT_DETACH)
+                });
+            }
+            detach_all(&dir);
+        }
     }
 }
 

@@ -101,6 +101,9 @@ pub struct Overlay {
     /// The container's id maps, when container root is not host root: the
     /// lower layers are then idmapped (`idmap.rs`).
     idmap: Option<(IdMap, IdMap)>,
+    /// The idmapped views, from the overlay mount until the child is on
+    /// its way (see `released`).
+    views: Option<IdmappedLowers>,
     base: Option<PathBuf>,
     mounted: bool,
 }
@@ -122,6 +125,7 @@ impl Overlay {
             name,
             remove,
             idmap,
+            views: None,
             base: None,
             mounted: false,
         }
@@ -265,7 +269,7 @@ impl Layer for Overlay {
                 let _ = fs::write(base.join("rm"), "");
             }
         }
-        // Idmapped views of the lowers, attached only until the overlay is
+        // Idmapped views of the lowers, needed only until the overlay is
         // mounted: overlayfs keeps private copies of its layers.
         let idmapped = match &self.idmap {
             Some((uid, gid)) => {
@@ -293,13 +297,27 @@ impl Layer for Overlay {
                 )
             },
         )?;
-        drop(idmapped);
+        // Detached once the child is on its way (`released`): an unmount
+        // waits for an RCU grace period, which the start need not wait for.
+        self.views = Some(idmapped);
         self.mounted = true;
         // From here on, the container's root is the merged view.
         cx.spec.rootfs = merged;
         Ok(())
     }
     // ANCHOR_END: prepare
+
+    // ANCHOR: released
+    fn released(&mut self, cx: &mut ParentCx<'_>) {
+        // The overlay holds its own copies of its layers: the idmapped
+        // views can go, while the child sets itself up. (The merged view
+        // stays until cleanup: unmounted now, the overlay's teardown would
+        // move into the container's exit, which we wait for anyway.)
+        if let Some(views) = self.views.take() {
+            views.detach(&cx.trace);
+        }
+    }
+    // ANCHOR_END: released
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
@@ -316,6 +334,10 @@ impl Layer for Overlay {
     // ANCHOR_END: enter
 
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
+        // Still here if the run failed before the release.
+        if let Some(views) = self.views.take() {
+            views.detach(&cx.trace);
+        }
         let Some(base) = self.base.take() else {
             return Ok(());
         };
