@@ -348,6 +348,57 @@ pub fn signal_state_is_the_default(bin: &str) {
     assert!(!run.stderr.contains("Broken pipe"), "{}", run.stderr);
 }
 
+/// `2>&1 | head -1`: the runtime's output is a pipe nobody reads. It
+/// neither panics (a panic would skip the cleanup) nor leaves anything:
+/// no mount in its state directory, no cgroup.
+pub fn a_closed_output_neither_panics_nor_leaks(bin: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let parent = format!(
+        "{}/closed-{}",
+        crate::test_cgroup_parent(),
+        std::process::id()
+    );
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let mut cmd = crate::step_command_in(bin, test_rootfs(), &state);
+    cmd.env("WORKSHOP_CGROUP_PARENT", &parent)
+        .args(["--", "/bin/echo", "hi"])
+        .stdout(Stdio::from(write.try_clone().unwrap()))
+        .stderr(Stdio::from(write));
+    let status = cmd.status_bounded().unwrap();
+    assert_eq!(status.code(), Some(0), "not 101, a panic: {status:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&state.display().to_string()), "{mounts}");
+    let name = parent.rsplit('/').next().unwrap();
+    let left = crate::host::find_dirs(Path::new("/sys/fs/cgroup"), 7, &|n| n == name);
+    assert!(
+        left.iter()
+            .all(|d| crate::host::find_dirs(d, 1, &|_| true).is_empty()),
+        "{left:?}"
+    );
+    for dir in left {
+        crate::host::remove_cgroup_tree(&dir);
+    }
+}
+
+/// `--state-dir state`, relative: made absolute against the working
+/// directory (the mount table and other processes see absolute paths).
+pub fn a_relative_state_dir_works(bin: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = crate::step_command_in(bin, test_rootfs(), Path::new("state"));
+    cmd.current_dir(dir.path())
+        .args(["-q", "--", "/bin/echo", "hi"]);
+    let run = collect(cmd.output_bounded());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "hi\n");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&dir.path().display().to_string()),
+        "{mounts}"
+    );
+}
+
 /// Expands to one `#[test]` per contract function, for the binary `$bin`.
 #[macro_export]
 macro_rules! step_contract_tests {
@@ -374,6 +425,8 @@ macro_rules! step_contract_tests {
                 killing_the_runtime_kills_the_container,
                 the_callers_descriptors_stay_outside,
                 signal_state_is_the_default,
+                a_closed_output_neither_panics_nor_leaks,
+                a_relative_state_dir_works,
             );
         }
     };

@@ -8,6 +8,7 @@
 //! test` works on a fresh clone. Every wait is bounded ([`bounded`]), and a
 //! test run that was killed half-way is cleaned up by the next ([`host`]).
 
+pub mod bad_input;
 pub mod bounded;
 pub mod contract;
 pub mod escapes;

@@ -16,6 +16,8 @@
 //! Man pages: chroot(2), chdir(2), and the "chroot" section of
 //! namespaces(7) for what comes next.
 
+use std::path::Path;
+
 use colored::Color;
 use nix::sched::CloneFlags;
 use nix::unistd::{Uid, chdir, chroot};
@@ -30,6 +32,30 @@ use crate::layer::{ChildCx, Layer, Plan};
 #[derive(Debug, Default)]
 pub struct Chroot;
 
+/// Refuses a `--rootfs` that cannot be a root filesystem, saying why: it
+/// is missing, not a directory, empty, or its path cannot be followed.
+pub fn check_rootfs(rootfs: &Path) -> Result<()> {
+    let unusable = |source| Error::RootfsUnusable {
+        path: rootfs.to_path_buf(),
+        source,
+    };
+    let mut entries = match std::fs::read_dir(rootfs) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::RootfsMissing(rootfs.to_path_buf()));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(Error::RootfsNotDir(rootfs.to_path_buf()));
+        }
+        Err(err) => return Err(unusable(err)),
+    };
+    match entries.next() {
+        None => Err(Error::RootfsEmpty(rootfs.to_path_buf())),
+        Some(Err(err)) => Err(unusable(err)),
+        Some(Ok(_)) => Ok(()),
+    }
+}
+
 impl Layer for Chroot {
     fn name(&self) -> &'static str {
         "chroot"
@@ -40,13 +66,7 @@ impl Layer for Chroot {
     }
 
     fn check(&self, plan: &Plan<'_>) -> Result<()> {
-        let rootfs = &plan.spec.rootfs;
-        if !rootfs.exists() {
-            return Err(Error::RootfsMissing(rootfs.clone()));
-        }
-        if !rootfs.is_dir() {
-            return Err(Error::RootfsNotDir(rootfs.clone()));
-        }
+        check_rootfs(&plan.spec.rootfs)?;
         // chroot(2) needs CAP_SYS_CHROOT. Root has it; so does any process
         // in a user namespace of its own (step 03), which is why the check
         // looks at the clone flags instead of just asking "are we root?".

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use colored::Colorize;
 
 use crate::engine::{Container, ExitStatus};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, exit_code};
 use crate::layer::Layers;
 use crate::spec::Spec;
 use crate::trace::{Trace, TraceOptions};
@@ -56,7 +56,14 @@ pub struct RunArgs {
     pub rootfs: PathBuf,
 
     /// Where steps keep state between runs.
-    #[arg(long, value_name = "DIR", env = "WORKSHOP_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WORKSHOP_STATE_DIR",
+        default_value = DEFAULT_STATE_DIR,
+        value_parser = absolute_path,
+        global = true
+    )]
     pub state_dir: PathBuf,
 
     /// Keep stdin open: what you type (or pipe in) reaches the container.
@@ -78,10 +85,19 @@ pub struct RunArgs {
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         default_value = "/bin/sh"
     )]
     pub command: Vec<String>,
+}
+
+/// A path made absolute against the working directory: the state
+/// directory is compared with the absolute paths of /proc/self/mountinfo,
+/// and handed to processes that run elsewhere.
+pub fn absolute_path(text: &str) -> std::result::Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("an empty path".into());
+    }
+    std::path::absolute(text).map_err(|err| format!("{text:?}: {err}"))
 }
 
 fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
@@ -154,6 +170,88 @@ impl RunArgs {
     }
 }
 
+// ANCHOR: parse
+/// Reads the command line. A usage error (an unknown flag, a bad value)
+/// is one line naming the flag, a hint, and exit code 125, as `docker run`
+/// does: the codes below belong to the container's own command, which may
+/// well return 1 or 2.
+pub fn parse<P: clap::Parser>() -> P {
+    parse_with_matches().0
+}
+
+/// [`parse`], with clap's matches too, for a step that asks which flags
+/// were given (step 07: no run flags with a subcommand).
+pub fn parse_with_matches<P: clap::Parser>() -> (P, clap::ArgMatches) {
+    let matches = P::command()
+        .try_get_matches()
+        .unwrap_or_else(|err| usage_failure(err));
+    let parsed = P::from_arg_matches(&matches)
+        .unwrap_or_else(|err| usage_failure(err.format(&mut P::command())));
+    (parsed, matches)
+}
+
+/// The flags given on the command line (not by default or environment),
+/// as `--long` names, among `command`'s own arguments.
+pub fn flags_given(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
+    command
+        .get_arguments()
+        .filter(|arg| {
+            matches.value_source(arg.get_id().as_str())
+                == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect()
+}
+
+fn usage_failure(err: clap::Error) -> ! {
+    // --help and --version: printed on stdout, exit 0.
+    if !err.use_stderr() {
+        err.exit();
+    }
+    // clap's text: `error: ...`, perhaps indented lines that belong to it
+    // (the missing arguments), a blank line, then usage and tips.
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim);
+    let first = lines.next().unwrap_or_default();
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for more in lines.by_ref().take_while(|l| !l.is_empty()) {
+        message = format!("{message} {more}");
+    }
+    let program = std::env::args().next().unwrap_or_default();
+    let program = Path::new(&program).file_name().unwrap_or_default();
+    let hint = lines
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{} --help lists them all", program.display()));
+    usage_error(&message, &hint)
+}
+
+/// Ends the process for a usage error: `error: MESSAGE`, `hint: HINT`,
+/// exit code 125. Nothing has been touched yet.
+pub fn usage_error(message: &str, hint: &str) -> ! {
+    crate::trace::init_colors();
+    eprintln_or_not(format_args!(
+        "{} {message}\n  hint: {hint}",
+        "error:".red().bold()
+    ));
+    std::process::exit(exit_code::RUNTIME_ERROR.into())
+}
+// ANCHOR_END: parse
+
+/// Writes a line to stderr, unless stderr is gone (`2>&1 | head -1`): a
+/// closed pipe is no reason to stop half-way, or to panic as `eprintln!`
+/// does, which would skip the cleanup.
+pub fn eprintln_or_not(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// Writes a line to stdout, unless stdout is gone (`images | head -1`).
+pub fn println_or_not(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{args}");
+}
+
 /// Ends a step's `main`: explains how the container ended, or prints the
 /// error, and gives the exit code to leave with.
 pub fn finish(args: &RunArgs, result: Result<ExitStatus>) -> ExitCode {
@@ -166,7 +264,7 @@ pub fn finish(args: &RunArgs, result: Result<ExitStatus>) -> ExitCode {
         }
         Err(err) => {
             crate::trace::init_colors();
-            eprintln!("{} {err}", "error:".red().bold());
+            eprintln_or_not(format_args!("{} {err}", "error:".red().bold()));
             ExitCode::from(err.exit_code())
         }
     }
@@ -179,7 +277,7 @@ pub fn finish_command(result: Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             crate::trace::init_colors();
-            eprintln!("{} {err}", "error:".red().bold());
+            eprintln_or_not(format_args!("{} {err}", "error:".red().bold()));
             ExitCode::from(err.exit_code())
         }
     }

@@ -148,10 +148,19 @@ impl Container {
 
         // 2. Prepare, then run; clean up whatever was prepared.
         let mut prepared = 0;
-        let mut outcome = self.prepare_all(&trace, &mut prepared);
-        if outcome.is_ok() {
-            outcome = self.spawn_and_wait(&trace, flags, prepared);
-        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut outcome = self.prepare_all(&trace, &mut prepared);
+            if outcome.is_ok() {
+                outcome = self.spawn_and_wait(&trace, flags, prepared);
+            }
+            outcome
+        }));
+        let outcome = outcome.unwrap_or_else(|panic| {
+            // A bug of ours; the host still comes first: undo what was
+            // prepared (mounts, cgroups, links), then go on panicking.
+            let _ = self.cleanup(&trace, prepared, None);
+            std::panic::resume_unwind(panic)
+        });
         let exit = outcome.as_ref().ok().copied().flatten();
         let cleanup = self.cleanup(&trace, prepared, exit.as_ref());
         let exit = outcome?;
@@ -188,7 +197,10 @@ impl Container {
                 trace: trace.for_layer(layer.name(), layer.color()),
             };
             if let Err(err) = layer.cleanup(&mut cx, exit) {
-                eprintln!("warning: cleaning up {} failed: {err}", layer.name());
+                crate::cli::eprintln_or_not(format_args!(
+                    "warning: cleaning up {} failed: {err}",
+                    layer.name()
+                ));
                 first_error.get_or_insert(err);
             }
         }

@@ -42,6 +42,23 @@ pub enum Error {
     )]
     RootfsMissing(PathBuf),
 
+    /// The root filesystem is an empty directory.
+    #[error(
+        "rootfs {} is empty\n  hint: run ./rootfs-fetch.sh in the workshop directory, or pass --rootfs DIR with an unpacked root filesystem",
+        .0.display()
+    )]
+    RootfsEmpty(PathBuf),
+
+    /// The root filesystem's path cannot be followed (a symlink loop, a
+    /// directory we may not read).
+    #[error("rootfs {}: {source}\n  hint: pass --rootfs DIR with an unpacked root filesystem", path.display())]
+    RootfsUnusable {
+        /// The path given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        source: std::io::Error,
+    },
+
     /// The root filesystem is there but is not a directory.
     #[error("rootfs {} is not a directory\n  hint: pass --rootfs DIR with an unpacked root filesystem", .0.display())]
     RootfsNotDir(PathBuf),

@@ -3,14 +3,13 @@
 //! Everything is in the library (`lib.rs` lists where each concept lives);
 //! this file only reads the command line.
 
-use clap::Parser;
 use step01_chroot::cli::{RunArgs, finish};
 
 /// Run a command in its own root filesystem, with chroot(2).
 ///
 /// Step 01 of the container workshop: the process sees the rootfs as `/`,
 /// but shares everything else (processes, hostname, network) with the host.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "01-chroot", version)]
 struct Cli {
     #[command(flatten)]
@@ -18,7 +17,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = step01_chroot::cli::parse();
     let result = step01_chroot::container(&cli.run).and_then(|c| c.run());
     finish(&cli.run, result)
 }

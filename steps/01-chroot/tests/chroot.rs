@@ -11,6 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_01-chroot");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, []);
 
 #[test]
 fn ls_lists_the_rootfs() {

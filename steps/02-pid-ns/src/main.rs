@@ -1,7 +1,6 @@
 //! `02-pid-ns`: run a command with its own processes, mounts, hostname and
 //! IPC. The concepts are in the library (`lib.rs` lists where).
 
-use clap::Parser;
 use step01_chroot::cli::finish;
 use step02_pid_ns::cli::PidNsArgs;
 
@@ -9,7 +8,7 @@ use step02_pid_ns::cli::PidNsArgs;
 ///
 /// Step 02 of the container workshop: inside, the command is PID 1 and sees
 /// only its own processes, mounts and hostname.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "02-pid-ns", version)]
 struct Cli {
     #[command(flatten)]
@@ -17,7 +16,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = step01_chroot::cli::parse();
     let result = step02_pid_ns::container(&cli.args).and_then(|c| c.run());
     finish(&cli.args.run, result)
 }

@@ -17,6 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_02-pid-ns");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, []);
 
 #[test]
 fn the_probe_is_pid_1_in_namespaces_of_its_own() {
@@ -95,7 +96,7 @@ fn the_hostname_is_the_containers_own() {
     assert_eq!(nix::unistd::gethostname().unwrap(), host_before);
 
     let run = run_step(BIN, &["--hostname", "not a name", "/bin/true"]);
-    run.assert_error(2, "use letters, digits");
+    run.assert_error(125, "use letters, digits");
 }
 
 #[test]

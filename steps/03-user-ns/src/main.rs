@@ -1,7 +1,6 @@
 //! `03-user-ns`: run a container as root inside and an ordinary user
 //! outside; it works without root. The concepts are in the library.
 
-use clap::Parser;
 use step01_chroot::cli::finish;
 use step03_user_ns::cli::UserNsArgs;
 
@@ -9,7 +8,7 @@ use step03_user_ns::cli::UserNsArgs;
 ///
 /// Step 03 of the container workshop: a user namespace in front of step 02's.
 /// Runs without root: call target/debug/03-user-ns directly.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "03-user-ns", version)]
 struct Cli {
     #[command(flatten)]
@@ -17,7 +16,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = step01_chroot::cli::parse();
     let result = step03_user_ns::container(&cli.args).and_then(|c| c.run());
     finish(&cli.args.pid_ns.run, result)
 }

@@ -21,6 +21,7 @@
 //! Man pages: user_namespaces(7), capabilities(7), setresuid(2), setgroups(2).
 
 use std::path::Path;
+use step01_chroot::cli::eprintln_or_not;
 
 use colored::Color;
 use nix::sched::CloneFlags;
@@ -157,11 +158,11 @@ impl Layer for UserNamespace {
             cx.spec.root_on_host = ids;
             if ids == (0, 0) && self.privileged {
                 // A warning, not a trace note: -q must not hide it.
-                eprintln!(
+                eprintln_or_not(format_args!(
                     "UNSAFE: container root is host root (--userns=host or --map-root-to 0): \
                      a file host root owns (a sysctl, a cgroup limit) is the container's to \
                      change. A lesson, not a way to run"
-                );
+                ));
             }
         }
         let Mapping::Maps { grants, .. } = &self.mapping else {

@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_03-user-ns");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, []);
 workshop_tests::step_escape_tests!(BIN);
 
 /// An unprivileged uid and gid with no passwd entry; setpriv needs none.
@@ -177,9 +178,9 @@ fn bad_maps_are_refused_with_a_reason() {
         BIN,
         &["--uid-map", "0:1000", "--gid-map", "0:1000:1", "/bin/true"],
     );
-    run.assert_error(2, "expected CONTAINER:HOST:COUNT");
+    run.assert_error(125, "expected CONTAINER:HOST:COUNT");
     let run = run_step(BIN, &["--uid-map", "0:1000:1", "/bin/true"]);
-    run.assert_error(2, "--gid-map");
+    run.assert_error(125, "--gid-map");
 
     // Unprivileged, and without newuidmap on the PATH.
     let mut cmd = rootless(test_rootfs());
@@ -375,5 +376,5 @@ fn userns_host_is_the_unsafe_lesson() {
         BIN,
         &["--userns", "host", "--map-root-to", "1", "--", "/bin/true"],
     );
-    refused.assert_error(2, "--map-root-to");
+    refused.assert_error(125, "--map-root-to");
 }

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use step01_chroot::cli::eprintln_or_not;
 
 use colored::Color;
 use nix::errno::Errno;
@@ -394,7 +395,9 @@ fn remove(trace: &Trace, made: &Made) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(err) if err.errno != Errno::ENOENT => {
-                    eprintln!("warning: {err}: the cgroup is left behind; the next run removes it");
+                    eprintln_or_not(format_args!(
+                        "warning: {err}: the cgroup is left behind; the next run removes it"
+                    ));
                     break;
                 }
                 _ => break,

@@ -145,10 +145,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let number: u64 = digits.parse().map_err(|_| {
         format!("{text:?} is not a size; use a number with b, k, m or g (e.g. 64m)")
     })?;
+    // The kernel counts memory in a signed 64-bit number of bytes at most;
+    // more would wrap (or panic here, as 9999999999g once did).
     number
         .checked_mul(scale)
-        .ok_or_else(|| format!("{text:?} is too large"))
+        .filter(|&bytes| bytes <= MAX_SIZE)
+        .ok_or_else(|| format!("{text:?} is too large: at most {}", Size(MAX_SIZE)))
 }
+
+/// The largest size the flags take: 2^62 bytes (4 EiB), far above any
+/// machine, and small enough to double for `memory.memsw` without overflow.
+pub const MAX_SIZE: u64 = 1 << 62;
 // ANCHOR_END: parse_size
 
 /// `--memory`: a size of at least [`MIN_MEMORY`].
@@ -196,12 +203,20 @@ pub fn parse_shares(text: &str) -> Result<u64, String> {
     }
 }
 
+/// The most processes Linux allows at all (PID_MAX_LIMIT, see proc(5)'s
+/// pid_max); `pids.max` refuses more with ERANGE.
+pub const MAX_PIDS: u64 = 4 * 1024 * 1024;
+
 /// `--pids-limit`: at least 1 (0 would not even allow the container's own process).
 pub fn parse_pids(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(0) => {
             Err("0 would not allow even the container's first process; give at least 1".into())
         }
+        Ok(pids) if pids > MAX_PIDS => Err(format!(
+            "{text:?} is more than a system can have ({MAX_PIDS}, the kernel's PID_MAX_LIMIT); \
+             leave --pids-limit out for no limit"
+        )),
         Ok(pids) => Ok(pids),
         Err(_) => Err(format!("{text:?} is not a number of processes")),
     }
@@ -250,7 +265,7 @@ impl Limits {
                     // Docker's default (no --memory-swap) is as much swap as memory.
                     let swap = match self.memory_swap {
                         Some(Swap::Unlimited) => "max".to_string(),
-                        Some(Swap::Total(total)) => (total - memory).to_string(),
+                        Some(Swap::Total(total)) => total.saturating_sub(memory).to_string(),
                         None => memory.to_string(),
                     };
                     add(Memory, "memory.swap.max", swap);
@@ -276,7 +291,7 @@ impl Limits {
                     let total = match self.memory_swap {
                         Some(Swap::Unlimited) => "-1".to_string(),
                         Some(Swap::Total(total)) => total.to_string(),
-                        None => (2 * memory).to_string(),
+                        None => memory.saturating_mul(2).to_string(),
                     };
                     add(Memory, "memory.memsw.limit_in_bytes", total);
                 }

@@ -1,7 +1,6 @@
 //! `04-cgroups`: run a container with memory, CPU and process limits.
 //! The concepts are in the library (`lib.rs` lists where).
 
-use clap::Parser;
 use step01_chroot::cli::finish;
 use step04_cgroups::cli::CgroupArgs;
 
@@ -9,7 +8,7 @@ use step04_cgroups::cli::CgroupArgs;
 ///
 /// Step 04 of the container workshop: a cgroup per container, with the
 /// limits of docker run (--memory, --cpus, --pids-limit, ...).
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "04-cgroups", version)]
 struct Cli {
     #[command(flatten)]
@@ -17,7 +16,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = step01_chroot::cli::parse();
     let result = step04_cgroups::container(&cli.args).and_then(|c| c.run());
     finish(&cli.args.user_ns.pid_ns.run, result)
 }

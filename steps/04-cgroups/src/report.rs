@@ -12,6 +12,7 @@
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
+use step01_chroot::cli::eprintln_or_not;
 
 use colored::Colorize;
 
@@ -123,12 +124,15 @@ impl Report {
             Version::V1 => "v1",
             Version::V2 => "v2",
         };
-        eprintln!("{}", format!("── cgroup report ({name}) ──").bold());
+        eprintln_or_not(format_args!(
+            "{}",
+            format!("── cgroup report ({name}) ──").bold()
+        ));
         for line in self.lines() {
             if line.starts_with("killed by the OOM killer") || line.starts_with("pids: the limit") {
-                eprintln!("  {}", line.red().bold());
+                eprintln_or_not(format_args!("  {}", line.red().bold()));
             } else {
-                eprintln!("  {line}");
+                eprintln_or_not(format_args!("  {line}"));
             }
         }
     }

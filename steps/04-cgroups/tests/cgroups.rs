@@ -21,6 +21,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_04-cgroups");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, [LIMITS]);
 workshop_tests::step_escape_tests!(BIN, cgroups);
 
 fn hierarchy() -> Hierarchy {
@@ -306,9 +307,9 @@ fn the_trace_shows_every_cgroup_file_written() {
 #[test]
 fn bad_limits_are_refused_before_anything_is_made() {
     for (args, code, says) in [
-        (&["--memory", "12XB"][..], 2, "unknown unit \"xb\""),
-        (&["--cpus", "-1"][..], 2, "give at least 0.01 CPUs"),
-        (&["--pids-limit", "0"][..], 2, "at least 1"),
+        (&["--memory", "12XB"][..], 125, "unknown unit \"xb\""),
+        (&["--cpus", "-1"][..], 125, "give at least 0.01 CPUs"),
+        (&["--pids-limit", "0"][..], 125, "at least 1"),
         (
             &["--memory", "16m", "--memory-swap", "8m"][..],
             125,

@@ -42,11 +42,19 @@ impl FromStr for Volume {
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let parts: Vec<_> = s.split(':').collect();
+        let colon = || {
+            format!(
+                "{s:?}: -v splits HOST:CONTAINER[:ro] at ':', so neither path may contain one \
+                 (bind such a path somewhere without ':' first)"
+            )
+        };
         let (host, container, read_only) = match parts[..] {
             [host, container] => (host, container, false),
             [host, container, "ro"] => (host, container, true),
             [host, container, "rw"] => (host, container, false),
+            [_, _, mode] if mode.starts_with('/') => return Err(colon()),
             [_, _, mode] => return Err(format!("{s:?}: the mode is ro or rw, not {mode:?}")),
+            [_, _, _, ..] => return Err(colon()),
             _ => {
                 return Err(format!(
                     "{s:?}: expected HOST:CONTAINER or HOST:CONTAINER:ro"
@@ -67,6 +75,20 @@ impl FromStr for Volume {
                 "{s:?}: a volume cannot replace the container's root"
             ));
         }
+        if let Some(reserved) = RESERVED.iter().find(|r| container.starts_with(r)) {
+            return Err(format!(
+                "{s:?}: {reserved} is the runtime's (step 05 mounts it after the volumes, \
+                 hiding them); mount the volume elsewhere, e.g. /data"
+            ));
+        }
+        // Docker reads a relative HOST as the name of a managed volume,
+        // which this workshop has not; a path relative to wherever the
+        // runtime happened to start would be a surprise.
+        if !Path::new(host).is_absolute() {
+            return Err(format!(
+                "{s:?}: the host path must be absolute (e.g. $PWD/{host})"
+            ));
+        }
         Ok(Volume {
             host: PathBuf::from(host),
             container,
@@ -74,6 +96,9 @@ impl FromStr for Volume {
         })
     }
 }
+
+/// Container paths the runtime mounts itself, after the volumes.
+const RESERVED: [&str; 3] = ["/dev", "/proc", "/sys"];
 
 /// What is wrong with a volume.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +108,12 @@ pub enum VolumeError {
         "volume source {0} does not exist on the host\n  hint: create it first, or check the path (-v HOST:CONTAINER)"
     )]
     NoSource(PathBuf),
+    /// Two volumes for one container path.
+    #[error(
+        "-v ...:{0}: two volumes for one container path (the second would hide the first)\n  \
+         hint: give each container path once"
+    )]
+    SameTarget(String),
     /// The target could not be resolved inside the rootfs.
     #[error("volume target {target}: {source}")]
     Target {
@@ -156,9 +187,18 @@ impl Layer for Volumes {
     }
 
     fn check(&self, _plan: &Plan<'_>) -> Result<()> {
-        for volume in &self.volumes {
+        for (i, volume) in self.volumes.iter().enumerate() {
             if !volume.host.exists() {
                 return Err(Error::layer(VolumeError::NoSource(volume.host.clone())));
+            }
+            // Compared by components: /data and /data/ are one path.
+            let target: Vec<_> = volume.container.components().collect();
+            if self.volumes[..i]
+                .iter()
+                .any(|v| v.container.components().eq(target.iter().copied()))
+            {
+                let shown = volume.container.display().to_string();
+                return Err(Error::layer(VolumeError::SameTarget(shown)));
             }
         }
         Ok(())
@@ -316,6 +356,19 @@ mod tests {
         );
         assert!("/a".parse::<Volume>().is_err());
         assert!("/a:/".parse::<Volume>().is_err());
+    }
+
+    #[test]
+    fn volumes_that_could_not_work_are_refused_with_the_reason() {
+        let refused = |arg: &str| arg.parse::<Volume>().unwrap_err();
+        assert!(refused("tmp:/data").contains("host path must be absolute"));
+        assert!(refused("/a:b:/data").contains("neither path may contain one"));
+        assert!(refused("/a:b:/data:ro").contains("neither path may contain one"));
+        for reserved in ["/dev", "/proc/sys", "/sys/", "/dev/shm"] {
+            assert!(refused(&format!("/a:{reserved}")).contains("is the runtime's"));
+        }
+        // A name that only starts like one is fine.
+        assert!("/a:/device".parse::<Volume>().is_ok());
     }
 
     #[test]

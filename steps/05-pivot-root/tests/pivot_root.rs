@@ -16,6 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_05-pivot-root");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, [LIMITS, VOLUMES]);
 workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
 
 /// A file on the host, outside any rootfs, with text nobody could guess.

@@ -17,7 +17,7 @@ pub struct NetArgs {
     pub network: Mode,
 
     /// The host bridge containers connect to (made once, kept).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE, value_parser = link_name)]
     pub bridge: String,
 
     /// The bridge's subnet; the bridge takes its first address.
@@ -31,4 +31,22 @@ pub struct NetArgs {
     /// Remove the bridge and the iptables rules containers leave for each other, and exit.
     #[arg(long)]
     pub cleanup: bool,
+}
+
+/// A name the kernel takes for a network link: 1 to 15 bytes (IFNAMSIZ is
+/// 16 with the final NUL), no `/`, no white space, not `.` or `..`
+/// (dev_valid_name in the kernel).
+pub fn link_name(text: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("{text:?}: {why}"));
+    if text.is_empty() || text.len() > 15 {
+        return bad("a link name has 1 to 15 characters");
+    }
+    if text == "."
+        || text == ".."
+        || text.contains(['/', ':'])
+        || text.contains(char::is_whitespace)
+    {
+        return bad("a link name has no '/', ':' or spaces, and is not . or ..");
+    }
+    Ok(text.into())
 }

@@ -1,14 +1,13 @@
 //! `06-netns-veth`: run a container with a network of its own. The
 //! concepts are in the library (`lib.rs` lists where).
 
-use clap::Parser;
 use step01_chroot::cli::{finish, finish_command};
 use step06_netns_veth::cli::NetArgs;
 
 /// Run a command in a container with its own network: a veth pair to a host bridge, NAT, published ports.
 ///
 /// Step 06 of the container workshop. `--cleanup` removes the bridge and rules.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "06-netns-veth", version)]
 struct Cli {
     #[command(flatten)]
@@ -16,7 +15,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = step01_chroot::cli::parse();
     if cli.args.cleanup {
         return finish_command(step06_netns_veth::cleanup(&cli.args));
     }

@@ -84,8 +84,8 @@ impl Netlink {
         connection
     }
 
-    /// The index of link `name`, if it exists.
-    pub fn index(&self, name: &str) -> Result<Option<u32>> {
+    /// Link `name`, as the kernel describes it, if it exists.
+    fn link(&self, name: &str) -> Result<Option<rtnetlink::packet_route::link::LinkMessage>> {
         self.runtime.block_on(async {
             let mut links = self
                 .handle
@@ -94,12 +94,28 @@ impl Netlink {
                 .match_name(name.to_string())
                 .execute();
             match links.try_next().await {
-                Ok(link) => Ok(link.map(|l| l.header.index)),
+                Ok(link) => Ok(link),
                 // No such device: the kernel answers with an error, not an empty list.
                 Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
                 Err(e) => Err(e.into()),
             }
         })
+    }
+
+    /// The index of link `name`, if it exists.
+    pub fn index(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self.link(name)?.map(|l| l.header.index))
+    }
+
+    /// Whether link `name` is a bridge (`None`: there is no such link).
+    pub fn is_bridge(&self, name: &str) -> Result<Option<bool>> {
+        use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
+        Ok(self.link(name)?.map(|link| {
+            link.attributes.iter().any(|a| {
+                matches!(a, LinkAttribute::LinkInfo(infos)
+                    if infos.contains(&LinkInfo::Kind(InfoKind::Bridge)))
+            })
+        }))
     }
 
     fn require(&self, name: &str) -> Result<u32> {

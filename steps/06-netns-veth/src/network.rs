@@ -82,7 +82,10 @@ pub enum NetError {
     )]
     NeedsRoot,
     /// Publishing needs a bridge.
-    #[error("-p needs --network bridge: with {0:?} there is no address to forward to")]
+    #[error(
+        "-p needs --network bridge: with {0:?} there is no address to forward to\n  \
+         hint: leave out -p, or add --network bridge"
+    )]
     PublishWithoutBridge(String),
     /// The subnet is taken on this host.
     #[error(
@@ -103,6 +106,15 @@ pub enum NetError {
     /// An iptables command failed.
     #[error(transparent)]
     Iptables(#[from] IptablesError),
+    /// `--bridge` names a link that is not a bridge.
+    #[error(
+        "--bridge {0}: that link exists and is not a bridge\n  \
+         hint: give the name of a bridge, or a new name (the default is {DEFAULT_BRIDGE})"
+    )]
+    NotABridge(String),
+    /// The same host port twice.
+    #[error("-p {0}: that host port is published twice\n  hint: give each host port once")]
+    PortTwice(String),
     /// The lease file could not be used.
     #[error("lease file {}: {source}", path.display())]
     Leases {
@@ -226,12 +238,26 @@ impl Layer for Network {
             let mode = format!("{:?}", self.mode).to_lowercase();
             return Err(NetError::PublishWithoutBridge(mode).into());
         }
+        for (i, publish) in self.publish.iter().enumerate() {
+            let same = |p: &&Publish| p.host == publish.host && p.protocol == publish.protocol;
+            if self.publish[..i].iter().any(|p| same(&p)) {
+                return Err(
+                    NetError::PortTwice(format!("{}/{}", publish.host, publish.protocol)).into(),
+                );
+            }
+        }
         if self.mode == Mode::Bridge && !plan.dry_run {
             if !Uid::effective().is_root() {
                 return Err(NetError::NeedsRoot.into());
             }
             if !iptables::available() {
                 return Err(NetError::Iptables(IptablesError::Missing).into());
+            }
+            // Before any rule is added for it: `--bridge lo` would fail only
+            // when the veth is attached, too late.
+            let host = Netlink::here().map_err(NetError::from)?;
+            if host.is_bridge(&self.bridge).map_err(NetError::from)? == Some(false) {
+                return Err(NetError::NotABridge(self.bridge.clone()).into());
             }
         }
         Ok(())

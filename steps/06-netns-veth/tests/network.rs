@@ -16,6 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_06-netns-veth");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, [LIMITS, VOLUMES, NETWORK]);
 workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
 
 /// The step, in the test's "host" namespace, with `args`.
@@ -417,9 +418,9 @@ fn bad_network_arguments_are_refused() {
     let run = run_step(BIN, &["--network", "none", "-p", "8080:80", "/bin/true"]);
     run.assert_error(125, "-p needs --network bridge");
     let run = run_step(BIN, &["--subnet", "10.88.0.1/16", "/bin/true"]);
-    run.assert_error(2, "host bits are set");
+    run.assert_error(125, "host bits are set");
     let run = run_step(BIN, &["-p", "80", "/bin/true"]);
-    run.assert_error(2, "HOSTPORT:CONTAINERPORT");
+    run.assert_error(125, "HOSTPORT:CONTAINERPORT");
 }
 
 #[test]

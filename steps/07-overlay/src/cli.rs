@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use step01_chroot::cli::DEFAULT_STATE_DIR;
 use step06_netns_veth::cli::NetArgs;
 
 /// The arguments of step 07, which every later step includes.
@@ -29,14 +28,6 @@ pub struct OverlayArgs {
     pub rm: bool,
 }
 
-/// Where the store is, for the subcommands.
-#[derive(Clone, Debug, clap::Args)]
-pub struct StoreArgs {
-    /// The state directory that holds the image store.
-    #[arg(long, value_name = "DIR", env = "WORKSHOP_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
-}
-
 /// The image store and kept containers.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Command {
@@ -48,33 +39,22 @@ pub enum Command {
         /// The image's name.
         #[arg(long)]
         name: String,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// List the images in the store.
-    Images {
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Images,
     /// Remove an image, and its layers no other image uses.
     Rmi {
         /// The image's name.
         name: String,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// List what a kept container changed: A(dded), C(hanged), D(eleted).
     Diff {
         /// The container's name.
         name: String,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// Remove a kept container's writable layer.
     Rm {
         /// The container's name.
         name: String,
-        #[command(flatten)]
-        store: StoreArgs,
     },
 }

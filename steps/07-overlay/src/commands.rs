@@ -1,6 +1,8 @@
 //! The subcommands: the image store, and containers kept for `diff`.
 
 use std::fs;
+use std::path::Path;
+use step01_chroot::cli::println_or_not;
 
 use step01_chroot::error::{Error, Result};
 
@@ -21,18 +23,14 @@ pub enum CommandError {
 }
 
 /// Runs one subcommand; what it reports goes to stdout.
-pub fn run(command: &Command) -> Result<()> {
+pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
     match command {
-        Command::Import {
-            tarballs,
-            name,
-            store,
-        } => {
-            let (image, reports) = Store::new(&store.state_dir)
+        Command::Import { tarballs, name } => {
+            let (image, reports) = Store::new(state_dir)
                 .import(tarballs, name)
                 .map_err(Error::layer)?;
             for report in reports {
-                println!(
+                println_or_not(format_args!(
                     "unpacked {} entries ({} whiteouts, {} opaque directories{})",
                     report.entries,
                     report.whiteouts,
@@ -42,46 +40,50 @@ pub fn run(command: &Command) -> Result<()> {
                     } else {
                         format!(", {} devices skipped", report.skipped_devices.len())
                     }
-                );
+                ));
             }
             let layers: Vec<_> = image.layers.iter().map(|d| &d[..12]).collect();
-            println!("imported {} with layers {}", image.name, layers.join(" "));
+            println_or_not(format_args!(
+                "imported {} with layers {}",
+                image.name,
+                layers.join(" ")
+            ));
         }
-        Command::Images { store } => {
-            let store = Store::new(&store.state_dir);
-            println!("{:<20} {:<8} {:>10}  LAYERS", "NAME", "LAYERS", "SIZE");
+        Command::Images => {
+            let store = Store::new(state_dir);
+            println_or_not(format_args!(
+                "{:<20} {:<8} {:>10}  LAYERS",
+                "NAME", "LAYERS", "SIZE"
+            ));
             for image in store.images().map_err(Error::layer)? {
                 let size: u64 = image.layers.iter().map(|d| du(&store.layer(d))).sum();
                 let layers: Vec<_> = image.layers.iter().map(|d| &d[..12]).collect();
-                println!(
+                println_or_not(format_args!(
                     "{:<20} {:<8} {:>7} KiB  {}",
                     image.name,
                     image.layers.len(),
                     size / 1024,
                     layers.join(" ")
-                );
+                ));
             }
         }
-        Command::Rmi { name, store } => {
-            for digest in Store::new(&store.state_dir)
-                .remove(name)
-                .map_err(Error::layer)?
-            {
-                println!("deleted layer {}", &digest[..12]);
+        Command::Rmi { name } => {
+            for digest in Store::new(state_dir).remove(name).map_err(Error::layer)? {
+                println_or_not(format_args!("deleted layer {}", &digest[..12]));
             }
-            println!("removed image {name}");
+            println_or_not(format_args!("removed image {name}"));
         }
-        Command::Diff { name, store } => {
-            let base = named_container_dir(&store.state_dir, "diff", name).map_err(Error::layer)?;
+        Command::Diff { name } => {
+            let base = named_container_dir(state_dir, "diff", name).map_err(Error::layer)?;
             let lowers = fs::read_to_string(base.join("lowers"))
                 .map_err(|_| Error::layer(CommandError::NoContainer(name.clone())))?;
             let lowers: Vec<_> = lowers.lines().map(std::path::PathBuf::from).collect();
             for change in diff(&base.join("upper"), &lowers) {
-                println!("{change}");
+                println_or_not(format_args!("{change}"));
             }
         }
-        Command::Rm { name, store } => {
-            let base = named_container_dir(&store.state_dir, "rm", name).map_err(Error::layer)?;
+        Command::Rm { name } => {
+            let base = named_container_dir(state_dir, "rm", name).map_err(Error::layer)?;
             if !base.exists() {
                 return Err(Error::layer(CommandError::NoContainer(name.clone())));
             }
@@ -93,7 +95,7 @@ pub fn run(command: &Command) -> Result<()> {
                 path: base,
                 source,
             })?;
-            println!("removed {name}");
+            println_or_not(format_args!("removed {name}"));
         }
     }
     Ok(())

@@ -140,17 +140,28 @@ pub fn container_dir(state_dir: &Path, name: &str) -> PathBuf {
 // ANCHOR: options
 /// The overlay mount's options. In `lowerdir` the *first* directory is the
 /// top layer, so the bottom-first list is reversed.
+///
+/// The option string is split at `,` (between options) and `:` (between
+/// lowers), so a path containing one is written with a backslash before it,
+/// as overlayfs expects (and a backslash itself doubled): `--rootfs /srv/a,b`
+/// must not become an option `b`.
 pub fn mount_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
-    let lower: Vec<String> = lowers
-        .iter()
-        .rev()
-        .map(|l| l.display().to_string())
-        .collect();
+    let escaped = |path: &Path| {
+        let mut out = String::new();
+        for c in path.display().to_string().chars() {
+            if matches!(c, '\\' | ',' | ':') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let lower: Vec<String> = lowers.iter().rev().map(|l| escaped(l)).collect();
     format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
-        upper.display(),
-        work.display()
+        escaped(upper),
+        escaped(work)
     )
 }
 // ANCHOR_END: options
@@ -207,13 +218,9 @@ impl Layer for Overlay {
 
     fn check(&self, plan: &Plan<'_>) -> Result<()> {
         for lower in &self.lowers {
-            if self.from_rootfs && !lower.exists() {
-                return Err(Error::RootfsMissing(lower.clone()));
-            }
-            if self.from_rootfs && !lower.is_dir() {
-                return Err(Error::RootfsNotDir(lower.clone()));
-            }
-            if !lower.is_dir() {
+            if self.from_rootfs {
+                step01_chroot::chroot::check_rootfs(lower)?;
+            } else if !lower.is_dir() {
                 return Err(Error::layer(OverlayError::NoLayer(lower.clone())));
             }
         }

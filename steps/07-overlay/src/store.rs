@@ -12,6 +12,7 @@
 use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use step01_chroot::cli::eprintln_or_not;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -110,7 +111,10 @@ impl Store {
             let digest = sha256_of(tarball)?;
             let layer = self.layer(&digest);
             if layer.is_dir() {
-                eprintln!("layer {} is in the store already", &digest[..12]);
+                eprintln_or_not(format_args!(
+                    "layer {} is in the store already",
+                    &digest[..12]
+                ));
             } else {
                 reports.push(self.unpack_layer(tarball, &layer)?);
             }

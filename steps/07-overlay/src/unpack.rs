@@ -17,6 +17,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use step01_chroot::cli::eprintln_or_not;
 
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 
@@ -177,7 +178,9 @@ pub fn unpack(archive: impl Read, layer: &Path) -> Result<Unpacked, UnpackError>
             }
         }
         if (kind.is_block_special() || kind.is_character_special()) && !privileged {
-            eprintln!("warning: skipped device node {name:?}: making devices needs root");
+            eprintln_or_not(format_args!(
+                "warning: skipped device node {name:?}: making devices needs root"
+            ));
             done.skipped_devices.push(name);
             continue;
         }

@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
 
 // What every step promises (exit codes, errors, stdin, signals, ...).
 workshop_tests::step_contract_tests!(BIN);
+workshop_tests::step_bad_input_tests!(BIN, [LIMITS, VOLUMES, NETWORK, SUBCOMMANDS]);
 workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
 
 /// `07-overlay SUBCOMMAND ARGS... --state-dir <the tests' state dir>`.
@@ -478,4 +479,46 @@ fn names_cannot_reach_outside_the_state_directory() {
         0,
         "nothing made in it"
     );
+}
+
+/// `,` and `:` separate overlay's mount options and lower layers: a rootfs
+/// or state directory whose path has them still works (the paths are
+/// escaped), idmapped or not.
+#[test]
+fn paths_with_commas_and_colons_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("root,fs:1");
+    std::os::unix::fs::symlink(test_rootfs(), &rootfs).unwrap();
+    let state = dir.path().join("state,dir:1");
+    for userns in [&[][..], &["--userns", "host"][..]] {
+        let run = collect(
+            workshop_tests::step_command_in(BIN, &rootfs, &state)
+                .args(userns)
+                .args(["--", "/bin/cat", "/etc/os-release"])
+                .output_bounded(),
+        );
+        assert_eq!(run.code, Some(0), "{userns:?}: {run:?}");
+        assert!(run.stdout.contains("BusyBox"), "{run:?}");
+        // The trace quotes the option string, so each backslash shows doubled.
+        assert!(
+            run.stderr.contains(r"state\\,dir\\:1"),
+            "escaped: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A global flag goes before or after the subcommand, as with docker; a
+/// run flag with a subcommand is refused (tested with the bad input).
+#[test]
+fn state_dir_goes_before_or_after_a_subcommand() {
+    let state = state_dir().display().to_string();
+    for args in [
+        vec!["--state-dir", &state, "images"],
+        vec!["images", "--state-dir", &state],
+    ] {
+        let run = collect(Command::new(BIN).args(&args).output_bounded());
+        assert_eq!(run.code, Some(0), "{args:?}: {run:?}");
+        assert!(run.stdout.starts_with("NAME"), "{args:?}: {run:?}");
+    }
 }
