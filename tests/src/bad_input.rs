@@ -86,10 +86,17 @@ pub const VOLUMES: &[Case] = &[
         &["-v", "/tmp/a:b:/data", "/bin/true"],
         "neither path may contain",
     ),
-    case(&["-v", "/tmp:/dev", "/bin/true"], "/dev is the runtime's"),
+    case(
+        &["-v", "/tmp:/dev", "/bin/true"],
+        "this would replace the container's /dev",
+    ),
+    case(
+        &["-v", "/tmp:/sys/", "/bin/true"],
+        "this would replace the container's /sys",
+    ),
     case(
         &["-v", "/tmp:/proc/sys", "/bin/true"],
-        "/proc is the runtime's",
+        "/proc is mounted after the volumes",
     ),
     case(&["-v", "tmp:/data", "/bin/true"], "must be absolute"),
     case(
@@ -122,6 +129,10 @@ pub const NETWORK: &[Case] = &[
         "-p 8080/tcp: that host port is published twice",
     ),
     case(&["-p", "8080:80", "/bin/true"], "-p needs --network bridge"),
+    case(
+        &["--cleanup", "--bridge", "lo"],
+        "--bridge lo: that link exists and is not a bridge",
+    ),
 ];
 
 /// Step 07's subcommands: run flags do not mix with them.

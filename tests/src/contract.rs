@@ -382,6 +382,29 @@ pub fn a_closed_output_neither_panics_nor_leaks(bin: &str) {
     }
 }
 
+/// The container's stderr gets through while nobody reads its stdout (a
+/// full stdout pipe must not hold up error messages). 100000 bytes fit in
+/// the two pipe buffers on the way (64 KiB each), so `head` finishes.
+pub fn stderr_flows_while_stdout_is_not_read(bin: &str) {
+    let script = "head -c 100000 /dev/zero; echo ready >&2; sleep 2";
+    let mut child = step_command(bin, test_rootfs())
+        .args(["-q", "--", "/bin/sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap(); // not read until the end
+    let stderr = crate::bounded::Lines::of(child.stderr.take().unwrap());
+    stderr.find(Duration::from_secs(10), "ready on stderr", |l| {
+        (l == "ready").then_some(())
+    });
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut { stdout }, &mut rest).unwrap();
+    assert_eq!(rest.len(), 100_000);
+    let status = child.wait_bounded().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
 /// `--state-dir state`, relative: made absolute against the working
 /// directory (the mount table and other processes see absolute paths).
 pub fn a_relative_state_dir_works(bin: &str) {
@@ -426,6 +449,7 @@ macro_rules! step_contract_tests {
                 the_callers_descriptors_stay_outside,
                 signal_state_is_the_default,
                 a_closed_output_neither_panics_nor_leaks,
+                stderr_flows_while_stdout_is_not_read,
                 a_relative_state_dir_works,
             );
         }

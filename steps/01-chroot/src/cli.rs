@@ -90,14 +90,26 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-/// A path made absolute against the working directory: the state
-/// directory is compared with the absolute paths of /proc/self/mountinfo,
-/// and handed to processes that run elsewhere.
+/// A path made absolute against the working directory, with `.` and `..`
+/// taken away as `cd` does: paths under the state directory are mount
+/// points, found again in /proc/self/mountinfo, which knows only plain
+/// absolute paths.
 pub fn absolute_path(text: &str) -> std::result::Result<PathBuf, String> {
     if text.is_empty() {
         return Err("an empty path".into());
     }
-    std::path::absolute(text).map_err(|err| format!("{text:?}: {err}"))
+    let path = std::path::absolute(text).map_err(|err| format!("{text:?}: {err}"))?;
+    let mut plain = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                plain.pop();
+            }
+            std::path::Component::CurDir => {}
+            part => plain.push(part),
+        }
+    }
+    Ok(plain)
 }
 
 fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
@@ -219,10 +231,17 @@ fn usage_failure(err: clap::Error) -> ! {
     }
     let program = std::env::args().next().unwrap_or_default();
     let program = Path::new(&program).file_name().unwrap_or_default();
-    let hint = lines
-        .find_map(|l| l.strip_prefix("tip: "))
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{} --help lists them all", program.display()));
+    // clap's tips: "a similar argument exists" helps; "to pass '--x' as a
+    // value, use '-- --x'" would run `--x` as the container's command.
+    let tips: Vec<&str> = lines.filter_map(|l| l.strip_prefix("tip: ")).collect();
+    let hint = match tips.iter().find(|t| t.contains("similar")) {
+        Some(tip) => tip.to_string(),
+        None if err.kind() == clap::error::ErrorKind::UnknownArgument => format!(
+            "{} --help lists the flags; a command that starts with '-' goes after --",
+            program.display()
+        ),
+        None => format!("{} --help lists them all", program.display()),
+    };
     usage_error(&message, &hint)
 }
 
@@ -293,6 +312,18 @@ mod tests {
         assert_eq!(parse_env("A=").unwrap(), ("A".into(), "".into()));
         assert!(parse_env("=x").is_err());
         assert!(parse_env("noequals").is_err());
+    }
+
+    #[test]
+    fn state_dirs_are_made_absolute_and_plain() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(absolute_path("s").unwrap(), cwd.join("s"));
+        assert_eq!(absolute_path("/a/./b/../c/").unwrap(), Path::new("/a/c"));
+        assert_eq!(
+            absolute_path("../x").unwrap(),
+            cwd.parent().unwrap().join("x")
+        );
+        assert!(absolute_path("").is_err());
     }
 
     #[test]

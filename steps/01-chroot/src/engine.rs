@@ -146,7 +146,21 @@ impl Container {
             layer.check(&plan)?;
         }
 
-        // 2. Prepare, then run; clean up whatever was prepared.
+        // 2. This run's lock (owner.rs), held until we return: what the
+        //    layers make is named after our id, and whoever finds it can
+        //    tell whether we are alive.
+        let lock = crate::owner::runs_dir().join(&self.spec.id);
+        let _lock = trace.call(
+            format!("open({lock:?}); flock(LOCK_EX) /* held while we live */"),
+            || {
+                crate::owner::sweep_dead();
+                crate::owner::RunLock::take(&self.spec.id)
+                    .map(Some)
+                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            },
+        )?;
+
+        // 3. Prepare, then run; clean up whatever was prepared.
         let mut prepared = 0;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut outcome = self.prepare_all(&trace, &mut prepared);
@@ -262,6 +276,9 @@ impl Container {
         let (sync_write, error_read) = parents_ends.take().expect("the parent keeps its ends");
         drop((sync_read, error_write));
         let trace = trace.focused_on(child.as_raw());
+        // A panic from here on (a bug) must not leave the child running
+        // while `run` cleans up what it uses.
+        let _reap_on_panic = KillOnPanic(child);
         // Ctrl-C, `kill`, a closed terminal: pass them on to the container.
         let _forwarding = Forwarding::to(child);
 
@@ -353,6 +370,18 @@ impl Container {
         }
         trace.announce("waitpid(0, 0)");
         Ok(())
+    }
+}
+
+/// Kills and reaps the child if dropped while panicking.
+struct KillOnPanic(Pid);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = nix::sys::signal::kill(self.0, Signal::SIGKILL);
+            let _ = waitpid(self.0, None);
+        }
     }
 }
 

@@ -123,7 +123,8 @@ pub trait Layer {
     /// up on another CPU: work nobody waits for, such as taking down what
     /// only the set-up needed (step 07 detaches helper mounts here, whose
     /// unmount would otherwise hold up the start). It cannot fail the run,
-    /// the child is already on its way; what it leaves is for `cleanup`.
+    /// the child is already on its way; what it cannot undo, the next run's
+    /// sweep finds.
     /// The child's trace waits in its pipe until these hooks are done, so
     /// the two never interleave.
     fn released(&mut self, _cx: &mut ParentCx<'_>) {}

@@ -10,6 +10,7 @@
 //! | the container's stdio: pipes, or a pty with `-t`; never your terminal | [`stdio.rs`](stdio) |
 //! | what to run: rootfs, command, environment | [`spec.rs`](spec) |
 //! | the state directory later steps use, private (0700) | [`state.rs`](state) |
+//! | who owns what: a run's lock, so a dead run's leftovers can be removed | [`owner.rs`](owner) |
 //! | errors that say what to do | [`error.rs`](error) |
 //! | the command line every step shares | [`cli.rs`](cli) |
 //!
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod layer;
+pub mod owner;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -120,39 +120,47 @@ pub fn container_dir(
 
 // ANCHOR: claim
 /// Makes [`container_dir`] `<state>/<kind>/<name>` with an `owner` file
-/// holding our pid, in one step as others see it: made under a temporary
-/// name, then renamed. A concurrent [`sweep`] never finds it without its
-/// owner, and so never takes a live run's directory.
-pub fn claim(state_dir: &Path, kind: &str, name: &str, group: u32) -> std::io::Result<PathBuf> {
-    let pid = std::process::id();
-    let temporary = format!(".claim-{pid}-{name}");
+/// naming run `run` (whose lock says whether it lives: owner.rs), in one
+/// step as others see it: made under a temporary name, then renamed. A
+/// concurrent [`sweep`] never finds it without its owner, and so never
+/// takes a live run's directory.
+pub fn claim(
+    state_dir: &Path,
+    kind: &str,
+    name: &str,
+    group: u32,
+    run: &str,
+) -> std::io::Result<PathBuf> {
+    let temporary = format!(".claim-{run}-{name}");
     let dir = container_dir(state_dir, kind, &temporary, group)?;
-    std::fs::write(dir.join("owner"), pid.to_string())?;
+    std::fs::write(dir.join("owner"), run)?;
     let claimed = state_dir.join(kind).join(name);
     std::fs::rename(&dir, &claimed)?;
     Ok(claimed)
 }
 // ANCHOR_END: claim
 
+/// The run that owns `<state>/<kind>/<entry>`: named in its `owner` file,
+/// or in the name of a claim that a run was killed in the middle of.
+pub fn owner_of(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    match name.strip_prefix(".claim-") {
+        Some(rest) => rest.split('-').next().map(str::to_owned),
+        None => std::fs::read_to_string(dir.join("owner"))
+            .ok()
+            .map(|run| run.trim().to_owned()),
+    }
+}
+
 /// Calls `remove` on every directory of `<state>/<kind>` whose owner is
-/// gone: a run killed before its cleanup. (A claim a run was killed in the
-/// middle of names its pid.)
+/// gone: a run killed before its cleanup.
 pub fn sweep(state_dir: &Path, kind: &str, remove: impl Fn(&Path)) {
     for entry in std::fs::read_dir(state_dir.join(kind))
         .into_iter()
         .flatten()
         .flatten()
     {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let owner = match name.strip_prefix(".claim-") {
-            Some(rest) => rest.split('-').next().and_then(|p| p.parse().ok()),
-            None => std::fs::read_to_string(entry.path().join("owner"))
-                .ok()
-                .and_then(|p| p.trim().parse().ok()),
-        };
-        let alive = owner.is_some_and(|pid: i32| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        });
+        let alive = owner_of(&entry.path()).is_some_and(|run| crate::owner::alive(&run));
         if !alive {
             remove(&entry.path());
         }

@@ -38,7 +38,6 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket;
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use nix::unistd::{isatty, pipe2, setsid};
@@ -216,13 +215,15 @@ impl Plumbing {
     pub fn relay(self) -> Relay {
         drop(self.child);
         let (done_tx, done) = mpsc::channel();
+        let mut outputs = 0;
         // The pipes first: they carry the child's trace while we wait.
         if let Some(stdin) = self.stdin {
             copy_in(File::from(stdin));
         }
-        let pipes = vec![(File::from(self.stdout), 1), (File::from(self.stderr), 2)];
-        copy_out(pipes, done_tx.clone());
-        let mut outputs = 1;
+        for (from, to) in [(self.stdout, 1), (self.stderr, 2)] {
+            copy_out(File::from(from), to, done_tx.clone());
+            outputs += 1;
+        }
         let mut raw = None;
         if let Some(terminal) = self.terminal {
             drop((terminal.child_socket, terminal.host_slave));
@@ -239,7 +240,7 @@ impl Plumbing {
             } else {
                 std::mem::forget(master); // kept open for the relay, closed at exit
             }
-            copy_out(vec![(reader, 1)], done_tx);
+            copy_out(reader, 1, done_tx);
             outputs += 1;
         }
         Relay {
@@ -299,49 +300,26 @@ fn copy_in(mut to: File) {
     });
 }
 
-/// Copies a container's outputs, each `(from, to)` to our descriptor `to`
-/// (1 or 2), and says when all have reached end-of-file (a pty master says
-/// EIO instead). One thread waits on all of them with poll(2): starting a
-/// thread costs more than the container's `/bin/true` takes to run.
-fn copy_out(mut sources: Vec<(File, i32)>, done: mpsc::Sender<()>) {
+/// Copies a container's output to our descriptor `to` (1 or 2), and says
+/// when it has reached end-of-file (a pty master says EIO instead). One
+/// thread for each output: while nobody reads our stdout, the container's
+/// stderr must still get through.
+fn copy_out(mut from: File, to: i32, done: mpsc::Sender<()>) {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
-        while !sources.is_empty() {
-            let mut fds: Vec<PollFd> = sources
-                .iter()
-                .map(|(from, _)| PollFd::new(from.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(_) => break,
+        // SAFETY: fd 1 or 2 stays open for the life of the process; this
+        // File is never dropped (ManuallyDrop), so it never closes it.
+        let mut out = std::mem::ManuallyDrop::new(unsafe {
+            <File as std::os::fd::FromRawFd>::from_raw_fd(to)
+        });
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || out.write_all(&buf[..n]).is_err() {
+                break;
             }
-            // Readable, hung up or broken: a read tells which.
-            let ready: Vec<usize> = (0..fds.len())
-                .filter(|&i| fds[i].revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            drop(fds);
-            for i in ready.into_iter().rev() {
-                let (from, to) = &mut sources[i];
-                let copied = match from.read(&mut buf) {
-                    Ok(0) | Err(_) => false,
-                    Ok(n) => write_to(*to, &buf[..n]),
-                };
-                if !copied {
-                    sources.remove(i);
-                }
-            }
+            let _ = out.flush();
         }
         let _ = done.send(());
     });
-}
-
-/// Writes all of `bytes` to our descriptor `to` (1 or 2).
-fn write_to(to: i32, bytes: &[u8]) -> bool {
-    // SAFETY: fd 1 or 2 stays open for the life of the process; this File
-    // is never dropped (ManuallyDrop), so it never closes it.
-    let mut out =
-        std::mem::ManuallyDrop::new(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(to) });
-    out.write_all(bytes).and_then(|()| out.flush()).is_ok()
 }
 
 /// `/dev/console` is the container's terminal too (console(4)), as runc

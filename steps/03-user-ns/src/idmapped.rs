@@ -35,7 +35,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
-use nix::unistd::{Pid, pipe};
+use nix::unistd::{Pid, pipe2};
 
 use crate::idmap::IdMap;
 
@@ -43,12 +43,76 @@ use crate::idmap::IdMap;
 #[derive(Debug)]
 pub struct UsernsFd {
     ns: OwnedFd,
-    /// The helper that made it: told to exit, reaped on drop, so that its
-    /// exit runs while we mount rather than before.
-    helper: Pid,
-    /// The helper's stack, in our memory (CLONE_VM): freed only once the
-    /// helper is reaped.
+    /// The helper that made it, told to go and reaped on drop: its exit
+    /// runs while we mount rather than before.
+    _helper: Helper,
+}
+
+/// A helper process in a new user namespace, sharing our memory.
+#[derive(Debug)]
+struct Helper {
+    pid: Pid,
+    /// Our end of its pipe: closing it tells the helper to exit.
+    go: Option<OwnedFd>,
+    /// Its stack, in our memory (CLONE_VM): freed only once it is reaped.
     _stack: Vec<u8>,
+}
+
+impl Helper {
+    /// Starts a helper in a new user namespace. It closes its copy of the
+    /// pipe's write end, then waits for end-of-file on the read end: when
+    /// we close ours, or when we die, however we die.
+    fn start() -> nix::Result<Self> {
+        let (go_r, go_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        // The helper may share our memory (CLONE_VM: no copy of the page
+        // tables, cheaper than a fork), on a small stack of its own. It is
+        // in the new user namespace from its first instruction. It gets
+        // the pipe's two numbers as its argument, and writes no memory of
+        // ours (but errno, should a call fail).
+        extern "C" fn wait_for_go(fds: *mut libc::c_void) -> libc::c_int {
+            let fds = fds as usize as u64;
+            let (read_end, write_end) = ((fds & 0xffff_ffff) as i32, (fds >> 32) as i32);
+            let mut byte = 0u8;
+            // SAFETY: close(2) and read(2) on the helper's own copies of
+            // the descriptors (no CLONE_FILES), into a local byte.
+            unsafe {
+                libc::close(write_end);
+                libc::read(read_end, (&raw mut byte).cast(), 1);
+            }
+            0
+        }
+        let mut stack = vec![0u8; 16 * 1024];
+        let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_VM;
+        let fds = (go_r.as_raw_fd() as u64) | ((go_w.as_raw_fd() as u64) << 32);
+        // SAFETY: the stack lives in the Helper until it is reaped (Drop);
+        // the top of it, 16-byte aligned, is where a stack growing down
+        // starts. (A 64-bit target: the two numbers fit in the argument.)
+        let pid = Errno::result(unsafe {
+            let top = stack.as_mut_ptr().add(stack.len());
+            let top = top.sub(top as usize % 16);
+            libc::clone(
+                wait_for_go,
+                top.cast(),
+                flags.bits() | libc::SIGCHLD,
+                fds as usize as *mut libc::c_void,
+            )
+        })
+        .map(Pid::from_raw)?;
+        Ok(Helper {
+            pid,
+            go: Some(go_w),
+            _stack: stack,
+        })
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // Go (if not told yet), then reap, before the stack is freed
+        // (fields drop after this).
+        self.go.take();
+        while waitpid(self.pid, None) == Err(Errno::EINTR) {}
+    }
 }
 
 impl UsernsFd {
@@ -59,48 +123,13 @@ impl UsernsFd {
     /// it, so a helper process is made in one, we write its maps and open
     /// its `ns/user` file, and the helper exits.
     pub fn new(uid: &IdMap, gid: &IdMap) -> nix::Result<Self> {
-        let (go_r, go_w) = pipe()?;
-        // The helper only waits for a byte, so it may share our memory
-        // (CLONE_VM: no copy of the page tables, cheaper than a fork), on
-        // a small stack of its own. It is in the new user namespace from
-        // its first instruction: we can write its maps at once. It gets the
-        // pipe's number as its argument and touches nothing else of ours.
-        extern "C" fn wait_for_go(go: *mut libc::c_void) -> libc::c_int {
-            let mut byte = 0u8;
-            // SAFETY: read(2) into a local byte, on the helper's own copy
-            // of the descriptor (no CLONE_FILES).
-            unsafe { libc::read(go as usize as libc::c_int, (&raw mut byte).cast(), 1) };
-            0
-        }
-        let mut stack = vec![0u8; 16 * 1024];
-        let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_VM;
-        // SAFETY: the stack is ours until the helper is reaped (Drop); the
-        // top of it, 16-byte aligned, is where a stack growing down starts.
-        let helper = Errno::result(unsafe {
-            let top = stack.as_mut_ptr().add(stack.len());
-            let top = top.sub(top as usize % 16);
-            libc::clone(
-                wait_for_go,
-                top.cast(),
-                flags.bits() | libc::SIGCHLD,
-                go_r.as_raw_fd() as usize as *mut libc::c_void,
-            )
+        let mut helper = Helper::start()?;
+        let ns = Self::open(helper.pid.as_raw(), uid, gid)?; // (on error, Drop reaps it)
+        helper.go.take(); // go: the helper exits while we mount
+        Ok(UsernsFd {
+            ns,
+            _helper: helper,
         })
-        .map(Pid::from_raw)?;
-        drop(go_r); // the helper has its own copy
-        let opened = Self::open(helper.as_raw(), uid, gid);
-        let _ = nix::unistd::write(&go_w, b"x"); // go: the helper exits
-        match opened {
-            Ok(ns) => Ok(UsernsFd {
-                ns,
-                helper,
-                _stack: stack,
-            }),
-            Err(errno) => {
-                let _ = waitpid(helper, None);
-                Err(errno)
-            }
-        }
     }
 
     fn open(pid: i32, uid: &IdMap, gid: &IdMap) -> nix::Result<OwnedFd> {
@@ -109,13 +138,6 @@ impl UsernsFd {
         std::fs::write(format!("/proc/{pid}/gid_map"), gid.file_contents()).map_err(errno)?;
         let ns = File::open(format!("/proc/{pid}/ns/user")).map_err(errno)?;
         Ok(ns.into())
-    }
-}
-
-impl Drop for UsernsFd {
-    fn drop(&mut self) {
-        // Before the stack is freed (fields drop after this).
-        let _ = waitpid(self.helper, None);
     }
 }
 

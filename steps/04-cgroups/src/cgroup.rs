@@ -75,13 +75,6 @@ pub enum CgroupError {
     /// The limits do not fit together.
     #[error(transparent)]
     Limits(#[from] LimitError),
-    /// The state directory could not be used.
-    #[error("{what} {}: {source}", path.display())]
-    State {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
 }
 
 /// The cgroup layer.
@@ -103,8 +96,6 @@ struct Made {
     dirs: Vec<PathBuf>,
     /// The directory that serves each controller.
     by_controller: BTreeMap<Controller, PathBuf>,
-    /// Our record in the state directory: which runtime owns the cgroup.
-    record: PathBuf,
 }
 
 impl Cgroup {
@@ -189,12 +180,10 @@ impl Layer for Cgroup {
         }
         let hierarchy = Hierarchy::detect().map_err(Error::layer)?;
         cx.trace.note(hierarchy.describe());
-        let record = record_path(&cx.spec.state_dir, &cx.spec.id);
         let mut made = Made {
             hierarchy,
             dirs: Vec::new(),
             by_controller: BTreeMap::new(),
-            record,
         };
         // Whatever fails from here on, undo what was made so far.
         let result = self.make(cx, &mut made);
@@ -256,13 +245,10 @@ impl Layer for Cgroup {
 }
 
 impl Cgroup {
-    /// Makes the cgroup: record, stale sweep, parents, directory, limits.
+    /// Makes the cgroup: stale sweep, parents, directory, limits. (It is
+    /// named after the run, whose lock says whether it is alive: owner.rs.)
     fn make(&self, cx: &ParentCx<'_>, made: &mut Made) -> Result<()> {
         let trace = &cx.trace;
-        step01_chroot::state::prepare(trace, &cx.spec.state_dir)?;
-        if !trace.dry_run() {
-            write_record(&made.record).map_err(Error::layer)?;
-        }
         let hierarchy = made.hierarchy.clone();
         let version = hierarchy.version();
         let controllers = hierarchy.controllers();
@@ -276,7 +262,7 @@ impl Cgroup {
             if made.dirs.contains(&dir) {
                 continue; // co-mounted controllers (v2, or cpu,cpuacct on v1)
             }
-            sweep_stale(trace, &parent, &cx.spec.state_dir, &cx.spec.id);
+            sweep_stale(trace, &parent, &cx.spec.id);
             match version {
                 Version::V1 => make_dirs(trace, &parent)?,
                 Version::V2 => {
@@ -404,33 +390,13 @@ fn remove(trace: &Trace, made: &Made) {
             }
         }
     }
-    let _ = fs::remove_file(&made.record);
 }
 // ANCHOR_END: remove
 
-/// `<state dir>/cgroups/<id>` holds the pid of the runtime that owns the
-/// container's cgroup, so a later run can tell a live one from a leftover.
-fn record_path(state_dir: &Path, id: &str) -> PathBuf {
-    state_dir.join("cgroups").join(id)
-}
-
-fn write_record(record: &Path) -> std::result::Result<(), CgroupError> {
-    let state = |what, source| CgroupError::State {
-        what,
-        path: record.to_path_buf(),
-        source,
-    };
-    let records = record.parent().unwrap();
-    let state_dir = records.parent().unwrap();
-    step01_chroot::state::private_dir(state_dir, "cgroups")
-        .map_err(|e| state("creating the state directory for", e))?;
-    fs::write(record, std::process::id().to_string()).map_err(|e| state("writing", e))
-}
-
 /// Removes cgroups that a run which crashed (or was SIGKILLed) left in
-/// `parent`: named like a container id, no process in them, and no live
-/// runtime that owns them.
-fn sweep_stale(trace: &Trace, parent: &Path, state_dir: &Path, own_id: &str) {
+/// `parent`: named like a container id, no process in them, and the run of
+/// that id gone (its lock is free: step 01's owner.rs).
+fn sweep_stale(trace: &Trace, parent: &Path, own_id: &str) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -441,19 +407,13 @@ fn sweep_stale(trace: &Trace, parent: &Path, state_dir: &Path, own_id: &str) {
             continue;
         }
         let procs = fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
-        let record = record_path(state_dir, &name);
-        let owner_alive = fs::read_to_string(&record)
-            .ok()
-            .and_then(|pid| pid.trim().parse().ok())
-            .is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok());
-        if procs.trim().is_empty() && !owner_alive {
+        if procs.trim().is_empty() && !step01_chroot::owner::alive(&name) {
             trace.note(format!(
                 "removing a stale cgroup an earlier run left behind: {}",
                 entry.path().display()
             ));
             let dir = entry.path();
             let _ = trace.call(format!("rmdir({dir:?})"), || rmdir(&dir));
-            let _ = fs::remove_file(record);
         }
     }
 }
@@ -501,7 +461,6 @@ mod tests {
             hierarchy: Hierarchy::new_for_test(Version::V2, &root, "/"),
             dirs: Vec::new(),
             by_controller: BTreeMap::new(),
-            record: fake.path().join("state/cgroups/0123456789ab"),
         };
         layer.make(&cx, &mut made).unwrap();
 
@@ -521,10 +480,6 @@ mod tests {
             made.dirs,
             [root.join(dir)],
             "one directory for every controller"
-        );
-        assert_eq!(
-            fs::read_to_string(&made.record).unwrap(),
-            std::process::id().to_string()
         );
     }
 

@@ -204,7 +204,7 @@ pub fn parse_shares(text: &str) -> Result<u64, String> {
 }
 
 /// The most processes Linux allows at all (PID_MAX_LIMIT, see proc(5)'s
-/// pid_max); `pids.max` refuses more with ERANGE.
+/// pid_max); `pids.max` refuses more.
 pub const MAX_PIDS: u64 = 4 * 1024 * 1024;
 
 /// `--pids-limit`: at least 1 (0 would not even allow the container's own process).

@@ -65,19 +65,20 @@ impl Layer for EtcFiles {
         step01_chroot::state::prepare(&cx.trace, &cx.spec.state_dir)?;
         let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
         if !cx.trace.dry_run() {
+            // What runs killed before their cleanup left (plain files only).
+            step01_chroot::state::sweep(&cx.spec.state_dir, "containers", |dir| {
+                let _ = std::fs::remove_dir_all(dir);
+            });
             // Mode 0710, group container root's: the child, no longer host
             // root, must reach these files to bind them (see state.rs).
             let (_, group) = cx.spec.root_on_host;
-            step01_chroot::state::container_dir(
-                &cx.spec.state_dir,
-                "containers",
-                &cx.spec.id,
-                group,
-            )
-            .map_err(|source| step01_chroot::Error::Io {
-                what: "creating the container's state directory",
-                path: dir.clone(),
-                source,
+            let (state, id) = (&cx.spec.state_dir, &cx.spec.id);
+            step01_chroot::state::claim(state, "containers", id, group, id).map_err(|source| {
+                step01_chroot::Error::Io {
+                    what: "creating the container's state directory",
+                    path: dir.clone(),
+                    source,
+                }
             })?;
         }
         let name = &self.hostname;

@@ -75,10 +75,18 @@ impl FromStr for Volume {
                 "{s:?}: a volume cannot replace the container's root"
             ));
         }
-        if let Some(reserved) = RESERVED.iter().find(|r| container.starts_with(r)) {
+        // The runtime mounts /dev and /sys before the volumes (one may go
+        // below them, e.g. /dev/shm), and /proc after them.
+        if container.starts_with("/proc") {
             return Err(format!(
-                "{s:?}: {reserved} is the runtime's (step 05 mounts it after the volumes, \
-                 hiding them); mount the volume elsewhere, e.g. /data"
+                "{s:?}: /proc is mounted after the volumes, and would hide this one; \
+                 mount it elsewhere, e.g. /data"
+            ));
+        }
+        if let Some(whole) = ["/dev", "/sys"].iter().find(|d| container == Path::new(d)) {
+            return Err(format!(
+                "{s:?}: this would replace the container's {whole}; \
+                 mount below it, or elsewhere, e.g. /data"
             ));
         }
         // Docker reads a relative HOST as the name of a managed volume,
@@ -96,9 +104,6 @@ impl FromStr for Volume {
         })
     }
 }
-
-/// Container paths the runtime mounts itself, after the volumes.
-const RESERVED: [&str; 3] = ["/dev", "/proc", "/sys"];
 
 /// What is wrong with a volume.
 #[derive(Debug, thiserror::Error)]
@@ -288,12 +293,18 @@ impl Volumes {
         if !trace.dry_run() {
             // 0710, group container root's: the child must pass (state.rs).
             let (_, group) = cx.spec.root_on_host;
-            step01_chroot::state::claim(&cx.spec.state_dir, "volumes", &cx.spec.id, group)
-                .map_err(|source| Error::Io {
-                    what: "creating",
-                    path: dir.clone(),
-                    source,
-                })?;
+            step01_chroot::state::claim(
+                &cx.spec.state_dir,
+                "volumes",
+                &cx.spec.id,
+                group,
+                &cx.spec.id,
+            )
+            .map_err(|source| Error::Io {
+                what: "creating",
+                path: dir.clone(),
+                source,
+            })?;
         }
         for (n, volume) in self.volumes.iter().enumerate() {
             if !volume.read_only {
@@ -364,11 +375,14 @@ mod tests {
         assert!(refused("tmp:/data").contains("host path must be absolute"));
         assert!(refused("/a:b:/data").contains("neither path may contain one"));
         assert!(refused("/a:b:/data:ro").contains("neither path may contain one"));
-        for reserved in ["/dev", "/proc/sys", "/sys/", "/dev/shm"] {
-            assert!(refused(&format!("/a:{reserved}")).contains("is the runtime's"));
+        assert!(refused("/a:/proc/sys").contains("/proc is mounted after the volumes"));
+        assert!(refused("/a:/dev").contains("replace the container's /dev"));
+        assert!(refused("/a:/sys/").contains("replace the container's /sys"));
+        // Below /dev is fine (/dev is mounted first), and so is a name
+        // that only starts like one.
+        for fine in ["/a:/dev/shm", "/a:/device", "/a:/proceed"] {
+            assert!(fine.parse::<Volume>().is_ok(), "{fine}");
         }
-        // A name that only starts like one is fine.
-        assert!("/a:/device".parse::<Volume>().is_ok());
     }
 
     #[test]

@@ -12,9 +12,6 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
-
 /// An IPv4 subnet, `10.88.0.0/16`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subnet {
@@ -95,10 +92,9 @@ impl Subnet {
 pub struct Lease {
     /// The address.
     pub address: Ipv4Addr,
-    /// The container's id.
+    /// The container's id: the run that holds it, alive as long as its
+    /// lock is held (step 01's owner.rs).
     pub id: String,
-    /// The runtime that holds it.
-    pub pid: i32,
 }
 
 /// The first address of `subnet` that no live lease holds.
@@ -115,14 +111,9 @@ fn parse(text: &str) -> Vec<Lease> {
             Some(Lease {
                 address: f.next()?.parse().ok()?,
                 id: f.next()?.to_string(),
-                pid: f.next()?.parse().ok()?,
             })
         })
         .collect()
-}
-
-fn alive(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None).is_ok()
 }
 
 /// The lease file of `bridge` under `state_dir`.
@@ -145,11 +136,11 @@ fn with_leases<T>(file: &Path, change: impl FnOnce(&mut Vec<Lease>) -> T) -> std
     f.read_to_string(&mut text)?;
     let mut leases = parse(&text);
     // Leases of runs that crashed are free again.
-    leases.retain(|l| alive(l.pid));
+    leases.retain(|l| step01_chroot::owner::alive(&l.id));
     let result = change(&mut leases);
     let text: String = leases
         .iter()
-        .map(|l| format!("{} {} {}\n", l.address, l.id, l.pid))
+        .map(|l| format!("{} {}\n", l.address, l.id))
         .collect();
     f.set_len(0)?;
     f.rewind()?;
@@ -164,7 +155,6 @@ pub fn allocate(file: &Path, subnet: &Subnet, id: &str) -> std::io::Result<Optio
         leases.push(Lease {
             address,
             id: id.to_string(),
-            pid: std::process::id() as i32,
         });
         Some(address)
     })
@@ -202,21 +192,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = lease_file(dir.path(), "br");
         let subnet: Subnet = "10.9.0.0/29".parse().unwrap();
+        // Live runs, as the runtime is (a lease lives with its run's lock).
+        let run = |name: &str| format!("ipam-{}-{name}", std::process::id());
+        let locks: Vec<_> = ["c0", "c1", "c2", "c3", "c4", "full", "again"]
+            .iter()
+            .map(|name| step01_chroot::owner::RunLock::take(&run(name)).unwrap())
+            .collect();
         let got: Vec<_> = (0..5)
-            .map(|i| allocate(&file, &subnet, &format!("c{i}")).unwrap())
+            .map(|i| allocate(&file, &subnet, &run(&format!("c{i}"))).unwrap())
             .collect();
         let expected: Vec<_> = (2..=6).map(|h| Some(Ipv4Addr::new(10, 9, 0, h))).collect();
         assert_eq!(got, expected);
         assert_eq!(
-            allocate(&file, &subnet, "full").unwrap(),
+            allocate(&file, &subnet, &run("full")).unwrap(),
             None,
             "a /29 has 5 for containers"
         );
-        release(&file, "c1").unwrap();
+        release(&file, &run("c1")).unwrap();
         assert_eq!(
-            allocate(&file, &subnet, "again").unwrap(),
+            allocate(&file, &subnet, &run("again")).unwrap(),
             Some(Ipv4Addr::new(10, 9, 0, 3))
         );
+        drop(locks);
     }
 
     #[test]
@@ -224,11 +221,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = lease_file(dir.path(), "br");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        // pid 0x3fffffff does not exist
-        std::fs::write(&file, "10.9.0.2 dead 1073741823\n").unwrap();
+        // No run holds the lock of `dead`.
+        std::fs::write(&file, "10.9.0.2 dead\n").unwrap();
         let subnet: Subnet = "10.9.0.0/24".parse().unwrap();
         assert_eq!(
-            allocate(&file, &subnet, "new").unwrap(),
+            allocate(&file, &subnet, "ipam-new").unwrap(),
             Some(Ipv4Addr::new(10, 9, 0, 2))
         );
     }

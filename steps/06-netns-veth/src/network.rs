@@ -148,7 +148,6 @@ struct Made {
     peer: String,
     rules: Vec<Rule>,
     netns_file: Option<PathBuf>,
-    claimed: bool,
 }
 
 impl Network {
@@ -280,16 +279,9 @@ impl Layer for Network {
             Some(Netlink::here().map_err(NetError::from)?)
         };
         let host = host.as_ref();
-        // What runs that were killed left behind goes first; then ours is ours.
+        // What runs that were killed left behind goes first. Ours is named
+        // after our id, whose lock we hold (step 01's owner.rs).
         stale::sweep(trace);
-        if !trace.dry_run() {
-            stale::claim(&cx.spec.id).map_err(|source| Error::Io {
-                what: "recording the owner of",
-                path: stale::OWNERS.into(),
-                source,
-            })?;
-        }
-        self.made.claimed = true;
         self.ensure_bridge(trace, host)?;
         // One address per container, under a lock.
         let file = ipam::lease_file(&cx.spec.state_dir, &self.bridge);
@@ -450,9 +442,6 @@ impl Layer for Network {
                 let _ = std::fs::remove_file(&file);
             }
         }
-        if std::mem::take(&mut self.made.claimed) && !trace.dry_run() {
-            stale::release(&cx.spec.id);
-        }
         first_error.map_or(Ok(()), Err)
     }
     // ANCHOR_END: cleanup
@@ -562,6 +551,11 @@ fn bind_netns(trace: &Trace, id: &str, child: Pid) -> Result<PathBuf> {
 /// `--cleanup`: removes what containers share and leave behind on purpose,
 /// the bridge and our iptables rules (all of them, by their comment).
 pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
+    // `--cleanup --bridge eth0` must not delete the host's eth0.
+    let host = Netlink::here().map_err(NetError::from)?;
+    if host.is_bridge(bridge).map_err(NetError::from)? == Some(false) {
+        return Err(NetError::NotABridge(bridge.into()).into());
+    }
     stale::sweep(trace);
     for table in ["nat", "filter"] {
         let listed = std::process::Command::new("iptables")
@@ -602,7 +596,6 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
                 })?;
         }
     }
-    let host = Netlink::here().map_err(NetError::from)?;
     if host.index(bridge).map_err(NetError::from)?.is_some() {
         trace
             .call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))

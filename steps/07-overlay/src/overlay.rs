@@ -32,8 +32,6 @@ use std::path::{Path, PathBuf};
 
 use colored::Color;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use step01_chroot::Layer;
 use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
@@ -183,28 +181,48 @@ fn sweep_stale(trace: &Trace, state_dir: &Path) {
         .flatten()
     {
         let base = entry.path();
-        let owner = fs::read_to_string(base.join("owner"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        if owner.is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok()) {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".removing-")
+        {
+            // A --rm cut short: unmounted and renamed already, never reused.
+            let _ = fs::remove_dir_all(&base);
             continue;
         }
-        crate::idmap::sweep(trace, state_dir, &entry.file_name());
-        let merged = base.join("merged");
-        if is_mount_point(&merged) {
-            trace.note(format!(
-                "unmounting the overlay a killed run left: {}",
-                merged.display()
-            ));
-            let _ = trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
-                umount2(&merged, MntFlags::MNT_DETACH)
-            });
-        }
-        let _ = fs::remove_file(base.join("owner"));
-        if base.join("rm").exists() {
-            let _ = fs::remove_dir_all(&base);
-        }
+        release_if_dead(trace, state_dir, &base);
     }
+}
+
+/// If the run that owns container directory `base` is gone (its lock is
+/// free: step 01's owner.rs), undoes what it left mounted, and removes the
+/// directory if it was `--rm` (or never finished its claim); a kept
+/// container stays, owned by no one. Returns whether it was dead.
+pub fn release_if_dead(trace: &Trace, state_dir: &Path, base: &Path) -> bool {
+    let Some(run) = step01_chroot::state::owner_of(base) else {
+        return true; // kept: nobody's
+    };
+    if step01_chroot::owner::alive(&run) {
+        return false;
+    }
+    let name = base.file_name().unwrap_or_default();
+    crate::idmap::sweep(trace, state_dir, name);
+    let merged = base.join("merged");
+    if is_mount_point(&merged) {
+        trace.note(format!(
+            "unmounting the overlay a killed run left: {}",
+            merged.display()
+        ));
+        let _ = trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
+            umount2(&merged, MntFlags::MNT_DETACH)
+        });
+    }
+    let unfinished = name.to_string_lossy().starts_with(".claim-");
+    let _ = fs::remove_file(base.join("owner"));
+    if (unfinished || base.join("rm").exists()) && !is_mount_point(&merged) {
+        let _ = fs::remove_dir_all(base);
+    }
+    true
 }
 
 impl Layer for Overlay {
@@ -252,9 +270,15 @@ impl Layer for Overlay {
         trace.call(
             format!("mkdir({base:?}, 0710); chown(-1, {group}); owner"),
             || {
-                step01_chroot::state::claim(&cx.spec.state_dir, "overlay", &name, group)
-                    .map(drop)
-                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+                step01_chroot::state::claim(
+                    &cx.spec.state_dir,
+                    "overlay",
+                    &name,
+                    group,
+                    &cx.spec.id,
+                )
+                .map(drop)
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
             },
         )?;
         for dir in [&upper, &work, &merged] {

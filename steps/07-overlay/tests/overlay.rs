@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use workshop_tests::{
-    CommandExt, Run, collect, full_trace_redactions, state_dir, step_command, test_rootfs,
+    ChildExt, CommandExt, Run, collect, full_trace_redactions, state_dir, step_command, test_rootfs,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
@@ -521,4 +521,60 @@ fn state_dir_goes_before_or_after_a_subcommand() {
         assert_eq!(run.code, Some(0), "{args:?}: {run:?}");
         assert!(run.stdout.starts_with("NAME"), "{args:?}: {run:?}");
     }
+}
+
+/// A kept container whose runtime was SIGKILLed is not running: `rm NAME`
+/// unmounts what the dead run left and removes it, and the run's other
+/// leftovers (its /etc files, its idmapped views) go with the next run.
+/// Whether a run is alive is its lock (step 01's owner.rs), not its pid.
+#[test]
+fn rm_works_after_the_runtime_was_killed() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    let mut runtime = workshop_tests::step_command_in(BIN, test_rootfs(), state)
+        .env_remove("WORKSHOP_RM")
+        .args(["-q", "--name", "killed", "/bin/sleep", "30"])
+        .spawn()
+        .unwrap();
+    workshop_tests::contract::container_process(runtime.id(), "sleep");
+    let running = collect(
+        Command::new(BIN)
+            .args(["rm", "killed", "--state-dir"])
+            .arg(state)
+            .output_bounded(),
+    );
+    running.assert_error(125, "is running");
+    runtime.kill().unwrap();
+    runtime.wait_bounded().unwrap();
+    let merged = state.join("overlay/killed/merged").display().to_string();
+    assert!(
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&merged)
+    );
+
+    let removed = collect(
+        Command::new(BIN)
+            .args(["rm", "killed", "--state-dir"])
+            .arg(state)
+            .output_bounded(),
+    );
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    assert!(removed.stdout.contains("removed killed"), "{removed:?}");
+    assert!(!state.join("overlay/killed").exists());
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&state.display().to_string()), "{mounts}");
+
+    // The next run sweeps the dead run's /etc files.
+    let run = collect(
+        workshop_tests::step_command_in(BIN, test_rootfs(), state)
+            .args(["-q", "/bin/true"])
+            .output_bounded(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let left: Vec<_> = fs::read_dir(state.join("containers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -1,0 +1,203 @@
+//! Who owns what: a run's lock, held as long as the run lives.
+//!
+//! A runtime killed with SIGKILL cannot clean up. What it made (a cgroup,
+//! a network namespace file, iptables rules, an address lease, an overlay
+//! directory) stays, and the next run must tell it from what a *live* run
+//! is using at that very moment. Every such thing is named after the run
+//! that made it (its container id: `workshop/<id>`, `ws-<id>`, a rule's
+//! comment, a lease, an `owner` file), so the question is: is run `<id>`
+//! still alive?
+//!
+//! Asking whether its pid is alive is a guess: a pid is reused, and a new
+//! process may have it by the time we look. A **lock** is a fact: each run
+//! holds flock(2) on `/run/container-workshop/runs/<id>` from before it
+//! makes anything until it exits, and the kernel releases it when the
+//! process dies, however it dies. Whoever can take the lock knows that run
+//! is gone, and may remove what it left.
+//!
+//! ```text
+//! run a1b2…   open(O_TMPFILE), flock(LOCK_EX), linkat → runs/a1b2…  (locked)
+//!             ... makes workshop/a1b2…, ws-a1b2…, …
+//! (SIGKILL)   the kernel drops the lock
+//! next run    flock(runs/a1b2…, LOCK_EX | LOCK_NB) succeeds: a1b2… is dead
+//! ```
+//!
+//! The lock file appears under its name only once it is locked (made with
+//! no name, O_TMPFILE, then linked), so a lock file that can be locked
+//! always means a dead run. `/run` is a tmpfs: after a reboot there
+//! are no lock files, and no run is alive, which is true.
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+/// Where runs keep their locks: for root, in /run (all runs of every
+/// state directory meet there, as their cgroups and rules do); for anyone
+/// else, in their own runtime directory.
+pub fn runs_dir() -> PathBuf {
+    let uid = nix::unistd::Uid::effective();
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        _ if uid.is_root() => PathBuf::from("/run/container-workshop/runs"),
+        Some(dir) => PathBuf::from(dir).join("container-workshop/runs"),
+        None => std::env::temp_dir().join(format!("container-workshop-{uid}/runs")),
+    }
+}
+
+/// This run's lock; released (and its file removed) on drop, or by the
+/// kernel when the process dies.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock of run `id`, which must be new.
+    pub fn take(id: &str) -> std::io::Result<RunLock> {
+        let dir = runs_dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let path = dir.join(id);
+        // A file with no name yet (O_TMPFILE), locked, then given its name
+        // with linkat(2), which fails if the name is taken: nobody ever
+        // sees the file unlocked. Close-on-exec: the container's command
+        // must not hold our lock (flock(2) locks belong to the open file,
+        // which a fork shares).
+        let file = OpenOptions::new()
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(&dir)?;
+        file.try_lock().map_err(std::io::Error::from)?;
+        let unnamed = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let name = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+        // SAFETY: two C strings; AT_SYMLINK_FOLLOW makes the magic link
+        // /proc/self/fd/N name the file itself.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                unnamed.as_ptr(),
+                libc::AT_FDCWD,
+                name.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(RunLock { path, _file: file })
+    }
+}
+
+impl crate::trace::Traced for Option<RunLock> {
+    fn shown(&self) -> String {
+        self.as_ref()
+            .map_or("0".into(), |lock| lock._file.as_raw_fd().to_string())
+    }
+    fn dry() -> Option<Self> {
+        Some(None)
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still locked: whoever finds it missing knows the
+        // run is over, and whoever found it a moment ago still finds it
+        // locked.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+// ANCHOR: alive
+/// Whether run `id` is alive: its lock file is there and locked. A lock
+/// file left by a dead run is removed on the way.
+pub fn alive(id: &str) -> bool {
+    let path = runs_dir().join(id);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == ErrorKind::NotFound => return false,
+        // Cannot tell: say alive, so that nothing of a live run is taken.
+        Err(_) => return true,
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&path);
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => true,
+    }
+}
+// ANCHOR_END: alive
+
+/// Removes the lock files of dead runs (their lock is free). A missing lock file says "dead" as well as a free one does, so this is
+/// safe at any time, before or after what the dead run left is swept.
+pub fn sweep_dead() {
+    for entry in std::fs::read_dir(runs_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(file) = File::open(entry.path())
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A fresh id for each test (they share the runs directory).
+    fn new_id(tag: &str) -> String {
+        format!("test-{tag}-{}", std::process::id())
+    }
+
+    #[test]
+    fn a_live_run_is_alive_and_a_finished_one_is_not() {
+        let id = new_id("live");
+        assert!(!alive(&id), "never started");
+        let lock = RunLock::take(&id).unwrap();
+        assert!(alive(&id));
+        assert!(RunLock::take(&id).is_err(), "an id is taken once");
+        drop(lock);
+        assert!(!alive(&id));
+        assert!(!runs_dir().join(&id).exists());
+    }
+
+    #[test]
+    fn a_killed_runs_lock_is_free_and_its_file_goes() {
+        let id = new_id("killed");
+        let path = runs_dir().join(&id);
+        std::fs::create_dir_all(runs_dir()).unwrap();
+        // Another process takes the lock as a run does, and is killed: a
+        // shell opens a temporary file, flock(1) locks that open file, the
+        // file takes its final name, and the shell becomes `sleep`,
+        // holding it.
+        let script = format!(
+            "exec 9>'{0}.new'; flock 9; mv '{0}.new' '{0}'; exec sleep 30",
+            path.display()
+        );
+        let mut holder = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .spawn()
+            .expect("sh, and flock(1) from util-linux");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !alive(&id) {
+            assert!(Instant::now() < deadline, "flock(1) never took the lock");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        assert!(!alive(&id), "the kernel dropped the lock with the process");
+        assert!(!path.exists(), "and the dead run's file is removed");
+    }
+}
