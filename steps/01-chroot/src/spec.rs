@@ -74,7 +74,7 @@ impl Spec {
 }
 
 /// Twelve hex digits from the kernel's random pool, like a short Docker id.
-fn random_id() -> String {
+pub fn random_id() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 6];
     // /dev/urandom never blocks once the system has booted; if it is somehow

@@ -252,33 +252,46 @@ fn traffic_to_the_internet_leaves_with_the_hosts_address() {
 #[test]
 fn twenty_containers_at_once_get_twenty_addresses_and_leave_nothing() {
     let host = TestNetns::new("twenty");
-    let runtimes: Vec<_> = (0..20)
+    // Each container says its address, then waits for its stdin to close:
+    // all twenty live at once, however slowly they start.
+    let mut runtimes: Vec<_> = (0..20)
         .map(|_| {
             in_host(
                 &host,
                 &[
                     "-q",
+                    "-i",
                     "--network",
                     "bridge",
                     "/bin/sh",
                     "-c",
-                    "ip -4 -o addr show eth0; sleep 0.5",
+                    "ip -4 -o addr show eth0; read x || true",
                 ],
             )
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
         })
         .collect();
-    let mut addresses: Vec<_> = runtimes
-        .into_iter()
-        .map(|r| {
-            let run = collect(r.wait_with_output_bounded());
-            assert_eq!(run.code, Some(0), "{run:?}");
-            eth0_address(&run.stdout)
+    let lines: Vec<_> = runtimes
+        .iter_mut()
+        .map(|r| workshop_tests::bounded::Lines::of(r.stdout.take().unwrap()))
+        .collect();
+    let mut addresses: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            l.find(PATIENCE, "the container's address", |line| {
+                line.contains("eth0").then(|| eth0_address(line))
+            })
         })
         .collect();
+    for mut runtime in runtimes {
+        drop(runtime.stdin.take()); // all have their address: end them
+        let status = runtime.wait_bounded().unwrap();
+        assert!(status.success(), "{status:?}");
+    }
     addresses.sort();
     addresses.dedup();
     assert_eq!(addresses.len(), 20, "distinct addresses: {addresses:?}");

@@ -90,7 +90,7 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             // A container whose runtime was killed is not running: what
             // it left mounted goes first.
             let trace = step01_chroot::trace::Trace::new(Default::default());
-            if !crate::overlay::release_if_dead(&trace, state_dir, &base) {
+            if !crate::leftovers::release_if_dead(&trace, state_dir, &base) {
                 return Err(Error::layer(CommandError::Running(name.clone())));
             }
             fs::remove_dir_all(&base).map_err(|source| Error::Io {

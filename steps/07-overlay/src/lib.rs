@@ -4,6 +4,7 @@
 //! |---|---|
 //! | **overlayfs**: read-only layers, a writable one per container (this step's idea) | [`overlay.rs`](overlay) |
 //! | idmapped lower layers: the image's files are container root's | [`idmap.rs`](idmap) |
+//! | what a killed run left: unmounted and removed by the next | [`leftovers.rs`](leftovers) |
 //! | the image store: layers named by their sha256 | [`store.rs`](store) |
 //! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
 //! | `diff`: what a container changed | [`diff.rs`](diff) |
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod diff;
 pub mod idmap;
+pub mod leftovers;
 pub mod overlay;
 pub mod store;
 pub mod unpack;

@@ -36,7 +36,6 @@ use step01_chroot::Layer;
 use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
-use step01_chroot::trace::Trace;
 use step03_user_ns::idmap::IdMap;
 use step05_pivot_root::mounts::bind;
 
@@ -164,130 +163,29 @@ pub fn mount_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
 }
 // ANCHOR_END: options
 
-fn is_mount_point(dir: &Path) -> bool {
-    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let dir = dir.display().to_string();
-    table
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(dir.as_str()))
-}
-
-/// Unmounts the overlays of containers whose runtime was killed (SIGKILL
-/// leaves no chance to clean up), and removes the ones that had `--rm`.
-fn sweep_stale(trace: &Trace, state_dir: &Path) {
-    for entry in fs::read_dir(state_dir.join("overlay"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let base = entry.path();
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(".removing-")
-        {
-            // A --rm cut short: unmounted and renamed already, never reused.
-            let _ = fs::remove_dir_all(&base);
-            continue;
-        }
-        release_if_dead(trace, state_dir, &base);
-    }
-}
-
-/// If the run that owns container directory `base` is gone (its lock is
-/// free: step 01's owner.rs), undoes what it left mounted, and removes the
-/// directory if it was `--rm` (or never finished its claim); a kept
-/// container stays, owned by no one. Returns whether it was dead.
-pub fn release_if_dead(trace: &Trace, state_dir: &Path, base: &Path) -> bool {
-    let Some(run) = step01_chroot::state::owner_of(base) else {
-        return true; // kept: nobody's
-    };
-    if step01_chroot::owner::alive(&run) {
-        return false;
-    }
-    let name = base.file_name().unwrap_or_default();
-    crate::idmap::sweep(trace, state_dir, name);
-    let merged = base.join("merged");
-    if is_mount_point(&merged) {
-        trace.note(format!(
-            "unmounting the overlay a killed run left: {}",
-            merged.display()
-        ));
-        let _ = trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
-            umount2(&merged, MntFlags::MNT_DETACH)
-        });
-    }
-    let unfinished = name.to_string_lossy().starts_with(".claim-");
-    let _ = fs::remove_file(base.join("owner"));
-    if (unfinished || base.join("rm").exists()) && !is_mount_point(&merged) {
-        let _ = fs::remove_dir_all(base);
-    }
-    true
-}
-
-impl Layer for Overlay {
-    fn name(&self) -> &'static str {
-        "rootfs"
-    }
-
-    fn color(&self) -> Color {
-        Color::Green
-    }
-
-    fn check(&self, plan: &Plan<'_>) -> Result<()> {
-        for lower in &self.lowers {
-            if self.from_rootfs {
-                step01_chroot::chroot::check_rootfs(lower)?;
-            } else if !lower.is_dir() {
-                return Err(Error::layer(OverlayError::NoLayer(lower.clone())));
-            }
-        }
-        if let Some(name) = &self.name
-            && named_container_dir(&plan.spec.state_dir, "--name", name)
-                .map_err(Error::layer)?
-                .exists()
-        {
-            return Err(Error::layer(OverlayError::NameTaken(name.clone())));
-        }
-        Ok(())
-    }
-
-    // ANCHOR: prepare
-    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+// ANCHOR: fill
+impl Overlay {
+    /// The rest of `prepare`, once the container's directory is claimed:
+    /// its layers' directories, the idmapped views, the mount.
+    fn fill(
+        &mut self,
+        cx: &mut ParentCx<'_>,
+        base: &Path,
+        store_lock: Option<std::fs::File>,
+    ) -> Result<()> {
         let trace = &cx.trace;
-        step01_chroot::state::prepare(trace, &cx.spec.state_dir)?;
-        if !trace.dry_run() {
-            sweep_stale(trace, &cx.spec.state_dir);
-        }
-        let name = self.name.clone().unwrap_or_else(|| cx.spec.id.clone());
-        let base = container_dir(&cx.spec.state_dir, &name);
+        let name = base
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
-        // Only the runtime and container root's group may pass (state.rs):
-        // the child must reach `merged`, no other host user may reach `upper`.
-        // Made with its owner file in one step (state.rs's claim): another
-        // run's sweep must never find it without one, and take it.
-        let (_, group) = cx.spec.root_on_host;
-        trace.call(
-            format!("mkdir({base:?}, 0710); chown(-1, {group}); owner"),
-            || {
-                step01_chroot::state::claim(
-                    &cx.spec.state_dir,
-                    "overlay",
-                    &name,
-                    group,
-                    &cx.spec.id,
-                )
-                .map(drop)
-                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            },
-        )?;
         for dir in [&upper, &work, &merged] {
             trace.call(format!("mkdir({dir:?}, 0755)"), || {
                 fs::create_dir_all(dir)
                     .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
             })?;
         }
-        self.base = Some(base.clone());
         if !trace.dry_run() {
             // For `diff`, which must tell changed files from added ones.
             let lowers: Vec<String> = self
@@ -295,11 +193,18 @@ impl Layer for Overlay {
                 .iter()
                 .map(|l| l.display().to_string())
                 .collect();
-            let _ = fs::write(base.join("lowers"), lowers.join("\n") + "\n");
+            // And for `rmi`, which must not take a layer from under us.
+            let file = base.join("lowers");
+            fs::write(&file, lowers.join("\n") + "\n").map_err(|source| Error::Io {
+                what: "writing",
+                path: file,
+                source,
+            })?;
             if self.remove {
                 let _ = fs::write(base.join("rm"), "");
             }
         }
+        drop(store_lock);
         // Idmapped views of the lowers, needed only until the overlay is
         // mounted: overlayfs keeps private copies of its layers.
         let idmapped = match &self.idmap {
@@ -335,6 +240,86 @@ impl Layer for Overlay {
         // From here on, the container's root is the merged view.
         cx.spec.rootfs = merged;
         Ok(())
+    }
+}
+// ANCHOR_END: fill
+
+impl Layer for Overlay {
+    fn name(&self) -> &'static str {
+        "rootfs"
+    }
+
+    fn color(&self) -> Color {
+        Color::Green
+    }
+
+    fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        for lower in &self.lowers {
+            if self.from_rootfs {
+                step01_chroot::chroot::check_rootfs(lower)?;
+            } else if !lower.is_dir() {
+                return Err(Error::layer(OverlayError::NoLayer(lower.clone())));
+            }
+        }
+        if let Some(name) = &self.name
+            && named_container_dir(&plan.spec.state_dir, "--name", name)
+                .map_err(Error::layer)?
+                .exists()
+        {
+            return Err(Error::layer(OverlayError::NameTaken(name.clone())));
+        }
+        Ok(())
+    }
+
+    // ANCHOR: prepare
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        step01_chroot::state::prepare(trace, &cx.spec.state_dir)?;
+        if !trace.dry_run() {
+            crate::leftovers::sweep_stale(trace, &cx.spec.state_dir);
+        }
+        let name = self.name.clone().unwrap_or_else(|| cx.spec.id.clone());
+        let base = container_dir(&cx.spec.state_dir, &name);
+        // Only the runtime and container root's group may pass (state.rs):
+        // the child must reach `merged`, no other host user may reach `upper`.
+        // Made with its owner file in one step (state.rs's claim): another
+        // run's sweep must never find it without one, and take it.
+        let (_, group) = cx.spec.root_on_host;
+        // Image layers are ours from here until `lowers` names them: `rmi`
+        // waits, or we find its work done (store.rs's lock).
+        let store_lock = if self.from_rootfs || trace.dry_run() {
+            None
+        } else {
+            let lock = crate::store::Store::new(&cx.spec.state_dir)
+                .lock(false)
+                .map_err(Error::layer)?;
+            if let Some(gone) = self.lowers.iter().find(|l| !l.is_dir()) {
+                return Err(Error::layer(OverlayError::NoLayer(gone.clone())));
+            }
+            Some(lock)
+        };
+        trace.call(
+            format!("mkdir({base:?}, 0710); chown(-1, {group}); owner"),
+            || {
+                step01_chroot::state::claim(
+                    &cx.spec.state_dir,
+                    "overlay",
+                    &name,
+                    group,
+                    &cx.spec.id,
+                )
+                .map(drop)
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            },
+        )?;
+        self.base = Some(base.clone());
+        let result = self.fill(cx, &base, store_lock);
+        if result.is_err() {
+            // A container that never started is not kept.
+            self.remove = true;
+            let _ = self.cleanup(cx, None);
+        }
+        result
     }
     // ANCHOR_END: prepare
 

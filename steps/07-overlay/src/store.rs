@@ -11,6 +11,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use step01_chroot::cli::eprintln_or_not;
 
@@ -43,6 +44,16 @@ pub enum StoreError {
     /// A refused or failed tarball.
     #[error("importing {}: {source}", path.display())]
     Unpack { path: PathBuf, source: UnpackError },
+    /// A layer of the image is under a container.
+    #[error(
+        "image {image:?}: its layer {layer} is under container {container:?}\n  \
+         hint: remove the container first (07-overlay rm {container}), or wait for it to exit"
+    )]
+    InUse {
+        image: String,
+        layer: String,
+        container: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -105,6 +116,13 @@ impl Store {
     pub fn import(&self, tarballs: &[PathBuf], name: &str) -> Result<(Image, Vec<Unpacked>)> {
         let image_file = self.image_file(name)?;
         step01_chroot::state::ensure_private(&self.root)?;
+        // This import's lock (step 01's owner.rs): its temporary files are
+        // named after it, so an import killed half-way is told from one
+        // still at work, and its leftovers removed by the next.
+        let run = step01_chroot::spec::random_id();
+        let runs = step01_chroot::owner::runs_dir();
+        let _lock = step01_chroot::owner::RunLock::take(&run).map_err(io("locking", &runs))?;
+        self.sweep_unfinished();
         let mut digests = Vec::new();
         let mut reports = Vec::new();
         for tarball in tarballs {
@@ -116,13 +134,16 @@ impl Store {
                     &digest[..12]
                 ));
             } else {
-                reports.push(self.unpack_layer(tarball, &layer)?);
+                reports.push(self.unpack_layer(tarball, &layer, &run)?);
             }
             digests.push(digest);
         }
         let dir = image_file.parent().expect("images/ is a directory");
         step01_chroot::state::private_dir(&self.root, "images").map_err(io("creating", dir))?;
-        fs::write(&image_file, digests.join("\n") + "\n").map_err(io("writing", &image_file))?;
+        // Whole or not at all: written aside, then renamed over.
+        let aside = dir.join(format!(".{name}.{run}"));
+        fs::write(&aside, digests.join("\n") + "\n").map_err(io("writing", &aside))?;
+        fs::rename(&aside, &image_file).map_err(io("writing", &image_file))?;
         Ok((
             Image {
                 name: name.into(),
@@ -134,12 +155,12 @@ impl Store {
     // ANCHOR_END: import
 
     /// Unpacks into a temporary directory, renamed into place at the end:
-    /// an interrupted import leaves no half layer behind.
-    fn unpack_layer(&self, tarball: &Path, layer: &Path) -> Result<Unpacked> {
+    /// an interrupted import leaves no half layer behind. The directory is
+    /// named after the import's run, `run`.
+    fn unpack_layer(&self, tarball: &Path, layer: &Path, run: &str) -> Result<Unpacked> {
         let parent = layer.parent().expect("layers/ is a directory");
         step01_chroot::state::private_dir(&self.root, "layers").map_err(io("creating", parent))?;
-        let tmp = parent.join(format!(".unpacking-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
+        let tmp = parent.join(format!(".unpacking-{run}"));
         fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
         let mut file = File::open(tarball).map_err(io("opening", tarball))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -155,10 +176,19 @@ impl Store {
         };
         bar.finish_and_clear();
         match result {
-            Ok(done) => {
-                fs::rename(&tmp, layer).map_err(io("storing", layer))?;
-                Ok(done)
-            }
+            Ok(done) => match fs::rename(&tmp, layer) {
+                Ok(()) => Ok(done),
+                // Another import of the same tarball stored it first: the
+                // same bytes (the name is their digest), kept once.
+                Err(_) if layer.is_dir() => {
+                    let _ = fs::remove_dir_all(&tmp);
+                    Ok(done)
+                }
+                Err(err) => {
+                    let _ = fs::remove_dir_all(&tmp);
+                    Err(io("storing", layer)(err))
+                }
+            },
             Err(source) => {
                 let _ = fs::remove_dir_all(&tmp);
                 Err(StoreError::Unpack {
@@ -197,21 +227,99 @@ impl Store {
         names.iter().map(|n| self.image(n)).collect()
     }
 
-    /// Removes image `name`, and its layers that no other image uses.
-    pub fn remove(&self, name: &str) -> Result<Vec<String>> {
-        let image = self.image(name)?;
-        let file = self.image_file(name)?;
-        fs::remove_file(&file).map_err(io("removing", &file))?;
-        let still_used: Vec<String> = self.images()?.into_iter().flat_map(|i| i.layers).collect();
-        let mut removed = Vec::new();
-        for digest in image.layers {
-            if !still_used.contains(&digest) && !removed.contains(&digest) {
-                let layer = self.layer(&digest);
-                fs::remove_dir_all(&layer).map_err(io("removing", &layer))?;
-                removed.push(digest);
+    /// What killed imports left: temporary layers and image files of runs
+    /// that are gone.
+    fn sweep_unfinished(&self) {
+        for (kind, prefix) in [("layers", ".unpacking-"), ("images", ".")] {
+            for entry in fs::read_dir(self.root.join(kind))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(rest) = name.strip_prefix(prefix) else {
+                    continue;
+                };
+                let run = rest.rsplit('.').next().unwrap_or(rest);
+                if !step01_chroot::owner::alive(run) {
+                    let _ =
+                        fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
+                }
             }
         }
-        Ok(removed)
+    }
+
+    /// The lock that orders `rmi` against containers starting on layers:
+    /// shared while a container records its layers (overlay.rs), exclusive
+    /// while `rmi` checks and removes them.
+    pub fn lock(&self, exclusive: bool) -> Result<File> {
+        step01_chroot::state::ensure_private(&self.root)?;
+        let path = self.root.join("layers.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600) // the state directory is passable, not readable
+            .open(&path)
+            .map_err(io("opening", &path))?;
+        if exclusive {
+            file.lock().map_err(io("locking", &path))?;
+        } else {
+            file.lock_shared().map_err(io("locking", &path))?;
+        }
+        Ok(file)
+    }
+
+    /// Removes image `name`, and its layers that no other image uses,
+    /// unless a container (running, or kept for `diff`) stands on one.
+    pub fn remove(&self, name: &str) -> Result<Vec<String>> {
+        let _lock = self.lock(true)?;
+        let image = self.image(name)?;
+        // The layers that go with it: those no other image has.
+        let others: Vec<String> = self
+            .images()?
+            .into_iter()
+            .filter(|i| i.name != name)
+            .flat_map(|i| i.layers)
+            .collect();
+        let mut doomed: Vec<String> = Vec::new();
+        for digest in image.layers {
+            if !others.contains(&digest) && !doomed.contains(&digest) {
+                doomed.push(digest);
+            }
+        }
+        for digest in &doomed {
+            if let Some(container) = self.user_of(digest) {
+                return Err(StoreError::InUse {
+                    image: name.into(),
+                    layer: digest[..12].into(),
+                    container,
+                });
+            }
+        }
+        let file = self.image_file(name)?;
+        fs::remove_file(&file).map_err(io("removing", &file))?;
+        for digest in &doomed {
+            let layer = self.layer(digest);
+            fs::remove_dir_all(&layer).map_err(io("removing", &layer))?;
+        }
+        Ok(doomed)
+    }
+}
+
+impl Store {
+    /// A container whose overlay has layer `digest` among its lowers.
+    fn user_of(&self, digest: &str) -> Option<String> {
+        let layer = self.layer(digest);
+        fs::read_dir(self.root.join("overlay"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|entry| {
+                fs::read_to_string(entry.path().join("lowers"))
+                    .is_ok_and(|lowers| lowers.lines().any(|l| Path::new(l) == layer))
+            })
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
     }
 }
 

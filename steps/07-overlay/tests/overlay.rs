@@ -578,3 +578,80 @@ fn rm_works_after_the_runtime_was_killed() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `07-overlay SUBCOMMAND ARGS... --state-dir STATE`.
+fn store_in(state: &Path, args: &[&str]) -> Run {
+    collect(
+        Command::new(BIN)
+            .args(args)
+            .arg("--state-dir")
+            .arg(state)
+            .env("NO_COLOR", "1")
+            .output_bounded(),
+    )
+}
+
+/// `rmi` does not take a layer from under a container, running or kept.
+#[test]
+fn rmi_refuses_a_layer_a_container_stands_on() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    let tar = tar_of_dir(test_rootfs());
+    let run = store_in(
+        state,
+        &["import", tar.path().to_str().unwrap(), "--name", "base"],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let kept = collect(
+        workshop_tests::step_command_in(BIN, test_rootfs(), state)
+            .env_remove("WORKSHOP_RM")
+            .args(["-q", "--image", "base", "--name", "keep", "/bin/true"])
+            .output_bounded(),
+    );
+    assert_eq!(kept.code, Some(0), "{kept:?}");
+    store_in(state, &["rmi", "base"]).assert_error(125, "is under container \"keep\"");
+    assert_eq!(store_in(state, &["rm", "keep"]).code, Some(0));
+    let run = store_in(state, &["rmi", "base"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(fs::read_dir(state.join("layers")).unwrap().count(), 0);
+}
+
+/// Two imports of one tarball at once both succeed, with one copy of the
+/// layer; what a killed import left (a temporary layer whose run's lock is
+/// free) is removed by the next.
+#[test]
+fn imports_are_atomic_and_shared() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    let tar = tar_of_dir(test_rootfs());
+    let tar = tar.path().to_str().unwrap();
+    // An import killed half-way: its lock file is gone with it.
+    let leftover = state.join("layers/.unpacking-0badc0ffee00");
+    fs::create_dir_all(leftover.join("bin")).unwrap();
+    let imports: Vec<_> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            Command::new(BIN)
+                .args(["import", tar, "--name", name, "--state-dir"])
+                .arg(state)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for import in imports {
+        let out = import.wait_with_output_bounded().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let layers: Vec<_> = fs::read_dir(state.join("layers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(layers.len(), 1, "one copy, nothing half-done: {layers:?}");
+    let images = store_in(state, &["images"]);
+    assert!(
+        images.stdout.contains("one ") && images.stdout.contains("two "),
+        "{images:?}"
+    );
+}
