@@ -12,6 +12,7 @@ pub mod bad_input;
 pub mod bounded;
 pub mod contract;
 pub mod escapes;
+pub mod faults;
 pub mod fixtures;
 pub mod host;
 
@@ -263,6 +264,10 @@ pub fn state_dir() -> &'static Path {
             remove_state_dir(state_dir());
         }
         let dir = temp_dir("state").keep();
+        // As the runtime makes one (step 01's state.rs): whichever test
+        // runs first must not find it looser, and say so in its trace.
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o711);
+        fs::set_permissions(&dir, mode).expect("chmod the state dir");
         // SAFETY: registers a plain function to run at exit(3).
         unsafe { libc::atexit(remove_at_exit) };
         dir
@@ -435,6 +440,26 @@ pub fn regex_escape(text: &str) -> String {
 /// The mount table of this process, to compare before and after a run.
 pub fn host_mounts() -> String {
     fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo")
+}
+
+/// A trace without the sweep of what other runs left (their killed runs'
+/// cgroups, namespaces, veths, overlays: other tests run meanwhile): each
+/// such note, and the cleanup calls that follow it.
+pub fn without_others_leftovers(trace: &str) -> String {
+    let mut kept = String::new();
+    let mut sweeping = false;
+    for line in trace.lines() {
+        let note = line.contains("run left");
+        let cleanup = ["umount2(", "rmdir(", "RTM_DELLINK", "kill("]
+            .iter()
+            .any(|call| line.contains(call));
+        sweeping = note || (sweeping && cleanup);
+        if !sweeping {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
 }
 
 /// The lines of `after` that are not in `before`.

@@ -429,6 +429,18 @@ fn child(
     die(code)
 }
 
+/// Whether the reading end of `pipe` is closed: the runtime is gone.
+fn runtime_gone(pipe: BorrowedFd<'_>) -> bool {
+    let mut watched = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&pipe),
+        events: 0, // POLLERR is reported whatever is asked for
+        revents: 0,
+    };
+    // SAFETY: one pollfd, which lives on our stack; no waiting (timeout 0).
+    let ready = unsafe { libc::poll(&mut watched, 1, 0) };
+    ready > 0 && watched.revents & libc::POLLERR != 0
+}
+
 /// Leaves the child at once. `_exit`, not `exit`: the child is a copy of
 /// the parent, and must not run the parent's exit handlers or flush its
 /// buffers a second time.
@@ -466,6 +478,12 @@ fn setup_and_exec(
     trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
     })?;
+    // Had the runtime died before that line, no signal would ever come, and
+    // the container would live on, alone. Its end of the error pipe tells:
+    // once it is closed, ours reports POLLERR (poll(2)).
+    if error_pipe.is_some_and(runtime_gone) {
+        die(exit_code::RUNTIME_ERROR);
+    }
     if spec.stdio.tty {
         // Last of all, so that nothing above runs with it: the terminal.
         trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {

@@ -135,6 +135,17 @@ pub fn alive(id: &str) -> bool {
 }
 // ANCHOR_END: alive
 
+/// Whether a run whose id starts with `prefix` is alive: for names too
+/// short for a whole id (a network link's has 15 characters at most).
+pub fn alive_prefix(prefix: &str) -> bool {
+    std::fs::read_dir(runs_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .any(|id| id.starts_with(prefix) && alive(&id))
+}
+
 /// Removes the lock files of dead runs (their lock is free). A missing lock file says "dead" as well as a free one does, so this is
 /// safe at any time, before or after what the dead run left is swept.
 pub fn sweep_dead() {

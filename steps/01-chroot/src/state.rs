@@ -120,20 +120,25 @@ pub fn container_dir(
 
 // ANCHOR: claim
 /// Makes [`container_dir`] `<state>/<kind>/<name>` with an `owner` file
-/// naming run `run` (whose lock says whether it lives: owner.rs), in one
-/// step as others see it: made under a temporary name, then renamed. A
-/// concurrent [`sweep`] never finds it without its owner, and so never
-/// takes a live run's directory.
+/// naming run `run` (whose lock says whether it lives: owner.rs), and an
+/// empty file for each of `marks`, in one step as others see it: made
+/// under a temporary name, then renamed. A concurrent [`sweep`] never
+/// finds it without its owner, and so never takes a live run's directory;
+/// nor without its marks, whatever moment the run is killed at.
 pub fn claim(
     state_dir: &Path,
     kind: &str,
     name: &str,
     group: u32,
     run: &str,
+    marks: &[&str],
 ) -> std::io::Result<PathBuf> {
     let temporary = format!(".claim-{run}-{name}");
     let dir = container_dir(state_dir, kind, &temporary, group)?;
     std::fs::write(dir.join("owner"), run)?;
+    for mark in marks {
+        std::fs::write(dir.join(mark), "")?;
+    }
     let claimed = state_dir.join(kind).join(name);
     std::fs::rename(&dir, &claimed)?;
     Ok(claimed)

@@ -171,7 +171,7 @@ impl Layer for RootfsBind {
                 path: dir.clone(),
                 source,
             };
-            step01_chroot::state::claim(&state_dir, "roots", &cx.spec.id, group, &cx.spec.id)
+            step01_chroot::state::claim(&state_dir, "roots", &cx.spec.id, group, &cx.spec.id, &[])
                 .map_err(io)?;
             std::fs::create_dir(&target).map_err(io)?;
             std::fs::create_dir(dir.join("tmp")).map_err(io)?;

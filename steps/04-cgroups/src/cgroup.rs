@@ -394,8 +394,11 @@ fn remove(trace: &Trace, made: &Made) {
 // ANCHOR_END: remove
 
 /// Removes cgroups that a run which crashed (or was SIGKILLed) left in
-/// `parent`: named like a container id, no process in them, and the run of
-/// that id gone (its lock is free: step 01's owner.rs).
+/// `parent`: named like a container id, and the run of that id gone (its
+/// lock is free: step 01's owner.rs). A process still in one outlived its
+/// runtime (PR_SET_PDEATHSIG has a blind spot: the child's own change of
+/// uid clears it, until it sets it again), and is killed first: the
+/// cgroup says exactly which processes were that run's.
 fn sweep_stale(trace: &Trace, parent: &Path, own_id: &str) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -406,15 +409,35 @@ fn sweep_stale(trace: &Trace, parent: &Path, own_id: &str) {
         if !looks_like_ours || name == own_id || !entry.path().is_dir() {
             continue;
         }
-        let procs = fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
-        if procs.trim().is_empty() && !step01_chroot::owner::alive(&name) {
-            trace.note(format!(
-                "removing a stale cgroup an earlier run left behind: {}",
-                entry.path().display()
-            ));
-            let dir = entry.path();
-            let _ = trace.call(format!("rmdir({dir:?})"), || rmdir(&dir));
+        if step01_chroot::owner::alive(&name) {
+            continue;
         }
+        let dir = entry.path();
+        trace.note(format!(
+            "removing a stale cgroup an earlier run left behind: {}",
+            dir.display()
+        ));
+        kill_all_in(trace, &dir);
+        let _ = trace.call(format!("rmdir({dir:?})"), || rmdir(&dir));
+    }
+}
+
+/// SIGKILLs every process in cgroup `dir`, and waits (a second at most)
+/// until it is empty.
+fn kill_all_in(trace: &Trace, dir: &Path) {
+    let procs = || fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    if procs().trim().is_empty() {
+        return;
+    }
+    for pid in procs().lines().filter_map(|p| p.trim().parse().ok()) {
+        let _ = trace.call(
+            format!("kill({pid}, SIGKILL) /* outlived its runtime */"),
+            || kill(Pid::from_raw(pid), Signal::SIGKILL),
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !procs().trim().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -23,6 +23,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_04-cgroups");
 workshop_tests::step_contract_tests!(BIN);
 workshop_tests::step_bad_input_tests!(BIN, [LIMITS]);
 workshop_tests::step_escape_tests!(BIN, cgroups);
+workshop_tests::step_fault_tests!(BIN, limits: ["--pids-limit", "50", "--memory", "64m"]);
 
 fn hierarchy() -> Hierarchy {
     Hierarchy::detect().expect("cgroups on this host")
@@ -300,7 +301,12 @@ fn the_trace_shows_every_cgroup_file_written() {
         // (pids.peak exists only on newer kernels)
         settings.add_filter(r"(?m)^  pids: peak \d+\n", "");
         settings.add_filter(r"memory: peak [\d.]+ [KMG]?i?B", "memory: peak [SIZE]");
-        settings.bind(|| insta::assert_snapshot!("trace_v1", run.stderr));
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "trace_v1",
+                workshop_tests::without_others_leftovers(&run.stderr)
+            )
+        });
     }
 }
 

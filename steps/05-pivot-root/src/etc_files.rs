@@ -73,13 +73,13 @@ impl Layer for EtcFiles {
             // root, must reach these files to bind them (see state.rs).
             let (_, group) = cx.spec.root_on_host;
             let (state, id) = (&cx.spec.state_dir, &cx.spec.id);
-            step01_chroot::state::claim(state, "containers", id, group, id).map_err(|source| {
-                step01_chroot::Error::Io {
+            step01_chroot::state::claim(state, "containers", id, group, id, &[]).map_err(
+                |source| step01_chroot::Error::Io {
                     what: "creating the container's state directory",
                     path: dir.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
         }
         let name = &self.hostname;
         let hosts = format!(

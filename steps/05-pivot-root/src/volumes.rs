@@ -299,6 +299,7 @@ impl Volumes {
                 &cx.spec.id,
                 group,
                 &cx.spec.id,
+                &[],
             )
             .map_err(|source| Error::Io {
                 what: "creating",

@@ -18,6 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_05-pivot-root");
 workshop_tests::step_contract_tests!(BIN);
 workshop_tests::step_bad_input_tests!(BIN, [LIMITS, VOLUMES]);
 workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
+workshop_tests::step_fault_tests!(BIN, read_only_volume: ["-v", "{volume}:/data:ro"]);
 
 /// A file on the host, outside any rootfs, with text nobody could guess.
 fn host_secret() -> (tempfile::TempDir, String, String) {
@@ -413,7 +414,12 @@ fn trace_shows_the_pivot_sequence() {
         run.stderr
     );
     // (host-specific lines filtered: see full_trace_redactions)
-    full_trace_redactions(test_rootfs()).bind(|| insta::assert_snapshot!("trace", run.stderr));
+    full_trace_redactions(test_rootfs()).bind(|| {
+        insta::assert_snapshot!(
+            "trace",
+            workshop_tests::without_others_leftovers(&run.stderr)
+        )
+    });
 }
 
 /// `-t`: the container's terminal is a pty of its own devpts, `/dev/pts/0`,

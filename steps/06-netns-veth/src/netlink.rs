@@ -107,6 +107,22 @@ impl Netlink {
         Ok(self.link(name)?.map(|l| l.header.index))
     }
 
+    /// The names of all links.
+    pub fn names(&self) -> Result<Vec<String>> {
+        use rtnetlink::packet_route::link::LinkAttribute;
+        self.runtime.block_on(async {
+            let mut links = self.handle.link().get().execute();
+            let mut names = Vec::new();
+            while let Some(link) = links.try_next().await? {
+                names.extend(link.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(name) => Some(name.clone()),
+                    _ => None,
+                }));
+            }
+            Ok(names)
+        })
+    }
+
     /// Whether link `name` is a bridge (`None`: there is no such link).
     pub fn is_bridge(&self, name: &str) -> Result<Option<bool>> {
         use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};

@@ -456,7 +456,7 @@ impl Network {
         // run at a time looks and makes, under a lock the kernel drops
         // when its holder dies (flock(2)).
         let _one_at_a_time = match host {
-            Some(_) => Some(bridge_lock(bridge)?),
+            Some(_) => Some(bridge_lock()?),
             None => None,
         };
         let exists = match host {
@@ -500,17 +500,19 @@ impl Network {
     }
 }
 
-/// The lock that makes bridge setup one run at a time:
-/// `/run/lock/container-workshop-bridge-NAME`, held until dropped.
-fn bridge_lock(bridge: &str) -> Result<std::fs::File> {
-    let path = PathBuf::from(format!("/run/lock/container-workshop-bridge-{bridge}"));
+/// The lock that makes bridge setup one run at a time in a network
+/// namespace (a bridge of the same name in another namespace is another
+/// bridge): flock(2) on the namespace itself, its file /proc/self/ns/net,
+/// which every process in it opens as the same inode. Nothing to create,
+/// nothing to leave behind; held until dropped.
+fn bridge_lock() -> Result<std::fs::File> {
+    let path = PathBuf::from("/proc/self/ns/net");
     let io = |what, source| Error::Io {
         what,
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all("/run/lock").map_err(|e| io("creating the directory of", e))?;
-    let file = std::fs::File::create(&path).map_err(|e| io("creating", e))?;
+    let file = std::fs::File::open(&path).map_err(|e| io("opening", e))?;
     file.lock().map_err(|e| io("locking", e))?;
     Ok(file)
 }

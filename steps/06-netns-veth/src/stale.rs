@@ -18,11 +18,12 @@ use step01_chroot::trace::Trace;
 use crate::iptables::COMMENT;
 use crate::network::NETNS_DIR;
 
-/// Removes network namespaces and rules that no live runtime owns.
+/// Removes network namespaces, veth pairs and rules that no live run owns.
 pub fn sweep(trace: &Trace) {
     if trace.dry_run() {
         return;
     }
+    sweep_veths(trace);
     for entry in fs::read_dir(NETNS_DIR).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(id) = name.strip_prefix("ws-") else {
@@ -64,5 +65,27 @@ pub fn sweep(trace: &Trace) {
         let mut args = vec!["-t", "nat", "-D"];
         args.extend(&words);
         let _ = Command::new("iptables").args(&args).output();
+    }
+}
+
+/// A run killed after making its veth pair, before moving one end into the
+/// container's namespace, leaves both ends here: `wsv-<id>` and `wsc-<id>`,
+/// with the first 8 characters of the id (a link's name is short).
+/// Deleting one end deletes the pair.
+fn sweep_veths(trace: &Trace) {
+    let Ok(host) = crate::netlink::Netlink::here() else {
+        return;
+    };
+    let mut removed: Vec<String> = Vec::new();
+    for name in host.names().unwrap_or_default() {
+        let Some(short) = name.strip_prefix("wsv-").or(name.strip_prefix("wsc-")) else {
+            continue;
+        };
+        if removed.iter().any(|r| r == short) || step01_chroot::owner::alive_prefix(short) {
+            continue;
+        }
+        removed.push(short.to_string());
+        trace.note(format!("removing a veth pair a crashed run left: {name}"));
+        let _ = trace.call_any(format!("RTM_DELLINK {name}"), || host.delete(&name));
     }
 }

@@ -18,6 +18,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_06-netns-veth");
 workshop_tests::step_contract_tests!(BIN);
 workshop_tests::step_bad_input_tests!(BIN, [LIMITS, VOLUMES, NETWORK]);
 workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
+workshop_tests::step_fault_tests!(
+    BIN,
+    no_network: ["--network", "none"],
+    bridge: ["--network", "bridge", "-p", "18080:80"],
+);
 
 /// The step, in the test's "host" namespace, with `args`.
 fn in_host(host: &TestNetns, args: &[&str]) -> Command {
@@ -469,6 +474,9 @@ fn inside_view_and_trace_snapshots() {
     settings.add_filter(r"\(pid \d+\)", "(pid [PID])");
     settings.bind(|| {
         insta::assert_snapshot!("inside", run.stdout);
-        insta::assert_snapshot!("trace", run.stderr);
+        insta::assert_snapshot!(
+            "trace",
+            workshop_tests::without_others_leftovers(&run.stderr)
+        );
     });
 }

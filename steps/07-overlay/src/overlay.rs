@@ -200,9 +200,6 @@ impl Overlay {
                 path: file,
                 source,
             })?;
-            if self.remove {
-                let _ = fs::write(base.join("rm"), "");
-            }
         }
         drop(store_lock);
         // Idmapped views of the lowers, needed only until the overlay is
@@ -307,6 +304,9 @@ impl Layer for Overlay {
                     &name,
                     group,
                     &cx.spec.id,
+                    // --rm, said at once: a run killed any time after this
+                    // is not taken for a kept container.
+                    if self.remove { &["rm"] } else { &[] },
                 )
                 .map(drop)
                 .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))

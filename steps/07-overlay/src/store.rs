@@ -220,6 +220,8 @@ impl Store {
             Ok(entries) => entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                // Not an import's file being written (`.NAME.RUN`).
+                .filter(|name| !name.starts_with('.'))
                 .collect(),
             Err(_) => Vec::new(),
         };

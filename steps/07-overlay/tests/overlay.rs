@@ -17,6 +17,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
 workshop_tests::step_contract_tests!(BIN);
 workshop_tests::step_bad_input_tests!(BIN, [LIMITS, VOLUMES, NETWORK, SUBCOMMANDS]);
 workshop_tests::step_escape_tests!(BIN, cgroups, mounts);
+workshop_tests::step_fault_tests!(
+    BIN,
+    overlay: ["--network", "none"],
+    overlay_bridge: ["--network", "bridge", "-p", "18081:80"],
+);
 
 /// `07-overlay SUBCOMMAND ARGS... --state-dir <the tests' state dir>`.
 fn store(args: &[&str]) -> Run {
@@ -654,4 +659,148 @@ fn imports_are_atomic_and_shared() {
         images.stdout.contains("one ") && images.stdout.contains("two "),
         "{images:?}"
     );
+}
+
+/// An import killed at any moment (30 moments spread over a whole import,
+/// in a seeded order) leaves nothing half-made: the next import of the
+/// same tarball succeeds, and the store holds exactly its layer and image.
+#[test]
+fn an_import_killed_at_any_moment_leaves_nothing_half_made() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    let tar = tar_of_dir(test_rootfs());
+    let tar = tar.path().to_str().unwrap().to_string();
+    let import = || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["import", &tar, "--name", "img", "--state-dir"])
+            .arg(state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let started = Instant::now();
+    assert!(import().status_bounded().unwrap().success());
+    let whole = started.elapsed();
+    let mut seed: u64 = 0x5eed;
+    for n in 0..30 {
+        let _ = store_in(state, &["rmi", "img"]);
+        // A moment in the import, from a seeded generator (xorshift).
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = whole.mul_f64((seed % 1000) as f64 / 1000.0);
+        let mut child = import().spawn().unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait_bounded();
+        let next = store_in(state, &["import", &tar, "--name", "img"]);
+        assert_eq!(next.code, Some(0), "kill {n} at {at:?}: {next:?}");
+        let entries = |dir: &str| -> Vec<String> {
+            fs::read_dir(state.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            entries("layers").len(),
+            1,
+            "kill {n} at {at:?}: {:?}",
+            entries("layers")
+        );
+        assert_eq!(entries("images"), ["img"], "kill {n} at {at:?}");
+    }
+}
+
+/// Fifty at once for a minute: containers started and removed on images
+/// that are imported and removed meanwhile, and kept containers removed.
+/// Every failure must be a documented refusal (an image removed just
+/// before, a layer a container stands on), and nothing may be left.
+#[test]
+fn fifty_at_once_for_a_minute_fail_only_as_documented_and_leave_nothing() {
+    use std::sync::Arc;
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let tar = Arc::new(tar_of_dir(test_rootfs()));
+    let parent = format!("{}/concurrency", workshop_tests::test_cgroup_parent());
+    let until = Instant::now() + Duration::from_secs(60);
+    let expected = ["no image named", "is not there", "is under container"];
+    let workers: Vec<_> = (0..50)
+        .map(|n| {
+            let (state, tar, parent) = (Arc::clone(&state), Arc::clone(&tar), parent.clone());
+            std::thread::spawn(move || {
+                let state = state.path();
+                let image = format!("img-{}", n % 4);
+                let mut unexpected = Vec::new();
+                let mut runs = 0;
+                while Instant::now() < until {
+                    let run = match n % 25 {
+                        0 => store_in(
+                            state,
+                            &["import", tar.path().to_str().unwrap(), "--name", &image],
+                        ),
+                        1 => store_in(state, &["rmi", &image]),
+                        2 => {
+                            let name = format!("kept-{n}");
+                            let kept = collect(
+                                workshop_tests::step_command_in(BIN, test_rootfs(), state)
+                                    .env_remove("WORKSHOP_RM")
+                                    .env("WORKSHOP_CGROUP_PARENT", &parent)
+                                    .args(["-q", "--name", &name, "/bin/true"])
+                                    .output_bounded(),
+                            );
+                            if kept.code == Some(0) {
+                                store_in(state, &["rm", &name])
+                            } else {
+                                kept
+                            }
+                        }
+                        _ => collect(
+                            workshop_tests::step_command_in(BIN, test_rootfs(), state)
+                                .env("WORKSHOP_CGROUP_PARENT", &parent)
+                                .args(["-q", "--image", &image, "/bin/true"])
+                                .output_bounded(),
+                        ),
+                    };
+                    runs += 1;
+                    let documented = expected.iter().any(|e| run.stderr.contains(e));
+                    if run.code != Some(0) && !documented {
+                        unexpected.push(format!("worker {n}: {run:?}"));
+                    }
+                }
+                (runs, unexpected)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut unexpected = Vec::new();
+    for worker in workers {
+        let (runs, mut failures) = worker.join().unwrap();
+        total += runs;
+        unexpected.append(&mut failures);
+    }
+    eprintln!("{total} commands, {} unexpected failures", unexpected.len());
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+    let state = state.path();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&state.display().to_string()), "{mounts}");
+    for kind in ["overlay", "idmapped", "containers"] {
+        let left: Vec<_> = fs::read_dir(state.join(kind))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{kind}: {left:?}");
+    }
+    let temporary: Vec<_> = fs::read_dir(state.join("layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(temporary.is_empty(), "{temporary:?}");
+    let name = parent.rsplit('/').next().unwrap();
+    for dir in workshop_tests::host::find_dirs(Path::new("/sys/fs/cgroup"), 7, &|n| n == name) {
+        let left = workshop_tests::host::find_dirs(&dir, 0, &|_| true);
+        assert!(left.is_empty(), "cgroups left: {left:?}");
+    }
 }
