@@ -86,6 +86,8 @@ pub struct Container {
     spec: Spec,
     layers: Vec<Box<dyn Layer>>,
     opts: TraceOptions,
+    /// This run's lock (owner.rs), from the start of `run` to its end.
+    lock: Option<crate::owner::RunLock>,
 }
 
 impl std::fmt::Debug for Container {
@@ -105,6 +107,7 @@ impl Container {
             spec,
             layers: Vec::new(),
             opts,
+            lock: None,
         }
     }
 
@@ -150,7 +153,7 @@ impl Container {
         //    layers make is named after our id, and whoever finds it can
         //    tell whether we are alive.
         let lock = crate::owner::runs_dir().join(&self.spec.id);
-        let _lock = trace.call(
+        self.lock = trace.call(
             format!("open({lock:?}); flock(LOCK_EX) /* held while we live */"),
             || {
                 crate::owner::sweep_dead();
@@ -260,8 +263,16 @@ impl Container {
         // pipes in its copy, so that it sees end-of-file if the parent dies.
         let mut parents_ends = Some((sync_write, error_read));
         let (layers, spec) = (&self.layers, &self.spec);
+        // Nor may the child hold our run's lock (a fork shares it): if it
+        // outlived us, our run would look alive, and its leftovers stay.
+        let lock_fd = self.lock.as_ref().map(crate::owner::RunLock::raw_fd);
         let child_main = Box::new(|| {
             drop(parents_ends.take());
+            if let Some(fd) = lock_fd {
+                // SAFETY: closes the child's copy of the lock's descriptor,
+                // which nothing in the child uses.
+                unsafe { libc::close(fd) };
+            }
             child(layers, spec, trace, &sync_read, &error_write, &plumbing)
         });
         let child = trace

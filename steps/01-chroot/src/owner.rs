@@ -94,6 +94,13 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// The lock's descriptor, for a forked child to close its copy.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self._file.as_raw_fd()
+    }
+}
+
 impl crate::trace::Traced for Option<RunLock> {
     fn shown(&self) -> String {
         self.as_ref()

@@ -3,6 +3,7 @@
 //! | concept | file |
 //! |---|---|
 //! | **network namespace, veth pair, bridge, NAT** (this step's idea) | [`network.rs`](network) |
+//! | the bridge, forwarding and NAT; host settings, said and put back | [`bridge.rs`](bridge) |
 //! | netlink requests (links, addresses, routes), in any namespace | [`netlink.rs`](netlink) |
 //! | one address per container, under a file lock | [`ipam.rs`](ipam) |
 //! | `-p` published ports: DNAT rules | [`ports.rs`](ports) |
@@ -10,6 +11,7 @@
 //! | what crashed runs leave, removed by the next | [`stale.rs`](stale) |
 //! | the command line: step 05's plus `--network`, `-p`, `--cleanup` | [`cli.rs`](cli) |
 
+pub mod bridge;
 pub mod cli;
 pub mod ipam;
 pub mod iptables;
@@ -51,5 +53,5 @@ pub fn container(args: &cli::NetArgs) -> Result<Container> {
 /// `--cleanup`: remove the bridge and our iptables rules.
 pub fn cleanup(args: &cli::NetArgs) -> Result<()> {
     let trace = Trace::new(args.pivot.cgroups.user_ns.pid_ns.run.trace_options());
-    network::teardown(&trace, &args.bridge)
+    bridge::teardown(&trace, &args.bridge)
 }

@@ -163,59 +163,6 @@ impl Network {
     }
 }
 
-/// The rules every container on `bridge` needs, made once and kept:
-/// NAT for the subnet, and forwarding to and from the bridge.
-fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
-    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-    vec![
-        Rule {
-            table: "nat",
-            chain: "POSTROUTING",
-            spec: words(&format!("-s {subnet} ! -o {bridge} -j MASQUERADE")),
-            comment: iptables::COMMENT.into(),
-        },
-        Rule {
-            table: "filter",
-            chain: "FORWARD",
-            spec: words(&format!("-i {bridge} -j ACCEPT")),
-            comment: iptables::COMMENT.into(),
-        },
-        Rule {
-            table: "filter",
-            chain: "FORWARD",
-            spec: words(&format!("-o {bridge} -j ACCEPT")),
-            comment: iptables::COMMENT.into(),
-        },
-    ]
-}
-
-/// The host's routes (from /proc/net/route) that overlap `subnet`, other
-/// than the bridge's own: `(destination, interface)`.
-fn colliding_route(subnet: &Subnet, bridge: &str) -> Option<(String, String)> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<_> = line.split_whitespace().collect();
-        let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
-        // The numbers are in network byte order, printed as host integers.
-        let addr = |hex: &str| {
-            Some(Ipv4Addr::from(
-                u32::from_str_radix(hex, 16).ok()?.to_le_bytes(),
-            ))
-        };
-        let (dest, mask) = (addr(dest)?, u32::from(addr(mask)?));
-        if mask == 0 || *iface == bridge {
-            return None; // the default route overlaps everything
-        }
-        let route = Subnet {
-            network: dest,
-            prefix: mask.count_ones() as u8,
-        };
-        subnet
-            .overlaps(&route)
-            .then(|| (route.to_string(), iface.to_string()))
-    })
-}
-
 impl Layer for Network {
     fn name(&self) -> &'static str {
         "net"
@@ -282,7 +229,7 @@ impl Layer for Network {
         // What runs that were killed left behind goes first. Ours is named
         // after our id, whose lock we hold (step 01's owner.rs).
         stale::sweep(trace);
-        self.ensure_bridge(trace, host)?;
+        crate::bridge::ensure_bridge(trace, host, &self.bridge, &self.subnet)?;
         // One address per container, under a lock.
         let file = ipam::lease_file(&cx.spec.state_dir, &self.bridge);
         let address = if trace.dry_run() {
@@ -447,76 +394,6 @@ impl Layer for Network {
     // ANCHOR_END: cleanup
 }
 
-impl Network {
-    /// The bridge, its address, forwarding and NAT: made once, kept.
-    fn ensure_bridge(&self, trace: &Trace, host: Option<&Netlink>) -> Result<()> {
-        let (bridge, subnet) = (&self.bridge, &self.subnet);
-        // Runs that start at once would all find no bridge and all make
-        // one (the second gets EEXIST), and add the same rules twice: one
-        // run at a time looks and makes, under a lock the kernel drops
-        // when its holder dies (flock(2)).
-        let _one_at_a_time = match host {
-            Some(_) => Some(bridge_lock()?),
-            None => None,
-        };
-        let exists = match host {
-            Some(nl) => nl.index(bridge).map_err(NetError::from)?.is_some(),
-            None => false,
-        };
-        if !exists {
-            if host.is_some()
-                && let Some((route, iface)) = colliding_route(subnet, bridge)
-            {
-                return Err(NetError::SubnetTaken {
-                    subnet: *subnet,
-                    route,
-                    iface,
-                }
-                .into());
-            }
-            let gateway = subnet.gateway();
-            trace
-                .call_any(format!("RTM_NEWLINK bridge {bridge}"), || {
-                    host.map_or(Ok(()), |nl| nl.add_bridge(bridge))
-                })
-                .map_err(NetError::from)?;
-            trace
-                .call_any(
-                    format!("RTM_NEWADDR {bridge} {gateway}/{}", subnet.prefix),
-                    || host.map_or(Ok(()), |nl| nl.add_address(bridge, gateway, subnet.prefix)),
-                )
-                .map_err(NetError::from)?;
-            trace
-                .call_any(format!("RTM_NEWLINK {bridge} up"), || {
-                    host.map_or(Ok(()), |nl| nl.set_up(bridge))
-                })
-                .map_err(NetError::from)?;
-        }
-        trace.write_file("/proc/sys/net/ipv4/ip_forward", "1")?;
-        for rule in bridge_rules(bridge, subnet) {
-            rule.ensure(trace).map_err(NetError::from)?;
-        }
-        Ok(())
-    }
-}
-
-/// The lock that makes bridge setup one run at a time in a network
-/// namespace (a bridge of the same name in another namespace is another
-/// bridge): flock(2) on the namespace itself, its file /proc/self/ns/net,
-/// which every process in it opens as the same inode. Nothing to create,
-/// nothing to leave behind; held until dropped.
-fn bridge_lock() -> Result<std::fs::File> {
-    let path = PathBuf::from("/proc/self/ns/net");
-    let io = |what, source| Error::Io {
-        what,
-        path: path.clone(),
-        source,
-    };
-    let file = std::fs::File::open(&path).map_err(|e| io("opening", e))?;
-    file.lock().map_err(|e| io("locking", e))?;
-    Ok(file)
-}
-
 /// Bind-mounts the container's network namespace at /run/netns/ws-<id>,
 /// the way `ip netns add` keeps a namespace, so it can be entered from
 /// another terminal (the Gocker article does the same).
@@ -548,62 +425,4 @@ fn bind_netns(trace: &Trace, id: &str, child: Pid) -> Result<PathBuf> {
         },
     )?;
     Ok(file)
-}
-
-/// `--cleanup`: removes what containers share and leave behind on purpose,
-/// the bridge and our iptables rules (all of them, by their comment).
-pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
-    // `--cleanup --bridge eth0` must not delete the host's eth0.
-    let host = Netlink::here().map_err(NetError::from)?;
-    if host.is_bridge(bridge).map_err(NetError::from)? == Some(false) {
-        return Err(NetError::NotABridge(bridge.into()).into());
-    }
-    stale::sweep(trace);
-    for table in ["nat", "filter"] {
-        let listed = std::process::Command::new("iptables")
-            .args(["-t", table, "-S"])
-            .output();
-        let Ok(listed) = listed else {
-            return Err(NetError::Iptables(IptablesError::Missing).into());
-        };
-        for line in String::from_utf8_lossy(&listed.stdout).lines() {
-            let Some(rest) = line.strip_prefix("-A ") else {
-                continue;
-            };
-            if !rest.contains(iptables::COMMENT) {
-                continue;
-            }
-            let args: Vec<String> = ["-t", table, "-D"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(
-                    rest.split_whitespace()
-                        .map(|w| w.trim_matches('"').to_string()),
-                )
-                .collect();
-            trace
-                .call_any(format!("iptables {}", args.join(" ")), || {
-                    let out = std::process::Command::new("iptables").args(&args).output();
-                    match out {
-                        Ok(o) if o.status.success() => Ok(()),
-                        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                })
-                .map_err(|stderr| {
-                    NetError::Iptables(IptablesError::Failed {
-                        args: args.join(" "),
-                        stderr,
-                    })
-                })?;
-        }
-    }
-    if host.index(bridge).map_err(NetError::from)?.is_some() {
-        trace
-            .call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))
-            .map_err(NetError::from)?;
-    } else {
-        trace.note(format!("no bridge {bridge}: nothing to remove"));
-    }
-    Ok(())
 }

@@ -1,0 +1,277 @@
+//! The bridge: a virtual switch on the host, made once by the first
+//! bridge run and kept (as docker0 is), with what makes it a way out: its
+//! address (the containers' gateway), forwarding and NAT, and the host
+//! settings that needs, changed only with a word in the trace and put back
+//! by `--cleanup`.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use step01_chroot::error::{Error, Result};
+use step01_chroot::trace::Trace;
+
+use crate::ipam::Subnet;
+use crate::iptables::{self, IptablesError, Rule};
+use crate::netlink::Netlink;
+use crate::network::NetError;
+use crate::stale;
+
+/// The rules every container on `bridge` needs, made once and kept:
+/// NAT for the subnet, and forwarding to and from the bridge.
+fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
+    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    vec![
+        Rule {
+            table: "nat",
+            chain: "POSTROUTING",
+            spec: words(&format!("-s {subnet} ! -o {bridge} -j MASQUERADE")),
+            comment: iptables::COMMENT.into(),
+        },
+        // -p from the host's own 127.0.0.1: the container could not answer
+        // 127.0.0.1 (its own lo), so the source becomes the bridge's address.
+        Rule {
+            table: "nat",
+            chain: "POSTROUTING",
+            spec: words(&format!("-s 127.0.0.0/8 -o {bridge} -j MASQUERADE")),
+            comment: iptables::COMMENT.into(),
+        },
+        // -p from another container on the bridge (hairpin): its request went
+        // to the host's address and came back DNATed; without this, the answer
+        // would go straight back across the bridge, from an address the
+        // client never asked.
+        Rule {
+            table: "nat",
+            chain: "POSTROUTING",
+            spec: words(&format!(
+                "-s {subnet} -o {bridge} -m conntrack --ctstate DNAT -j MASQUERADE"
+            )),
+            comment: iptables::COMMENT.into(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            spec: words(&format!("-i {bridge} -j ACCEPT")),
+            comment: iptables::COMMENT.into(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            spec: words(&format!("-o {bridge} -j ACCEPT")),
+            comment: iptables::COMMENT.into(),
+        },
+    ]
+}
+
+/// The host's routes (from /proc/net/route) that overlap `subnet`, other
+/// than the bridge's own: `(destination, interface)`.
+fn colliding_route(subnet: &Subnet, bridge: &str) -> Option<(String, String)> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<_> = line.split_whitespace().collect();
+        let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
+        // The numbers are in network byte order, printed as host integers.
+        let addr = |hex: &str| {
+            Some(Ipv4Addr::from(
+                u32::from_str_radix(hex, 16).ok()?.to_le_bytes(),
+            ))
+        };
+        let (dest, mask) = (addr(dest)?, u32::from(addr(mask)?));
+        if mask == 0 || *iface == bridge {
+            return None; // the default route overlaps everything
+        }
+        let route = Subnet {
+            network: dest,
+            prefix: mask.count_ones() as u8,
+        };
+        subnet
+            .overlaps(&route)
+            .then(|| (route.to_string(), iface.to_string()))
+    })
+}
+
+/// The bridge, its address, forwarding and NAT: made once, kept.
+pub(crate) fn ensure_bridge(
+    trace: &Trace,
+    host: Option<&Netlink>,
+    bridge: &str,
+    subnet: &Subnet,
+) -> Result<()> {
+    // Runs that start at once would all find no bridge and all make
+    // one (the second gets EEXIST), and add the same rules twice: one
+    // run at a time looks and makes, under a lock the kernel drops
+    // when its holder dies (flock(2)).
+    let _one_at_a_time = match host {
+        Some(_) => Some(bridge_lock()?),
+        None => None,
+    };
+    let exists = match host {
+        Some(nl) => nl.index(bridge).map_err(NetError::from)?.is_some(),
+        None => false,
+    };
+    if !exists {
+        if host.is_some()
+            && let Some((route, iface)) = colliding_route(subnet, bridge)
+        {
+            return Err(NetError::SubnetTaken {
+                subnet: *subnet,
+                route,
+                iface,
+            }
+            .into());
+        }
+        let gateway = subnet.gateway();
+        trace
+            .call_any(format!("RTM_NEWLINK bridge {bridge}"), || {
+                host.map_or(Ok(()), |nl| nl.add_bridge(bridge))
+            })
+            .map_err(NetError::from)?;
+        trace
+            .call_any(
+                format!("RTM_NEWADDR {bridge} {gateway}/{}", subnet.prefix),
+                || host.map_or(Ok(()), |nl| nl.add_address(bridge, gateway, subnet.prefix)),
+            )
+            .map_err(NetError::from)?;
+        trace
+            .call_any(format!("RTM_NEWLINK {bridge} up"), || {
+                host.map_or(Ok(()), |nl| nl.set_up(bridge))
+            })
+            .map_err(NetError::from)?;
+    }
+    // Connections to 127.0.0.1:PORT are turned towards a container on
+    // the bridge (-p); the kernel drops packets from 127.0.0.0/8 that
+    // leave by any interface but lo, unless route_localnet is set on it.
+    // It is our bridge's own setting, and goes with the bridge.
+    let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    set_sysctl(trace, &localnet, None)?;
+    set_sysctl(trace, FORWARDING, Some(&forwarding_record()))?;
+    for rule in bridge_rules(bridge, subnet) {
+        rule.ensure(trace).map_err(NetError::from)?;
+    }
+    Ok(())
+}
+
+/// The host's switch for routing between interfaces (for this network
+/// namespace: each has its own).
+const FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// Where the value `ip_forward` had before a run turned it on is kept, so
+/// that `--cleanup` puts it back: one file per network namespace.
+fn forwarding_record() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
+    PathBuf::from(format!("/run/container-workshop/ip_forward-was-0-{netns}"))
+}
+
+// ANCHOR: sysctl
+/// Sets the sysctl file `path` to 1 unless it is already, and says so in
+/// the trace (a host setting changed is never silent). With `record`, a
+/// first change is remembered there, for `--cleanup` to undo.
+fn set_sysctl(trace: &Trace, path: &str, record: Option<&Path>) -> Result<()> {
+    if !trace.dry_run() && std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    trace.note(format!(
+        "changing a host setting: {path} = 1{}",
+        if record.is_some() {
+            " (--cleanup puts it back)"
+        } else {
+            ""
+        }
+    ));
+    if let Some(record) = record
+        && !trace.dry_run()
+    {
+        let _ = std::fs::create_dir_all("/run/container-workshop");
+        let _ = std::fs::write(record, "0\n");
+    }
+    trace.write_file(path, "1")?;
+    Ok(())
+}
+
+/// `--cleanup`: `ip_forward` back to 0, if a run of ours turned it on.
+fn restore_forwarding(trace: &Trace) -> Result<()> {
+    let record = forwarding_record();
+    if trace.dry_run() || !record.exists() {
+        return Ok(());
+    }
+    trace.note(format!("putting a host setting back: {FORWARDING} = 0"));
+    trace.write_file(FORWARDING, "0")?;
+    let _ = std::fs::remove_file(record);
+    Ok(())
+}
+// ANCHOR_END: sysctl
+
+/// The lock that makes bridge setup one run at a time in a network
+/// namespace (a bridge of the same name in another namespace is another
+/// bridge): flock(2) on the namespace itself, its file /proc/self/ns/net,
+/// which every process in it opens as the same inode. Nothing to create,
+/// nothing to leave behind; held until dropped.
+fn bridge_lock() -> Result<std::fs::File> {
+    let path = PathBuf::from("/proc/self/ns/net");
+    let io = |what, source| Error::Io {
+        what,
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(|e| io("opening", e))?;
+    file.lock().map_err(|e| io("locking", e))?;
+    Ok(file)
+}
+
+/// `--cleanup`: removes what containers share and leave behind on purpose,
+/// the bridge and our iptables rules (all of them, by their comment).
+pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
+    // `--cleanup --bridge eth0` must not delete the host's eth0.
+    let host = Netlink::here().map_err(NetError::from)?;
+    if host.is_bridge(bridge).map_err(NetError::from)? == Some(false) {
+        return Err(NetError::NotABridge(bridge.into()).into());
+    }
+    stale::sweep(trace);
+    for table in ["nat", "filter"] {
+        let listed = std::process::Command::new("iptables")
+            .args(["-t", table, "-S"])
+            .output();
+        let Ok(listed) = listed else {
+            return Err(NetError::Iptables(IptablesError::Missing).into());
+        };
+        for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            let Some(rest) = line.strip_prefix("-A ") else {
+                continue;
+            };
+            if !rest.contains(iptables::COMMENT) {
+                continue;
+            }
+            let args: Vec<String> = ["-t", table, "-D"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(
+                    rest.split_whitespace()
+                        .map(|w| w.trim_matches('"').to_string()),
+                )
+                .collect();
+            trace
+                .call_any(format!("iptables {}", args.join(" ")), || {
+                    let out = std::process::Command::new("iptables").args(&args).output();
+                    match out {
+                        Ok(o) if o.status.success() => Ok(()),
+                        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
+                .map_err(|stderr| {
+                    NetError::Iptables(IptablesError::Failed {
+                        args: args.join(" "),
+                        stderr,
+                    })
+                })?;
+        }
+    }
+    if host.index(bridge).map_err(NetError::from)?.is_some() {
+        trace
+            .call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))
+            .map_err(NetError::from)?;
+    } else {
+        trace.note(format!("no bridge {bridge}: nothing to remove"));
+    }
+    restore_forwarding(trace)
+}
