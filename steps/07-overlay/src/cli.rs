@@ -39,6 +39,15 @@ pub enum Command {
         /// The image's name.
         #[arg(long)]
         name: String,
+        /// The most a layer may hold unpacked (e.g. 8g).
+        #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = step04_cgroups::limits::parse_size)]
+        max_size: u64,
+        /// The most entries a layer may have.
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        max_entries: u64,
+        /// The most bytes a compressed byte may unpack to (a gzip of zeros gives ~1000).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max_ratio: u64,
     },
     /// List the images in the store.
     Images,

@@ -25,9 +25,20 @@ pub enum CommandError {
 /// Runs one subcommand; what it reports goes to stdout.
 pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
     match command {
-        Command::Import { tarballs, name } => {
+        Command::Import {
+            tarballs,
+            name,
+            max_size,
+            max_entries,
+            max_ratio,
+        } => {
+            let limits = crate::unpack::Limits {
+                max_bytes: *max_size,
+                max_entries: *max_entries,
+                max_ratio: *max_ratio,
+            };
             let (image, reports) = Store::new(state_dir)
-                .import(tarballs, name)
+                .import(tarballs, name, &limits)
                 .map_err(Error::layer)?;
             for report in reports {
                 println_or_not(format_args!(

@@ -34,8 +34,12 @@ pub fn sweep_stale(trace: &Trace, state_dir: &Path) {
             .to_string_lossy()
             .starts_with(".removing-")
         {
-            // A --rm cut short: unmounted and renamed already, never reused.
-            let _ = fs::remove_dir_all(&base);
+            // A --rm under way (its owner file moved with it), or cut short:
+            // unmounted and renamed already, never reused.
+            let owner = step01_chroot::state::owner_of(&base);
+            if !owner.is_some_and(|run| step01_chroot::owner::alive(&run)) {
+                let _ = fs::remove_dir_all(&base);
+            }
             continue;
         }
         release_if_dead(trace, state_dir, &base);

@@ -378,6 +378,11 @@ impl Layer for Overlay {
             ));
             fs::rename(&base, &doomed)
                 .and_then(|()| fs::remove_dir_all(&doomed))
+                // Gone already, under our feet: as good.
+                .or_else(|err| match err.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(err),
+                })
                 .map_err(|source| Error::Io {
                     what: "removing",
                     path: base.clone(),

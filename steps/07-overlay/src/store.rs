@@ -11,14 +11,14 @@
 
 use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use step01_chroot::cli::eprintln_or_not;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::unpack::{self, UnpackError, Unpacked};
+use crate::unpack::{self, Counted, Limits, UnpackError, Unpacked};
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,12 @@ impl Store {
     // ANCHOR: import
     /// Imports `tarballs` (plain or gzip) as the layers of image `name`,
     /// bottom first. A layer already in the store is not unpacked again.
-    pub fn import(&self, tarballs: &[PathBuf], name: &str) -> Result<(Image, Vec<Unpacked>)> {
+    pub fn import(
+        &self,
+        tarballs: &[PathBuf],
+        name: &str,
+        limits: &Limits,
+    ) -> Result<(Image, Vec<Unpacked>)> {
         let image_file = self.image_file(name)?;
         step01_chroot::state::ensure_private(&self.root)?;
         // This import's lock (step 01's owner.rs): its temporary files are
@@ -134,7 +139,7 @@ impl Store {
                     &digest[..12]
                 ));
             } else {
-                reports.push(self.unpack_layer(tarball, &layer, &run)?);
+                reports.push(self.unpack_layer(tarball, &layer, &run, limits)?);
             }
             digests.push(digest);
         }
@@ -157,7 +162,13 @@ impl Store {
     /// Unpacks into a temporary directory, renamed into place at the end:
     /// an interrupted import leaves no half layer behind. The directory is
     /// named after the import's run, `run`.
-    fn unpack_layer(&self, tarball: &Path, layer: &Path, run: &str) -> Result<Unpacked> {
+    fn unpack_layer(
+        &self,
+        tarball: &Path,
+        layer: &Path,
+        run: &str,
+        limits: &Limits,
+    ) -> Result<Unpacked> {
         let parent = layer.parent().expect("layers/ is a directory");
         step01_chroot::state::private_dir(&self.root, "layers").map_err(io("creating", parent))?;
         let tmp = parent.join(format!(".unpacking-{run}"));
@@ -168,11 +179,14 @@ impl Store {
         let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
         file.rewind().map_err(io("reading", tarball))?;
         let bar = progress(len, "unpacking");
-        let reader = BufReader::new(bar.wrap_read(file));
+        // Compressed bytes read, for the ratio (a gzip bomb's tell).
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reader = BufReader::new(Counted::new(bar.wrap_read(file), read.clone()));
         let result = if gzip {
-            unpack::unpack(flate2::read::GzDecoder::new(reader), &tmp)
+            let gunzipped = flate2::read::GzDecoder::new(reader);
+            unpack::unpack(gunzipped, &tmp, limits, Some(&read))
         } else {
-            unpack::unpack(reader, &tmp)
+            unpack::unpack(reader, &tmp, limits, None)
         };
         bar.finish_and_clear();
         match result {
@@ -353,7 +367,8 @@ pub fn du(dir: &Path) -> u64 {
         .flatten()
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => du(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            // What it takes on disk: a sparse file's holes take nothing.
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.blocks() * 512).unwrap_or(0),
             _ => 0,
         })
         .sum()

@@ -51,12 +51,32 @@ pub enum UnpackError {
         "refused entry {entry:?}: a hard link to {target:?}, which is not a file inside the layer"
     )]
     HardLink { entry: String, target: String },
+    /// The layer would grow past a limit (a tar or gzip bomb, or just a
+    /// bigger image than the limits allow: the flags raise them).
+    #[error("refused entry {entry:?}: {why}\n  hint: if the image is right, raise it with {flag}")]
+    TooBig {
+        entry: String,
+        why: String,
+        flag: &'static str,
+    },
     /// Reading or writing failed.
-    #[error("unpacking {entry:?}: {source}")]
+    #[error("unpacking {entry:?}: {}", with_causes(source))]
     Io {
         entry: String,
         source: std::io::Error,
     },
+}
+
+/// An error and what caused it (the tar crate wraps the kernel's answer:
+/// "failed to unpack `x`" alone would not say why).
+fn with_causes(err: &std::io::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        text = format!("{text}: {inner}");
+        cause = inner.source();
+    }
+    text
 }
 
 /// The checked, relative path of an entry: no root, no `..`.
@@ -98,6 +118,102 @@ fn check_parents(layer: &Path, name: &str, path: &Path) -> Result<(), UnpackErro
     Ok(())
 }
 
+/// How far a layer may go. A tarball is small on the wire and may be huge
+/// unpacked (a gzip of zeros shrinks about a thousand times), or hold
+/// millions of empty files: each limit is checked before the entry that
+/// would pass it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of file content, in all.
+    pub max_bytes: u64,
+    /// Entries, in all.
+    pub max_entries: u64,
+    /// Unpacked bytes for each compressed byte read (for gzip).
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 8 << 30,
+            max_entries: 1_000_000,
+            max_ratio: 100,
+        }
+    }
+}
+
+/// Counts the bytes read through it: the compressed size, for the ratio.
+#[derive(Debug)]
+pub struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    /// `inner`, counted into `read`.
+    pub fn new(inner: R, read: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        Counted { inner, read }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Refuses entry `name` of `size` bytes if it would pass a limit, given
+/// what was unpacked so far and `compressed` bytes read (None: not
+/// compressed).
+fn check_limits(
+    limits: &Limits,
+    name: &str,
+    size: u64,
+    so_far: (u64, u64),
+    compressed: Option<u64>,
+) -> Result<(), UnpackError> {
+    let (entries, bytes) = so_far;
+    let refuse = |why: String, flag| UnpackError::TooBig {
+        entry: name.into(),
+        why,
+        flag,
+    };
+    if entries + 1 > limits.max_entries {
+        return Err(refuse(
+            format!("more than {} entries", limits.max_entries),
+            "import --max-entries N",
+        ));
+    }
+    let total = bytes.saturating_add(size);
+    if total > limits.max_bytes {
+        return Err(refuse(
+            format!("the layer would pass {} bytes unpacked", limits.max_bytes),
+            "import --max-size SIZE",
+        ));
+    }
+    // Judged on what was unpacked so far (the entry ahead of us is not read
+    // yet, so its size says nothing of how well it compresses; one entry
+    // alone is bounded by the size limit), once there is enough to judge by
+    // (1 MiB): tiny layers compress well, and harmlessly.
+    if let Some(compressed) = compressed
+        && bytes > 1 << 20
+        && bytes > compressed.max(1).saturating_mul(limits.max_ratio)
+    {
+        return Err(refuse(
+            format!(
+                "{bytes} bytes unpacked from {compressed} compressed: more than {} to 1 \
+                 (a gzip bomb?)",
+                limits.max_ratio
+            ),
+            "import --max-ratio N",
+        ));
+    }
+    Ok(())
+}
+
 /// What unpacking did, for the learner.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Unpacked {
@@ -107,13 +223,23 @@ pub struct Unpacked {
     pub whiteouts: u64,
     /// Directories made opaque.
     pub opaque: u64,
-    /// Device nodes skipped (unprivileged).
+    /// Device nodes skipped: a container's /dev is its own (step 05), and
+    /// a device node in a layer would open the host's device.
     pub skipped_devices: Vec<String>,
+    /// Bytes of file content written.
+    pub bytes: u64,
 }
 
 // ANCHOR: unpack
-/// Unpacks the tar stream `archive` into `layer`, an empty directory.
-pub fn unpack(archive: impl Read, layer: &Path) -> Result<Unpacked, UnpackError> {
+/// Unpacks the tar stream `archive` into `layer`, an empty directory,
+/// within `limits`; `compressed`, if the stream is decompressed, counts the
+/// compressed bytes read so far.
+pub fn unpack(
+    archive: impl Read,
+    layer: &Path,
+    limits: &Limits,
+    compressed: Option<&std::sync::atomic::AtomicU64>,
+) -> Result<Unpacked, UnpackError> {
     let mut done = Unpacked::default();
     let mut archive = tar::Archive::new(archive);
     archive.set_preserve_permissions(true);
@@ -124,7 +250,6 @@ pub fn unpack(archive: impl Read, layer: &Path) -> Result<Unpacked, UnpackError>
         let entry = entry.to_string();
         move |source| UnpackError::Io { entry, source }
     };
-    let privileged = nix::unistd::Uid::effective().is_root();
     for entry in archive.entries().map_err(io("the archive"))? {
         let mut entry = entry.map_err(io("the archive"))?;
         let name = entry
@@ -136,6 +261,9 @@ pub fn unpack(archive: impl Read, layer: &Path) -> Result<Unpacked, UnpackError>
         if path.as_os_str().is_empty() {
             continue; // "./" itself
         }
+        let size = entry.size();
+        let read = compressed.map(|c| c.load(std::sync::atomic::Ordering::Relaxed));
+        check_limits(limits, &name, size, (done.entries, done.bytes), read)?;
         check_parents(layer, &name, &path)?;
         let file_name = path
             .file_name()
@@ -177,15 +305,16 @@ pub fn unpack(archive: impl Read, layer: &Path) -> Result<Unpacked, UnpackError>
                 });
             }
         }
-        if (kind.is_block_special() || kind.is_character_special()) && !privileged {
+        if kind.is_block_special() || kind.is_character_special() {
             eprintln_or_not(format_args!(
-                "warning: skipped device node {name:?}: making devices needs root"
+                "skipped device node {name:?}: a container's /dev is its own (step 05)"
             ));
             done.skipped_devices.push(name);
             continue;
         }
         entry.unpack_in(layer).map_err(io(&name))?;
         done.entries += 1;
+        done.bytes += size;
     }
     Ok(done)
 }
@@ -257,11 +386,74 @@ mod tests {
             let outer = tempfile::tempdir().unwrap();
             let layer = outer.path().join("layer");
             fs::create_dir(&layer).unwrap();
-            let err = unpack(&archive[..], &layer).unwrap_err().to_string();
+            let err = unpack(&archive[..], &layer, &Limits::default(), None)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{err}");
             // Nothing was written next to the layer.
             assert_eq!(fs::read_dir(outer.path()).unwrap().count(), 1);
         }
+    }
+
+    #[test]
+    fn limits_refuse_bombs_naming_the_entry_and_the_flag() {
+        let many = tarball(|b| {
+            for n in 0..5 {
+                file(b, &format!("f{n}"), b"x");
+            }
+        });
+        let big = tarball(|b| file(b, "big", &vec![0u8; 3 << 20]));
+        let zeros = {
+            use std::io::Write;
+            let layer = tarball(|b| {
+                for n in 0..4 {
+                    file(b, &format!("zeros{n}"), &vec![0u8; 1 << 20]);
+                }
+            });
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&layer).unwrap();
+            gz.finish().unwrap()
+        };
+        let few = Limits {
+            max_entries: 3,
+            ..Limits::default()
+        };
+        let small = Limits {
+            max_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let layer = || tempfile::tempdir().unwrap();
+        let err = unpack(&many[..], layer().path(), &few, None).unwrap_err();
+        assert!(
+            err.to_string().contains("\"f3\": more than 3 entries"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--max-entries"), "{err}");
+        let err = unpack(&big[..], layer().path(), &small, None).unwrap_err();
+        assert!(
+            err.to_string().contains("\"big\": the layer would pass"),
+            "{err}"
+        );
+        // 4 MiB of zeros gzip to a few KiB: far past 100 to 1, which is
+        // seen after the second file.
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stream = flate2::read::GzDecoder::new(Counted::new(&zeros[..], read.clone()));
+        let err = unpack(stream, layer().path(), &Limits::default(), Some(&read)).unwrap_err();
+        assert!(err.to_string().contains("a gzip bomb?"), "{err}");
+        assert!(err.to_string().contains("--max-ratio"), "{err}");
+    }
+
+    #[test]
+    fn device_nodes_are_skipped_and_said() {
+        let archive = tarball(|b| {
+            entry(b, tar::EntryType::Char, "dev/sda", b"", "");
+            file(b, "etc/motd", b"hi");
+        });
+        let layer = tempfile::tempdir().unwrap();
+        let done = unpack(&archive[..], layer.path(), &Limits::default(), None).unwrap();
+        assert_eq!(done.skipped_devices, ["dev/sda"]);
+        assert!(!layer.path().join("dev/sda").exists());
+        assert_eq!(done.entries, 1);
     }
 
     #[test]
@@ -272,7 +464,7 @@ mod tests {
             link(b, tar::EntryType::Symlink, "etc/os", "motd");
         });
         let layer = tempfile::tempdir().unwrap();
-        let done = unpack(&archive[..], layer.path()).unwrap();
+        let done = unpack(&archive[..], layer.path(), &Limits::default(), None).unwrap();
         assert_eq!(done.entries, 3);
         assert_eq!(
             fs::read_to_string(layer.path().join("etc/motd2")).unwrap(),

@@ -804,3 +804,42 @@ fn fifty_at_once_for_a_minute_fail_only_as_documented_and_leave_nothing() {
         assert!(left.is_empty(), "cgroups left: {left:?}");
     }
 }
+
+/// A gzip bomb is refused, naming the entry and the flag that would let
+/// it in, and leaves nothing in the store; the flag lets it in.
+#[test]
+fn a_gzip_bomb_is_refused_until_the_limit_is_raised() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    let bomb = tempfile::NamedTempFile::new().unwrap();
+    {
+        let gz = flate2::write::GzEncoder::new(bomb.reopen().unwrap(), flate2::Compression::best());
+        let mut builder = tar::Builder::new(gz);
+        for n in 0..4 {
+            let zeros = vec![0u8; 1 << 20];
+            let mut header = tar::Header::new_gnu();
+            header.set_size(zeros.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, format!("zeros{n}"), &zeros[..])
+                .unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+    }
+    let path = bomb.path().to_str().unwrap();
+    let refused = store_in(state, &["import", path, "--name", "bomb"]);
+    refused.assert_error(125, "a gzip bomb?");
+    assert!(refused.stderr.contains("--max-ratio"), "{refused:?}");
+    let layers = fs::read_dir(state.join("layers")).map_or(0, |d| d.count());
+    assert_eq!(layers, 0, "nothing half-made is left");
+    assert!(!state.join("images/bomb").exists());
+    let let_in = store_in(
+        state,
+        &["import", path, "--name", "bomb", "--max-ratio", "100000"],
+    );
+    assert_eq!(let_in.code, Some(0), "{let_in:?}");
+}
