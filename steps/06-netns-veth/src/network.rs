@@ -44,7 +44,7 @@ use nix::unistd::{Pid, Uid};
 use step01_chroot::Layer;
 use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
-use step01_chroot::layer::{ParentCx, Plan};
+use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step01_chroot::trace::Trace;
 
 use crate::ipam::{self, Subnet};
@@ -136,6 +136,9 @@ pub struct Network {
     bridge: String,
     subnet: Subnet,
     publish: Vec<Publish>,
+    /// Rootless: we may not enter the container's namespace, so the child
+    /// brings its `lo` up itself (known in prepare, before the fork).
+    rootless: bool,
     /// Set up in prepare / configure_child, undone in cleanup.
     made: Made,
 }
@@ -158,6 +161,7 @@ impl Network {
             bridge,
             subnet,
             publish,
+            rootless: false,
             made: Made::default(),
         }
     }
@@ -216,6 +220,7 @@ impl Layer for Network {
                 .note("--network host: the host's own network, no isolation");
             return Ok(());
         }
+        self.rootless = !cx.trace.dry_run() && !Uid::effective().is_root();
         if self.mode != Mode::Bridge {
             return Ok(());
         }
@@ -276,6 +281,13 @@ impl Layer for Network {
     // ANCHOR: configure_child
     fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> Result<()> {
         if self.mode == Mode::Host {
+            return Ok(());
+        }
+        if self.rootless {
+            // setns(2) into a namespace needs CAP_SYS_ADMIN over it; the
+            // container has that in its own user namespace, we do not.
+            cx.trace
+                .note("rootless: the container brings its lo up itself (see enter)");
             return Ok(());
         }
         let trace = &cx.trace;
@@ -344,6 +356,17 @@ impl Layer for Network {
         Ok(())
     }
     // ANCHOR_END: configure_child
+
+    /// Rootless only: `lo` up from inside, the way `ifconfig lo up` does
+    /// it (netdevice(7)); the container is root of its own namespaces.
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        if !self.rootless || self.mode != Mode::None {
+            return Ok(());
+        }
+        cx.trace
+            .call("ioctl(socket, SIOCSIFFLAGS, { \"lo\", IFF_UP })", lo_up)?;
+        Ok(())
+    }
 
     // ANCHOR: cleanup
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
@@ -425,4 +448,28 @@ fn bind_netns(trace: &Trace, id: &str, child: Pid) -> Result<PathBuf> {
         },
     )?;
     Ok(file)
+}
+
+/// Sets IFF_UP on `lo`, with the interface ioctls of netdevice(7).
+fn lo_up() -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: an ifreq, zeroed, named "lo"; the two ioctls read and write
+    // its flags.
+    unsafe {
+        let mut request: libc::ifreq = std::mem::zeroed();
+        for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *to = *from as libc::c_char;
+        }
+        let fd = socket.as_raw_fd();
+        nix::errno::Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request))?;
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        nix::errno::Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS, &request))?;
+    }
+    Ok(())
 }

@@ -509,3 +509,20 @@ fn inside_view_and_trace_snapshots() {
         );
     });
 }
+
+/// Rootless, `--network none` works, as its hint says: the container,
+/// root of its own namespaces, brings its `lo` up itself (we may not enter
+/// them).
+#[test]
+fn network_none_works_rootless() {
+    let rootfs = workshop_tests::RootfsCopy::new().open_to_all();
+    let open = tempfile::tempdir().unwrap();
+    let everyone = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    std::fs::set_permissions(open.path(), everyone).unwrap();
+    let mut cmd = workshop_tests::step_command_in(BIN, rootfs.path(), &open.path().join("state"));
+    cmd.args(["--network", "none", "/bin/sh", "-c", "ip link show lo"]);
+    let run = collect(workshop_tests::as_nobody(&cmd).output_bounded());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains(",UP"), "{run:?}");
+    assert!(run.stderr.contains("SIOCSIFFLAGS"), "{run:?}");
+}

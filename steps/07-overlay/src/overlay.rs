@@ -251,6 +251,17 @@ impl Layer for Overlay {
     }
 
     fn check(&self, plan: &Plan<'_>) -> Result<()> {
+        // The overlay is mounted by the parent, in the host's mount
+        // namespace: a mount there needs root. (The dry run and the
+        // contract's dry-run-as-nobody need nothing.)
+        if !plan.dry_run && !nix::unistd::Uid::effective().is_root() {
+            return Err(Error::NeedsRoot {
+                what: "step 07's overlay",
+                why: "the parent mounts it in the host's mount namespace; rootless, step 06 \
+                      runs on a plain --rootfs",
+                program: plan.spec.program.clone(),
+            });
+        }
         for lower in &self.lowers {
             if self.from_rootfs {
                 step01_chroot::chroot::check_rootfs(lower)?;

@@ -243,7 +243,9 @@ pub fn unpack(
     let mut done = Unpacked::default();
     let mut archive = tar::Archive::new(archive);
     archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
+    // Owners as the tarball says: only root may give files away. Rootless,
+    // every file is yours (as with `tar x` run as you).
+    archive.set_preserve_ownerships(nix::unistd::Uid::effective().is_root());
     archive.set_preserve_mtime(true);
     archive.set_unpack_xattrs(true);
     let io = |entry: &str| {

@@ -843,3 +843,50 @@ fn a_gzip_bomb_is_refused_until_the_limit_is_raised() {
     );
     assert_eq!(let_in.code, Some(0), "{let_in:?}");
 }
+
+/// Rootless: a run says it needs root (the overlay is mounted on the
+/// host), and an import works, the files being yours.
+#[test]
+fn rootless_runs_are_refused_clearly_and_imports_work() {
+    let open = tempfile::tempdir().unwrap();
+    let everyone = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    fs::set_permissions(open.path(), everyone).unwrap();
+    let rootfs = workshop_tests::RootfsCopy::new().open_to_all();
+    let state = open.path().join("state");
+    let run = workshop_tests::step_command_in(BIN, rootfs.path(), &state);
+    let run = collect(
+        workshop_tests::as_nobody(&run)
+            .arg("/bin/true")
+            .output_bounded(),
+    );
+    run.assert_error(125, "the parent mounts it in the host's mount namespace");
+
+    let tar = tar_of_dir(rootfs.path());
+    fs::set_permissions(
+        tar.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let mut import = Command::new(BIN);
+    import
+        .args([
+            "import",
+            tar.path().to_str().unwrap(),
+            "--name",
+            "mine",
+            "--state-dir",
+        ])
+        .arg(&state);
+    let run = collect(workshop_tests::as_nobody(&import).output_bounded());
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let layers = fs::read_dir(state.join("layers"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let owner = fs::metadata(layers.path().join("etc/passwd"))
+        .unwrap()
+        .uid();
+    assert_eq!(owner, 65534, "a rootless import's files are its user's");
+}
