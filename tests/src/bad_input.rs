@@ -151,7 +151,7 @@ pub const SUBCOMMANDS: &[Case] = &[
 /// clearly, and that nothing was made.
 #[track_caller]
 pub fn assert_refused(bin: &str, case: &Case) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::temp_dir("tmp");
     let rootfs = match case.rootfs {
         Rootfs::Test => test_rootfs().to_path_buf(),
         Rootfs::Empty => {

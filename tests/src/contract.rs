@@ -352,7 +352,7 @@ pub fn signal_state_is_the_default(bin: &str) {
 /// neither panics (a panic would skip the cleanup) nor leaves anything:
 /// no mount in its state directory, no cgroup.
 pub fn a_closed_output_neither_panics_nor_leaks(bin: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::temp_dir("tmp");
     let state = dir.path().join("state");
     let parent = format!(
         "{}/closed-{}",
@@ -408,7 +408,7 @@ pub fn stderr_flows_while_stdout_is_not_read(bin: &str) {
 /// `--state-dir state`, relative: made absolute against the working
 /// directory (the mount table and other processes see absolute paths).
 pub fn a_relative_state_dir_works(bin: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::temp_dir("tmp");
     let mut cmd = crate::step_command_in(bin, test_rootfs(), Path::new("state"));
     cmd.current_dir(dir.path())
         .args(["-q", "--", "/bin/echo", "hi"]);

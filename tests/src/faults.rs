@@ -45,8 +45,8 @@ const SLEEP: &str = "31337";
 /// events in turn, and counts what is left after the next run.
 pub fn kill_at_every_event(bin: &str, scenario: &Scenario) -> Tally {
     let rootfs = RootfsCopy::new();
-    let state = tempfile::tempdir().unwrap();
-    let volume = tempfile::tempdir().unwrap();
+    let state = crate::temp_dir("state");
+    let volume = crate::temp_dir("tmp");
     let netns = TestNetns::new(&format!("f-{}", scenario.name));
     let parent = format!("{}/faults-{}", test_cgroup_parent(), scenario.name);
     let args: Vec<String> = scenario

@@ -296,7 +296,7 @@ fn the_host_mount_table_is_unchanged_after_every_run() {
         .unwrap();
     let volume = format!("{}:/mnt/vol", source.path().display());
     let rootfs = RootfsCopy::new();
-    let state = tempfile::tempdir().unwrap();
+    let state = workshop_tests::temp_dir("state");
     // Other tests run containers meanwhile: only mounts of this test's own
     // rootfs, state directory and volume count.
     let ours = |line: &String| {

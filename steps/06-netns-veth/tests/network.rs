@@ -516,7 +516,7 @@ fn inside_view_and_trace_snapshots() {
 #[test]
 fn network_none_works_rootless() {
     let rootfs = workshop_tests::RootfsCopy::new().open_to_all();
-    let open = tempfile::tempdir().unwrap();
+    let open = workshop_tests::temp_dir("tmp");
     let everyone = std::os::unix::fs::PermissionsExt::from_mode(0o777);
     std::fs::set_permissions(open.path(), everyone).unwrap();
     let mut cmd = workshop_tests::step_command_in(BIN, rootfs.path(), &open.path().join("state"));

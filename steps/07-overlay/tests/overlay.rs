@@ -491,7 +491,7 @@ fn names_cannot_reach_outside_the_state_directory() {
 /// escaped), idmapped or not.
 #[test]
 fn paths_with_commas_and_colons_work() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workshop_tests::temp_dir("tmp");
     let rootfs = dir.path().join("root,fs:1");
     std::os::unix::fs::symlink(test_rootfs(), &rootfs).unwrap();
     let state = dir.path().join("state,dir:1");
@@ -534,7 +534,7 @@ fn state_dir_goes_before_or_after_a_subcommand() {
 /// Whether a run is alive is its lock (step 01's owner.rs), not its pid.
 #[test]
 fn rm_works_after_the_runtime_was_killed() {
-    let state = tempfile::tempdir().unwrap();
+    let state = workshop_tests::temp_dir("state");
     let state = state.path();
     let mut runtime = workshop_tests::step_command_in(BIN, test_rootfs(), state)
         .env_remove("WORKSHOP_RM")
@@ -599,7 +599,7 @@ fn store_in(state: &Path, args: &[&str]) -> Run {
 /// `rmi` does not take a layer from under a container, running or kept.
 #[test]
 fn rmi_refuses_a_layer_a_container_stands_on() {
-    let state = tempfile::tempdir().unwrap();
+    let state = workshop_tests::temp_dir("state");
     let state = state.path();
     let tar = tar_of_dir(test_rootfs());
     let run = store_in(
@@ -626,7 +626,7 @@ fn rmi_refuses_a_layer_a_container_stands_on() {
 /// free) is removed by the next.
 #[test]
 fn imports_are_atomic_and_shared() {
-    let state = tempfile::tempdir().unwrap();
+    let state = workshop_tests::temp_dir("state");
     let state = state.path();
     let tar = tar_of_dir(test_rootfs());
     let tar = tar.path().to_str().unwrap();
@@ -666,7 +666,7 @@ fn imports_are_atomic_and_shared() {
 /// same tarball succeeds, and the store holds exactly its layer and image.
 #[test]
 fn an_import_killed_at_any_moment_leaves_nothing_half_made() {
-    let state = tempfile::tempdir().unwrap();
+    let state = workshop_tests::temp_dir("state");
     let state = state.path();
     let tar = tar_of_dir(test_rootfs());
     let tar = tar.path().to_str().unwrap().to_string();
@@ -718,7 +718,7 @@ fn an_import_killed_at_any_moment_leaves_nothing_half_made() {
 #[test]
 fn fifty_at_once_for_a_minute_fail_only_as_documented_and_leave_nothing() {
     use std::sync::Arc;
-    let state = Arc::new(tempfile::tempdir().unwrap());
+    let state = Arc::new(workshop_tests::temp_dir("state"));
     let tar = Arc::new(tar_of_dir(test_rootfs()));
     let parent = format!("{}/concurrency", workshop_tests::test_cgroup_parent());
     let until = Instant::now() + Duration::from_secs(60);
@@ -809,7 +809,7 @@ fn fifty_at_once_for_a_minute_fail_only_as_documented_and_leave_nothing() {
 /// it in, and leaves nothing in the store; the flag lets it in.
 #[test]
 fn a_gzip_bomb_is_refused_until_the_limit_is_raised() {
-    let state = tempfile::tempdir().unwrap();
+    let state = workshop_tests::temp_dir("state");
     let state = state.path();
     let bomb = tempfile::NamedTempFile::new().unwrap();
     {
@@ -848,7 +848,7 @@ fn a_gzip_bomb_is_refused_until_the_limit_is_raised() {
 /// host), and an import works, the files being yours.
 #[test]
 fn rootless_runs_are_refused_clearly_and_imports_work() {
-    let open = tempfile::tempdir().unwrap();
+    let open = workshop_tests::temp_dir("tmp");
     let everyone = std::os::unix::fs::PermissionsExt::from_mode(0o777);
     fs::set_permissions(open.path(), everyone).unwrap();
     let rootfs = workshop_tests::RootfsCopy::new().open_to_all();
