@@ -35,6 +35,17 @@ fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
             spec: words(&format!("-s 127.0.0.0/8 -o {bridge} -j MASQUERADE")),
             comment: iptables::COMMENT.into(),
         },
+        // route_localnet (above) also lets in packets *to* 127.0.0.0/8 that
+        // arrive on the bridge: container root could forge one (a raw
+        // socket, the gateway's MAC) and reach the host's localhost-only
+        // services (Kubernetes' CVE-2020-8558). None is legitimate: drop
+        // them before anything else looks (the raw table comes first).
+        Rule {
+            table: "raw",
+            chain: "PREROUTING",
+            spec: words(&format!("-i {bridge} -d 127.0.0.0/8 -j DROP")),
+            comment: iptables::COMMENT.into(),
+        },
         // -p from another container on the bridge (hairpin): its request went
         // to the host's address and came back DNATed; without this, the answer
         // would go straight back across the bridge, from an address the
@@ -227,7 +238,7 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
         return Err(NetError::NotABridge(bridge.into()).into());
     }
     stale::sweep(trace);
-    for table in ["nat", "filter"] {
+    for table in ["nat", "filter", "raw"] {
         let listed = std::process::Command::new("iptables")
             .args(["-t", table, "-S"])
             .output();

@@ -224,6 +224,15 @@ fn a_published_port_answers_on_localhost_and_to_other_containers() {
     // From the host itself, to its own addresses: the OUTPUT chain's DNAT.
     assert_eq!(answer_on(&host, "10.88.0.1:18088"), "served\n");
     assert_eq!(answer_on(&host, "127.0.0.1:18088"), "served\n");
+    // route_localnet lets 127.0.0.1 out by the bridge; nothing may come in
+    // to it that way (a container's forged packet: CVE-2020-8558).
+    let raw =
+        || String::from_utf8_lossy(&host.run("iptables", &["-t", "raw", "-S"]).stdout).into_owned();
+    assert!(
+        raw().contains("-A PREROUTING -d 127.0.0.0/8 -i wsbr0") && raw().contains("-j DROP"),
+        "{}",
+        raw()
+    );
     let client = bridged_sh(&host, "nc -w 5 10.88.0.1 18088");
     assert_eq!(client.stdout, "served\n", "{client:?}");
     assert_eq!(server.wait_bounded().unwrap().code(), Some(0));
@@ -239,6 +248,7 @@ fn a_published_port_answers_on_localhost_and_to_other_containers() {
         "{run:?}"
     );
     assert_eq!(forwarding(&host), "0", "as it was");
+    assert!(!raw().contains("container-workshop"), "{}", raw());
 }
 
 /// Runs `script` in a container on the bridge, in `host`.

@@ -104,11 +104,17 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             if !crate::leftovers::release_if_dead(&trace, state_dir, &base) {
                 return Err(Error::layer(CommandError::Running(name.clone())));
             }
-            fs::remove_dir_all(&base).map_err(|source| Error::Io {
-                what: "removing",
-                path: base,
-                source,
-            })?;
+            // (A dead run's `--rm` container is gone already: as good.)
+            match fs::remove_dir_all(&base) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io {
+                        what: "removing",
+                        path: base,
+                        source: err,
+                    });
+                }
+                _ => {}
+            }
             println_or_not(format_args!("removed {name}"));
         }
     }

@@ -252,6 +252,7 @@ pub fn unpack(
         let entry = entry.to_string();
         move |source| UnpackError::Io { entry, source }
     };
+    let mut seen = 0;
     for entry in archive.entries().map_err(io("the archive"))? {
         let mut entry = entry.map_err(io("the archive"))?;
         let name = entry
@@ -265,7 +266,10 @@ pub fn unpack(
         }
         let size = entry.size();
         let read = compressed.map(|c| c.load(std::sync::atomic::Ordering::Relaxed));
-        check_limits(limits, &name, size, (done.entries, done.bytes), read)?;
+        check_limits(limits, &name, size, (seen, done.bytes), read)?;
+        // Every entry counts, whiteouts and skipped devices too: a million
+        // of them are a million inodes, or a million lines of report.
+        seen += 1;
         check_parents(layer, &name, &path)?;
         let file_name = path
             .file_name()
