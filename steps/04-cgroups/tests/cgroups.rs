@@ -335,8 +335,12 @@ fn bad_limits_are_refused_before_anything_is_made() {
 
 #[test]
 fn a_crashed_runs_cgroup_is_cleaned_by_the_next_run() {
+    // A cgroup parent of this test's own: other tests' runs sweep the
+    // shared one, and could take the crashed run's cgroup first.
+    let parent = format!("{}/crashed", test_cgroup_parent());
     // A run whose runtime is SIGKILLed cannot clean up: its cgroup stays.
     let mut runtime = step_command(BIN, test_rootfs())
+        .env("WORKSHOP_CGROUP_PARENT", &parent)
         .args(["-q", "--pids-limit", "50", "/bin/sleep", "30"])
         .spawn()
         .unwrap();
@@ -350,7 +354,10 @@ fn a_crashed_runs_cgroup_is_cleaned_by_the_next_run() {
         .to_string();
     runtime.kill().unwrap();
     runtime.wait_bounded().unwrap();
-    let pids_dir = parent_dir(Controller::Pids).join(&id);
+    let h = hierarchy();
+    let pids_dir = h
+        .dir(Controller::Pids, &h.own(Controller::Pids).join(&parent))
+        .join(&id);
     // The container dies with its runtime (PR_SET_PDEATHSIG); its cgroup is
     // left, empty. The next run finds and removes it, and says so.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -366,7 +373,12 @@ fn a_crashed_runs_cgroup_is_cleaned_by_the_next_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(pids_dir.exists(), "the crashed run's cgroup is still there");
-    let run = run_step(BIN, &["--pids-limit", "50", "/bin/true"]);
+    let run = collect(
+        step_command(BIN, test_rootfs())
+            .env("WORKSHOP_CGROUP_PARENT", &parent)
+            .args(["--pids-limit", "50", "/bin/true"])
+            .output_bounded(),
+    );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
         run.stderr.contains("removing a stale cgroup"),
