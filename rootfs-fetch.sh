@@ -127,6 +127,9 @@ ID=workshop-busybox
 PRETTY_NAME="Workshop BusyBox rootfs ($("$bb" | head -n 1 | cut -d' ' -f2))"
 EOF
     echo workshop >"$root/etc/hostname"
+    # As an image has them; from step 05 on, the runtime mounts its own over them.
+    printf '127.0.0.1\tlocalhost\n' >"$root/etc/hosts"
+    : >"$root/etc/resolv.conf"
     echo "busybox $("$bb" | head -n 1 | cut -d' ' -f2)" >"$root/.workshop-rootfs"
 }
 

@@ -61,7 +61,7 @@ pub fn kill_at_every_event(bin: &str, scenario: &Scenario) -> Tally {
             .args(extra);
         netns.command(&cmd)
     };
-    let baseline = Baseline::of(&netns);
+    let baseline = Baseline::of(&netns, rootfs.path());
     let events = count_events(command(&["--", "/bin/sleep", SLEEP]));
     let mut tally = Tally {
         kills: 0,
@@ -173,17 +173,31 @@ fn container_processes() -> Vec<u32> {
         .collect()
 }
 
-/// What the namespace holds before any run: its links and rules.
+/// What is there before any run: the namespace's links, the rootfs's files.
 struct Baseline {
     links: Vec<String>,
+    files: Vec<PathBuf>,
 }
 
 impl Baseline {
-    fn of(netns: &TestNetns) -> Self {
+    fn of(netns: &TestNetns, rootfs: &Path) -> Self {
         Baseline {
             links: link_names(netns),
+            files: files_in(rootfs),
         }
     }
+}
+
+/// Every path in the rootfs (a mount point a run made must go again).
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(files_in(&entry.path()));
+        }
+        found.push(entry.path());
+    }
+    found
 }
 
 fn link_names(netns: &TestNetns) -> Vec<String> {
@@ -205,6 +219,11 @@ fn leftovers(
     id: &str,
 ) -> Vec<String> {
     let mut left = Vec::new();
+    for path in files_in(rootfs) {
+        if !baseline.files.contains(&path) {
+            left.push(format!("rootfs {}", path.display()));
+        }
+    }
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     for line in mounts.lines() {
         let ours = [state, rootfs]
@@ -236,6 +255,13 @@ fn leftovers(
         }
         if step_runs_dir().join(id).exists() {
             left.push(format!("run lock {id}"));
+        }
+        if step_runs_dir()
+            .join("../mount-points/uses")
+            .join(id)
+            .exists()
+        {
+            left.push(format!("mount point record of {id}"));
         }
     }
     for lease in fs::read_dir(state.join("ipam"))

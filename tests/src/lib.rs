@@ -15,6 +15,7 @@ pub mod escapes;
 pub mod faults;
 pub mod fixtures;
 pub mod host;
+pub mod tarballs;
 
 pub use bounded::{ChildExt, CommandExt, Lines, accept_within, eventually};
 pub use fixtures::{TestNetns, TestUser};
@@ -60,7 +61,9 @@ pub fn test_rootfs() -> &'static Path {
         // Made by an older rootfs-fetch.sh, without device nodes? Rebuild.
         let has_dev_null = fs::metadata(rootfs.join("dev/null"))
             .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()));
-        if !rootfs.join(".workshop-rootfs").exists() || !has_dev_null {
+        // Or without the /etc files an image has?
+        let has_etc = rootfs.join("etc/hosts").exists() && rootfs.join("etc/resolv.conf").exists();
+        if !rootfs.join(".workshop-rootfs").exists() || !has_dev_null || !has_etc {
             let status = Command::new(workshop_dir().join("rootfs-fetch.sh"))
                 .args(["--busybox", "--force", "--dest"])
                 .arg(&rootfs)

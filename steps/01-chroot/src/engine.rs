@@ -153,15 +153,19 @@ impl Container {
         //    layers make is named after our id, and whoever finds it can
         //    tell whether we are alive.
         let lock = crate::owner::runs_dir().join(&self.spec.id);
-        self.lock = trace.call(
-            format!("open({lock:?}); flock(LOCK_EX) /* held while we live */"),
-            || {
-                crate::owner::sweep_dead();
-                crate::owner::RunLock::take(&self.spec.id)
-                    .map(Some)
-                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            },
-        )?;
+        self.lock = trace
+            .call_any(
+                format!("open({lock:?}); flock(LOCK_EX) /* held while we live */"),
+                || {
+                    crate::owner::sweep_dead();
+                    crate::owner::RunLock::take(&self.spec.id).map(Some)
+                },
+            )
+            .map_err(|source| Error::Io {
+                what: "taking this run's lock in",
+                path: crate::owner::runs_dir(),
+                source,
+            })?;
 
         // 3. Prepare, then run; clean up whatever was prepared.
         let mut prepared = 0;

@@ -31,20 +31,74 @@ use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 
-/// Where runs keep their locks: for root, in /run (all runs of every
-/// state directory meet there, as their cgroups and rules do); for anyone
-/// else, in their own runtime directory.
-pub fn runs_dir() -> PathBuf {
+/// The runtime's directory for what its runs share, whatever their
+/// `--state-dir`: for root, in /run (all runs meet there, as their cgroups
+/// and rules do); for anyone else, in their own runtime directory.
+pub fn shared_dir() -> PathBuf {
     let uid = nix::unistd::Uid::effective();
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        _ if uid.is_root() => PathBuf::from("/run/container-workshop/runs"),
-        Some(dir) => PathBuf::from(dir).join("container-workshop/runs"),
-        None => std::env::temp_dir().join(format!("container-workshop-{uid}/runs")),
+        _ if uid.is_root() => PathBuf::from("/run/container-workshop"),
+        Some(dir) => PathBuf::from(dir).join("container-workshop"),
+        None => std::env::temp_dir().join(format!("container-workshop-{uid}")),
     }
 }
+
+/// Where runs keep their locks.
+pub fn runs_dir() -> PathBuf {
+    shared_dir().join("runs")
+}
+
+// ANCHOR: private_shared
+/// Makes `<shared_dir>/<sub>` (mode 0700), once [`shared_dir`] is proved
+/// ours. Without a runtime directory it is in /tmp, where any user may
+/// have made `container-workshop-<uid>` first, or a symlink by that name:
+/// whoever owns it could remove our lock files, and our next run would
+/// take a live container's cgroup and rules for a dead one's. So it must
+/// be a real directory, ours, that no one else may write.
+pub fn private_shared(sub: &str) -> std::io::Result<PathBuf> {
+    let top = shared_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&top)?;
+    check_ours(&top)?;
+    let dir = top.join(sub);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .or_else(|e| match e.kind() {
+            ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        })?;
+    Ok(dir)
+}
+
+/// Refuses `dir` unless it is a real directory of ours that no one else
+/// may write.
+fn check_ours(dir: &std::path::Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    let uid = nix::unistd::Uid::effective().as_raw();
+    let why = if meta.file_type().is_symlink() {
+        "it is a symlink".to_string()
+    } else if meta.uid() != uid {
+        format!("it belongs to uid {}", meta.uid())
+    } else if meta.mode() & 0o022 != 0 {
+        format!("others may write it (mode {:04o})", meta.mode() & 0o7777)
+    } else {
+        return Ok(());
+    };
+    let text = format!(
+        "{}: {why}, so another user could take over this runtime's locks\n  \
+         hint: remove it (the runtime makes it anew), or set XDG_RUNTIME_DIR \
+         to a directory of your own",
+        dir.display()
+    );
+    Err(std::io::Error::new(ErrorKind::PermissionDenied, text))
+}
+// ANCHOR_END: private_shared
 
 /// This run's lock; released (and its file removed) on drop, or by the
 /// kernel when the process dies.
@@ -57,11 +111,7 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock of run `id`, which must be new.
     pub fn take(id: &str) -> std::io::Result<RunLock> {
-        let dir = runs_dir();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
+        let dir = private_shared("runs")?;
         let path = dir.join(id);
         // A file with no name yet (O_TMPFILE), locked, then given its name
         // with linkat(2), which fails if the name is taken: nobody ever
@@ -133,7 +183,7 @@ pub fn alive(id: &str) -> bool {
     };
     match file.try_lock() {
         Ok(()) => {
-            let _ = std::fs::remove_file(&path);
+            remove_if_same(&path, &file);
             false
         }
         Err(std::fs::TryLockError::WouldBlock) => true,
@@ -164,8 +214,22 @@ pub fn sweep_dead() {
         if let Ok(file) = File::open(entry.path())
             && file.try_lock().is_ok()
         {
-            let _ = std::fs::remove_file(entry.path());
+            remove_if_same(&entry.path(), &file);
         }
+    }
+}
+
+/// Removes `path` if it still names the dead run's `file`. Between our
+/// open and this unlink, another sweeper may have removed that file and a
+/// new run linked its own lock under the same name (ids are random, so
+/// only in theory, but a wrong unlink would make a live run look dead).
+fn remove_if_same(path: &std::path::Path, file: &File) {
+    let same = match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(ours), Ok(now)) => ours.dev() == now.dev() && ours.ino() == now.ino(),
+        _ => false,
+    };
+    if same {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -177,6 +241,22 @@ mod tests {
     /// A fresh id for each test (they share the runs directory).
     fn new_id(tag: &str) -> String {
         format!("test-{tag}-{}", std::process::id())
+    }
+
+    #[test]
+    fn a_shared_directory_someone_else_could_write_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("container-workshop-1000");
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        check_ours(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let err = check_ours(&dir).unwrap_err().to_string();
+        assert!(err.contains("others may write it (mode 0777)"), "{err}");
+        let link = tmp.path().join("planted");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let err = check_ours(&link).unwrap_err().to_string();
+        assert!(err.contains("symlink") && err.contains("hint:"), "{err}");
     }
 
     #[test]

@@ -135,6 +135,21 @@ fn bind(trace: &Trace, source: &Path, target: &Path, more: MsFlags) -> Result<()
     Ok(())
 }
 
+/// The directory the container's rootfs shows: `--rootfs` itself, when
+/// `spec.rootfs` is this layer's bind of it (read-only once the container
+/// runs), for what must change the image's files (step 05's mount points).
+pub fn image_rootfs(spec: &step01_chroot::spec::Spec) -> PathBuf {
+    let dir = bind_dir(&spec.state_dir, &spec.id);
+    if spec.rootfs == dir.join("rootfs")
+        && let Ok(source) = std::fs::read(dir.join("source"))
+    {
+        return PathBuf::from(
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(source),
+        );
+    }
+    spec.rootfs.clone()
+}
+
 /// Where container `id`'s rootfs is bound: `<state>/roots/<id>/rootfs`.
 fn bind_dir(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("roots").join(id)
@@ -174,6 +189,9 @@ impl Layer for RootfsBind {
             step01_chroot::state::claim(&state_dir, "roots", &cx.spec.id, group, &cx.spec.id, &[])
                 .map_err(io)?;
             std::fs::create_dir(&target).map_err(io)?;
+            let source = std::path::absolute(&cx.spec.rootfs).map_err(io)?;
+            std::fs::write(dir.join("source"), source.as_os_str().as_encoded_bytes())
+                .map_err(io)?;
             std::fs::create_dir(dir.join("tmp")).map_err(io)?;
             let sticky = std::os::unix::fs::PermissionsExt::from_mode(0o1777);
             std::fs::set_permissions(dir.join("tmp"), sticky).map_err(io)?;
@@ -256,6 +274,7 @@ fn remove(dir: &Path) {
     let _ = umount2(&target, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(&target);
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
+    let _ = std::fs::remove_file(dir.join("source"));
     let _ = std::fs::remove_file(dir.join("owner"));
     let _ = std::fs::remove_dir(dir);
 }

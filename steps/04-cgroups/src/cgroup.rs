@@ -31,7 +31,6 @@ use step01_chroot::cli::eprintln_or_not;
 use colored::Color;
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, unshare};
-use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, Uid};
 use step01_chroot::Layer;
 use step01_chroot::engine::ExitStatus;
@@ -262,7 +261,7 @@ impl Cgroup {
             if made.dirs.contains(&dir) {
                 continue; // co-mounted controllers (v2, or cpu,cpuacct on v1)
             }
-            sweep_stale(trace, &parent, &cx.spec.id);
+            crate::sweep::sweep_stale(trace, &parent, &cx.spec.id);
             match version {
                 Version::V1 => make_dirs(trace, &parent)?,
                 Version::V2 => {
@@ -293,7 +292,7 @@ fn mkdir(dir: &Path) -> nix::Result<()> {
 }
 
 /// rmdir(2) as a nix result (std's error carries the same errno).
-fn rmdir(dir: &Path) -> nix::Result<()> {
+pub(crate) fn rmdir(dir: &Path) -> nix::Result<()> {
     fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
 }
 
@@ -368,14 +367,7 @@ fn remove(trace: &Trace, made: &Made) {
                 trace.announce(format!("rmdir({dir:?})"));
                 break;
             }
-            for pid in fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Ok(pid) = pid.trim().parse() {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-            }
+            crate::sweep::kill_members(dir);
             match trace.call(format!("rmdir({dir:?})"), || rmdir(dir)) {
                 Err(err) if err.errno == Errno::EBUSY && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
@@ -392,54 +384,6 @@ fn remove(trace: &Trace, made: &Made) {
     }
 }
 // ANCHOR_END: remove
-
-/// Removes cgroups that a run which crashed (or was SIGKILLed) left in
-/// `parent`: named like a container id, and the run of that id gone (its
-/// lock is free: step 01's owner.rs). A process still in one outlived its
-/// runtime (PR_SET_PDEATHSIG has a blind spot: the child's own change of
-/// uid clears it, until it sets it again), and is killed first: the
-/// cgroup says exactly which processes were that run's.
-fn sweep_stale(trace: &Trace, parent: &Path, own_id: &str) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let looks_like_ours = name.len() == 12 && name.chars().all(|c| c.is_ascii_hexdigit());
-        if !looks_like_ours || name == own_id || !entry.path().is_dir() {
-            continue;
-        }
-        if step01_chroot::owner::alive(&name) {
-            continue;
-        }
-        let dir = entry.path();
-        trace.note(format!(
-            "removing a stale cgroup an earlier run left behind: {}",
-            dir.display()
-        ));
-        kill_all_in(trace, &dir);
-        let _ = trace.call(format!("rmdir({dir:?})"), || rmdir(&dir));
-    }
-}
-
-/// SIGKILLs every process in cgroup `dir`, and waits (a second at most)
-/// until it is empty.
-fn kill_all_in(trace: &Trace, dir: &Path) {
-    let procs = || fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    if procs().trim().is_empty() {
-        return;
-    }
-    for pid in procs().lines().filter_map(|p| p.trim().parse().ok()) {
-        let _ = trace.call(
-            format!("kill({pid}, SIGKILL) /* outlived its runtime */"),
-            || kill(Pid::from_raw(pid), Signal::SIGKILL),
-        );
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    while !procs().trim().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 //! | the flags, checked, and the v1/v2 files they become | [`limits.rs`](limits) |
 //! | finding the hierarchies (v1 or v2) and our place in them | [`hierarchy.rs`](hierarchy) |
 //! | the report after exit: peak memory, CPU time, OOM kills | [`report.rs`](report) |
+//! | cgroups a killed run left, and killing what is in them without a pid race | [`sweep.rs`](sweep) |
 //! | the command line: step 03's plus `--memory`, `--cpus`, ... | [`cli.rs`](cli) |
 
 pub mod cgroup;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod hierarchy;
 pub mod limits;
 pub mod report;
+pub mod sweep;
 
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Layer, Result};

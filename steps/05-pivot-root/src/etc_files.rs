@@ -16,7 +16,7 @@ use step01_chroot::error::Result;
 use step01_chroot::layer::{ChildCx, ParentCx};
 
 use crate::mounts::bind;
-use crate::volumes::{make_mount_point, resolve};
+use crate::volumes::resolve;
 
 /// The three files, by name under /etc.
 pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
@@ -102,7 +102,7 @@ impl Layer for EtcFiles {
         // symlink to /tmp/x gets <rootfs>/tmp/x, never the host's /tmp/x.
         for file in FILES {
             let target = resolve(&cx.trace, &cx.spec.rootfs, &Path::new("/etc").join(file))?;
-            make_mount_point(&cx.trace, &cx.spec.rootfs, &target, false)?;
+            crate::mount_points::make(&cx.trace, cx.spec, &target, false)?;
         }
         Ok(())
     }
@@ -121,6 +121,7 @@ impl Layer for EtcFiles {
         cx: &mut ParentCx<'_>,
         _exit: Option<&step01_chroot::ExitStatus>,
     ) -> Result<()> {
+        crate::mount_points::release(&cx.trace, cx.spec);
         if !cx.trace.dry_run() {
             let _ = std::fs::remove_dir_all(files_dir(&cx.spec.state_dir, &cx.spec.id));
         }

@@ -111,6 +111,40 @@ fn make(rootfs: &Path, inside: &Path, dir: bool) -> nix::Result<()> {
     }
 }
 
+/// Removes `inside` (a path under `rootfs`) if it is an empty directory
+/// or an empty file; nothing that holds data. Walked from a descriptor of
+/// the rootfs as [`make_mount_point`] walks: a container that swapped a
+/// directory on the way for a symlink gets ELOOP, not a host file removed.
+pub fn remove_if_empty(rootfs: &Path, inside: &Path) -> nix::Result<()> {
+    let (Some(parent), Some(name)) = (inside.parent(), inside.file_name()) else {
+        return Ok(());
+    };
+    let root = nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let parent = match parent.as_os_str().is_empty() {
+        true => open_dir(&root, Path::new(".")),
+        false => open_dir(&root, parent),
+    };
+    let parent = match parent {
+        Err(Errno::ENOENT) => return Ok(()),
+        other => other?,
+    };
+    let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    let stat = match nix::sys::stat::fstatat(&parent, name, flags) {
+        Err(Errno::ENOENT) => return Ok(()),
+        other => other?,
+    };
+    let how = match stat.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => nix::unistd::UnlinkatFlags::RemoveDir,
+        libc::S_IFREG if stat.st_size == 0 => nix::unistd::UnlinkatFlags::NoRemoveDir,
+        _ => return Err(Errno::ENOTEMPTY),
+    };
+    nix::unistd::unlinkat(&parent, name, how)
+}
+
 /// The directory `walked` (relative to `root`), made in `parent` as `name`
 /// if it is missing.
 fn dir_at(

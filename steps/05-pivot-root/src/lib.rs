@@ -7,6 +7,7 @@
 //! | generated `/etc/hostname`, `hosts`, `resolv.conf` | [`etc_files.rs`](etc_files) |
 //! | `-v` volumes, resolved safely inside the rootfs | [`volumes.rs`](volumes) |
 //! | mount points made inside the rootfs, never outside (openat2) | [`inroot.rs`](inroot) |
+//! | ...and taken away when no container mounts on them | [`mount_points.rs`](mount_points) |
 //! | masked and read-only paths, `--read-only` | [`masks.rs`](masks) |
 //! | narrated mount helpers, locked flags | [`mounts.rs`](mounts) |
 //! | the command line: step 04's plus `-v`, `--read-only` | [`cli.rs`](cli) |
@@ -18,6 +19,7 @@ pub mod devices;
 pub mod etc_files;
 pub mod inroot;
 pub mod masks;
+pub mod mount_points;
 pub mod mounts;
 pub mod pivot;
 pub mod volumes;

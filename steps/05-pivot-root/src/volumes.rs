@@ -23,7 +23,6 @@ use step01_chroot::trace::Trace;
 use nix::mount::{MntFlags, umount2};
 use step01_chroot::engine::ExitStatus;
 
-pub use crate::inroot::make_mount_point;
 use crate::mounts::{bind, mkdir, read_only_recursive, touch};
 
 /// One `-v` argument.
@@ -224,7 +223,7 @@ impl Layer for Volumes {
                 volume.container.display(),
                 target.display()
             ));
-            make_mount_point(trace, rootfs, &target, volume.host.is_dir())?;
+            crate::mount_points::make(trace, cx.spec, &target, volume.host.is_dir())?;
         }
         self.stage_read_only(cx)
     }
@@ -236,6 +235,7 @@ impl Layer for Volumes {
 
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
         self.unstage(&cx.trace);
+        crate::mount_points::release(&cx.trace, cx.spec);
         if !cx.trace.dry_run() && !std::mem::take(&mut self.staged).is_empty() {
             remove_staging(&staging_dir(&cx.spec.state_dir, &cx.spec.id));
         }

@@ -148,6 +148,9 @@ pub(crate) fn ensure_bridge(
             })
             .map_err(NetError::from)?;
     }
+    if host.is_some() {
+        sweep_forwarding_records();
+    }
     // Connections to 127.0.0.1:PORT are turned towards a container on
     // the bridge (-p); the kernel drops packets from 127.0.0.0/8 that
     // leave by any interface but lo, unless route_localnet is set on it.
@@ -170,7 +173,67 @@ const FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
 fn forwarding_record() -> PathBuf {
     use std::os::unix::fs::MetadataExt;
     let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
-    PathBuf::from(format!("/run/container-workshop/ip_forward-was-0-{netns}"))
+    step01_chroot::owner::shared_dir().join(format!("{RECORD}{netns}"))
+}
+
+const RECORD: &str = "ip_forward-was-0-";
+
+/// Removes the records of network namespaces that are gone (deleted
+/// without a `--cleanup`): there is nothing left to put back. A namespace
+/// lives while a process is in it or a file is bound to it (`ip netns
+/// add`'s /run/netns/NAME: an nsfs mount); either names its inode. (One
+/// held only by an open descriptor, or bound in another mount namespace,
+/// is not seen: its record goes, and `--cleanup` there leaves ip_forward
+/// on, the safe way to be wrong.)
+fn sweep_forwarding_records() {
+    let ours = forwarding_record();
+    remove_dead_records(&step01_chroot::owner::shared_dir(), &ours, live_netns);
+}
+
+/// Removes the records in `dir`, but `ours`, whose namespace is not among
+/// `live()` (asked only if there is another record: it reads all of /proc).
+fn remove_dead_records(dir: &Path, ours: &Path, live: impl FnOnce() -> Vec<u64>) {
+    let records: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            Some((e.path(), name.strip_prefix(RECORD)?.parse().ok()?))
+        })
+        .filter(|(path, _)| path != ours)
+        .collect();
+    if records.is_empty() {
+        return;
+    }
+    let live = live();
+    for (record, netns) in records {
+        if !live.contains(&netns) {
+            let _ = std::fs::remove_file(record);
+        }
+    }
+}
+
+/// The inodes of the network namespaces a process is in or a file is
+/// bound to (in our mount namespace).
+fn live_netns() -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut live: Vec<u64> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::metadata(e.path().join("ns/net")).ok())
+        .map(|m| m.ino())
+        .collect();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    live.extend(mounts.lines().filter_map(|line| {
+        let root = line.split(' ').nth(3)?;
+        root.strip_prefix("net:[")?
+            .strip_suffix(']')?
+            .parse::<u64>()
+            .ok()
+    }));
+    live
 }
 
 // ANCHOR: sysctl
@@ -192,7 +255,7 @@ fn set_sysctl(trace: &Trace, path: &str, record: Option<&Path>) -> Result<()> {
     if let Some(record) = record
         && !trace.dry_run()
     {
-        let _ = std::fs::create_dir_all("/run/container-workshop");
+        let _ = std::fs::create_dir_all(step01_chroot::owner::shared_dir());
         let _ = std::fs::write(record, "0\n");
     }
     trace.write_file(path, "1")?;
@@ -238,6 +301,13 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
         return Err(NetError::NotABridge(bridge.into()).into());
     }
     stale::sweep(trace);
+    // What the sweep left belongs to live runs: their containers need the
+    // bridge, the rules and forwarding.
+    let live: Vec<String> = host.names().map_err(NetError::from)?;
+    let live: Vec<String> = live.into_iter().filter(|n| n.starts_with("wsv-")).collect();
+    if !live.is_empty() {
+        return Err(NetError::InUse(live).into());
+    }
     for table in ["nat", "filter", "raw"] {
         let listed = std::process::Command::new("iptables")
             .args(["-t", table, "-S"])
@@ -285,4 +355,31 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
         trace.note(format!("no bridge {bridge}: nothing to remove"));
     }
     restore_forwarding(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn our_own_namespace_is_live() {
+        let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        assert!(live_netns().contains(&ours));
+    }
+
+    #[test]
+    fn records_of_namespaces_that_are_gone_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |ino: u64| dir.path().join(format!("{RECORD}{ino}"));
+        for ino in [1, 2, 3] {
+            std::fs::write(record(ino), "0\n").unwrap();
+        }
+        std::fs::write(dir.path().join("runs"), "").unwrap();
+        remove_dead_records(dir.path(), &record(3), || vec![2]);
+        assert!(!record(1).exists(), "its namespace is gone");
+        assert!(record(2).exists(), "live");
+        assert!(record(3).exists(), "ours");
+        assert!(dir.path().join("runs").exists(), "not a record");
+    }
 }

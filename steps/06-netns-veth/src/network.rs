@@ -112,6 +112,13 @@ pub enum NetError {
          hint: give the name of a bridge, or a new name (the default is {DEFAULT_BRIDGE})"
     )]
     NotABridge(String),
+    /// `--cleanup` while containers still use the bridge.
+    #[error(
+        "--cleanup: {} container(s) still run on this host's bridge (their veths: {})\n  \
+         hint: stop them first; nothing was removed",
+        .0.len(), .0.join(", ")
+    )]
+    InUse(Vec<String>),
     /// The same host port twice.
     #[error("-p {0}: that host port is published twice\n  hint: give each host port once")]
     PortTwice(String),

@@ -224,6 +224,10 @@ fn a_published_port_answers_on_localhost_and_to_other_containers() {
     // From the host itself, to its own addresses: the OUTPUT chain's DNAT.
     assert_eq!(answer_on(&host, "10.88.0.1:18088"), "served\n");
     assert_eq!(answer_on(&host, "127.0.0.1:18088"), "served\n");
+    // The server still runs: --cleanup must not take its bridge away.
+    let refused = collect(in_host(&host, &["--cleanup"]).output_bounded());
+    refused.assert_error(125, "still run on this host's bridge");
+    assert_eq!(forwarding(&host), "1", "left on for the live container");
     // route_localnet lets 127.0.0.1 out by the bridge; nothing may come in
     // to it that way (a container's forged packet: CVE-2020-8558).
     let raw =

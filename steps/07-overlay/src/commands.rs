@@ -104,17 +104,13 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             if !crate::leftovers::release_if_dead(&trace, state_dir, &base) {
                 return Err(Error::layer(CommandError::Running(name.clone())));
             }
-            // (A dead run's `--rm` container is gone already: as good.)
-            match fs::remove_dir_all(&base) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::Io {
-                        what: "removing",
-                        path: base,
-                        source: err,
-                    });
-                }
-                _ => {}
-            }
+            // Removed as a run removes it (leftovers.rs), under a lock of
+            // its own: an `rm` killed half-way leaves nothing that looks whole.
+            let run = step01_chroot::spec::random_id();
+            let io = |what, path, source| Error::Io { what, path, source };
+            let _lock = step01_chroot::owner::RunLock::take(&run)
+                .map_err(|e| io("locking", step01_chroot::owner::runs_dir(), e))?;
+            crate::leftovers::remove(&base, &run).map_err(|e| io("removing", base.clone(), e))?;
             println_or_not(format_args!("removed {name}"));
         }
     }

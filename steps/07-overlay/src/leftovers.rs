@@ -34,10 +34,11 @@ pub fn sweep_stale(trace: &Trace, state_dir: &Path) {
             .to_string_lossy()
             .starts_with(".removing-")
         {
-            // A --rm under way (its owner file moved with it), or cut short:
+            // A removal under way (`.removing-RUN-NAME`), or cut short:
             // unmounted and renamed already, never reused.
-            let owner = step01_chroot::state::owner_of(&base);
-            if !owner.is_some_and(|run| step01_chroot::owner::alive(&run)) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let run = name.trim_start_matches(".removing-").split('-').next();
+            if !run.is_some_and(step01_chroot::owner::alive) {
                 let _ = fs::remove_dir_all(&base);
             }
             continue;
@@ -45,6 +46,26 @@ pub fn sweep_stale(trace: &Trace, state_dir: &Path) {
         release_if_dead(trace, state_dir, &base);
     }
 }
+
+// ANCHOR: remove
+/// Removes container directory `base` for run `run` (which holds its run
+/// lock): renamed to `.removing-RUN-NAME` first, in one step, then removed.
+/// Whatever moment the run is killed at, another run finds either the
+/// whole directory under its name, or one whose name says it is doomed and
+/// whose run says whether it is still at work: never a half-removed
+/// container that looks whole. Gone already (another run's sweep of a
+/// dead run's): as good.
+pub fn remove(base: &Path, run: &str) -> std::io::Result<()> {
+    let name = base.file_name().unwrap_or_default().to_string_lossy();
+    let doomed = base.with_file_name(format!(".removing-{run}-{name}"));
+    fs::rename(base, &doomed)
+        .and_then(|()| fs::remove_dir_all(&doomed))
+        .or_else(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(err),
+        })
+}
+// ANCHOR_END: remove
 
 /// If the run that owns container directory `base` is gone (its lock is
 /// free: step 01's owner.rs), undoes what it left mounted, and removes the

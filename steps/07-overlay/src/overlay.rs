@@ -380,25 +380,11 @@ impl Layer for Overlay {
         }
         if self.remove {
             trace.note(format!("--rm: removing {}", base.display()));
-            // Out of the way first, owner file and all: another run's sweep
-            // (above) must never find this directory half-removed with its
-            // owner file already gone, and take it from under us.
-            let doomed = base.with_file_name(format!(
-                ".removing-{}",
-                base.file_name().unwrap_or_default().to_string_lossy()
-            ));
-            fs::rename(&base, &doomed)
-                .and_then(|()| fs::remove_dir_all(&doomed))
-                // Gone already, under our feet: as good.
-                .or_else(|err| match err.kind() {
-                    std::io::ErrorKind::NotFound => Ok(()),
-                    _ => Err(err),
-                })
-                .map_err(|source| Error::Io {
-                    what: "removing",
-                    path: base.clone(),
-                    source,
-                })?;
+            crate::leftovers::remove(&base, &cx.spec.id).map_err(|source| Error::Io {
+                what: "removing",
+                path: base.clone(),
+                source,
+            })?;
         } else {
             let _ = fs::remove_file(base.join("owner"));
             let name = base

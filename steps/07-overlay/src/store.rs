@@ -36,8 +36,18 @@ pub enum StoreError {
     )]
     NoImage(String),
     /// A name that is not a plain name.
-    #[error("image name {0:?}: {NAME_RULE}")]
+    #[error("image name {0:?}: {NAME_RULE}\n  hint: e.g. --name alpine, --name my-app.v2")]
     BadName(String),
+    /// The tarball to import is not there.
+    #[error(
+        "{}: {source}\n  hint: give the path of a rootfs tarball (.tar or .tar.gz), \
+         e.g. one made with tar -C rootfs -czf rootfs.tar.gz .",
+        path.display()
+    )]
+    NoTarball {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The state directory is not private.
     #[error(transparent)]
     StateDir(#[from] step01_chroot::state::StateDirError),
@@ -127,6 +137,10 @@ impl Store {
         let run = step01_chroot::spec::random_id();
         let runs = step01_chroot::owner::runs_dir();
         let _lock = step01_chroot::owner::RunLock::take(&run).map_err(io("locking", &runs))?;
+        // Shared with other imports and starting containers, exclusive of
+        // `rmi`: a layer found in the store below is still there when the
+        // image that names it is written.
+        let _layers = self.lock(false)?;
         self.sweep_unfinished();
         let mut digests = Vec::new();
         let mut reports = Vec::new();
@@ -243,10 +257,15 @@ impl Store {
         names.iter().map(|n| self.image(n)).collect()
     }
 
-    /// What killed imports left: temporary layers and image files of runs
-    /// that are gone.
+    /// What killed imports and `rmi`s left: temporary layers, layers half
+    /// removed, and image files, of runs that are gone.
     fn sweep_unfinished(&self) {
-        for (kind, prefix) in [("layers", ".unpacking-"), ("images", ".")] {
+        let kinds = [
+            ("layers", ".unpacking-"),
+            ("layers", ".removing-"),
+            ("images", "."),
+        ];
+        for (kind, prefix) in kinds {
             for entry in fs::read_dir(self.root.join(kind))
                 .into_iter()
                 .flatten()
@@ -256,7 +275,11 @@ impl Store {
                 let Some(rest) = name.strip_prefix(prefix) else {
                     continue;
                 };
-                let run = rest.rsplit('.').next().unwrap_or(rest);
+                // `.unpacking-RUN`, `.removing-RUN-DIGEST`, `.NAME.RUN`.
+                let run = match kind {
+                    "layers" => rest.split('-').next().unwrap_or(rest),
+                    _ => rest.rsplit('.').next().unwrap_or(rest),
+                };
                 if !step01_chroot::owner::alive(run) {
                     let _ =
                         fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
@@ -313,27 +336,41 @@ impl Store {
                 });
             }
         }
+        // Each layer is renamed out of the way (one atomic step), then
+        // removed: an `rmi` killed half-way leaves `.removing-RUN-DIGEST`,
+        // which the next import sweeps, never a half layer under its name
+        // that an import would take for whole.
+        let run = step01_chroot::spec::random_id();
+        let _run = step01_chroot::owner::RunLock::take(&run)
+            .map_err(io("locking", &step01_chroot::owner::runs_dir()))?;
         let file = self.image_file(name)?;
         fs::remove_file(&file).map_err(io("removing", &file))?;
         for digest in &doomed {
             let layer = self.layer(digest);
-            fs::remove_dir_all(&layer).map_err(io("removing", &layer))?;
+            let doomed = layer.with_file_name(format!(".removing-{run}-{digest}"));
+            fs::rename(&layer, &doomed)
+                .and_then(|()| fs::remove_dir_all(&doomed))
+                .map_err(io("removing", &layer))?;
         }
         Ok(doomed)
     }
 }
 
 impl Store {
-    /// A container whose overlay has layer `digest` among its lowers.
+    /// A container whose overlay has layer `digest` among its lowers (by
+    /// digest, the lower's directory name: the same layer may be written
+    /// as another path, through a symlink or a relative `--state-dir`).
     fn user_of(&self, digest: &str) -> Option<String> {
-        let layer = self.layer(digest);
         fs::read_dir(self.root.join("overlay"))
             .into_iter()
             .flatten()
             .flatten()
             .find(|entry| {
-                fs::read_to_string(entry.path().join("lowers"))
-                    .is_ok_and(|lowers| lowers.lines().any(|l| Path::new(l) == layer))
+                fs::read_to_string(entry.path().join("lowers")).is_ok_and(|lowers| {
+                    lowers
+                        .lines()
+                        .any(|l| Path::new(l).file_name().is_some_and(|n| n == digest))
+                })
             })
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
     }
@@ -341,7 +378,10 @@ impl Store {
 
 /// The sha256 of a file, in hex, with a progress bar.
 pub fn sha256_of(path: &Path) -> Result<String> {
-    let file = File::open(path).map_err(io("opening", path))?;
+    let file = File::open(path).map_err(|source| StoreError::NoTarball {
+        path: path.into(),
+        source,
+    })?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress(len, "hashing");
     let mut reader = bar.wrap_read(file);

@@ -28,18 +28,25 @@ pub const OPAQUE: &str = ".wh..wh..opq";
 /// overlayfs's opaque-directory xattr.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
+/// What every refusal of a hostile entry adds.
+const HOSTILE: &str = "an image's layer never writes outside itself: this tarball is \
+                       broken or hostile, do not import it (`tar tvf FILE` lists it)";
+
 /// An entry the unpacker refused, or a failure while writing.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     /// `/etc/x`
-    #[error("refused entry {0:?}: an absolute path would be written outside the layer")]
+    #[error(
+        "refused entry {0:?}: an absolute path would be written outside the layer\n  hint: {HOSTILE}"
+    )]
     Absolute(String),
     /// `../x`
-    #[error("refused entry {0:?}: '..' would leave the layer")]
+    #[error("refused entry {0:?}: '..' would leave the layer\n  hint: {HOSTILE}")]
     Traversal(String),
     /// `link/x` where `link` is a symlink.
     #[error(
-        "refused entry {entry:?}: it would be written through the symlink {link:?} (-> {target:?})"
+        "refused entry {entry:?}: it would be written through the symlink {link:?} (-> {target:?})\n  \
+         hint: {HOSTILE}"
     )]
     ThroughSymlink {
         entry: String,
@@ -48,7 +55,8 @@ pub enum UnpackError {
     },
     /// A hard link to a file outside.
     #[error(
-        "refused entry {entry:?}: a hard link to {target:?}, which is not a file inside the layer"
+        "refused entry {entry:?}: a hard link to {target:?}, which is not a file inside the layer\n  \
+         hint: {HOSTILE}"
     )]
     HardLink { entry: String, target: String },
     /// The layer would grow past a limit (a tar or gzip bomb, or just a
@@ -60,7 +68,10 @@ pub enum UnpackError {
         flag: &'static str,
     },
     /// Reading or writing failed.
-    #[error("unpacking {entry:?}: {}", with_causes(source))]
+    #[error(
+        "unpacking {entry:?}: {}\n  hint: is it a tar or tar.gz file? `tar tvf FILE` lists what it holds",
+        with_causes(source)
+    )]
     Io {
         entry: String,
         source: std::io::Error,

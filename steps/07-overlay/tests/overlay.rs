@@ -1,12 +1,13 @@
 //! Step 07, run as a learner runs it: images imported into the store,
-//! containers on overlays of their layers, whiteouts, diff, hostile
-//! tarballs, and what overlay buys at start time.
+//! containers on overlays of their layers, whiteouts, diff, and what
+//! overlay buys at start time (`import`'s refusals: import.rs).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use workshop_tests::tarballs::{entry, tar_of_dir, tarball};
 use workshop_tests::{
     ChildExt, CommandExt, Run, collect, full_trace_redactions, state_dir, step_command, test_rootfs,
 };
@@ -43,50 +44,6 @@ fn on_image(image: &str, args: &[&str]) -> Run {
             .args(args)
             .output_bounded(),
     )
-}
-
-/// A tarball of `dir`, written to a temporary file.
-fn tar_of_dir(dir: &Path) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let mut builder = tar::Builder::new(file.reopen().unwrap());
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir).unwrap();
-    builder.finish().unwrap();
-    file
-}
-
-/// A tarball of entries made by `build`.
-fn tarball(build: impl FnOnce(&mut tar::Builder<fs::File>)) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let mut builder = tar::Builder::new(file.reopen().unwrap());
-    build(&mut builder);
-    builder.finish().unwrap();
-    file
-}
-
-/// A regular file entry, its name written raw (hostile names included).
-fn entry(
-    builder: &mut tar::Builder<fs::File>,
-    kind: tar::EntryType,
-    name: &str,
-    body: &[u8],
-    link: &str,
-) {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(body.len() as u64);
-    header.set_mode(if kind == tar::EntryType::Directory {
-        0o755
-    } else {
-        0o644
-    });
-    header.set_entry_type(kind);
-    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-    header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_cksum();
-    builder.append(&header, body).unwrap();
 }
 
 /// The busybox test rootfs, imported once per test process as `name`.
@@ -199,67 +156,6 @@ fn diff_lists_exactly_what_the_container_changed() {
     again.assert_error(125, &format!("a container named {name:?} exists"));
     assert_eq!(store(&["rm", &name]).code, Some(0));
     assert!(!state_dir().join("overlay").join(&name).exists());
-}
-
-#[test]
-fn hostile_tarballs_are_refused_and_write_nothing_outside() {
-    let outside = tempfile::Builder::new()
-        .prefix("workshop-outside-")
-        .tempdir()
-        .unwrap();
-    let target = outside.path().join("pwned");
-    let target = target.to_str().unwrap();
-    let up = format!("../../../../../..{target}");
-    let cases: Vec<(tempfile::NamedTempFile, String)> = vec![
-        (
-            tarball(|b| entry(b, tar::EntryType::Regular, &up, b"x", "")),
-            "'..' would leave the layer".into(),
-        ),
-        (
-            tarball(|b| entry(b, tar::EntryType::Regular, target, b"x", "")),
-            "an absolute path would be written outside the layer".into(),
-        ),
-        (
-            tarball(|b| {
-                entry(
-                    b,
-                    tar::EntryType::Symlink,
-                    "escape",
-                    b"",
-                    outside.path().to_str().unwrap(),
-                );
-                entry(b, tar::EntryType::Regular, "escape/pwned", b"x", "");
-            }),
-            "it would be written through the symlink \"escape\"".into(),
-        ),
-        (
-            tarball(|b| entry(b, tar::EntryType::Link, "pwned", b"", "/etc/passwd")),
-            "a hard link to \"/etc/passwd\"".into(),
-        ),
-    ];
-    let layers_before = fs::read_dir(layers_dir()).map(|d| d.count()).unwrap_or(0);
-    for (i, (archive, says)) in cases.iter().enumerate() {
-        let run = store(&[
-            "import",
-            archive.path().to_str().unwrap(),
-            "--name",
-            &format!("hostile{i}"),
-        ]);
-        run.assert_error(125, says);
-        assert!(run.stderr.contains("refused entry"), "{}", run.stderr);
-    }
-    assert!(!Path::new(target).exists(), "nothing written outside");
-    assert_eq!(
-        fs::read_dir(layers_dir()).map(|d| d.count()).unwrap_or(0),
-        layers_before,
-        "no layer stored"
-    );
-    assert!(
-        store(&["images"])
-            .stdout
-            .lines()
-            .all(|l| !l.starts_with("hostile"))
-    );
 }
 
 #[test]
@@ -803,45 +699,6 @@ fn fifty_at_once_for_a_minute_fail_only_as_documented_and_leave_nothing() {
         let left = workshop_tests::host::find_dirs(&dir, 0, &|_| true);
         assert!(left.is_empty(), "cgroups left: {left:?}");
     }
-}
-
-/// A gzip bomb is refused, naming the entry and the flag that would let
-/// it in, and leaves nothing in the store; the flag lets it in.
-#[test]
-fn a_gzip_bomb_is_refused_until_the_limit_is_raised() {
-    let state = workshop_tests::temp_dir("state");
-    let state = state.path();
-    let bomb = tempfile::NamedTempFile::new().unwrap();
-    {
-        let gz = flate2::write::GzEncoder::new(bomb.reopen().unwrap(), flate2::Compression::best());
-        let mut builder = tar::Builder::new(gz);
-        for n in 0..4 {
-            let zeros = vec![0u8; 1 << 20];
-            let mut header = tar::Header::new_gnu();
-            header.set_size(zeros.len() as u64);
-            header.set_mode(0o644);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_mtime(0);
-            header.set_cksum();
-            builder
-                .append_data(&mut header, format!("zeros{n}"), &zeros[..])
-                .unwrap();
-        }
-        builder.into_inner().unwrap().finish().unwrap();
-    }
-    let path = bomb.path().to_str().unwrap();
-    let refused = store_in(state, &["import", path, "--name", "bomb"]);
-    refused.assert_error(125, "a gzip bomb?");
-    assert!(refused.stderr.contains("--max-ratio"), "{refused:?}");
-    let layers = fs::read_dir(state.join("layers")).map_or(0, |d| d.count());
-    assert_eq!(layers, 0, "nothing half-made is left");
-    assert!(!state.join("images/bomb").exists());
-    let let_in = store_in(
-        state,
-        &["import", path, "--name", "bomb", "--max-ratio", "100000"],
-    );
-    assert_eq!(let_in.code, Some(0), "{let_in:?}");
 }
 
 /// Rootless: a run says it needs root (the overlay is mounted on the

@@ -1,0 +1,296 @@
+//! Mount points the runtime made in a rootfs, and takes away again.
+//!
+//! A volume's target (`-v /tmp:/host-tmp`) or `/etc/hosts` may be missing
+//! from the image, and a bind mount needs something to mount on: the
+//! parent makes it (inroot.rs). In steps 05 and 06 every container runs on
+//! the *same* rootfs directory, so what one run makes there stays for every
+//! later one: the image would grow a `/host-tmp` for good. (From step 07 on
+//! it lands in the container's own layer instead.)
+//!
+//! So each run removes what it made when it ends. Not at once, though:
+//! another container may be mounting on the same path right now, and
+//! removing a directory that is a mount point in *another* mount namespace
+//! succeeds, and detaches that container's mount with it (mount_namespaces(7),
+//! since Linux 3.18). A path made by the runtime is removed only when no
+//! live run mounts on it, and the list of who uses what is changed by one
+//! run at a time:
+//!
+//! The lists are kept where every run meets whatever its `--state-dir`
+//! (step 01's owner.rs: `/run/container-workshop` for root): two runs with
+//! different state directories may share one rootfs.
+//!
+//! ```text
+//! /run/container-workshop/mount-points/     0700
+//!   .lock                   flock(2)ed while the lists change
+//!   made/<path, in hex>     a path a run made (content: its rootfs, in hex)
+//!   uses/<run id>           the paths run <id> mounts on, one per line
+//! ```
+//!
+//! Claimed before made: a path is recorded in `made/` before the `mkdir`,
+//! so a run killed at any moment leaves a record, and a later run (which
+//! sees, by its run lock, that the user is dead: step 01's owner.rs)
+//! removes the path. Removal is `rmdir`, or `unlink` of an *empty* file:
+//! whatever a container wrote there is never deleted, only forgotten.
+
+use std::fs::File;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use step01_chroot::error::{Error, Result};
+use step01_chroot::spec::Spec;
+use step01_chroot::trace::Trace;
+
+use crate::inroot;
+
+/// `<state>/mount-points`, locked for as long as this lives.
+struct Locked {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Locked {
+    /// Locks the lists in `dir` (made if missing).
+    fn take(dir: &Path) -> std::io::Result<Locked> {
+        let dir = dir.to_path_buf();
+        for sub in ["made", "uses"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))?;
+        // Held until dropped (or until the process dies: the kernel drops it).
+        lock.lock()?;
+        Ok(Locked { dir, _lock: lock })
+    }
+
+    fn uses_of(&self, run: &str) -> PathBuf {
+        self.dir.join("uses").join(run)
+    }
+
+    /// Adds `target` to the paths `run` mounts on (written aside, then
+    /// renamed: a kill never leaves half a list).
+    fn add_use(&self, run: &str, target: &Path) -> std::io::Result<()> {
+        let file = self.uses_of(run);
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.push_str(&hex(target.as_os_str().as_bytes()));
+        text.push('\n');
+        let aside = self.dir.join("uses").join(format!(".{run}"));
+        std::fs::write(&aside, text)?;
+        std::fs::rename(aside, file)
+    }
+
+    /// Records that `path` (under `rootfs`) is made by a run.
+    fn add_made(&self, rootfs: &Path, path: &Path) -> std::io::Result<()> {
+        let record = self.dir.join("made").join(hex(path.as_os_str().as_bytes()));
+        std::fs::write(record, hex(rootfs.as_os_str().as_bytes()))
+    }
+
+    /// Drops the lists of dead runs, then removes every made path no live
+    /// run mounts on (or under), deepest first.
+    fn tidy(&self, trace: &Trace) {
+        let mut used: Vec<PathBuf> = Vec::new();
+        for entry in read_dir(&self.dir.join("uses")) {
+            let run = entry.file_name().to_string_lossy().into_owned();
+            let run = run.trim_start_matches('.');
+            if !step01_chroot::owner::alive(run) {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            used.extend(text.lines().filter_map(unhex).map(PathBuf::from));
+        }
+        let mut made: Vec<(PathBuf, PathBuf, PathBuf)> = read_dir(&self.dir.join("made"))
+            .filter_map(|entry| {
+                let path = PathBuf::from(unhex(&entry.file_name().to_string_lossy())?);
+                let rootfs = std::fs::read_to_string(entry.path()).ok()?;
+                Some((path, PathBuf::from(unhex(&rootfs)?), entry.path()))
+            })
+            .collect();
+        made.sort_by_key(|(path, ..)| std::cmp::Reverse(path.components().count()));
+        for (path, rootfs, record) in made {
+            if used.iter().any(|u| u.starts_with(&path)) {
+                continue;
+            }
+            if let Ok(inside) = path.strip_prefix(&rootfs) {
+                let shown =
+                    format!("unlinkat(rootfs, {inside:?}) /* made for a mount, now unused */");
+                let _ = trace.call(shown, || inroot::remove_if_empty(&rootfs, inside));
+            }
+            let _ = std::fs::remove_file(record);
+        }
+    }
+}
+
+// ANCHOR: make
+/// Makes the mount point `target` (under the spec's rootfs) for this run,
+/// as [`inroot::make_mount_point`] does, with this run recorded as its
+/// user, and what was missing recorded as made.
+pub fn make(trace: &Trace, spec: &Spec, target: &Path, dir: bool) -> Result<()> {
+    // (The lock is held across the mkdir: no run removes the path between.)
+    let _locked = match trace.dry_run() {
+        true => None,
+        false => Some(
+            step01_chroot::owner::private_shared("mount-points")
+                .and_then(|lists| record(trace, &lists, spec, target))
+                .map_err(|source| Error::Io {
+                    what: "recording a mount point in",
+                    path: step01_chroot::owner::shared_dir().join("mount-points"),
+                    source,
+                })?,
+        ),
+    };
+    inroot::make_mount_point(trace, &spec.rootfs, target, dir)
+}
+// ANCHOR_END: make
+
+/// Records run `spec.id` as a user of `target`, and what is missing as
+/// made, in the lists in `lists`; returns them locked.
+///
+/// Recorded by their path in `--rootfs` itself, not in the container's
+/// bind of it (step 03's reach.rs): two containers on one rootfs must
+/// meet in the lists, and the bind is read-only when the time to remove
+/// comes.
+fn record(trace: &Trace, lists: &Path, spec: &Spec, target: &Path) -> std::io::Result<Locked> {
+    let rootfs = step03_user_ns::reach::image_rootfs(spec);
+    let target = rootfs.join(target.strip_prefix(&spec.rootfs).unwrap_or(target));
+    let locked = Locked::take(lists)?;
+    locked.add_use(&spec.id, &target)?;
+    for missing in missing_parts(&rootfs, &target) {
+        trace.note(format!(
+            "{} is not in the rootfs: made for this mount, removed when no container uses it",
+            missing.display()
+        ));
+        locked.add_made(&rootfs, &missing)?;
+    }
+    Ok(locked)
+}
+
+/// This run mounts on nothing any more (its container has exited): what
+/// it made, and no one else uses, is removed. Also what dead runs left.
+pub fn release(trace: &Trace, spec: &Spec) {
+    let lists = step01_chroot::owner::shared_dir().join("mount-points");
+    if !trace.dry_run() && lists.exists() {
+        release_in(trace, &lists, &spec.id);
+    }
+}
+
+fn release_in(trace: &Trace, lists: &Path, run: &str) {
+    if let Ok(locked) = Locked::take(lists) {
+        let _ = std::fs::remove_file(locked.uses_of(run));
+        locked.tidy(trace);
+    }
+}
+
+/// `target` and the directories above it (up to `rootfs`) that are not
+/// there yet, outermost first.
+fn missing_parts(rootfs: &Path, target: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = target
+        .ancestors()
+        .take_while(|p| p.starts_with(rootfs) && *p != rootfs)
+        .take_while(|p| std::fs::symlink_metadata(p).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
+}
+
+fn read_dir(dir: &Path) -> impl Iterator<Item = std::fs::DirEntry> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<std::ffi::OsString> {
+    let text = text.trim();
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    bytes.map(std::ffi::OsString::from_vec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::trace::TraceOptions;
+
+    fn quiet() -> Trace {
+        Trace::new(TraceOptions {
+            quiet: true,
+            ..Default::default()
+        })
+    }
+
+    fn spec(rootfs: &Path, id: &str) -> Spec {
+        let mut spec = Spec::new("test", rootfs.into(), vec![], "/nowhere".into());
+        spec.id = id.into();
+        spec
+    }
+
+    /// Makes `target` for `run` as [`make`] does, with the lists in `lists`.
+    fn make_in(lists: &Path, run: &Spec, target: &Path, dir: bool) {
+        let _locked = record(&quiet(), lists, run, target).unwrap();
+        inroot::make_mount_point(&quiet(), &run.rootfs, target, dir).unwrap();
+    }
+
+    #[test]
+    fn paths_survive_the_records() {
+        let odd = Path::new("/a b/c\nd/é");
+        assert_eq!(unhex(&hex(odd.as_os_str().as_bytes())).unwrap(), odd);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn what_a_run_made_goes_when_the_last_user_ends() {
+        let (rootfs, lists) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let target = rootfs.path().join("data/sub");
+        // Two live runs (their locks held, as the engine holds them).
+        let ids = [0, 1].map(|n| format!("test-mp-{n}-{}", std::process::id()));
+        let locks = ids
+            .each_ref()
+            .map(|id| step01_chroot::owner::RunLock::take(id).unwrap());
+        let [one, two] = ids.each_ref().map(|id| spec(rootfs.path(), id));
+        make_in(lists.path(), &one, &target, true);
+        make_in(lists.path(), &two, &target, true);
+        assert!(target.is_dir());
+        release_in(&quiet(), lists.path(), &one.id);
+        assert!(target.is_dir(), "the second run still mounts on it");
+        drop(locks);
+        // The second run was killed (its lock is gone); any run's release
+        // removes what it left.
+        release_in(&quiet(), lists.path(), "test-mp-third");
+        assert!(
+            !rootfs.path().join("data").exists(),
+            "made and unused: removed"
+        );
+        assert_eq!(read_dir(&lists.path().join("made")).count(), 0);
+        assert_eq!(read_dir(&lists.path().join("uses")).count(), 0);
+    }
+
+    #[test]
+    fn what_the_image_had_or_a_container_wrote_stays() {
+        let (rootfs, lists) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir(rootfs.path().join("etc")).unwrap();
+        let id = format!("test-mp-stays-{}", std::process::id());
+        let lock = step01_chroot::owner::RunLock::take(&id).unwrap();
+        let run = spec(rootfs.path(), &id);
+        make_in(lists.path(), &run, &rootfs.path().join("etc/hosts"), false);
+        make_in(lists.path(), &run, &rootfs.path().join("data"), true);
+        std::fs::write(rootfs.path().join("data/kept"), "a container's file").unwrap();
+        drop(lock);
+        release_in(&quiet(), lists.path(), &id);
+        assert!(rootfs.path().join("etc").is_dir(), "the image's own");
+        assert!(
+            !rootfs.path().join("etc/hosts").exists(),
+            "made, empty: removed"
+        );
+        assert!(rootfs.path().join("data/kept").exists(), "never deleted");
+    }
+}
