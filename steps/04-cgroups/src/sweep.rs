@@ -8,10 +8,18 @@
 //!
 //! * cgroup v2 (Linux 5.14+) has `cgroup.kill`: writing `1` kills every
 //!   process in the cgroup, in the kernel, with no pid in between.
-//! * elsewhere (v1), a **pidfd** (pidfd_open(2)) pins the process: while it
-//!   is open, the pid is not reused. Opened first, then the pid checked to
-//!   be still in the cgroup, then signalled through the pidfd
-//!   (pidfd_send_signal(2)): the signal reaches that process or none.
+//! * elsewhere (v1), a **pidfd** (pidfd_open(2)) refers to one process,
+//!   not to a number: if that process has exited, a signal sent through it
+//!   (pidfd_send_signal(2)) fails with ESRCH, even if its pid now belongs to
+//!   another. So: open the pidfd first, *then* check that the pid is still
+//!   in the cgroup (so the pidfd is the member's, not a newcomer's), then
+//!   signal through it. The signal reaches that process or none. A member
+//!   that forks while we go gets its children killed on the next pass.
+//!
+//! Who is swept: cgroups in the parent that are named like a run's id and
+//! whose run is not alive by its lock (step 01's owner.rs). Runs of other
+//! users keep their locks elsewhere, and their cgroups elsewhere too; a
+//! `--cgroup-parent` shared with them would make theirs look dead here.
 
 use std::fs;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -72,9 +80,11 @@ fn kill_all_in(trace: &Trace, dir: &Path) {
         kill_members(dir);
         Ok(())
     });
+    // Again until it is empty (what forked meanwhile), a second at most.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     while !members(dir).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
+        kill_members(dir);
     }
 }
 

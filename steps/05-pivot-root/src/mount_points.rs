@@ -12,17 +12,17 @@
 //! removing a directory that is a mount point in *another* mount namespace
 //! succeeds, and detaches that container's mount with it (mount_namespaces(7),
 //! since Linux 3.18). A path made by the runtime is removed only when no
-//! live run mounts on it, and the list of who uses what is changed by one
-//! run at a time:
-//!
-//! The lists are kept where every run meets whatever its `--state-dir`
-//! (step 01's owner.rs: `/run/container-workshop` for root): two runs with
-//! different state directories may share one rootfs.
+//! live run mounts on it, and the lists of who uses what are changed by one
+//! run at a time. They are kept where every run meets whatever its
+//! `--state-dir` (step 01's owner.rs: `/run/container-workshop` for root),
+//! as two runs with different state directories may share one rootfs;
+//! paths are written canonical (symlinks resolved), so two spellings of one
+//! rootfs meet too:
 //!
 //! ```text
 //! /run/container-workshop/mount-points/     0700
 //!   .lock                   flock(2)ed while the lists change
-//!   made/<path, in hex>     a path a run made (content: its rootfs, in hex)
+//!   made/<random id>        a path a run made, and its rootfs (in hex)
 //!   uses/<run id>           the paths run <id> mounts on, one per line
 //! ```
 //!
@@ -42,10 +42,17 @@ use step01_chroot::trace::Trace;
 
 use crate::inroot;
 
-/// `<state>/mount-points`, locked for as long as this lives.
+/// The lists (in `<shared>/mount-points`), locked for as long as this lives.
 struct Locked {
     dir: PathBuf,
     _lock: File,
+}
+
+/// A made path, as recorded: where, under which rootfs, in which file.
+struct Made {
+    path: PathBuf,
+    rootfs: PathBuf,
+    record: PathBuf,
 }
 
 impl Locked {
@@ -69,22 +76,59 @@ impl Locked {
         self.dir.join("uses").join(run)
     }
 
-    /// Adds `target` to the paths `run` mounts on (written aside, then
-    /// renamed: a kill never leaves half a list).
+    /// Writes `file` whole or not at all: aside (a dot file, which every
+    /// reader skips), then renamed over.
+    fn write(&self, file: &Path, text: &str) -> std::io::Result<()> {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let aside = file.with_file_name(format!(".{name}"));
+        std::fs::write(&aside, text)?;
+        std::fs::rename(aside, file)
+    }
+
+    /// Adds `target` to the paths `run` mounts on.
     fn add_use(&self, run: &str, target: &Path) -> std::io::Result<()> {
         let file = self.uses_of(run);
         let mut text = std::fs::read_to_string(&file).unwrap_or_default();
         text.push_str(&hex(target.as_os_str().as_bytes()));
         text.push('\n');
-        let aside = self.dir.join("uses").join(format!(".{run}"));
-        std::fs::write(&aside, text)?;
-        std::fs::rename(aside, file)
+        self.write(&file, &text)
     }
 
-    /// Records that `path` (under `rootfs`) is made by a run.
+    /// Records that `path` (under `rootfs`) is made by a run, once. (A
+    /// record is named by a random id, the paths inside: a path in a file
+    /// name would be limited to NAME_MAX, 255 bytes.)
     fn add_made(&self, rootfs: &Path, path: &Path) -> std::io::Result<()> {
-        let record = self.dir.join("made").join(hex(path.as_os_str().as_bytes()));
-        std::fs::write(record, hex(rootfs.as_os_str().as_bytes()))
+        if self.made().iter().any(|m| m.path == path) {
+            return Ok(());
+        }
+        let record = self.dir.join("made").join(step01_chroot::spec::random_id());
+        let [rootfs, path] = [rootfs, path].map(|p| hex(p.as_os_str().as_bytes()));
+        self.write(&record, &format!("{rootfs}\n{path}\n"))
+    }
+
+    /// Every made path recorded; a record that cannot be read (a kill
+    /// while it was written aside) is removed on the way.
+    fn made(&self) -> Vec<Made> {
+        let mut made = Vec::new();
+        for entry in read_dir(&self.dir.join("made")) {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let mut lines = text.lines().map(unhex);
+            match (lines.next().flatten(), lines.next().flatten()) {
+                (Some(rootfs), Some(path))
+                    if !entry.file_name().to_string_lossy().starts_with('.') =>
+                {
+                    made.push(Made {
+                        path: path.into(),
+                        rootfs: rootfs.into(),
+                        record: entry.path(),
+                    });
+                }
+                _ => {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        made
     }
 
     /// Drops the lists of dead runs, then removes every made path no live
@@ -93,23 +137,22 @@ impl Locked {
         let mut used: Vec<PathBuf> = Vec::new();
         for entry in read_dir(&self.dir.join("uses")) {
             let run = entry.file_name().to_string_lossy().into_owned();
-            let run = run.trim_start_matches('.');
-            if !step01_chroot::owner::alive(run) {
+            let aside = run.starts_with('.');
+            if aside || !step01_chroot::owner::alive(&run) {
                 let _ = std::fs::remove_file(entry.path());
                 continue;
             }
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
             used.extend(text.lines().filter_map(unhex).map(PathBuf::from));
         }
-        let mut made: Vec<(PathBuf, PathBuf, PathBuf)> = read_dir(&self.dir.join("made"))
-            .filter_map(|entry| {
-                let path = PathBuf::from(unhex(&entry.file_name().to_string_lossy())?);
-                let rootfs = std::fs::read_to_string(entry.path()).ok()?;
-                Some((path, PathBuf::from(unhex(&rootfs)?), entry.path()))
-            })
-            .collect();
-        made.sort_by_key(|(path, ..)| std::cmp::Reverse(path.components().count()));
-        for (path, rootfs, record) in made {
+        let mut made = self.made();
+        made.sort_by_key(|m| std::cmp::Reverse(m.path.components().count()));
+        for Made {
+            path,
+            rootfs,
+            record,
+        } in made
+        {
             if used.iter().any(|u| u.starts_with(&path)) {
                 continue;
             }
@@ -126,7 +169,9 @@ impl Locked {
 // ANCHOR: make
 /// Makes the mount point `target` (under the spec's rootfs) for this run,
 /// as [`inroot::make_mount_point`] does, with this run recorded as its
-/// user, and what was missing recorded as made.
+/// user, and what was missing recorded as made. (If making it fails, the
+/// run stays recorded as a user until it exits; the next run's release
+/// sees its lock free and drops it.)
 pub fn make(trace: &Trace, spec: &Spec, target: &Path, dir: bool) -> Result<()> {
     // (The lock is held across the mkdir: no run removes the path between.)
     let _locked = match trace.dry_run() {
@@ -153,7 +198,9 @@ pub fn make(trace: &Trace, spec: &Spec, target: &Path, dir: bool) -> Result<()> 
 /// meet in the lists, and the bind is read-only when the time to remove
 /// comes.
 fn record(trace: &Trace, lists: &Path, spec: &Spec, target: &Path) -> std::io::Result<Locked> {
-    let rootfs = step03_user_ns::reach::image_rootfs(spec);
+    // Canonical: `/srv/link` and `/srv/rootfs` may be one rootfs, and two
+    // runs that spell it differently must still meet in the lists.
+    let rootfs = std::fs::canonicalize(step03_user_ns::reach::image_rootfs(spec))?;
     let target = rootfs.join(target.strip_prefix(&spec.rootfs).unwrap_or(target));
     let locked = Locked::take(lists)?;
     locked.add_use(&spec.id, &target)?;
@@ -171,7 +218,11 @@ fn record(trace: &Trace, lists: &Path, spec: &Spec, target: &Path) -> std::io::R
 /// it made, and no one else uses, is removed. Also what dead runs left.
 pub fn release(trace: &Trace, spec: &Spec) {
     let lists = step01_chroot::owner::shared_dir().join("mount-points");
-    if !trace.dry_run() && lists.exists() {
+    if trace.dry_run() || !lists.exists() {
+        return;
+    }
+    // Proved ours first (owner.rs): its records say what to remove.
+    if let Ok(lists) = step01_chroot::owner::private_shared("mount-points") {
         release_in(trace, &lists, &spec.id);
     }
 }
@@ -272,6 +323,31 @@ mod tests {
         );
         assert_eq!(read_dir(&lists.path().join("made")).count(), 0);
         assert_eq!(read_dir(&lists.path().join("uses")).count(), 0);
+    }
+
+    #[test]
+    fn two_spellings_of_one_rootfs_are_one() {
+        let (top, lists) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let real = top.path().join("rootfs");
+        std::fs::create_dir(&real).unwrap();
+        let link = top.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let ids = [0, 1].map(|n| format!("test-mp-spell-{n}-{}", std::process::id()));
+        let locks = ids
+            .each_ref()
+            .map(|id| step01_chroot::owner::RunLock::take(id).unwrap());
+        let one = spec(&link, &ids[0]);
+        let two = spec(&real, &ids[1]);
+        make_in(lists.path(), &one, &link.join("data"), true);
+        make_in(lists.path(), &two, &real.join("data"), true);
+        release_in(&quiet(), lists.path(), &one.id);
+        assert!(
+            real.join("data").is_dir(),
+            "the other spelling's run mounts on it"
+        );
+        drop(locks);
+        release_in(&quiet(), lists.path(), &two.id);
+        assert!(!real.join("data").exists());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! by `--cleanup`.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use step01_chroot::error::{Error, Result};
 use step01_chroot::trace::Trace;
@@ -100,18 +100,21 @@ fn colliding_route(subnet: &Subnet, bridge: &str) -> Option<(String, String)> {
     })
 }
 
-/// The bridge, its address, forwarding and NAT: made once, kept.
+/// The bridge, its address, forwarding and NAT: made once, kept. Returns
+/// the bridge lock, for the caller to hold until its veth is on the bridge:
+/// `--cleanup` takes the lock too, and must find the veth then (or the
+/// run not yet started), never a run between the two.
 pub(crate) fn ensure_bridge(
     trace: &Trace,
     host: Option<&Netlink>,
     bridge: &str,
     subnet: &Subnet,
-) -> Result<()> {
+) -> Result<Option<std::fs::File>> {
     // Runs that start at once would all find no bridge and all make
     // one (the second gets EEXIST), and add the same rules twice: one
     // run at a time looks and makes, under a lock the kernel drops
     // when its holder dies (flock(2)).
-    let _one_at_a_time = match host {
+    let one_at_a_time = match host {
         Some(_) => Some(bridge_lock()?),
         None => None,
     };
@@ -149,130 +152,44 @@ pub(crate) fn ensure_bridge(
             .map_err(NetError::from)?;
     }
     if host.is_some() {
-        sweep_forwarding_records();
+        crate::forwarding::sweep_records();
     }
     // Connections to 127.0.0.1:PORT are turned towards a container on
     // the bridge (-p); the kernel drops packets from 127.0.0.0/8 that
     // leave by any interface but lo, unless route_localnet is set on it.
     // It is our bridge's own setting, and goes with the bridge.
     let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
-    set_sysctl(trace, &localnet, None)?;
-    set_sysctl(trace, FORWARDING, Some(&forwarding_record()))?;
+    set_sysctl(trace, &localnet, false)?;
+    set_sysctl(trace, crate::forwarding::FORWARDING, true)?;
     for rule in bridge_rules(bridge, subnet) {
         rule.ensure(trace).map_err(NetError::from)?;
     }
-    Ok(())
-}
-
-/// The host's switch for routing between interfaces (for this network
-/// namespace: each has its own).
-const FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
-
-/// Where the value `ip_forward` had before a run turned it on is kept, so
-/// that `--cleanup` puts it back: one file per network namespace.
-fn forwarding_record() -> PathBuf {
-    use std::os::unix::fs::MetadataExt;
-    let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
-    step01_chroot::owner::shared_dir().join(format!("{RECORD}{netns}"))
-}
-
-const RECORD: &str = "ip_forward-was-0-";
-
-/// Removes the records of network namespaces that are gone (deleted
-/// without a `--cleanup`): there is nothing left to put back. A namespace
-/// lives while a process is in it or a file is bound to it (`ip netns
-/// add`'s /run/netns/NAME: an nsfs mount); either names its inode. (One
-/// held only by an open descriptor, or bound in another mount namespace,
-/// is not seen: its record goes, and `--cleanup` there leaves ip_forward
-/// on, the safe way to be wrong.)
-fn sweep_forwarding_records() {
-    let ours = forwarding_record();
-    remove_dead_records(&step01_chroot::owner::shared_dir(), &ours, live_netns);
-}
-
-/// Removes the records in `dir`, but `ours`, whose namespace is not among
-/// `live()` (asked only if there is another record: it reads all of /proc).
-fn remove_dead_records(dir: &Path, ours: &Path, live: impl FnOnce() -> Vec<u64>) {
-    let records: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            Some((e.path(), name.strip_prefix(RECORD)?.parse().ok()?))
-        })
-        .filter(|(path, _)| path != ours)
-        .collect();
-    if records.is_empty() {
-        return;
-    }
-    let live = live();
-    for (record, netns) in records {
-        if !live.contains(&netns) {
-            let _ = std::fs::remove_file(record);
-        }
-    }
-}
-
-/// The inodes of the network namespaces a process is in or a file is
-/// bound to (in our mount namespace).
-fn live_netns() -> Vec<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let mut live: Vec<u64> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::metadata(e.path().join("ns/net")).ok())
-        .map(|m| m.ino())
-        .collect();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    live.extend(mounts.lines().filter_map(|line| {
-        let root = line.split(' ').nth(3)?;
-        root.strip_prefix("net:[")?
-            .strip_suffix(']')?
-            .parse::<u64>()
-            .ok()
-    }));
-    live
+    Ok(one_at_a_time)
 }
 
 // ANCHOR: sysctl
 /// Sets the sysctl file `path` to 1 unless it is already, and says so in
 /// the trace (a host setting changed is never silent). With `record`, a
-/// first change is remembered there, for `--cleanup` to undo.
-fn set_sysctl(trace: &Trace, path: &str, record: Option<&Path>) -> Result<()> {
+/// first change is remembered, for `--cleanup` to undo (forwarding.rs).
+fn set_sysctl(trace: &Trace, path: &str, record: bool) -> Result<()> {
     if !trace.dry_run() && std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
         return Ok(());
     }
     trace.note(format!(
         "changing a host setting: {path} = 1{}",
-        if record.is_some() {
+        if record {
             " (--cleanup puts it back)"
         } else {
             ""
         }
     ));
-    if let Some(record) = record
-        && !trace.dry_run()
-    {
-        let _ = std::fs::create_dir_all(step01_chroot::owner::shared_dir());
-        let _ = std::fs::write(record, "0\n");
+    if record && !trace.dry_run() {
+        crate::forwarding::record_was_off();
     }
     trace.write_file(path, "1")?;
     Ok(())
 }
 
-/// `--cleanup`: `ip_forward` back to 0, if a run of ours turned it on.
-fn restore_forwarding(trace: &Trace) -> Result<()> {
-    let record = forwarding_record();
-    if trace.dry_run() || !record.exists() {
-        return Ok(());
-    }
-    trace.note(format!("putting a host setting back: {FORWARDING} = 0"));
-    trace.write_file(FORWARDING, "0")?;
-    let _ = std::fs::remove_file(record);
-    Ok(())
-}
 // ANCHOR_END: sysctl
 
 /// The lock that makes bridge setup one run at a time in a network
@@ -300,6 +217,8 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
     if host.is_bridge(bridge).map_err(NetError::from)? == Some(false) {
         return Err(NetError::NotABridge(bridge.into()).into());
     }
+    // No run sets up its side of the bridge meanwhile (see ensure_bridge).
+    let _one_at_a_time = bridge_lock()?;
     stale::sweep(trace);
     // What the sweep left belongs to live runs: their containers need the
     // bridge, the rules and forwarding.
@@ -354,32 +273,5 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
     } else {
         trace.note(format!("no bridge {bridge}: nothing to remove"));
     }
-    restore_forwarding(trace)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::MetadataExt;
-
-    #[test]
-    fn our_own_namespace_is_live() {
-        let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
-        assert!(live_netns().contains(&ours));
-    }
-
-    #[test]
-    fn records_of_namespaces_that_are_gone_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let record = |ino: u64| dir.path().join(format!("{RECORD}{ino}"));
-        for ino in [1, 2, 3] {
-            std::fs::write(record(ino), "0\n").unwrap();
-        }
-        std::fs::write(dir.path().join("runs"), "").unwrap();
-        remove_dead_records(dir.path(), &record(3), || vec![2]);
-        assert!(!record(1).exists(), "its namespace is gone");
-        assert!(record(2).exists(), "live");
-        assert!(record(3).exists(), "ours");
-        assert!(dir.path().join("runs").exists(), "not a record");
-    }
+    crate::forwarding::restore(trace)
 }

@@ -3,7 +3,8 @@
 //! | concept | file |
 //! |---|---|
 //! | **network namespace, veth pair, bridge, NAT** (this step's idea) | [`network.rs`](network) |
-//! | the bridge, forwarding and NAT; host settings, said and put back | [`bridge.rs`](bridge) |
+//! | the bridge, forwarding and NAT; host settings, said | [`bridge.rs`](bridge) |
+//! | `ip_forward`: recorded for this very namespace, put back by `--cleanup` | [`forwarding.rs`](forwarding) |
 //! | netlink requests (links, addresses, routes), in any namespace | [`netlink.rs`](netlink) |
 //! | one address per container, under a file lock | [`ipam.rs`](ipam) |
 //! | `-p` published ports: DNAT rules | [`ports.rs`](ports) |
@@ -13,6 +14,7 @@
 
 pub mod bridge;
 pub mod cli;
+pub mod forwarding;
 pub mod ipam;
 pub mod iptables;
 pub mod netlink;

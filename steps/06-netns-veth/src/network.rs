@@ -115,7 +115,7 @@ pub enum NetError {
     /// `--cleanup` while containers still use the bridge.
     #[error(
         "--cleanup: {} container(s) still run on this host's bridge (their veths: {})\n  \
-         hint: stop them first; nothing was removed",
+         hint: stop them first; the bridge, its rules and forwarding stay as they are",
         .0.len(), .0.join(", ")
     )]
     InUse(Vec<String>),
@@ -241,7 +241,8 @@ impl Layer for Network {
         // What runs that were killed left behind goes first. Ours is named
         // after our id, whose lock we hold (step 01's owner.rs).
         stale::sweep(trace);
-        crate::bridge::ensure_bridge(trace, host, &self.bridge, &self.subnet)?;
+        // Held until our veth is on the bridge (dropped at the end).
+        let _bridge = crate::bridge::ensure_bridge(trace, host, &self.bridge, &self.subnet)?;
         // One address per container, under a lock.
         let file = ipam::lease_file(&cx.spec.state_dir, &self.bridge);
         let address = if trace.dry_run() {

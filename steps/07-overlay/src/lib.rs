@@ -6,6 +6,7 @@
 //! | idmapped lower layers: the image's files are container root's | [`idmap.rs`](idmap) |
 //! | what a killed run left: unmounted and removed by the next | [`leftovers.rs`](leftovers) |
 //! | the image store: layers named by their sha256 | [`store.rs`](store) |
+//! | `rmi`, and the lock that keeps layers in use | [`rmi.rs`](rmi) |
 //! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
 //! | `diff`: what a container changed | [`diff.rs`](diff) |
 //! | the subcommands: import, images, rmi, diff, rm | [`commands.rs`](commands) |
@@ -17,6 +18,7 @@ pub mod diff;
 pub mod idmap;
 pub mod leftovers;
 pub mod overlay;
+pub mod rmi;
 pub mod store;
 pub mod unpack;
 

@@ -11,7 +11,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use step01_chroot::cli::eprintln_or_not;
 
@@ -66,9 +66,9 @@ pub enum StoreError {
     },
 }
 
-type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.to_path_buf();
     move |source| StoreError::Io { what, path, source }
 }
@@ -76,7 +76,7 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreEr
 /// The store under a state directory.
 #[derive(Clone, Debug)]
 pub struct Store {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 /// One image, as `images` lists it.
@@ -113,7 +113,7 @@ impl Store {
         self.root.join("layers").join(digest)
     }
 
-    fn image_file(&self, name: &str) -> Result<PathBuf> {
+    pub(crate) fn image_file(&self, name: &str) -> Result<PathBuf> {
         if !valid_name(name) {
             return Err(StoreError::BadName(name.into()));
         }
@@ -287,93 +287,6 @@ impl Store {
             }
         }
     }
-
-    /// The lock that orders `rmi` against containers starting on layers:
-    /// shared while a container records its layers (overlay.rs), exclusive
-    /// while `rmi` checks and removes them.
-    pub fn lock(&self, exclusive: bool) -> Result<File> {
-        step01_chroot::state::ensure_private(&self.root)?;
-        let path = self.root.join("layers.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600) // the state directory is passable, not readable
-            .open(&path)
-            .map_err(io("opening", &path))?;
-        if exclusive {
-            file.lock().map_err(io("locking", &path))?;
-        } else {
-            file.lock_shared().map_err(io("locking", &path))?;
-        }
-        Ok(file)
-    }
-
-    /// Removes image `name`, and its layers that no other image uses,
-    /// unless a container (running, or kept for `diff`) stands on one.
-    pub fn remove(&self, name: &str) -> Result<Vec<String>> {
-        let _lock = self.lock(true)?;
-        let image = self.image(name)?;
-        // The layers that go with it: those no other image has.
-        let others: Vec<String> = self
-            .images()?
-            .into_iter()
-            .filter(|i| i.name != name)
-            .flat_map(|i| i.layers)
-            .collect();
-        let mut doomed: Vec<String> = Vec::new();
-        for digest in image.layers {
-            if !others.contains(&digest) && !doomed.contains(&digest) {
-                doomed.push(digest);
-            }
-        }
-        for digest in &doomed {
-            if let Some(container) = self.user_of(digest) {
-                return Err(StoreError::InUse {
-                    image: name.into(),
-                    layer: digest[..12].into(),
-                    container,
-                });
-            }
-        }
-        // Each layer is renamed out of the way (one atomic step), then
-        // removed: an `rmi` killed half-way leaves `.removing-RUN-DIGEST`,
-        // which the next import sweeps, never a half layer under its name
-        // that an import would take for whole.
-        let run = step01_chroot::spec::random_id();
-        let _run = step01_chroot::owner::RunLock::take(&run)
-            .map_err(io("locking", &step01_chroot::owner::runs_dir()))?;
-        let file = self.image_file(name)?;
-        fs::remove_file(&file).map_err(io("removing", &file))?;
-        for digest in &doomed {
-            let layer = self.layer(digest);
-            let doomed = layer.with_file_name(format!(".removing-{run}-{digest}"));
-            fs::rename(&layer, &doomed)
-                .and_then(|()| fs::remove_dir_all(&doomed))
-                .map_err(io("removing", &layer))?;
-        }
-        Ok(doomed)
-    }
-}
-
-impl Store {
-    /// A container whose overlay has layer `digest` among its lowers (by
-    /// digest, the lower's directory name: the same layer may be written
-    /// as another path, through a symlink or a relative `--state-dir`).
-    fn user_of(&self, digest: &str) -> Option<String> {
-        fs::read_dir(self.root.join("overlay"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .find(|entry| {
-                fs::read_to_string(entry.path().join("lowers")).is_ok_and(|lowers| {
-                    lowers
-                        .lines()
-                        .any(|l| Path::new(l).file_name().is_some_and(|n| n == digest))
-                })
-            })
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-    }
 }
 
 /// The sha256 of a file, in hex, with a progress bar.
@@ -415,14 +328,17 @@ pub fn du(dir: &Path) -> u64 {
 }
 
 /// What a name may look like, as Docker says it.
-pub const NAME_RULE: &str =
-    "a name starts with a letter or digit, then letters, digits, '_', '.' or '-'";
+pub const NAME_RULE: &str = "a name starts with a letter or digit, then letters, digits, \
+                             '_', '.' or '-', 128 at most";
 
 /// Image and container names become directory names in the state
 /// directory: `../../etc` or `/tmp/x` must never be one. Docker's rule,
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, leaves no way out of the directory.
 pub fn valid_name(name: &str) -> bool {
+    // (At most 128: the directory's name gets a prefix and a run id when
+    // it is claimed or removed, and must stay under NAME_MAX, 255 bytes.)
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+    name.len() <= 128
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }

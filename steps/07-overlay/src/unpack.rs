@@ -69,13 +69,27 @@ pub enum UnpackError {
     },
     /// Reading or writing failed.
     #[error(
-        "unpacking {entry:?}: {}\n  hint: is it a tar or tar.gz file? `tar tvf FILE` lists what it holds",
-        with_causes(source)
+        "unpacking {entry:?}: {}\n  hint: {}",
+        with_causes(source),
+        io_hint(source)
     )]
     Io {
         entry: String,
         source: std::io::Error,
     },
+}
+
+/// What to do about a failed read or write: a file that is not a tarball
+/// fails to parse; a full disk or a read-only store fails to write.
+fn io_hint(err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match err.kind() {
+        StorageFull | QuotaExceeded => {
+            "the disk is full: free space, or import into another --state-dir"
+        }
+        PermissionDenied | ReadOnlyFilesystem => "the state directory cannot be written here",
+        _ => "is it a tar or tar.gz file? `tar tvf FILE` lists what it holds",
+    }
 }
 
 /// An error and what caused it (the tar crate wraps the kernel's answer:

@@ -113,6 +113,9 @@ fn bad_imports_are_refused_clearly_and_store_nothing() {
     let some = some.path().to_str().unwrap();
     let run = import(state.path(), &[some, "--name", "../x"]);
     assert_clear_refusal(&run, "image name \"../x\"", "a bad name");
+    let long = "a".repeat(129);
+    let run = import(state.path(), &[some, "--name", &long]);
+    assert_clear_refusal(&run, "128 at most", "a name too long for a directory");
     let run = import(state.path(), &["/no/such.tgz", "--name", "x"]);
     assert_clear_refusal(&run, "/no/such.tgz: No such file", "a missing tarball");
 
@@ -178,4 +181,32 @@ fn a_layer_an_rmi_left_half_removed_is_swept_not_reused() {
     );
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(!left.exists(), "swept");
+}
+
+/// A layer no image names (an `rmi` or an import killed half-way) goes
+/// with the next `rmi`; the layers of other images stay.
+#[test]
+fn rmi_sweeps_layers_no_image_names() {
+    let state = workshop_tests::temp_dir("state");
+    let [one, two] = [b"1", b"2"].map(|body| file(tar::EntryType::Regular, "a", body, ""));
+    for (tarball, name) in [(&one, "one"), (&two, "two")] {
+        let run = import(
+            state.path(),
+            &[tarball.path().to_str().unwrap(), "--name", name],
+        );
+        assert_eq!(run.code, Some(0), "{run:?}");
+    }
+    let orphan = state.path().join("layers").join("0".repeat(64));
+    fs::create_dir_all(orphan.join("etc")).unwrap();
+    let layers = || fs::read_dir(state.path().join("layers")).unwrap().count();
+    assert_eq!(layers(), 3);
+    let rmi = collect(
+        Command::new(BIN)
+            .args(["rmi", "one", "--state-dir"])
+            .arg(state.path())
+            .output_bounded(),
+    );
+    assert_eq!(rmi.code, Some(0), "{rmi:?}");
+    assert!(!orphan.exists(), "swept");
+    assert_eq!(layers(), 1, "image two's layer stays");
 }
