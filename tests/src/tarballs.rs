@@ -24,11 +24,18 @@ pub fn tarball(build: impl FnOnce(&mut tar::Builder<fs::File>)) -> NamedTempFile
     file
 }
 
+/// A tarball of the entries `build` appends, in memory.
+pub fn in_memory(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    build(&mut builder);
+    builder.into_inner().unwrap()
+}
+
 /// Appends an entry of `kind` with `body`, its `name` and `link` written
 /// raw into the header: the tar crate's own setters refuse `..` and
 /// absolute paths, and a hostile tarball is exactly what a test needs.
-pub fn entry(
-    builder: &mut tar::Builder<fs::File>,
+pub fn entry<W: std::io::Write>(
+    builder: &mut tar::Builder<W>,
     kind: tar::EntryType,
     name: &str,
     body: &[u8],

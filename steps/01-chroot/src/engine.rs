@@ -84,7 +84,7 @@ const CHILD_STACK_SIZE: usize = 1024 * 1024;
 /// A container to run: a spec, its layers and the trace options.
 pub struct Container {
     spec: Spec,
-    layers: Vec<Box<dyn Layer>>,
+    layers: crate::layer::Layers,
     opts: TraceOptions,
     /// This run's lock (owner.rs), from the start of `run` to its end.
     lock: Option<crate::owner::RunLock>,
@@ -92,10 +92,9 @@ pub struct Container {
 
 impl std::fmt::Debug for Container {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<_> = self.layers.iter().map(|l| l.name()).collect();
         f.debug_struct("Container")
             .field("spec", &self.spec)
-            .field("layers", &names)
+            .field("layers", &self.layers)
             .finish()
     }
 }
@@ -105,7 +104,7 @@ impl Container {
     pub fn new(spec: Spec, opts: TraceOptions) -> Self {
         Container {
             spec,
-            layers: Vec::new(),
+            layers: crate::layer::Layers::new(),
             opts,
             lock: None,
         }
@@ -114,13 +113,13 @@ impl Container {
     /// Adds a layer. Layers act in the order they are added; they are
     /// cleaned up in reverse.
     pub fn with_layer(mut self, layer: impl Layer + 'static) -> Self {
-        self.layers.push(Box::new(layer));
+        self.layers.push(layer);
         self
     }
 
     /// Adds layers, in order.
     pub fn with_layers(mut self, layers: crate::layer::Layers) -> Self {
-        self.layers.extend(layers);
+        self.layers.append(layers);
         self
     }
 
@@ -145,7 +144,7 @@ impl Container {
             clone_flags: flags,
             dry_run: trace.dry_run(),
         };
-        for layer in &self.layers {
+        for layer in self.layers.iter() {
             layer.check(&plan)?;
         }
 

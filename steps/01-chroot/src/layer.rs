@@ -19,8 +19,9 @@
 //!  cleanup()        in reverse layer order, always, also after errors
 //! ```
 //!
-//! Step 01 has one layer, [`crate::chroot::Chroot`]. Later steps add layers;
-//! they never change this trait or the engine.
+//! Step 01 has one layer, [`crate::chroot::Chroot`]. Later steps add layers
+//! to a [`Layers`] stack, placing each by the *type* of another; they never
+//! change this trait or the engine.
 
 use std::os::fd::BorrowedFd;
 
@@ -76,7 +77,7 @@ pub struct ChildCx<'a> {
 
 /// One kind of isolation. Every hook has a default that does nothing, so a
 /// layer implements only the points of the timeline it cares about.
-pub trait Layer {
+pub trait Layer: std::any::Any {
     /// A short name for the trace and for error messages, e.g. `chroot`.
     fn name(&self) -> &'static str;
 
@@ -142,27 +143,179 @@ pub trait Layer {
     }
 }
 
-/// A list of layers, as steps build and pass them on.
-pub type Layers = Vec<Box<dyn Layer>>;
+// ANCHOR: layers
+/// A container's layers, in the order they act (and cleaned up in reverse).
+///
+/// Each step builds on the previous step's `Layers`: it adds its own, and
+/// may put one before or after another, or in place of one, naming it by
+/// its **type**: `layers.insert_after::<PivotRoot>(Masks::new(..))?`. A typo
+/// is a compile error; a layer that is not in the stack (steps composed in
+/// the wrong order) is a [`StackError`] that names it, when the stack is
+/// built, before anything runs.
+#[derive(Default)]
+pub struct Layers(Vec<Box<dyn Layer>>);
 
-/// Replaces the layer named `name` with `with` (in that order). A later step
-/// uses this to swap one idea for a better one, e.g. step 05 puts
-/// pivot_root where step 01's chroot was. Panics if there is no such layer:
-/// that is a mistake in the step, not in the user's input.
-pub fn replace_layer(layers: &mut Layers, name: &str, with: Layers) {
-    let at = position(layers, name);
-    layers.splice(at..=at, with);
+impl Layers {
+    /// No layers yet.
+    pub fn new() -> Self {
+        Layers::default()
+    }
+
+    /// Adds `layer` last.
+    pub fn push(&mut self, layer: impl Layer) -> &mut Self {
+        self.0.push(Box::new(layer));
+        self
+    }
+
+    /// Adds `more`, in their order, last.
+    pub fn append(&mut self, more: Layers) -> &mut Self {
+        self.0.extend(more.0);
+        self
+    }
+
+    /// Whether a layer of type `L` is in the stack.
+    pub fn contains<L: Layer>(&self) -> bool {
+        self.0.iter().any(|l| is::<L>(l.as_ref()))
+    }
+
+    /// Puts `layer` right before the layer of type `L`.
+    pub fn insert_before<L: Layer>(&mut self, layer: impl Layer) -> Result<&mut Self, StackError> {
+        let at = self.position::<L>("insert a layer before")?;
+        self.0.insert(at, Box::new(layer));
+        Ok(self)
+    }
+
+    /// Puts `layer` right after the layer of type `L`.
+    pub fn insert_after<L: Layer>(&mut self, layer: impl Layer) -> Result<&mut Self, StackError> {
+        let at = self.position::<L>("insert a layer after")?;
+        self.0.insert(at + 1, Box::new(layer));
+        Ok(self)
+    }
+
+    /// Puts `with` (any number of layers, none included) where the layer of
+    /// type `L` was: a later step swaps one idea for a better one, e.g. step
+    /// 05 puts pivot_root where step 01's chroot was.
+    pub fn replace<L: Layer>(&mut self, with: Layers) -> Result<&mut Self, StackError> {
+        let at = self.position::<L>("replace")?;
+        self.0.splice(at..=at, with.0);
+        Ok(self)
+    }
+
+    /// Takes the layer of type `L` out.
+    pub fn remove<L: Layer>(&mut self) -> Result<&mut Self, StackError> {
+        self.replace::<L>(Layers::new())
+    }
+
+    /// The layers' names, in order (for messages and `Debug`).
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|l| l.name()).collect()
+    }
+
+    fn position<L: Layer>(&self, action: &'static str) -> Result<usize, StackError> {
+        self.0
+            .iter()
+            .position(|l| is::<L>(l.as_ref()))
+            .ok_or_else(|| StackError {
+                action,
+                wanted: std::any::type_name::<L>(),
+                have: self.names().join(", "),
+            })
+    }
+}
+// ANCHOR_END: layers
+
+/// Whether `layer` is of type `L`: its type, seen through `Any`.
+fn is<L: Layer>(layer: &dyn Layer) -> bool {
+    let layer: &dyn std::any::Any = layer;
+    layer.is::<L>()
 }
 
-/// Inserts `layer` right after the layer named `name`.
-pub fn insert_after(layers: &mut Layers, name: &str, layer: Box<dyn Layer>) {
-    let at = position(layers, name);
-    layers.insert(at + 1, layer);
+impl std::fmt::Debug for Layers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
 }
 
-fn position(layers: &Layers, name: &str) -> usize {
-    layers
-        .iter()
-        .position(|l| l.name() == name)
-        .unwrap_or_else(|| panic!("no layer named {name:?}"))
+impl std::ops::Deref for Layers {
+    type Target = [Box<dyn Layer>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Layers {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// A step put its layers in relation to one that is not in the stack: a
+/// mistake in the step (the order in which it composes), not in the input.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "bug in this step's layers: cannot {action} {wanted}: no such layer in the stack ({have})\n  \
+     hint: each step builds on the previous step's layers(); check the order in its lib.rs"
+)]
+pub struct StackError {
+    action: &'static str,
+    wanted: &'static str,
+    have: String,
+}
+
+impl From<StackError> for crate::Error {
+    fn from(err: StackError) -> Self {
+        crate::Error::layer(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct A;
+    #[derive(Debug)]
+    struct B;
+    #[derive(Debug)]
+    struct C;
+    impl Layer for A {
+        fn name(&self) -> &'static str {
+            "a"
+        }
+    }
+    impl Layer for B {
+        fn name(&self) -> &'static str {
+            "b"
+        }
+    }
+    impl Layer for C {
+        fn name(&self) -> &'static str {
+            "c"
+        }
+    }
+
+    #[test]
+    fn layers_are_placed_by_type() {
+        let mut layers = Layers::new();
+        layers.push(A).push(C);
+        layers.insert_before::<C>(B).unwrap();
+        assert_eq!(layers.names(), ["a", "b", "c"]);
+        layers.remove::<B>().unwrap().insert_after::<C>(B).unwrap();
+        assert_eq!(layers.names(), ["a", "c", "b"]);
+        let mut two = Layers::new();
+        two.push(B).push(B);
+        layers.replace::<A>(two).unwrap();
+        assert_eq!(layers.names(), ["b", "b", "c", "b"]);
+        assert!(!layers.contains::<A>());
+    }
+
+    #[test]
+    fn a_missing_layer_is_an_error_that_names_it() {
+        let mut layers = Layers::new();
+        layers.push(A);
+        let err = layers.insert_after::<B>(C).unwrap_err().to_string();
+        assert!(err.contains("cannot insert a layer after"), "{err}");
+        assert!(err.contains("layer::tests::B"), "{err}");
+        assert!(err.contains("(a)"), "{err}");
+    }
 }

@@ -13,6 +13,7 @@
 //! | who owns what: a run's lock, so a dead run's leftovers can be removed | [`owner.rs`](owner) |
 //! | errors that say what to do | [`error.rs`](error) |
 //! | the command line every step shares | [`cli.rs`](cli) |
+//! | how each step's flags reach its layers, by type | [`flags.rs`](flags) |
 //!
 //! Later steps depend on this crate and add layers; they never edit it.
 
@@ -26,6 +27,7 @@ pub mod chroot;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod flags;
 pub mod layer;
 pub mod owner;
 pub mod signals;
@@ -39,8 +41,18 @@ pub use error::{Error, Result};
 pub use layer::Layer;
 
 // ANCHOR: container
-/// Step 01's container: the command, in the rootfs, through one layer.
-pub fn container(args: &cli::RunArgs) -> Result<Container> {
-    args.container(|_spec| Ok(vec![Box::new(chroot::Chroot)]))
+/// Step 01's layers: one, chroot. Each later step starts from the previous
+/// step's `layers()` and adds its own.
+pub fn layers(_args: &impl flags::RunFlags, _spec: &spec::Spec) -> Result<layer::Layers> {
+    let mut layers = layer::Layers::new();
+    layers.push(chroot::Chroot);
+    Ok(layers)
+}
+
+/// Step 01's container: the command, in the rootfs, through its layers.
+pub fn container(args: &impl flags::RunFlags) -> Result<Container> {
+    use flags::Flags;
+    let run: &cli::RunArgs = args.get();
+    run.container(|spec| layers(args, spec))
 }
 // ANCHOR_END: container

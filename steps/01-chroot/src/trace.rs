@@ -158,6 +158,14 @@ impl Trace {
         }
     }
 
+    /// A trace that runs every call and prints none (unit tests use it).
+    pub fn quiet() -> Self {
+        Trace::new(TraceOptions {
+            quiet: true,
+            ..Default::default()
+        })
+    }
+
     /// The same trace, speaking for another layer.
     pub fn for_layer(&self, layer: &'static str, color: Color) -> Self {
         Trace {

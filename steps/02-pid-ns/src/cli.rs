@@ -1,13 +1,11 @@
-//! Step 02's command line: step 01's, plus `--hostname` and `--init`.
+//! Step 02's flags: `--hostname` and `--init` (its command line is step
+//! 01's and these: see step 01's flags.rs).
 
-use step01_chroot::cli::RunArgs;
+use step01_chroot::flags::{Has, RunFlags};
 
-/// The arguments of step 02, which every later step includes.
+/// Step 02's own flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct PidNsArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-
     /// The container's hostname (default: its short random id, as Docker does).
     #[arg(long, value_name = "NAME", value_parser = crate::uts::parse_hostname)]
     pub hostname: Option<String>,
@@ -16,3 +14,8 @@ pub struct PidNsArgs {
     #[arg(long)]
     pub init: bool,
 }
+
+/// What step 02's layers read: step 01's flags and [`PidNsArgs`].
+pub trait PidNsFlags: RunFlags + Has<PidNsArgs> {}
+
+impl<T: RunFlags + Has<PidNsArgs>> PidNsFlags for T {}

@@ -22,33 +22,38 @@ pub mod pid;
 pub mod uts;
 
 use step01_chroot::chroot::Chroot;
+use step01_chroot::flags::Flags;
+use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
-use step01_chroot::{Container, Layer, Result};
+use step01_chroot::{Container, Result};
+
+use crate::cli::{PidNsArgs, PidNsFlags};
 
 /// The container's hostname: `--hostname`, or its short id.
-pub fn hostname(args: &cli::PidNsArgs, spec: &Spec) -> String {
-    args.hostname.clone().unwrap_or_else(|| spec.id.clone())
+pub fn hostname(args: &impl PidNsFlags, spec: &Spec) -> String {
+    let own: &PidNsArgs = args.get();
+    own.hostname.clone().unwrap_or_else(|| spec.id.clone())
 }
 
 // ANCHOR: layers
-/// Step 02's layers, in the order they act in the child.
-pub fn layers(args: &cli::PidNsArgs, spec: &Spec) -> Vec<Box<dyn Layer>> {
-    let hostname = hostname(args, spec);
-    let mut layers: Vec<Box<dyn Layer>> = vec![
-        Box::new(mount_ns::MountNamespace), // first: later mounts stay inside
-        Box::new(uts::Uts::new(hostname)),
-        Box::new(ipc::Ipc),
-        Box::new(Chroot),                   // step 01
-        Box::new(pid::PidNamespace::new()), // mounts /proc inside the new root
-    ];
-    if args.init {
-        layers.push(Box::new(init::Init)); // last: it forks
-    }
+/// Step 02's layers, in the order they act in the child: step 01's chroot,
+/// with the namespaces around it.
+pub fn layers(args: &impl PidNsFlags, spec: &Spec) -> Result<Layers> {
+    let mut layers = step01_chroot::layers(args, spec)?;
     layers
+        .insert_before::<Chroot>(mount_ns::MountNamespace)? // first: later mounts stay inside
+        .insert_before::<Chroot>(uts::Uts::new(hostname(args, spec)))?
+        .insert_before::<Chroot>(ipc::Ipc)?
+        .insert_after::<Chroot>(pid::PidNamespace::new())?; // mounts /proc inside the new root
+    if args.get::<PidNsArgs>().init {
+        layers.push(init::Init); // last: it forks
+    }
+    Ok(layers)
 }
 // ANCHOR_END: layers
 
 /// Step 02's container.
-pub fn container(args: &cli::PidNsArgs) -> Result<Container> {
-    args.run.container(|spec| Ok(layers(args, spec)))
+pub fn container(args: &impl PidNsFlags) -> Result<Container> {
+    args.get::<step01_chroot::cli::RunArgs>()
+        .container(|spec| layers(args, spec))
 }

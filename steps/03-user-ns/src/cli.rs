@@ -1,18 +1,17 @@
-//! Step 03's command line: step 02's, plus the id mapping options.
+//! Step 03's flags: the id mapping options (its command line is step 02's
+//! and these: see step 01's flags.rs).
 
 use nix::unistd::{Gid, Uid, User};
-use step02_pid_ns::cli::PidNsArgs;
+use step01_chroot::flags::Has;
+use step02_pid_ns::cli::PidNsFlags;
 
 use crate::idmap::{IdKind, IdMapError, IdRange};
 use crate::remap;
 use crate::userns::Mapping;
 
-/// The arguments of step 03, which every later step includes.
+/// Step 03's own flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct UserNsArgs {
-    #[command(flatten)]
-    pub pid_ns: PidNsArgs,
-
     /// The host user (and group) container root is [default: as root, root's
     /// subordinate ids (/etc/subuid); through sudo, the user who ran it; else you].
     #[arg(long, value_name = "UID[:GID]", value_parser = parse_root_to,
@@ -36,6 +35,11 @@ pub struct UserNsArgs {
           conflicts_with_all = ["uid_map", "gid_map", "no_map", "map_root_to"])]
     pub userns: Option<String>,
 }
+
+/// What step 03's layers read: step 02's flags and [`UserNsArgs`].
+pub trait UserNsFlags: PidNsFlags + Has<UserNsArgs> {}
+
+impl<T: PidNsFlags + Has<UserNsArgs>> UserNsFlags for T {}
 
 fn parse_root_to(s: &str) -> Result<(u32, Option<u32>), String> {
     let number = |t: &str| {

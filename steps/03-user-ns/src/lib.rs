@@ -20,26 +20,30 @@ pub mod reach;
 pub mod remap;
 pub mod userns;
 
+use step01_chroot::flags::Flags;
 use step01_chroot::layer::Layers;
+use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Result};
 
+use crate::cli::{UserNsArgs, UserNsFlags};
+
 // ANCHOR: container
-/// Step 03's container: a user namespace in front of step 02's layers.
-pub fn container(args: &cli::UserNsArgs) -> Result<Container> {
-    let mapping = args.mapping().map_err(Error::layer)?;
-    args.pid_ns.run.container(|spec| {
-        let mut layers = user_layers(mapping);
-        layers.extend(step02_pid_ns::layers(&args.pid_ns, spec));
-        Ok(layers)
-    })
+/// Step 03's layers: the user namespace first (it owns the namespaces
+/// after it), and the rootfs bound where container root can reach it
+/// (`reach.rs`), in front of step 02's.
+pub fn layers(args: &impl UserNsFlags, spec: &Spec) -> Result<Layers> {
+    let mapping = args.get::<UserNsArgs>().mapping().map_err(Error::layer)?;
+    let mut layers = Layers::new();
+    layers
+        .push(userns::UserNamespace::new(mapping))
+        .push(reach::RootfsBind::default())
+        .append(step02_pid_ns::layers(args, spec)?);
+    Ok(layers)
 }
 
-/// This step's layers: the user namespace first (it owns the others), and
-/// the rootfs bound where container root can reach it (`reach.rs`).
-pub fn user_layers(mapping: userns::Mapping) -> Layers {
-    vec![
-        Box::new(userns::UserNamespace::new(mapping)),
-        Box::new(reach::RootfsBind::default()),
-    ]
+/// Step 03's container.
+pub fn container(args: &impl UserNsFlags) -> Result<Container> {
+    args.get::<step01_chroot::cli::RunArgs>()
+        .container(|spec| layers(args, spec))
 }
 // ANCHOR_END: container

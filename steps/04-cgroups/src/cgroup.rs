@@ -389,7 +389,6 @@ fn remove(trace: &Trace, made: &Made) {
 mod tests {
     use super::*;
     use step01_chroot::spec::Spec;
-    use step01_chroot::trace::TraceOptions;
 
     use crate::limits::Swap;
 
@@ -408,10 +407,7 @@ mod tests {
             fake.path().join("state"),
         );
         spec.id = "0123456789ab".into();
-        let trace = Trace::new(TraceOptions {
-            quiet: true,
-            ..Default::default()
-        });
+        let trace = Trace::quiet();
         let cx = ParentCx {
             spec: &mut spec,
             trace,

@@ -1,16 +1,15 @@
-//! Step 04's command line: step 03's, plus the resource limits, with the
-//! names and meanings of `docker run`.
+//! Step 04's flags: the resource limits, with the names and meanings of
+//! `docker run` (its command line is step 03's and these: see step 01's
+//! flags.rs).
 
-use step03_user_ns::cli::UserNsArgs;
+use step01_chroot::flags::Has;
+use step03_user_ns::cli::UserNsFlags;
 
 use crate::limits::{self, Limits, Swap};
 
-/// The arguments of step 04, which every later step includes.
+/// Step 04's own flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct CgroupArgs {
-    #[command(flatten)]
-    pub user_ns: UserNsArgs,
-
     /// Memory limit, e.g. 64m (b, k, m, g); past it the OOM killer strikes.
     #[arg(long, value_name = "SIZE", value_parser = limits::parse_memory)]
     pub memory: Option<u64>,
@@ -53,3 +52,8 @@ impl CgroupArgs {
         }
     }
 }
+
+/// What step 04's layers read: step 03's flags and [`CgroupArgs`].
+pub trait CgroupFlags: UserNsFlags + Has<CgroupArgs> {}
+
+impl<T: UserNsFlags + Has<CgroupArgs>> CgroupFlags for T {}

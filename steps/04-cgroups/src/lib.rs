@@ -16,25 +16,28 @@ pub mod limits;
 pub mod report;
 pub mod sweep;
 
+use step01_chroot::flags::Flags;
+use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
-use step01_chroot::{Container, Error, Layer, Result};
+use step01_chroot::{Container, Result};
+use step03_user_ns::reach::RootfsBind;
+
+use crate::cli::{CgroupArgs, CgroupFlags};
 
 // ANCHOR: layers
-/// Step 04's layers: the user namespace, the cgroup, then step 02's.
-pub fn layers(args: &cli::CgroupArgs, spec: &Spec) -> Result<Vec<Box<dyn Layer>>> {
-    let user_ns = &args.user_ns;
-    let mapping = user_ns.mapping().map_err(Error::layer)?;
-    let mut layers: Vec<Box<dyn Layer>> = step03_user_ns::user_layers(mapping);
-    layers.push(Box::new(cgroup::Cgroup::new(
-        args.limits(),
-        args.cgroup_parent.clone(),
-    )));
-    layers.extend(step02_pid_ns::layers(&user_ns.pid_ns, spec));
+/// Step 04's layers: step 03's, with the cgroup after the user namespace
+/// and the rootfs (the child must be in its cgroup before it does anything).
+pub fn layers(args: &impl CgroupFlags, spec: &Spec) -> Result<Layers> {
+    let mut layers = step03_user_ns::layers(args, spec)?;
+    let own: &CgroupArgs = args.get();
+    let cgroup = cgroup::Cgroup::new(own.limits(), own.cgroup_parent.clone());
+    layers.insert_after::<RootfsBind>(cgroup)?;
     Ok(layers)
 }
 // ANCHOR_END: layers
 
 /// Step 04's container.
-pub fn container(args: &cli::CgroupArgs) -> Result<Container> {
-    args.user_ns.pid_ns.run.container(|spec| layers(args, spec))
+pub fn container(args: &impl CgroupFlags) -> Result<Container> {
+    args.get::<step01_chroot::cli::RunArgs>()
+        .container(|spec| layers(args, spec))
 }

@@ -1,16 +1,14 @@
-//! Step 05's command line: step 04's, plus `-v`, `--read-only` and the
-//! pivot_root lesson flag.
+//! Step 05's flags: `-v`, `--read-only` and the pivot_root lesson flag
+//! (its command line is step 04's and these: see step 01's flags.rs).
 
-use step04_cgroups::cli::CgroupArgs;
+use step01_chroot::flags::Has;
+use step04_cgroups::cli::CgroupFlags;
 
 use crate::volumes::Volume;
 
-/// The arguments of step 05, which every later step includes.
+/// Step 05's own flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct PivotArgs {
-    #[command(flatten)]
-    pub cgroups: CgroupArgs,
-
     /// Bind-mount a host path into the container (repeatable): HOST:CONTAINER[:ro].
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volumes: Vec<Volume>,
@@ -23,3 +21,8 @@ pub struct PivotArgs {
     #[arg(long)]
     pub pivot_without_bind: bool,
 }
+
+/// What step 05's layers read: step 04's flags and [`PivotArgs`].
+pub trait PivotFlags: CgroupFlags + Has<PivotArgs> {}
+
+impl<T: CgroupFlags + Has<PivotArgs>> PivotFlags for T {}

@@ -175,22 +175,14 @@ fn open_dir(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use step01_chroot::trace::TraceOptions;
-
-    fn quiet() -> Trace {
-        Trace::new(TraceOptions {
-            quiet: true,
-            ..Default::default()
-        })
-    }
 
     #[test]
     fn missing_parts_are_made_inside() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("a/b/file");
-        make_mount_point(&quiet(), root.path(), &target, false).unwrap();
+        make_mount_point(&Trace::quiet(), root.path(), &target, false).unwrap();
         assert!(target.is_file());
-        make_mount_point(&quiet(), root.path(), &root.path().join("d/e"), true).unwrap();
+        make_mount_point(&Trace::quiet(), root.path(), &root.path().join("d/e"), true).unwrap();
         assert!(root.path().join("d/e").is_dir());
     }
 
@@ -201,10 +193,17 @@ mod tests {
         // As if a racing container swapped "a" for a symlink after the
         // path was resolved.
         std::os::unix::fs::symlink(outside.path(), root.path().join("a")).unwrap();
-        let err = make_mount_point(&quiet(), root.path(), &root.path().join("a/x"), false);
+        let err = make_mount_point(
+            &Trace::quiet(),
+            root.path(),
+            &root.path().join("a/x"),
+            false,
+        );
         assert!(err.is_err());
         assert!(!outside.path().join("x").exists(), "nothing made outside");
         std::os::unix::fs::symlink("/etc/passwd", root.path().join("f")).unwrap();
-        assert!(make_mount_point(&quiet(), root.path(), &root.path().join("f"), false).is_err());
+        assert!(
+            make_mount_point(&Trace::quiet(), root.path(), &root.path().join("f"), false).is_err()
+        );
     }
 }

@@ -24,43 +24,47 @@ pub mod mounts;
 pub mod pivot;
 pub mod volumes;
 
-use step01_chroot::layer::{Layers, insert_after, replace_layer};
+use step01_chroot::chroot::Chroot;
+use step01_chroot::flags::Flags;
+use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Result};
 use step02_pid_ns::pid::PidNamespace;
 
+use crate::cli::{PivotArgs, PivotFlags};
+
 // ANCHOR: layers
 /// Step 05's layers: step 04's, with chroot replaced by the pivot_root
 /// sequence and the mounts a container expects, and hardening after /proc.
-pub fn layers(args: &cli::PivotArgs, spec: &Spec) -> Result<Layers> {
-    let mut layers = step04_cgroups::layers(&args.cgroups, spec)?;
-    let hostname = step02_pid_ns::hostname(&args.cgroups.user_ns.pid_ns, spec);
-    let mut root: Layers = Vec::new();
-    if !args.pivot_without_bind {
-        root.push(Box::new(pivot::BindRoot)); // the rootfs becomes a mount point
+pub fn layers(args: &impl PivotFlags, spec: &Spec) -> Result<Layers> {
+    let mut layers = step04_cgroups::layers(args, spec)?;
+    let own: &PivotArgs = args.get();
+    let mut root = Layers::new();
+    if !own.pivot_without_bind {
+        root.push(pivot::BindRoot); // the rootfs becomes a mount point
     }
-    root.push(Box::new(devices::Dev)); // these mount under the bound rootfs...
-    root.push(Box::new(devices::Sys));
-    root.push(Box::new(etc_files::EtcFiles::new(hostname)));
-    root.push(Box::new(volumes::Volumes::new(args.volumes.clone())));
-    // /proc too, while the host's is still visible (see PidNamespace).
-    root.push(Box::new(PidNamespace::mounting_under_rootfs()));
-    root.push(Box::new(pivot::PivotRoot)); // ...and travel with it into the new root
-    replace_layer(&mut layers, "pid", Vec::new());
-    replace_layer(&mut layers, "chroot", root);
+    root.push(devices::Dev) // these mount under the bound rootfs...
+        .push(devices::Sys)
+        .push(etc_files::EtcFiles::new(step02_pid_ns::hostname(
+            args, spec,
+        )))
+        .push(volumes::Volumes::new(own.volumes.clone()))
+        // /proc too, while the host's is still visible (see PidNamespace).
+        .push(PidNamespace::mounting_under_rootfs())
+        .push(pivot::PivotRoot); // ...and travel with it into the new root
     let masks = masks::Masks {
-        read_only_root: args.read_only,
+        read_only_root: own.read_only,
     };
-    insert_after(&mut layers, "pivot", Box::new(masks)); // masks /proc and /sys paths
+    layers
+        .remove::<PidNamespace>()?
+        .replace::<Chroot>(root)?
+        .insert_after::<pivot::PivotRoot>(masks)?; // masks /proc and /sys paths
     Ok(layers)
 }
 // ANCHOR_END: layers
 
 /// Step 05's container.
-pub fn container(args: &cli::PivotArgs) -> Result<Container> {
-    args.cgroups
-        .user_ns
-        .pid_ns
-        .run
+pub fn container(args: &impl PivotFlags) -> Result<Container> {
+    args.get::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }

@@ -270,14 +270,6 @@ fn unhex(text: &str) -> Option<std::ffi::OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use step01_chroot::trace::TraceOptions;
-
-    fn quiet() -> Trace {
-        Trace::new(TraceOptions {
-            quiet: true,
-            ..Default::default()
-        })
-    }
 
     fn spec(rootfs: &Path, id: &str) -> Spec {
         let mut spec = Spec::new("test", rootfs.into(), vec![], "/nowhere".into());
@@ -287,8 +279,8 @@ mod tests {
 
     /// Makes `target` for `run` as [`make`] does, with the lists in `lists`.
     fn make_in(lists: &Path, run: &Spec, target: &Path, dir: bool) {
-        let _locked = record(&quiet(), lists, run, target).unwrap();
-        inroot::make_mount_point(&quiet(), &run.rootfs, target, dir).unwrap();
+        let _locked = record(&Trace::quiet(), lists, run, target).unwrap();
+        inroot::make_mount_point(&Trace::quiet(), &run.rootfs, target, dir).unwrap();
     }
 
     #[test]
@@ -311,12 +303,12 @@ mod tests {
         make_in(lists.path(), &one, &target, true);
         make_in(lists.path(), &two, &target, true);
         assert!(target.is_dir());
-        release_in(&quiet(), lists.path(), &one.id);
+        release_in(&Trace::quiet(), lists.path(), &one.id);
         assert!(target.is_dir(), "the second run still mounts on it");
         drop(locks);
         // The second run was killed (its lock is gone); any run's release
         // removes what it left.
-        release_in(&quiet(), lists.path(), "test-mp-third");
+        release_in(&Trace::quiet(), lists.path(), "test-mp-third");
         assert!(
             !rootfs.path().join("data").exists(),
             "made and unused: removed"
@@ -340,13 +332,13 @@ mod tests {
         let two = spec(&real, &ids[1]);
         make_in(lists.path(), &one, &link.join("data"), true);
         make_in(lists.path(), &two, &real.join("data"), true);
-        release_in(&quiet(), lists.path(), &one.id);
+        release_in(&Trace::quiet(), lists.path(), &one.id);
         assert!(
             real.join("data").is_dir(),
             "the other spelling's run mounts on it"
         );
         drop(locks);
-        release_in(&quiet(), lists.path(), &two.id);
+        release_in(&Trace::quiet(), lists.path(), &two.id);
         assert!(!real.join("data").exists());
     }
 
@@ -361,7 +353,7 @@ mod tests {
         make_in(lists.path(), &run, &rootfs.path().join("data"), true);
         std::fs::write(rootfs.path().join("data/kept"), "a container's file").unwrap();
         drop(lock);
-        release_in(&quiet(), lists.path(), &id);
+        release_in(&Trace::quiet(), lists.path(), &id);
         assert!(rootfs.path().join("etc").is_dir(), "the image's own");
         assert!(
             !rootfs.path().join("etc/hosts").exists(),

@@ -1,17 +1,16 @@
-//! Step 06's command line: step 05's, plus the network.
+//! Step 06's flags: the network (its command line is step 05's and these:
+//! see step 01's flags.rs).
 
-use step05_pivot_root::cli::PivotArgs;
+use step01_chroot::flags::Has;
+use step05_pivot_root::cli::PivotFlags;
 
 use crate::ipam::Subnet;
 use crate::network::{DEFAULT_BRIDGE, DEFAULT_SUBNET, Mode};
 use crate::ports::Publish;
 
-/// The arguments of step 06, which every later step includes.
+/// Step 06's own flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct NetArgs {
-    #[command(flatten)]
-    pub pivot: PivotArgs,
-
     /// The container's network: its own with only lo, the host's, or a bridge with NAT.
     #[arg(long, value_enum, default_value = "bridge", env = "WORKSHOP_NETWORK")]
     pub network: Mode,
@@ -32,6 +31,11 @@ pub struct NetArgs {
     #[arg(long)]
     pub cleanup: bool,
 }
+
+/// What step 06's layers read: step 05's flags and [`NetArgs`].
+pub trait NetFlags: PivotFlags + Has<NetArgs> {}
+
+impl<T: PivotFlags + Has<NetArgs>> NetFlags for T {}
 
 /// A name the kernel takes for a network link: 1 to 15 bytes (IFNAMSIZ is
 /// 16 with the final NUL), no `/`, no white space, not `.` or `..`

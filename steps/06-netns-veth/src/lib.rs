@@ -22,38 +22,39 @@ pub mod network;
 pub mod ports;
 pub mod stale;
 
-use step01_chroot::layer::{Layers, insert_after};
+use step01_chroot::cli::RunArgs;
+use step01_chroot::flags::Flags;
+use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::trace::Trace;
 use step01_chroot::{Container, Result};
+use step04_cgroups::cgroup::Cgroup;
+
+use crate::cli::{NetArgs, NetFlags};
 
 // ANCHOR: layers
 /// Step 06's layers: step 05's, plus the network after the cgroup.
-pub fn layers(args: &cli::NetArgs, spec: &Spec) -> Result<Layers> {
-    let mut layers = step05_pivot_root::layers(&args.pivot, spec)?;
+pub fn layers(args: &impl NetFlags, spec: &Spec) -> Result<Layers> {
+    let mut layers = step05_pivot_root::layers(args, spec)?;
+    let own: &NetArgs = args.get();
     let network = network::Network::new(
-        args.network,
-        args.bridge.clone(),
-        args.subnet,
-        args.publish.clone(),
+        own.network,
+        own.bridge.clone(),
+        own.subnet,
+        own.publish.clone(),
     );
-    insert_after(&mut layers, "cgroup", Box::new(network));
+    layers.insert_after::<Cgroup>(network)?;
     Ok(layers)
 }
 // ANCHOR_END: layers
 
 /// Step 06's container.
-pub fn container(args: &cli::NetArgs) -> Result<Container> {
-    args.pivot
-        .cgroups
-        .user_ns
-        .pid_ns
-        .run
-        .container(|spec| layers(args, spec))
+pub fn container(args: &impl NetFlags) -> Result<Container> {
+    args.get::<RunArgs>().container(|spec| layers(args, spec))
 }
 
 /// `--cleanup`: remove the bridge and our iptables rules.
-pub fn cleanup(args: &cli::NetArgs) -> Result<()> {
-    let trace = Trace::new(args.pivot.cgroups.user_ns.pid_ns.run.trace_options());
-    bridge::teardown(&trace, &args.bridge)
+pub fn cleanup(args: &impl NetFlags) -> Result<()> {
+    let trace = Trace::new(args.get::<RunArgs>().trace_options());
+    bridge::teardown(&trace, &args.get::<NetArgs>().bridge)
 }

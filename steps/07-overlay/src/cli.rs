@@ -1,16 +1,15 @@
-//! Step 07's command line: step 06's, plus images; and subcommands for the
-//! image store and kept containers.
+//! Step 07's flags: images (its command line is step 06's and these: see
+//! step 01's flags.rs); and subcommands for the image store and kept
+//! containers.
 
 use std::path::PathBuf;
 
-use step06_netns_veth::cli::NetArgs;
+use step01_chroot::flags::Has;
+use step06_netns_veth::cli::NetFlags;
 
-/// The arguments of step 07, which every later step includes.
+/// Step 07's own flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct OverlayArgs {
-    #[command(flatten)]
-    pub net: NetArgs,
-
     /// Run on image NAME from the store (07-overlay import); without it, --rootfs is the only layer.
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
@@ -27,6 +26,11 @@ pub struct OverlayArgs {
     #[arg(long, env = "WORKSHOP_RM", value_parser = clap::builder::BoolishValueParser::new())]
     pub rm: bool,
 }
+
+/// What step 07's layers read: step 06's flags and [`OverlayArgs`].
+pub trait OverlayFlags: NetFlags + Has<OverlayArgs> {}
+
+impl<T: NetFlags + Has<OverlayArgs>> OverlayFlags for T {}
 
 /// The image store and kept containers.
 #[derive(Clone, Debug, clap::Subcommand)]

@@ -24,69 +24,63 @@ pub mod unpack;
 
 use std::path::PathBuf;
 
-use step01_chroot::layer::{Layers, replace_layer};
+use step01_chroot::flags::Flags;
+use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Result};
+use step03_user_ns::cli::UserNsArgs;
+use step03_user_ns::reach::RootfsBind;
+use step05_pivot_root::cli::PivotArgs;
+use step05_pivot_root::devices::Dev;
+use step05_pivot_root::pivot::BindRoot;
+
+use crate::cli::{OverlayArgs, OverlayFlags};
 
 // ANCHOR: layers
 /// Step 07's layers: step 06's, with the rootfs bind mount replaced by an
 /// overlay of the image's layers (or of --rootfs) and a writable layer.
-pub fn layers(args: &cli::OverlayArgs, spec: &Spec) -> Result<Layers> {
-    let mut layers = step06_netns_veth::layers(&args.net, spec)?;
-    let lowers = match &args.image {
+pub fn layers(args: &impl OverlayFlags, spec: &Spec) -> Result<Layers> {
+    let mut layers = step06_netns_veth::layers(args, spec)?;
+    let own: &OverlayArgs = args.get();
+    let lowers = match &own.image {
         None => vec![spec.rootfs.clone()],
         Some(image) => {
             let store = store::Store::new(&spec.state_dir);
             let mut lowers: Vec<PathBuf> = Vec::new();
-            for name in std::iter::once(image).chain(&args.layers) {
+            for name in std::iter::once(image).chain(&own.layers) {
                 let image = store.image(name).map_err(Error::layer)?;
                 lowers.extend(image.layers.iter().map(|d| store.layer(d)));
             }
             lowers
         }
     };
-    let from_rootfs = args.image.is_none();
-    let bind = !args.net.pivot.pivot_without_bind;
-    let mapping = args
-        .net
-        .pivot
-        .cgroups
-        .user_ns
-        .mapping()
-        .map_err(Error::layer)?;
+    let from_rootfs = own.image.is_none();
+    let bind = !args.get::<PivotArgs>().pivot_without_bind;
+    let mapping = args.get::<UserNsArgs>().mapping().map_err(Error::layer)?;
     let idmap = nix::unistd::Uid::effective()
         .is_root()
         .then(|| mapping.moves_root())
         .flatten()
         .map(|(uid, gid)| (uid.clone(), gid.clone()));
-    let overlay =
-        overlay::Overlay::new(lowers, from_rootfs, bind, args.name.clone(), args.rm, idmap);
+    let overlay = overlay::Overlay::new(lowers, from_rootfs, bind, own.name.clone(), own.rm, idmap);
     // The parent reads the lowers itself, and the merged view is already in
     // the state directory, where container root may pass: step 03's bind
     // of the rootfs has nothing left to do.
-    replace_layer(&mut layers, "roots", Vec::new());
+    layers.remove::<RootfsBind>()?;
     // In BindRoot's place; with --pivot-without-bind there is none: before /dev.
-    match layers.iter().position(|l| l.name() == "rootfs") {
-        Some(_) => replace_layer(&mut layers, "rootfs", vec![Box::new(overlay)]),
-        None => {
-            let at = layers
-                .iter()
-                .position(|l| l.name() == "dev")
-                .expect("step 05 mounts /dev");
-            layers.insert(at, Box::new(overlay));
-        }
+    if layers.contains::<BindRoot>() {
+        let mut overlay_only = Layers::new();
+        overlay_only.push(overlay);
+        layers.replace::<BindRoot>(overlay_only)?;
+    } else {
+        layers.insert_before::<Dev>(overlay)?;
     }
     Ok(layers)
 }
 // ANCHOR_END: layers
 
 /// Step 07's container.
-pub fn container(args: &cli::OverlayArgs) -> Result<Container> {
-    args.net
-        .pivot
-        .cgroups
-        .user_ns
-        .pid_ns
-        .run
+pub fn container(args: &impl OverlayFlags) -> Result<Container> {
+    args.get::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }

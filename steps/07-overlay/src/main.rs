@@ -1,20 +1,33 @@
 //! `07-overlay`: run containers on image layers with a writable overlay,
 //! and manage the image store. The concepts are in the library.
 
-use step01_chroot::cli::{finish, finish_command, flags_given, parse_with_matches, usage_error};
+use step01_chroot::cli::{
+    RunArgs, finish, finish_command, flags_given, parse_with_matches, usage_error,
+};
+use step01_chroot::flags::Flags;
+use step02_pid_ns::cli::PidNsArgs;
+use step03_user_ns::cli::UserNsArgs;
+use step04_cgroups::cli::CgroupArgs;
+use step05_pivot_root::cli::PivotArgs;
+use step06_netns_veth::cli::NetArgs;
 use step07_overlay::cli::{Command, OverlayArgs};
 
-/// Run a command in a container whose root is an overlay of image layers.
-///
-/// Step 07 of the container workshop. Subcommands manage the image store.
-#[derive(Debug, clap::Parser)]
-#[command(name = "07-overlay", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-
-    #[command(flatten)]
-    args: OverlayArgs,
+step01_chroot::step_command_line! {
+    /// Run a command in a container whose root is an overlay of image layers.
+    ///
+    /// Step 07 of the container workshop. Subcommands manage the image store.
+    #[command(name = "07-overlay", version)]
+    struct Cli {
+        run: RunArgs,
+        pid_ns: PidNsArgs,
+        user_ns: UserNsArgs,
+        cgroups: CgroupArgs,
+        pivot: PivotArgs,
+        net: NetArgs,
+        overlay: OverlayArgs;
+        #[command(subcommand)]
+        command: Option<Command>,
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,12 +42,12 @@ fn main() -> std::process::ExitCode {
                 &format!("leave it out; to run a command named {name}, write -- {name}"),
             );
         }
-        let state_dir = &cli.args.net.pivot.cgroups.user_ns.pid_ns.run.state_dir;
+        let state_dir = &cli.get::<RunArgs>().state_dir;
         return finish_command(step07_overlay::commands::run(command, state_dir));
     }
-    if cli.args.net.cleanup {
-        return finish_command(step06_netns_veth::cleanup(&cli.args.net));
+    if cli.get::<NetArgs>().cleanup {
+        return finish_command(step06_netns_veth::cleanup(&cli));
     }
-    let result = step07_overlay::container(&cli.args).and_then(|c| c.run());
-    finish(&cli.args.net.pivot.cgroups.user_ns.pid_ns.run, result)
+    let result = step07_overlay::container(&cli).and_then(|c| c.run());
+    finish(cli.get::<RunArgs>(), result)
 }

@@ -355,32 +355,7 @@ pub fn unpack(
 mod tests {
     use super::*;
 
-    fn tarball(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        build(&mut builder);
-        builder.into_inner().unwrap()
-    }
-
-    /// An entry with a raw name (set_path would refuse the hostile ones).
-    fn entry(
-        builder: &mut tar::Builder<Vec<u8>>,
-        kind: tar::EntryType,
-        name: &str,
-        body: &[u8],
-        link: &str,
-    ) {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_entry_type(kind);
-        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_cksum();
-        builder.append(&header, body).unwrap();
-    }
+    use workshop_tests::tarballs::{entry, in_memory as tarball};
 
     fn file(builder: &mut tar::Builder<Vec<u8>>, name: &str, body: &[u8]) {
         entry(builder, tar::EntryType::Regular, name, body, "");
