@@ -15,13 +15,17 @@ pub mod escapes;
 pub mod faults;
 pub mod fixtures;
 pub mod host;
+pub mod redact;
+pub mod rootfs;
 pub mod tarballs;
 
 pub use bounded::{ChildExt, CommandExt, Lines, accept_within, eventually};
 pub use fixtures::{TestNetns, TestUser};
 pub use host::{ensure_host, require};
+pub use redact::{full_trace_redactions, redactions, regex_escape, without_others_leftovers};
+pub use rootfs::{PROBE, RootfsCopy, test_rootfs};
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -40,127 +44,6 @@ pub fn target_dir() -> PathBuf {
         return std::path::absolute(dir).expect("a valid CARGO_TARGET_DIR");
     }
     workshop_dir().join("target")
-}
-
-/// Where the probe is inside the test rootfs (on the container's PATH).
-pub const PROBE: &str = "/usr/local/bin/probe";
-
-/// The busybox rootfs the tests run containers in, with the probe at
-/// [`PROBE`]. Built on first use; shared by all tests, so tests that change
-/// files in their container use [`RootfsCopy`] instead.
-pub fn test_rootfs() -> &'static Path {
-    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
-    ROOTFS.get_or_init(|| {
-        ensure_host();
-        let rootfs = target_dir().join("test-rootfs");
-        // Test binaries may run at the same time (cargo nextest): one at a
-        // time builds, the others wait on this lock and then find it made.
-        fs::create_dir_all(target_dir()).expect("create target dir");
-        let lock = File::create(target_dir().join("test-rootfs.lock")).expect("create lock file");
-        lock.lock().expect("lock the test rootfs");
-        // Made by an older rootfs-fetch.sh, without device nodes? Rebuild.
-        let has_dev_null = fs::metadata(rootfs.join("dev/null"))
-            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()));
-        // Or without the /etc files an image has?
-        let has_etc = rootfs.join("etc/hosts").exists() && rootfs.join("etc/resolv.conf").exists();
-        if !rootfs.join(".workshop-rootfs").exists() || !has_dev_null || !has_etc {
-            let status = Command::new(workshop_dir().join("rootfs-fetch.sh"))
-                .args(["--busybox", "--force", "--dest"])
-                .arg(&rootfs)
-                .status_bounded()
-                .expect("run rootfs-fetch.sh");
-            assert!(
-                status.success(),
-                "rootfs-fetch.sh --busybox failed: {status}"
-            );
-        }
-        install_probe(&rootfs);
-        rootfs
-    })
-}
-
-/// Builds the probe statically and copies it into the rootfs.
-///
-/// A busybox rootfs has no libc, so the probe must be static. The build goes
-/// into its own target directory (`target/probe`), so it neither waits for
-/// nor disturbs the `cargo test` that is running us.
-fn install_probe(rootfs: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let probe_target = target_dir().join("probe");
-    let status = Command::new(cargo)
-        .current_dir(workshop_dir())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "workshop-probe",
-            "--target",
-            &triple,
-        ])
-        .arg("--target-dir")
-        .arg(&probe_target)
-        // crt-static: link glibc into the binary (a static-pie).
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output_within(std::time::Duration::from_secs(600))
-        .expect("run cargo to build the probe");
-    assert!(
-        status.status.success(),
-        "building the static probe failed: {}\n{}",
-        status.status,
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let built = probe_target.join(&triple).join("release/probe");
-    let dest = rootfs.join(PROBE.trim_start_matches('/'));
-    fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    // Copy, then rename: a container that runs the old probe right now
-    // keeps it ("text file busy" is avoided).
-    let tmp = dest.with_extension("new");
-    fs::copy(&built, &tmp).expect("copy the probe into the rootfs");
-    fs::rename(&tmp, &dest).expect("install the probe");
-}
-
-/// A private copy of the test rootfs, for a test that changes files in it.
-/// Removed on drop.
-#[derive(Debug)]
-pub struct RootfsCopy {
-    dir: tempfile::TempDir,
-}
-
-impl RootfsCopy {
-    /// Copies the test rootfs (a few MB: busybox, its links and the probe).
-    pub fn new() -> Self {
-        let dir = temp_dir("rootfs");
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", test_rootfs().display()))
-            .arg(dir.path())
-            .status_bounded()
-            .expect("run cp");
-        assert!(status.success(), "copying the test rootfs failed");
-        RootfsCopy { dir }
-    }
-
-    /// The copy's path.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Lets every user in (a temporary directory is private to root), for
-    /// tests that run the step as an ordinary user.
-    pub fn open_to_all(self) -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(self.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        self
-    }
-}
-
-impl Default for RootfsCopy {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// What a run of a step binary gave.
@@ -309,113 +192,6 @@ pub fn collect(output: std::io::Result<Output>) -> Run {
     }
 }
 
-/// Insta settings that hide what changes from run to run or from machine
-/// to machine: pids, the rootfs and temporary paths, the program path,
-/// timings, namespace inodes (`[its own]`); and, where the container shares
-/// them with the host, its namespaces, hostname, cgroups and capabilities,
-/// shown as `[as on the host]` (a learner's machine is not CI's).
-pub fn redactions(rootfs: &Path) -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.add_filter(&regex_escape(&rootfs.display().to_string()), "[ROOTFS]");
-    settings.add_filter(r"/tmp/workshop-[a-z]+-[\w-]+", "[TMP]");
-    settings.add_filter(r"(clone\([^)]*\)) = \d+", "$1 = [PID]");
-    settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid([PID], 0) = [PID]");
-    settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: [PID]");
-    settings.add_filter(r"host pid \d+", "host pid [PID]");
-    settings.add_filter(r"/proc/\d+/", "/proc/[PID]/");
-    settings.add_filter(r#"(cgroup\.procs", ")\d+"#, "$1[PID]");
-    // The container's random id (its default hostname, and names of things).
-    settings.add_filter(r"\b[0-9a-f]{12}\b", "[CONTAINER ID]");
-    settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
-    // Root's subordinate ids (step 03's remap.rs): where they start depends
-    // on the host's /etc/subuid.
-    settings.add_filter(r"\b0 \d+ 65536\b", "0 [ROOT'S SUBID] 65536");
-    settings.add_filter(
-        r"(chown\([^)]*), \d+, \d+\)",
-        "$1, [ROOT'S SUBID], [ROOT'S SUBID])",
-    );
-    settings.add_filter(r"chown\(-1, \d+\)", "chown(-1, [ROOT'S SUBID])");
-    // Descriptor numbers depend on what the runtime inherited.
-    settings.add_filter(r"(O_PATH\)|RESOLVE_NO_SYMLINKS\)) = \d+", "$1 = [FD]");
-    settings.add_filter(r"/proc/self/fd/\d+", "/proc/self/fd/[FD]");
-    settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
-    // A namespace the container shares with us, and one of its own.
-    for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
-        if let Ok(link) = fs::read_link(format!("/proc/self/ns/{ns}")) {
-            let inode = link
-                .to_string_lossy()
-                .replace(|c: char| !c.is_ascii_digit(), "");
-            settings.add_filter(
-                &format!("(?m)^ns\\.{ns}: {inode}$"),
-                format!("ns.{ns}: [as on the host]"),
-            );
-        }
-    }
-    settings.add_filter(r"(?m)^(ns\.\w+): \d+$", "$1: [its own]");
-    if let Ok(host) = nix::unistd::gethostname() {
-        let host = regex_escape(&host.to_string_lossy());
-        settings.add_filter(
-            &format!("(?m)^hostname: {host}$"),
-            "hostname: [as on the host]",
-        );
-    }
-    if let Ok(cgroups) = fs::read_to_string("/proc/self/cgroup") {
-        let block: String = cgroups.lines().map(|l| format!("cgroup: {l}\n")).collect();
-        settings.add_filter(&regex_escape(&block), "cgroup: [as on the host]\n");
-    }
-    // In a cgroup namespace (step 04 on), every hierarchy says "/"; v1
-    // hosts differ in their hierarchies, v2 has one.
-    settings.add_filter(
-        r"(?m)(^cgroup: [^\n]*:/\n)+",
-        "cgroup: / in every hierarchy\n",
-    );
-    // A new user namespace starts with every capability the kernel knows.
-    if let Some(full) = full_capability_set() {
-        settings.add_filter(
-            &format!("(?m)^(status\\.Cap\\w+): {full}$"),
-            "$1: [all capabilities]",
-        );
-    }
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    for field in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
-        if let Some(value) = status
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        {
-            let value = value.trim();
-            settings.add_filter(
-                &format!("(?m)^status\\.{field}: {value}$"),
-                format!("status.{field}: [as on the host]"),
-            );
-        }
-    }
-    settings
-}
-
-/// [`redactions`], plus what differs between hosts in the traces of the
-/// later steps, which run every layer: the cgroup layer's lines (v1 or v2),
-/// the host's /sys submounts and resolver, the masked /proc files this
-/// kernel has, and the cgroup report's numbers.
-pub fn full_trace_redactions(rootfs: &Path) -> insta::Settings {
-    let mut settings = redactions(rootfs);
-    settings.add_filter(r"(?m)^\[parent\] cgroup .*\n", "");
-    settings.add_filter(
-        r"(?m)^\[child \] sys     │ mount\(NULL, \x22[^\x22]*/sys/[^\n]*\n",
-        "",
-    );
-    settings.add_filter(
-        r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
-        "$1\"[the host's]\"",
-    );
-    settings.add_filter(
-        r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
-        "[child ] masks   │ [a /dev/null or an empty tmpfs over each masked path this kernel has]\n",
-    );
-    settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
-    settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");
-    settings
-}
-
 /// Every capability this kernel knows, as /proc/PID/status shows a set
 /// (`000001ffffffffff` when the last one is number 40).
 pub fn full_capability_set() -> Option<String> {
@@ -427,42 +203,9 @@ pub fn full_capability_set() -> Option<String> {
     Some(format!("{:016x}", (1u64 << (last + 1)) - 1))
 }
 
-/// Escapes a literal for use in a regex filter.
-pub fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
-}
-
 /// The mount table of this process, to compare before and after a run.
 pub fn host_mounts() -> String {
     fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo")
-}
-
-/// A trace without the sweep of what other runs left (their killed runs'
-/// cgroups, namespaces, veths, overlays: other tests run meanwhile): each
-/// such note, and the cleanup calls that follow it.
-pub fn without_others_leftovers(trace: &str) -> String {
-    let mut kept = String::new();
-    let mut sweeping = false;
-    for line in trace.lines() {
-        let note = line.contains("run left");
-        let cleanup = ["umount2(", "rmdir(", "RTM_DELLINK", "kill("]
-            .iter()
-            .any(|call| line.contains(call));
-        sweeping = note || (sweeping && cleanup);
-        if !sweeping {
-            kept.push_str(line);
-            kept.push('\n');
-        }
-    }
-    kept
 }
 
 /// The lines of `after` that are not in `before`.

@@ -9,10 +9,11 @@ use std::process::ExitCode;
 
 use colored::Colorize;
 
-use crate::engine::{Container, ExitStatus};
+use crate::engine::Container;
 use crate::error::{Error, Result, exit_code};
 use crate::layer::Layers;
 use crate::spec::Spec;
+use crate::status::ExitStatus;
 use crate::trace::{Trace, TraceOptions};
 
 /// Where `rootfs-fetch.sh` puts the root filesystem: `rootfs/` at the top

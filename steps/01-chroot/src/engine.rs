@@ -23,59 +23,24 @@
 //!   read means the command is running; otherwise it shows the child's error,
 //!   e.g. `chroot("/x"): No such file or directory`, instead of a silent exit.
 
-use std::convert::Infallible;
-use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{Pid, execve, pipe2};
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, pipe2};
 
-use crate::error::{Error, Result, SysError, exit_code};
-use crate::layer::{ChildCx, Layer, ParentCx, Plan};
+use crate::clone::{clone_flags_str, clone_refused};
+use crate::status::{ExitStatus, wait_for};
+
+use crate::error::{Error, Result, SysError};
+use crate::layer::{Layer, ParentCx, Plan};
 use crate::signals::Forwarding;
 use crate::spec::Spec;
 use crate::stdio::{Plumbing, StdioMode};
 use crate::trace::{Trace, TraceOptions};
-
-/// How the container's command ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// It called `exit(code)`.
-    Exited(i32),
-    /// A signal killed it.
-    Signaled(Signal),
-}
-
-impl ExitStatus {
-    /// The exit code a shell would report: the code itself, or 128 + the
-    /// signal number (`kill -9` gives 137), as `docker run` does too.
-    pub fn code(&self) -> u8 {
-        match self {
-            ExitStatus::Exited(code) => *code as u8,
-            ExitStatus::Signaled(sig) => (exit_code::SIGNAL_BASE + *sig as i32) as u8,
-        }
-    }
-
-    /// One line for the learner about how the container ended.
-    pub fn explain(&self) -> String {
-        match self {
-            ExitStatus::Exited(code) => format!("the container exited with status {code}"),
-            ExitStatus::Signaled(sig) => format!(
-                "the container was killed by {}: exit code {} (128 + {})",
-                sig.as_str(),
-                self.code(),
-                *sig as i32
-            ),
-        }
-    }
-}
 
 /// The child's stack for `clone(2)`. The child gets a *copy* of our memory,
 /// so this only has to be big enough for the layers' `enter` hooks.
@@ -276,7 +241,7 @@ impl Container {
                 // which nothing in the child uses.
                 unsafe { libc::close(fd) };
             }
-            child(layers, spec, trace, &sync_read, &error_write, &plumbing)
+            crate::child::child(layers, spec, trace, &sync_read, &error_write, &plumbing)
         });
         let child = trace
             .call(format!("clone({})", clone_flags_str(flags)), || {
@@ -376,7 +341,8 @@ impl Container {
         trace.announce("write(sync_pipe, &child_pid, 4) /* go on */");
         self.released(trace);
         let child_trace = trace.in_child();
-        let Err(err) = setup_and_exec(&self.layers, &self.spec, &child_trace, child, None, None);
+        let Err(err) =
+            crate::child::setup_and_exec(&self.layers, &self.spec, &child_trace, child, None, None);
         match err {
             // The dry-run exec "fails" with this marker: everything went to plan.
             Error::InContainer { exit_code: 0, .. } => {}
@@ -399,293 +365,6 @@ impl Drop for KillOnPanic {
     }
 }
 
-/// The child's side. Never returns: it becomes the command, or it exits.
-fn child(
-    layers: &[Box<dyn Layer>],
-    spec: &Spec,
-    trace: &Trace,
-    sync_read: &OwnedFd,
-    error_write: &OwnedFd,
-    plumbing: &Plumbing,
-) -> isize {
-    // Wait for the parent's "go on", which carries our pid as the host sees it.
-    let mut pid_bytes = [0u8; 4];
-    let mut got = 0;
-    while got < pid_bytes.len() {
-        match nix::unistd::read(sync_read, &mut pid_bytes[got..]) {
-            Ok(0) => die(exit_code::RUNTIME_ERROR), // the parent gave up or died
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => {}
-            Err(_) => die(exit_code::RUNTIME_ERROR),
-        }
-    }
-    let host_pid = Pid::from_raw(i32::from_le_bytes(pid_bytes));
-    let trace = trace.in_child().focused_on(host_pid.as_raw());
-    // First of all: the caller's terminal is not ours to keep.
-    trace.keep_terminal_for_pauses();
-    if plumbing.install().is_err() {
-        die(exit_code::RUNTIME_ERROR);
-    }
-
-    let Err(err) = setup_and_exec(
-        layers,
-        spec,
-        &trace,
-        host_pid,
-        Some(error_write.as_fd()),
-        Some(plumbing),
-    );
-    // Tell the parent what went wrong: one byte of exit code, then the text.
-    let code = err.exit_code();
-    let mut report = vec![code];
-    report.extend_from_slice(err.to_string().as_bytes());
-    let _ = nix::unistd::write(error_write, &report);
-    die(code)
-}
-
-/// Whether the reading end of `pipe` is closed: the runtime is gone.
-fn runtime_gone(pipe: BorrowedFd<'_>) -> bool {
-    let mut watched = libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(&pipe),
-        events: 0, // POLLERR is reported whatever is asked for
-        revents: 0,
-    };
-    // SAFETY: one pollfd, which lives on our stack; no waiting (timeout 0).
-    let ready = unsafe { libc::poll(&mut watched, 1, 0) };
-    ready > 0 && watched.revents & libc::POLLERR != 0
-}
-
-/// Leaves the child at once. `_exit`, not `exit`: the child is a copy of
-/// the parent, and must not run the parent's exit handlers or flush its
-/// buffers a second time.
-fn die(code: u8) -> ! {
-    // SAFETY: _exit(2) only ends the process; it touches no memory of ours.
-    unsafe { libc::_exit(code as i32) }
-}
-
-// ANCHOR: setup_and_exec
-/// In the child: every layer's `enter`, in order, then `execve`.
-fn setup_and_exec(
-    layers: &[Box<dyn Layer>],
-    spec: &Spec,
-    trace: &Trace,
-    host_pid: Pid,
-    error_pipe: Option<BorrowedFd<'_>>,
-    plumbing: Option<&Plumbing>,
-) -> Result<Infallible> {
-    // If the runtime dies, the container dies with it: nothing is left over.
-    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-    })?;
-    for layer in layers {
-        let cx = ChildCx {
-            spec,
-            trace: trace.for_layer(layer.name(), layer.color()),
-            host_pid,
-            error_pipe,
-        };
-        layer.enter(&cx)?;
-    }
-    // Again: a change of effective uid clears the setting (prctl(2)), and
-    // a layer may have made one (step 03's setresuid, when container root
-    // is another host id than ours).
-    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-    })?;
-    // Had the runtime died before that line, no signal would ever come, and
-    // the container would live on, alone. Its end of the error pipe tells:
-    // once it is closed, ours reports POLLERR (poll(2)).
-    if error_pipe.is_some_and(runtime_gone) {
-        die(exit_code::RUNTIME_ERROR);
-    }
-    if spec.stdio.tty {
-        // Last of all, so that nothing above runs with it: the terminal.
-        trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
-            plumbing.map_or(Ok(()), Plumbing::attach_terminal)
-        })?;
-    }
-    clean_process_state(trace)?;
-    exec(spec, trace)
-}
-// ANCHOR_END: setup_and_exec
-
-// ANCHOR: clean_process_state
-/// What the command inherits besides its memory: open files, and signal
-/// state. Both come from whoever started the runtime, and must not reach
-/// the container.
-///
-/// - **Descriptors.** Every file the caller had open without close-on-exec
-///   (a shell's redirection, a test harness's lock, a leaked socket) would
-///   be open inside: a door to a host file that no mount namespace closes.
-///   `close_range(2)` with `CLOSE_RANGE_CLOEXEC` marks them all above 2 to
-///   close at `execve` (the error pipe still works until then).
-/// - **Signals.** A signal the runtime *ignores* stays ignored across
-///   `execve` (signal(7)); Rust's runtime ignores SIGPIPE, so `yes | head -1`
-///   inside would never end the usual way. The mask of blocked signals is
-///   inherited too. Every disposition goes back to the default, and
-///   nothing stays blocked.
-fn clean_process_state(trace: &Trace) -> Result<()> {
-    trace.call("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", || {
-        // SAFETY: a plain system call with integer arguments.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        Errno::result(ret).map(drop)
-    })?;
-    trace.call("rt_sigaction(every signal, SIG_DFL)", || {
-        for signal in 1..=libc::SIGRTMAX() {
-            // SIGKILL and SIGSTOP cannot be changed, and glibc keeps two
-            // real-time signals for itself: EINVAL for those is expected.
-            // SAFETY: SIG_DFL installs no handler of ours.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
-        }
-        Ok(())
-    })?;
-    trace.call("rt_sigprocmask(SIG_SETMASK, [])", || {
-        nix::sys::signal::sigprocmask(
-            nix::sys::signal::SigmaskHow::SIG_SETMASK,
-            Some(&nix::sys::signal::SigSet::empty()),
-            None,
-        )
-    })?;
-    Ok(())
-}
-// ANCHOR_END: clean_process_state
-
-/// Replaces the child with the command. Only returns on failure.
-fn exec(spec: &Spec, trace: &Trace) -> Result<Infallible> {
-    let program = if trace.dry_run() {
-        spec.command[0].clone()
-    } else {
-        resolve(spec)?
-    };
-    let argv = spec
-        .command
-        .iter()
-        .map(|a| cstring(a))
-        .collect::<Result<Vec<_>>>()?;
-    let envp = spec
-        .env
-        .iter()
-        .map(|(k, v)| cstring(&format!("{k}={v}")))
-        .collect::<Result<Vec<_>>>()?;
-    let shown = format!(
-        "execve({program:?}, {:?}, [{} vars])",
-        spec.command,
-        spec.env.len()
-    );
-    trace.announce(&shown);
-    if trace.dry_run() {
-        // Marker for Container::dry_run: the plan reached its end.
-        return Err(Error::InContainer {
-            message: String::new(),
-            exit_code: 0,
-        });
-    }
-    let Err(errno) = execve(&cstring(&program)?, &argv, &envp);
-    Err(exec_error(&shown, &program, errno, &spec.rootfs))
-}
-
-/// The error for a failed `execve`, with the shell's exit codes.
-fn exec_error(call: &str, program: &str, errno: Errno, rootfs: &Path) -> Error {
-    let (exit_code, hint) = match errno {
-        Errno::ENOENT => (
-            exit_code::NOT_FOUND,
-            format!(
-                "{program} does not exist inside the rootfs {} (look with: ls {}{program}); \
-                 if it does, its dynamic loader or libraries are missing there (check: ldd)",
-                rootfs.display(),
-                rootfs.display(),
-            ),
-        ),
-        Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR => (
-            exit_code::CANNOT_EXECUTE,
-            format!(
-                "{program} cannot be executed: is it a regular file with the x bit set (chmod +x)?"
-            ),
-        ),
-        _ => (exit_code::RUNTIME_ERROR, "execve failed".into()),
-    };
-    Error::InContainer {
-        message: format!("{call}: {}\n  hint: {hint}", errno.desc()),
-        exit_code,
-    }
-}
-
-/// Finds `command[0]` like a shell does: as it is when it holds a `/`,
-/// otherwise in each directory of the container's `PATH`. We are already
-/// inside the new root here, so these are the container's directories.
-fn resolve(spec: &Spec) -> Result<String> {
-    let name = &spec.command[0];
-    if name.contains('/') {
-        return Ok(name.clone());
-    }
-    let path = spec.env_var("PATH").unwrap_or_default();
-    path.split(':')
-        .map(|dir| format!("{dir}/{name}"))
-        .find(|candidate| Path::new(candidate).is_file())
-        .ok_or_else(|| Error::InContainer {
-            message: format!(
-                "{name}: command not found in the container (PATH={path})\n  \
-                 hint: give the full path, or look for it with: ls {}/bin",
-                spec.rootfs.display()
-            ),
-            exit_code: exit_code::NOT_FOUND,
-        })
-}
-
-fn cstring(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::Usage(format!("argument contains a NUL byte: {s:?}")))
-}
-
-/// Waits for the child to end, and narrates how it ended.
-fn wait_for(trace: &Trace, child: Pid, mut exited: impl FnMut()) -> Result<ExitStatus> {
-    // No --step pause here: the container owns the terminal while it runs.
-    let trace = trace.without_pause();
-    loop {
-        let wait = || {
-            let status = waitpid(child, None);
-            if matches!(
-                status,
-                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
-            ) {
-                exited();
-            }
-            status
-        };
-        match trace.call(format!("waitpid({child}, 0)"), wait) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Exited(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signaled(sig)),
-            Ok(_) => continue, // stopped or continued: not the end yet
-            Err(err) if err.errno == Errno::EINTR => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-}
-
-/// Explains the ways the host itself can refuse `clone(2)` with namespace
-/// flags (see the ERRORS of clone(2) and namespaces(7)).
-fn clone_refused(err: SysError) -> Error {
-    let hint = match err.errno {
-        // Each kind of namespace has a per-user limit, in
-        // /proc/sys/user/max_*_namespaces; 0 switches that kind off.
-        Errno::ENOSPC | Errno::EUSERS => {
-            "a namespace limit is reached or set to 0 (/proc/sys/user/max_*_namespaces)"
-        }
-        // Some distributions restrict user namespaces: Debian's
-        // kernel.unprivileged_userns_clone, Ubuntu's AppArmor setting.
-        Errno::EPERM => "this host does not let this user make these namespaces",
-        Errno::EINVAL => "this kernel does not know one of these namespace kinds",
-        _ => return err.into(),
-    };
-    Error::HostRefused { source: err, hint }
-}
-
 /// What the container's stdio will be, for the trace.
 fn stdio_story(mode: StdioMode) -> &'static str {
     match (mode.tty, mode.interactive) {
@@ -694,59 +373,5 @@ fn stdio_story(mode: StdioMode) -> &'static str {
         (false, false) => {
             "the container's stdio are pipes we relay, stdin /dev/null (-i to keep it open)"
         }
-    }
-}
-
-/// `CLONE_NEWNS | CLONE_NEWPID | SIGCHLD`, as strace shows clone flags.
-pub fn clone_flags_str(flags: CloneFlags) -> String {
-    flags
-        .iter_names()
-        .map(|(name, _)| name)
-        .chain(std::iter::once("SIGCHLD"))
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        assert_eq!(ExitStatus::Exited(7).code(), 7);
-        assert_eq!(ExitStatus::Signaled(Signal::SIGKILL).code(), 137);
-        assert_eq!(ExitStatus::Signaled(Signal::SIGTERM).code(), 143);
-        assert_eq!(
-            ExitStatus::Signaled(Signal::SIGKILL).explain(),
-            "the container was killed by SIGKILL: exit code 137 (128 + 9)"
-        );
-    }
-
-    #[test]
-    fn exec_errors_map_to_shell_codes() {
-        let root = Path::new("/r");
-        assert_eq!(
-            exec_error("x", "/nope", Errno::ENOENT, root).exit_code(),
-            127
-        );
-        assert_eq!(
-            exec_error("x", "/etc", Errno::EACCES, root).exit_code(),
-            126
-        );
-        assert_eq!(exec_error("x", "/a", Errno::E2BIG, root).exit_code(), 125);
-        assert!(
-            exec_error("x", "/nope", Errno::ENOENT, root)
-                .to_string()
-                .contains("/nope")
-        );
-    }
-
-    #[test]
-    fn clone_flags_are_named() {
-        assert_eq!(clone_flags_str(CloneFlags::empty()), "SIGCHLD");
-        assert_eq!(
-            clone_flags_str(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID),
-            "CLONE_NEWNS | CLONE_NEWPID | SIGCHLD"
-        );
     }
 }

@@ -29,9 +29,9 @@ use colored::Color;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use crate::engine::ExitStatus;
 use crate::error::Result;
 use crate::spec::Spec;
+use crate::status::ExitStatus;
 use crate::trace::Trace;
 
 /// What a layer may look at in [`Layer::check`].

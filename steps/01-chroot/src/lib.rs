@@ -3,11 +3,15 @@
 //! | concept | file |
 //! |---|---|
 //! | **chroot(2)**: the container's own `/` (this step's idea) | [`chroot.rs`](chroot) |
-//! | the engine: parent, child, sync and error pipes, exit codes | [`engine.rs`](engine) |
+//! | the engine: parent, child, sync and error pipes | [`engine.rs`](engine) |
+//! | the child's side: layers from inside, a clean process, execve | [`child.rs`](child) |
+//! | clone(2)'s flags, and how a host refuses them | [`clone.rs`](clone) |
+//! | how the command ended: exit codes as a shell gives them | [`status.rs`](status) |
 //! | layers: one kind of isolation on the engine's timeline | [`layer.rs`](layer) |
 //! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
 //! | signals passed on to the container | [`signals.rs`](signals) |
 //! | the container's stdio: pipes, or a pty with `-t`; never your terminal | [`stdio.rs`](stdio) |
+//! | your terminal meanwhile: raw mode, window size | [`terminal.rs`](terminal) |
 //! | what to run: rootfs, command, environment | [`spec.rs`](spec) |
 //! | the state directory later steps use, private (0700) | [`state.rs`](state) |
 //! | who owns what: a run's lock, so a dead run's leftovers can be removed | [`owner.rs`](owner) |
@@ -23,8 +27,10 @@ compile_error!(
      exist only there. On macOS or Windows, use a Linux VM (see the README)."
 );
 
+pub mod child;
 pub mod chroot;
 pub mod cli;
+pub mod clone;
 pub mod engine;
 pub mod error;
 pub mod flags;
@@ -33,12 +39,15 @@ pub mod owner;
 pub mod signals;
 pub mod spec;
 pub mod state;
+pub mod status;
 pub mod stdio;
+pub mod terminal;
 pub mod trace;
 
-pub use engine::{Container, ExitStatus};
+pub use engine::Container;
 pub use error::{Error, Result};
 pub use layer::Layer;
+pub use status::ExitStatus;
 
 // ANCHOR: container
 /// Step 01's layers: one, chroot. Each later step starts from the previous

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use step01_chroot::chroot::Chroot;
-use step01_chroot::engine::{Container, ExitStatus};
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, Layer, ParentCx, Plan};
 use step01_chroot::spec::Spec;
 use step01_chroot::trace::TraceOptions;
+use step01_chroot::{Container, ExitStatus};
 
 /// A layer that writes down each hook it is called in.
 struct Recorder {

@@ -23,21 +23,17 @@
 //! Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use step01_chroot::cli::eprintln_or_not;
+use std::path::PathBuf;
 
 use colored::Color;
-use nix::errno::Errno;
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{Pid, Uid};
+use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
-use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
-use step01_chroot::trace::Trace;
 
+use crate::dirs::{make_dirs, make_v2_parents, mkdir, remove};
 use crate::hierarchy::Hierarchy;
 use crate::limits::{Controller, LimitError, Limits, Version};
 use crate::report::Report;
@@ -187,7 +183,7 @@ impl Layer for Cgroup {
         // Whatever fails from here on, undo what was made so far.
         let result = self.make(cx, &mut made);
         if let Err(err) = result {
-            remove(&cx.trace, &made);
+            remove(&cx.trace, &made.dirs);
             return Err(err);
         }
         self.made = Some(made);
@@ -237,7 +233,7 @@ impl Layer for Cgroup {
             let pids = made.dir(Controller::Pids);
             Report::read(version, &self.limits, &memory, &cpu, &pids).print(version);
         }
-        remove(&cx.trace, &made);
+        remove(&cx.trace, &made.dirs);
         Ok(())
     }
     // ANCHOR_END: cleanup
@@ -286,109 +282,13 @@ impl Cgroup {
     }
 }
 
-/// mkdir(2) as a nix result; an existing directory is an error here.
-fn mkdir(dir: &Path) -> nix::Result<()> {
-    nix::unistd::mkdir(dir, nix::sys::stat::Mode::from_bits_truncate(0o755))
-}
-
-/// rmdir(2) as a nix result (std's error carries the same errno).
-pub(crate) fn rmdir(dir: &Path) -> nix::Result<()> {
-    fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-}
-
-/// `mkdir -p`, narrating each directory it makes. Another run may make the
-/// same parent at the same moment: EEXIST is fine here.
-fn make_dirs(trace: &Trace, dir: &Path) -> Result<()> {
-    let missing: Vec<_> = dir.ancestors().take_while(|d| !d.exists()).collect();
-    for d in missing.into_iter().rev() {
-        match trace.call(format!("mkdir({d:?}, 0755)"), || mkdir(d)) {
-            Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-// ANCHOR: subtree_control
-/// v2: every cgroup from the root down to `parent` must hand the
-/// controllers to its children, in `cgroup.subtree_control`.
-fn make_v2_parents(
-    trace: &Trace,
-    root: &Path,
-    parent: &Path,
-    controllers: &[Controller],
-) -> Result<()> {
-    let wanted: Vec<_> = controllers.iter().map(|c| c.name()).collect();
-    let below = parent.strip_prefix(root).unwrap_or(Path::new(""));
-    let mut dir = root.to_path_buf();
-    let mut parts = below.components();
-    loop {
-        let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-        let missing: Vec<_> = wanted
-            .iter()
-            .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
-            .map(|c| format!("+{c}"))
-            .collect();
-        if !missing.is_empty() {
-            let file = dir.join("cgroup.subtree_control");
-            trace.write_file(&file, &missing.join(" ")).map_err(|err| {
-                if err.errno == Errno::EBUSY {
-                    Error::layer(CgroupError::InternalProcesses(dir.clone()))
-                } else {
-                    err.into()
-                }
-            })?;
-        }
-        match parts.next() {
-            Some(part) => {
-                dir.push(part);
-                if !dir.exists() {
-                    match trace.call(format!("mkdir({dir:?}, 0755)"), || mkdir(&dir)) {
-                        Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
-                        _ => {}
-                    }
-                }
-            }
-            None => return Ok(()),
-        }
-    }
-}
-// ANCHOR_END: subtree_control
-
-// ANCHOR: remove
-/// Removes the container's cgroup directories. A cgroup can only be removed
-/// when no process is left in it: after the container's PID 1 exits, the
-/// kernel kills the rest, which takes a moment; stragglers get SIGKILL.
-fn remove(trace: &Trace, made: &Made) {
-    for dir in made.dirs.iter().rev() {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if trace.dry_run() {
-                trace.announce(format!("rmdir({dir:?})"));
-                break;
-            }
-            crate::sweep::kill_members(dir);
-            match trace.call(format!("rmdir({dir:?})"), || rmdir(dir)) {
-                Err(err) if err.errno == Errno::EBUSY && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(err) if err.errno != Errno::ENOENT => {
-                    eprintln_or_not(format_args!(
-                        "warning: {err}: the cgroup is left behind; the next run removes it"
-                    ));
-                    break;
-                }
-                _ => break,
-            }
-        }
-    }
-}
-// ANCHOR_END: remove
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::path::Path;
     use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
 
     use crate::limits::Swap;
 

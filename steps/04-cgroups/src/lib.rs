@@ -3,18 +3,22 @@
 //! | concept | file |
 //! |---|---|
 //! | **a cgroup per container**: make, limit, join, namespace, remove (this step's idea) | [`cgroup.rs`](cgroup) |
-//! | the flags, checked, and the v1/v2 files they become | [`limits.rs`](limits) |
+//! | the limits, checked together, and the v1/v2 files they become | [`limits.rs`](limits) |
+//! | each flag's value, parsed and checked: sizes, CPUs, pids | [`values.rs`](values) |
 //! | finding the hierarchies (v1 or v2) and our place in them | [`hierarchy.rs`](hierarchy) |
+//! | cgroup directories: made (v2's subtree_control), removed when empty | [`dirs.rs`](dirs) |
 //! | the report after exit: peak memory, CPU time, OOM kills | [`report.rs`](report) |
 //! | cgroups a killed run left, and killing what is in them without a pid race | [`sweep.rs`](sweep) |
 //! | the command line: step 03's plus `--memory`, `--cpus`, ... | [`cli.rs`](cli) |
 
 pub mod cgroup;
 pub mod cli;
+pub mod dirs;
 pub mod hierarchy;
 pub mod limits;
 pub mod report;
 pub mod sweep;
+pub mod values;
 
 use step01_chroot::flags::Flags;
 use step01_chroot::layer::Layers;

@@ -16,7 +16,8 @@ use step01_chroot::cli::eprintln_or_not;
 
 use colored::Colorize;
 
-use crate::limits::{Limits, Size, Version};
+use crate::limits::{Limits, Version};
+use crate::values::Size;
 
 /// What the container used, as far as the kernel told us.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use step01_chroot::trace::Trace;
 
-use crate::cgroup::rmdir;
+use crate::dirs::rmdir;
 
 /// Removes cgroups that a run which crashed (or was SIGKILLed) left in
 /// `parent`: named like a container id, and the run of that id gone (its

@@ -48,10 +48,12 @@ struct Locked {
     _lock: File,
 }
 
-/// A made path, as recorded: where, under which rootfs, in which file.
+/// A made path, as recorded: where, under which rootfs, by which run, in
+/// which file.
 struct Made {
     path: PathBuf,
     rootfs: PathBuf,
+    maker: String,
     record: PathBuf,
 }
 
@@ -97,13 +99,13 @@ impl Locked {
     /// Records that `path` (under `rootfs`) is made by a run, once. (A
     /// record is named by a random id, the paths inside: a path in a file
     /// name would be limited to NAME_MAX, 255 bytes.)
-    fn add_made(&self, rootfs: &Path, path: &Path) -> std::io::Result<()> {
+    fn add_made(&self, rootfs: &Path, path: &Path, maker: &str) -> std::io::Result<()> {
         if self.made().iter().any(|m| m.path == path) {
             return Ok(());
         }
         let record = self.dir.join("made").join(step01_chroot::spec::random_id());
         let [rootfs, path] = [rootfs, path].map(|p| hex(p.as_os_str().as_bytes()));
-        self.write(&record, &format!("{rootfs}\n{path}\n"))
+        self.write(&record, &format!("{rootfs}\n{path}\n{maker}\n"))
     }
 
     /// Every made path recorded; a record that cannot be read (a kill
@@ -112,14 +114,16 @@ impl Locked {
         let mut made = Vec::new();
         for entry in read_dir(&self.dir.join("made")) {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let mut lines = text.lines().map(unhex);
-            match (lines.next().flatten(), lines.next().flatten()) {
-                (Some(rootfs), Some(path))
+            let mut lines = text.lines();
+            let mut path = || lines.next().and_then(unhex).map(PathBuf::from);
+            match (path(), path(), lines.next()) {
+                (Some(rootfs), Some(path), Some(maker))
                     if !entry.file_name().to_string_lossy().starts_with('.') =>
                 {
                     made.push(Made {
-                        path: path.into(),
-                        rootfs: rootfs.into(),
+                        path,
+                        rootfs,
+                        maker: maker.to_string(),
                         record: entry.path(),
                     });
                 }
@@ -131,9 +135,10 @@ impl Locked {
         made
     }
 
-    /// Drops the lists of dead runs, then removes every made path no live
-    /// run mounts on (or under), deepest first.
-    fn tidy(&self, trace: &Trace) {
+    /// Drops the lists of dead runs, then removes every path made in
+    /// `rootfs` that no live run mounts on (or under), deepest first. Run
+    /// `run` is the one tidying: what another run made is said so.
+    fn tidy(&self, trace: &Trace, run: &str, rootfs: &Path) {
         let mut used: Vec<PathBuf> = Vec::new();
         for entry in read_dir(&self.dir.join("uses")) {
             let run = entry.file_name().to_string_lossy().into_owned();
@@ -145,21 +150,32 @@ impl Locked {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
             used.extend(text.lines().filter_map(unhex).map(PathBuf::from));
         }
-        let mut made = self.made();
+        let mut made: Vec<Made> = self
+            .made()
+            .into_iter()
+            .filter(|m| m.rootfs == rootfs)
+            .collect();
         made.sort_by_key(|m| std::cmp::Reverse(m.path.components().count()));
         for Made {
             path,
-            rootfs,
+            maker,
             record,
+            ..
         } in made
         {
             if used.iter().any(|u| u.starts_with(&path)) {
                 continue;
             }
-            if let Ok(inside) = path.strip_prefix(&rootfs) {
+            if maker != run {
+                trace.note(format!(
+                    "removing {}: a mount point another run left, now unused",
+                    path.display()
+                ));
+            }
+            if let Ok(inside) = path.strip_prefix(rootfs) {
                 let shown =
                     format!("unlinkat(rootfs, {inside:?}) /* made for a mount, now unused */");
-                let _ = trace.call(shown, || inroot::remove_if_empty(&rootfs, inside));
+                let _ = trace.call(shown, || inroot::remove_if_empty(rootfs, inside));
             }
             let _ = std::fs::remove_file(record);
         }
@@ -200,7 +216,7 @@ pub fn make(trace: &Trace, spec: &Spec, target: &Path, dir: bool) -> Result<()> 
 fn record(trace: &Trace, lists: &Path, spec: &Spec, target: &Path) -> std::io::Result<Locked> {
     // Canonical: `/srv/link` and `/srv/rootfs` may be one rootfs, and two
     // runs that spell it differently must still meet in the lists.
-    let rootfs = std::fs::canonicalize(step03_user_ns::reach::image_rootfs(spec))?;
+    let rootfs = canonical_rootfs(spec)?;
     let target = rootfs.join(target.strip_prefix(&spec.rootfs).unwrap_or(target));
     let locked = Locked::take(lists)?;
     locked.add_use(&spec.id, &target)?;
@@ -209,7 +225,7 @@ fn record(trace: &Trace, lists: &Path, spec: &Spec, target: &Path) -> std::io::R
             "{} is not in the rootfs: made for this mount, removed when no container uses it",
             missing.display()
         ));
-        locked.add_made(&rootfs, &missing)?;
+        locked.add_made(&rootfs, &missing, &spec.id)?;
     }
     Ok(locked)
 }
@@ -223,15 +239,29 @@ pub fn release(trace: &Trace, spec: &Spec) {
     }
     // Proved ours first (owner.rs): its records say what to remove.
     if let Ok(lists) = step01_chroot::owner::private_shared("mount-points") {
-        release_in(trace, &lists, &spec.id);
+        release_in(
+            trace,
+            &lists,
+            &spec.id,
+            canonical_rootfs(spec).ok().as_deref(),
+        );
     }
 }
 
-fn release_in(trace: &Trace, lists: &Path, run: &str) {
+/// Drops run `run`'s uses, and tidies what was made in `rootfs` (a run
+/// tidies only its own rootfs: another rootfs's are for its own runs).
+fn release_in(trace: &Trace, lists: &Path, run: &str, rootfs: Option<&Path>) {
     if let Ok(locked) = Locked::take(lists) {
         let _ = std::fs::remove_file(locked.uses_of(run));
-        locked.tidy(trace);
+        if let Some(rootfs) = rootfs {
+            locked.tidy(trace, run, rootfs);
+        }
     }
+}
+
+/// `--rootfs` itself (not the container's bind of it), canonical.
+fn canonical_rootfs(spec: &Spec) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(step03_user_ns::reach::image_rootfs(spec))
 }
 
 /// `target` and the directories above it (up to `rootfs`) that are not
@@ -303,12 +333,18 @@ mod tests {
         make_in(lists.path(), &one, &target, true);
         make_in(lists.path(), &two, &target, true);
         assert!(target.is_dir());
-        release_in(&Trace::quiet(), lists.path(), &one.id);
+        let root = Some(rootfs.path().canonicalize().unwrap());
+        release_in(&Trace::quiet(), lists.path(), &one.id, root.as_deref());
         assert!(target.is_dir(), "the second run still mounts on it");
         drop(locks);
         // The second run was killed (its lock is gone); any run's release
         // removes what it left.
-        release_in(&Trace::quiet(), lists.path(), "test-mp-third");
+        release_in(
+            &Trace::quiet(),
+            lists.path(),
+            "test-mp-third",
+            root.as_deref(),
+        );
         assert!(
             !rootfs.path().join("data").exists(),
             "made and unused: removed"
@@ -332,13 +368,14 @@ mod tests {
         let two = spec(&real, &ids[1]);
         make_in(lists.path(), &one, &link.join("data"), true);
         make_in(lists.path(), &two, &real.join("data"), true);
-        release_in(&Trace::quiet(), lists.path(), &one.id);
+        let root = Some(real.canonicalize().unwrap());
+        release_in(&Trace::quiet(), lists.path(), &one.id, root.as_deref());
         assert!(
             real.join("data").is_dir(),
             "the other spelling's run mounts on it"
         );
         drop(locks);
-        release_in(&Trace::quiet(), lists.path(), &two.id);
+        release_in(&Trace::quiet(), lists.path(), &two.id, root.as_deref());
         assert!(!real.join("data").exists());
     }
 
@@ -353,7 +390,8 @@ mod tests {
         make_in(lists.path(), &run, &rootfs.path().join("data"), true);
         std::fs::write(rootfs.path().join("data/kept"), "a container's file").unwrap();
         drop(lock);
-        release_in(&Trace::quiet(), lists.path(), &id);
+        let root = Some(rootfs.path().canonicalize().unwrap());
+        release_in(&Trace::quiet(), lists.path(), &id, root.as_deref());
         assert!(rootfs.path().join("etc").is_dir(), "the image's own");
         assert!(
             !rootfs.path().join("etc/hosts").exists(),

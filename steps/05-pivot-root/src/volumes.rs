@@ -21,7 +21,7 @@ use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step01_chroot::trace::Trace;
 
 use nix::mount::{MntFlags, umount2};
-use step01_chroot::engine::ExitStatus;
+use step01_chroot::ExitStatus;
 
 use crate::mounts::{bind, mkdir, read_only_recursive, touch};
 

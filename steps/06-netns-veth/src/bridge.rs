@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::trace::Trace;
 
+use crate::errors::NetError;
 use crate::ipam::Subnet;
 use crate::iptables::{self, IptablesError, Rule};
 use crate::netlink::Netlink;
-use crate::network::NetError;
 use crate::stale;
 
 /// The rules every container on `bridge` needs, made once and kept:
@@ -119,7 +119,7 @@ pub(crate) fn ensure_bridge(
         None => None,
     };
     let exists = match host {
-        Some(nl) => nl.index(bridge).map_err(NetError::from)?.is_some(),
+        Some(nl) => nl.index(bridge)?.is_some(),
         None => false,
     };
     if !exists {
@@ -134,22 +134,16 @@ pub(crate) fn ensure_bridge(
             .into());
         }
         let gateway = subnet.gateway();
-        trace
-            .call_any(format!("RTM_NEWLINK bridge {bridge}"), || {
-                host.map_or(Ok(()), |nl| nl.add_bridge(bridge))
-            })
-            .map_err(NetError::from)?;
-        trace
-            .call_any(
-                format!("RTM_NEWADDR {bridge} {gateway}/{}", subnet.prefix),
-                || host.map_or(Ok(()), |nl| nl.add_address(bridge, gateway, subnet.prefix)),
-            )
-            .map_err(NetError::from)?;
-        trace
-            .call_any(format!("RTM_NEWLINK {bridge} up"), || {
-                host.map_or(Ok(()), |nl| nl.set_up(bridge))
-            })
-            .map_err(NetError::from)?;
+        trace.call_any(format!("RTM_NEWLINK bridge {bridge}"), || {
+            host.map_or(Ok(()), |nl| nl.add_bridge(bridge))
+        })?;
+        trace.call_any(
+            format!("RTM_NEWADDR {bridge} {gateway}/{}", subnet.prefix),
+            || host.map_or(Ok(()), |nl| nl.add_address(bridge, gateway, subnet.prefix)),
+        )?;
+        trace.call_any(format!("RTM_NEWLINK {bridge} up"), || {
+            host.map_or(Ok(()), |nl| nl.set_up(bridge))
+        })?;
     }
     if host.is_some() {
         crate::forwarding::sweep_records();
@@ -162,7 +156,7 @@ pub(crate) fn ensure_bridge(
     set_sysctl(trace, &localnet, false)?;
     set_sysctl(trace, crate::forwarding::FORWARDING, true)?;
     for rule in bridge_rules(bridge, subnet) {
-        rule.ensure(trace).map_err(NetError::from)?;
+        rule.ensure(trace)?;
     }
     Ok(one_at_a_time)
 }
@@ -213,8 +207,8 @@ fn bridge_lock() -> Result<std::fs::File> {
 /// the bridge and our iptables rules (all of them, by their comment).
 pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
     // `--cleanup --bridge eth0` must not delete the host's eth0.
-    let host = Netlink::here().map_err(NetError::from)?;
-    if host.is_bridge(bridge).map_err(NetError::from)? == Some(false) {
+    let host = Netlink::here()?;
+    if host.is_bridge(bridge)? == Some(false) {
         return Err(NetError::NotABridge(bridge.into()).into());
     }
     // No run sets up its side of the bridge meanwhile (see ensure_bridge).
@@ -222,7 +216,7 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
     stale::sweep(trace);
     // What the sweep left belongs to live runs: their containers need the
     // bridge, the rules and forwarding.
-    let live: Vec<String> = host.names().map_err(NetError::from)?;
+    let live: Vec<String> = host.names()?;
     let live: Vec<String> = live.into_iter().filter(|n| n.starts_with("wsv-")).collect();
     if !live.is_empty() {
         return Err(NetError::InUse(live).into());
@@ -266,10 +260,8 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
                 })?;
         }
     }
-    if host.index(bridge).map_err(NetError::from)?.is_some() {
-        trace
-            .call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))
-            .map_err(NetError::from)?;
+    if host.index(bridge)?.is_some() {
+        trace.call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))?;
     } else {
         trace.note(format!("no bridge {bridge}: nothing to remove"));
     }

@@ -6,6 +6,8 @@
 //! | the bridge, forwarding and NAT; host settings, said | [`bridge.rs`](bridge) |
 //! | `ip_forward`: recorded for this very namespace, put back by `--cleanup` | [`forwarding.rs`](forwarding) |
 //! | netlink requests (links, addresses, routes), in any namespace | [`netlink.rs`](netlink) |
+//! | the container's namespace kept at /run/netns, `lo` up | [`netns.rs`](netns) |
+//! | what can go wrong, each with what to do | [`errors.rs`](errors) |
 //! | one address per container, under a file lock | [`ipam.rs`](ipam) |
 //! | `-p` published ports: DNAT rules | [`ports.rs`](ports) |
 //! | iptables rules, added once, removed by comment | [`iptables.rs`](iptables) |
@@ -14,10 +16,12 @@
 
 pub mod bridge;
 pub mod cli;
+pub mod errors;
 pub mod forwarding;
 pub mod ipam;
 pub mod iptables;
 pub mod netlink;
+pub mod netns;
 pub mod network;
 pub mod ports;
 pub mod stale;

@@ -35,21 +35,22 @@
 //! Man pages: network_namespaces(7), veth(4), ip-link(8), iptables(8).
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use colored::Color;
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::mount::{MntFlags, umount2};
 use nix::sched::CloneFlags;
 use nix::unistd::{Pid, Uid};
+use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
-use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
-use step01_chroot::trace::Trace;
 
+use crate::errors::NetError;
 use crate::ipam::{self, Subnet};
 use crate::iptables::{self, IptablesError, Rule};
 use crate::netlink::Netlink;
+use crate::netns::{bind_netns, lo_up};
 use crate::ports::Publish;
 use crate::stale;
 
@@ -58,8 +59,6 @@ use crate::stale;
 pub const DEFAULT_BRIDGE: &str = "wsbr0";
 /// The default subnet.
 pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
-/// Where `ip netns` looks for named network namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
 
 /// `--network`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -70,70 +69,6 @@ pub enum Mode {
     Host,
     /// Its own namespace, wired to a host bridge with NAT (like Docker).
     Bridge,
-}
-
-/// What can go wrong with networking, and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// Bridges, veths and iptables need root on the host.
-    #[error(
-        "--network bridge needs root on the host (bridges, veth pairs and iptables rules are host \
-         resources)\n  hint: run through sudo, or use --network none, which works rootless"
-    )]
-    NeedsRoot,
-    /// Publishing needs a bridge.
-    #[error(
-        "-p needs --network bridge: with {0:?} there is no address to forward to\n  \
-         hint: leave out -p, or add --network bridge"
-    )]
-    PublishWithoutBridge(String),
-    /// The subnet is taken on this host.
-    #[error(
-        "subnet {subnet} overlaps a route of this host ({route} on {iface})\n  \
-         hint: choose another with --subnet, e.g. --subnet 10.123.0.0/16"
-    )]
-    SubnetTaken {
-        subnet: Subnet,
-        route: String,
-        iface: String,
-    },
-    /// No address left.
-    #[error("no free address left in {0}: too many containers on this bridge")]
-    Exhausted(Subnet),
-    /// A netlink request failed.
-    #[error(transparent)]
-    Netlink(#[from] crate::netlink::NetlinkError),
-    /// An iptables command failed.
-    #[error(transparent)]
-    Iptables(#[from] IptablesError),
-    /// `--bridge` names a link that is not a bridge.
-    #[error(
-        "--bridge {0}: that link exists and is not a bridge\n  \
-         hint: give the name of a bridge, or a new name (the default is {DEFAULT_BRIDGE})"
-    )]
-    NotABridge(String),
-    /// `--cleanup` while containers still use the bridge.
-    #[error(
-        "--cleanup: {} container(s) still run on this host's bridge (their veths: {})\n  \
-         hint: stop them first; the bridge, its rules and forwarding stay as they are",
-        .0.len(), .0.join(", ")
-    )]
-    InUse(Vec<String>),
-    /// The same host port twice.
-    #[error("-p {0}: that host port is published twice\n  hint: give each host port once")]
-    PortTwice(String),
-    /// The lease file could not be used.
-    #[error("lease file {}: {source}", path.display())]
-    Leases {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl From<NetError> for Error {
-    fn from(err: NetError) -> Self {
-        Error::layer(err)
-    }
 }
 
 /// The network layer.
@@ -212,8 +147,8 @@ impl Layer for Network {
             }
             // Before any rule is added for it: `--bridge lo` would fail only
             // when the veth is attached, too late.
-            let host = Netlink::here().map_err(NetError::from)?;
-            if host.is_bridge(&self.bridge).map_err(NetError::from)? == Some(false) {
+            let host = Netlink::here()?;
+            if host.is_bridge(&self.bridge)? == Some(false) {
                 return Err(NetError::NotABridge(self.bridge.clone()).into());
             }
         }
@@ -235,7 +170,7 @@ impl Layer for Network {
         let host = if trace.dry_run() {
             None
         } else {
-            Some(Netlink::here().map_err(NetError::from)?)
+            Some(Netlink::here()?)
         };
         let host = host.as_ref();
         // What runs that were killed left behind goes first. Ours is named
@@ -264,24 +199,18 @@ impl Layer for Network {
         // The cable: one end on the bridge, the other for the container.
         let short = &cx.spec.id[..8];
         let (veth, peer) = (format!("wsv-{short}"), format!("wsc-{short}"));
-        trace
-            .call_any(format!("RTM_NEWLINK veth {veth} <-> {peer}"), || {
-                host.map_or(Ok(()), |nl| nl.add_veth(&veth, &peer))
-            })
-            .map_err(NetError::from)?;
+        trace.call_any(format!("RTM_NEWLINK veth {veth} <-> {peer}"), || {
+            host.map_or(Ok(()), |nl| nl.add_veth(&veth, &peer))
+        })?;
         self.made.host_veth = Some(veth.clone());
         self.made.peer = peer;
         let bridge = &self.bridge;
-        trace
-            .call_any(format!("RTM_NEWLINK {veth} master {bridge}"), || {
-                host.map_or(Ok(()), |nl| nl.set_master(&veth, bridge))
-            })
-            .map_err(NetError::from)?;
-        trace
-            .call_any(format!("RTM_NEWLINK {veth} up"), || {
-                host.map_or(Ok(()), |nl| nl.set_up(&veth))
-            })
-            .map_err(NetError::from)?;
+        trace.call_any(format!("RTM_NEWLINK {veth} master {bridge}"), || {
+            host.map_or(Ok(()), |nl| nl.set_master(&veth, bridge))
+        })?;
+        trace.call_any(format!("RTM_NEWLINK {veth} up"), || {
+            host.map_or(Ok(()), |nl| nl.set_up(&veth))
+        })?;
         Ok(())
     }
     // ANCHOR_END: prepare
@@ -305,23 +234,17 @@ impl Layer for Network {
             // which the next bridge run sweeps; `none` has nothing to see.)
             self.made.netns_file = Some(bind_netns(trace, &cx.spec.id, child)?);
             let peer = self.made.peer.clone();
-            let host = if dry {
-                None
-            } else {
-                Some(Netlink::here().map_err(NetError::from)?)
-            };
-            trace
-                .call_any(format!("RTM_NEWLINK {peer} netns (pid {child})"), || {
-                    host.as_ref()
-                        .map_or(Ok(()), |nl| nl.move_to_netns_of(&peer, child))
-                })
-                .map_err(NetError::from)?;
+            let host = if dry { None } else { Some(Netlink::here()?) };
+            trace.call_any(format!("RTM_NEWLINK {peer} netns (pid {child})"), || {
+                host.as_ref()
+                    .map_or(Ok(()), |nl| nl.move_to_netns_of(&peer, child))
+            })?;
         }
         // From here on, requests go to the container's namespace.
         let inside = if dry {
             None
         } else {
-            Some(Netlink::in_netns_of(child).map_err(NetError::from)?)
+            Some(Netlink::in_netns_of(child)?)
         };
         let inside = inside.as_ref();
         let ns = "[container]";
@@ -329,38 +252,28 @@ impl Layer for Network {
             let peer = self.made.peer.clone();
             let address = self.made.address.expect("prepare allocated an address");
             let (prefix, gateway) = (self.subnet.prefix, self.subnet.gateway());
-            trace
-                .call_any(format!("{ns} RTM_NEWLINK {peer} name eth0"), || {
-                    inside.map_or(Ok(()), |nl| nl.rename(&peer, "eth0"))
-                })
-                .map_err(NetError::from)?;
-            trace
-                .call_any(format!("{ns} RTM_NEWADDR eth0 {address}/{prefix}"), || {
-                    inside.map_or(Ok(()), |nl| nl.add_address("eth0", address, prefix))
-                })
-                .map_err(NetError::from)?;
-            trace
-                .call_any(format!("{ns} RTM_NEWLINK eth0 up"), || {
-                    inside.map_or(Ok(()), |nl| nl.set_up("eth0"))
-                })
-                .map_err(NetError::from)?;
-            trace
-                .call_any(format!("{ns} RTM_NEWROUTE default via {gateway}"), || {
-                    inside.map_or(Ok(()), |nl| nl.add_default_route(gateway))
-                })
-                .map_err(NetError::from)?;
+            trace.call_any(format!("{ns} RTM_NEWLINK {peer} name eth0"), || {
+                inside.map_or(Ok(()), |nl| nl.rename(&peer, "eth0"))
+            })?;
+            trace.call_any(format!("{ns} RTM_NEWADDR eth0 {address}/{prefix}"), || {
+                inside.map_or(Ok(()), |nl| nl.add_address("eth0", address, prefix))
+            })?;
+            trace.call_any(format!("{ns} RTM_NEWLINK eth0 up"), || {
+                inside.map_or(Ok(()), |nl| nl.set_up("eth0"))
+            })?;
+            trace.call_any(format!("{ns} RTM_NEWROUTE default via {gateway}"), || {
+                inside.map_or(Ok(()), |nl| nl.add_default_route(gateway))
+            })?;
             for publish in &self.publish {
                 for rule in publish.rules(address, &cx.spec.id) {
-                    rule.ensure(trace).map_err(NetError::from)?;
+                    rule.ensure(trace)?;
                     self.made.rules.push(rule);
                 }
             }
         }
-        trace
-            .call_any(format!("{ns} RTM_NEWLINK lo up"), || {
-                inside.map_or(Ok(()), |nl| nl.set_up("lo"))
-            })
-            .map_err(NetError::from)?;
+        trace.call_any(format!("{ns} RTM_NEWLINK lo up"), || {
+            inside.map_or(Ok(()), |nl| nl.set_up("lo"))
+        })?;
         Ok(())
     }
     // ANCHOR_END: configure_child
@@ -423,61 +336,4 @@ impl Layer for Network {
         first_error.map_or(Ok(()), Err)
     }
     // ANCHOR_END: cleanup
-}
-
-/// Bind-mounts the container's network namespace at /run/netns/ws-<id>,
-/// the way `ip netns add` keeps a namespace, so it can be entered from
-/// another terminal (the Gocker article does the same).
-fn bind_netns(trace: &Trace, id: &str, child: Pid) -> Result<PathBuf> {
-    let file = Path::new(NETNS_DIR).join(format!("ws-{id}"));
-    if !trace.dry_run() {
-        std::fs::create_dir_all(NETNS_DIR).map_err(|source| Error::Io {
-            what: "creating",
-            path: NETNS_DIR.into(),
-            source,
-        })?;
-        std::fs::File::create(&file).map_err(|source| Error::Io {
-            what: "creating",
-            path: file.clone(),
-            source,
-        })?;
-    }
-    let source = PathBuf::from(format!("/proc/{child}/ns/net"));
-    trace.call(
-        format!("mount({source:?}, {file:?}, NULL, MS_BIND, NULL)"),
-        || {
-            mount(
-                Some(&source),
-                &file,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-        },
-    )?;
-    Ok(file)
-}
-
-/// Sets IFF_UP on `lo`, with the interface ioctls of netdevice(7).
-fn lo_up() -> nix::Result<()> {
-    use std::os::fd::AsRawFd;
-    let socket = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Datagram,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    // SAFETY: an ifreq, zeroed, named "lo"; the two ioctls read and write
-    // its flags.
-    unsafe {
-        let mut request: libc::ifreq = std::mem::zeroed();
-        for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
-            *to = *from as libc::c_char;
-        }
-        let fd = socket.as_raw_fd();
-        nix::errno::Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request))?;
-        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        nix::errno::Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS, &request))?;
-    }
-    Ok(())
 }

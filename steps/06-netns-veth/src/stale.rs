@@ -16,7 +16,7 @@ use step01_chroot::owner::alive;
 use step01_chroot::trace::Trace;
 
 use crate::iptables::COMMENT;
-use crate::network::NETNS_DIR;
+use crate::netns::NETNS_DIR;
 
 /// Removes network namespaces, veth pairs and rules that no live run owns.
 pub fn sweep(trace: &Trace) {

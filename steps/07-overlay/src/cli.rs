@@ -44,7 +44,7 @@ pub enum Command {
         #[arg(long)]
         name: String,
         /// The most a layer may hold unpacked (e.g. 8g).
-        #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = step04_cgroups::limits::parse_size)]
+        #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = step04_cgroups::values::parse_size)]
         max_size: u64,
         /// The most entries a layer may have.
         #[arg(long, value_name = "N", default_value_t = 1_000_000)]

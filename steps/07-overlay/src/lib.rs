@@ -8,10 +8,12 @@
 //! | the image store: layers named by their sha256 | [`store.rs`](store) |
 //! | `rmi`, and the lock that keeps layers in use | [`rmi.rs`](rmi) |
 //! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
+//! | an import's limits: size, entries, gzip ratio | [`bombs.rs`](bombs) |
 //! | `diff`: what a container changed | [`diff.rs`](diff) |
 //! | the subcommands: import, images, rmi, diff, rm | [`commands.rs`](commands) |
 //! | the command line: step 06's plus `--image`, `--layer`, `--rm` | [`cli.rs`](cli) |
 
+pub mod bombs;
 pub mod cli;
 pub mod commands;
 pub mod diff;

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 use colored::Color;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
-use step01_chroot::engine::ExitStatus;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step03_user_ns::idmap::IdMap;

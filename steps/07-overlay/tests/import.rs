@@ -4,25 +4,21 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use tempfile::NamedTempFile;
+use workshop_tests::Run;
 use workshop_tests::tarballs::{entry, gzip_bomb, tarball};
-use workshop_tests::{CommandExt, Run, collect};
 
-const BIN: &str = env!("CARGO_BIN_EXE_07-overlay");
+mod common;
 
-/// `07-overlay --state-dir STATE import ARGS...`.
+use common::store_in;
+
+/// `07-overlay import ARGS... --state-dir STATE`.
 fn import(state: &Path, args: &[&str]) -> Run {
-    collect(
-        Command::new(BIN)
-            .arg("--state-dir")
-            .arg(state)
-            .arg("import")
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output_bounded(),
-    )
+    let args: Vec<&str> = std::iter::once("import")
+        .chain(args.iter().copied())
+        .collect();
+    store_in(state, &args)
 }
 
 /// One tarball a learner might try, the flags after it, and what the
@@ -200,12 +196,7 @@ fn rmi_sweeps_layers_no_image_names() {
     fs::create_dir_all(orphan.join("etc")).unwrap();
     let layers = || fs::read_dir(state.path().join("layers")).unwrap().count();
     assert_eq!(layers(), 3);
-    let rmi = collect(
-        Command::new(BIN)
-            .args(["rmi", "one", "--state-dir"])
-            .arg(state.path())
-            .output_bounded(),
-    );
+    let rmi = store_in(state.path(), &["rmi", "one"]);
     assert_eq!(rmi.code, Some(0), "{rmi:?}");
     assert!(!orphan.exists(), "swept");
     assert_eq!(layers(), 1, "image two's layer stays");

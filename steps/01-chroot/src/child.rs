@@ -1,0 +1,288 @@
+//! The child's side of the engine (engine.rs has the parent's): wait for
+//! the parent's "go on", apply every layer from inside, leave nothing of
+//! the runtime's process state to the command, and become it with
+//! `execve(2)`. Whatever fails is written into the error pipe for the
+//! parent to show.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::unistd::{Pid, execve};
+
+use crate::error::{Error, Result, exit_code};
+use crate::layer::{ChildCx, Layer};
+use crate::spec::Spec;
+use crate::stdio::Plumbing;
+use crate::trace::Trace;
+
+/// The child's side. Never returns: it becomes the command, or it exits.
+pub(crate) fn child(
+    layers: &[Box<dyn Layer>],
+    spec: &Spec,
+    trace: &Trace,
+    sync_read: &OwnedFd,
+    error_write: &OwnedFd,
+    plumbing: &Plumbing,
+) -> isize {
+    // Wait for the parent's "go on", which carries our pid as the host sees it.
+    let mut pid_bytes = [0u8; 4];
+    let mut got = 0;
+    while got < pid_bytes.len() {
+        match nix::unistd::read(sync_read, &mut pid_bytes[got..]) {
+            Ok(0) => die(exit_code::RUNTIME_ERROR), // the parent gave up or died
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => {}
+            Err(_) => die(exit_code::RUNTIME_ERROR),
+        }
+    }
+    let host_pid = Pid::from_raw(i32::from_le_bytes(pid_bytes));
+    let trace = trace.in_child().focused_on(host_pid.as_raw());
+    // First of all: the caller's terminal is not ours to keep.
+    trace.keep_terminal_for_pauses();
+    if plumbing.install().is_err() {
+        die(exit_code::RUNTIME_ERROR);
+    }
+
+    let Err(err) = setup_and_exec(
+        layers,
+        spec,
+        &trace,
+        host_pid,
+        Some(error_write.as_fd()),
+        Some(plumbing),
+    );
+    // Tell the parent what went wrong: one byte of exit code, then the text.
+    let code = err.exit_code();
+    let mut report = vec![code];
+    report.extend_from_slice(err.to_string().as_bytes());
+    let _ = nix::unistd::write(error_write, &report);
+    die(code)
+}
+
+/// Whether the reading end of `pipe` is closed: the runtime is gone.
+fn runtime_gone(pipe: BorrowedFd<'_>) -> bool {
+    let mut watched = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&pipe),
+        events: 0, // POLLERR is reported whatever is asked for
+        revents: 0,
+    };
+    // SAFETY: one pollfd, which lives on our stack; no waiting (timeout 0).
+    let ready = unsafe { libc::poll(&mut watched, 1, 0) };
+    ready > 0 && watched.revents & libc::POLLERR != 0
+}
+
+/// Leaves the child at once. `_exit`, not `exit`: the child is a copy of
+/// the parent, and must not run the parent's exit handlers or flush its
+/// buffers a second time.
+fn die(code: u8) -> ! {
+    // SAFETY: _exit(2) only ends the process; it touches no memory of ours.
+    unsafe { libc::_exit(code as i32) }
+}
+
+// ANCHOR: setup_and_exec
+/// In the child: every layer's `enter`, in order, then `execve`.
+pub(crate) fn setup_and_exec(
+    layers: &[Box<dyn Layer>],
+    spec: &Spec,
+    trace: &Trace,
+    host_pid: Pid,
+    error_pipe: Option<BorrowedFd<'_>>,
+    plumbing: Option<&Plumbing>,
+) -> Result<Infallible> {
+    // If the runtime dies, the container dies with it: nothing is left over.
+    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+    })?;
+    for layer in layers {
+        let cx = ChildCx {
+            spec,
+            trace: trace.for_layer(layer.name(), layer.color()),
+            host_pid,
+            error_pipe,
+        };
+        layer.enter(&cx)?;
+    }
+    // Again: a change of effective uid clears the setting (prctl(2)), and
+    // a layer may have made one (step 03's setresuid, when container root
+    // is another host id than ours).
+    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+    })?;
+    // Had the runtime died before that line, no signal would ever come, and
+    // the container would live on, alone. Its end of the error pipe tells:
+    // once it is closed, ours reports POLLERR (poll(2)).
+    if error_pipe.is_some_and(runtime_gone) {
+        die(exit_code::RUNTIME_ERROR);
+    }
+    if spec.stdio.tty {
+        // Last of all, so that nothing above runs with it: the terminal.
+        trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
+            plumbing.map_or(Ok(()), Plumbing::attach_terminal)
+        })?;
+    }
+    clean_process_state(trace)?;
+    exec(spec, trace)
+}
+// ANCHOR_END: setup_and_exec
+
+// ANCHOR: clean_process_state
+/// What the command inherits besides its memory: open files, and signal
+/// state. Both come from whoever started the runtime, and must not reach
+/// the container.
+///
+/// - **Descriptors.** Every file the caller had open without close-on-exec
+///   (a shell's redirection, a test harness's lock, a leaked socket) would
+///   be open inside: a door to a host file that no mount namespace closes.
+///   `close_range(2)` with `CLOSE_RANGE_CLOEXEC` marks them all above 2 to
+///   close at `execve` (the error pipe still works until then).
+/// - **Signals.** A signal the runtime *ignores* stays ignored across
+///   `execve` (signal(7)); Rust's runtime ignores SIGPIPE, so `yes | head -1`
+///   inside would never end the usual way. The mask of blocked signals is
+///   inherited too. Every disposition goes back to the default, and
+///   nothing stays blocked.
+fn clean_process_state(trace: &Trace) -> Result<()> {
+    trace.call("close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)", || {
+        // SAFETY: a plain system call with integer arguments.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        Errno::result(ret).map(drop)
+    })?;
+    trace.call("rt_sigaction(every signal, SIG_DFL)", || {
+        for signal in 1..=libc::SIGRTMAX() {
+            // SIGKILL and SIGSTOP cannot be changed, and glibc keeps two
+            // real-time signals for itself: EINVAL for those is expected.
+            // SAFETY: SIG_DFL installs no handler of ours.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+        Ok(())
+    })?;
+    trace.call("rt_sigprocmask(SIG_SETMASK, [])", || {
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        )
+    })?;
+    Ok(())
+}
+// ANCHOR_END: clean_process_state
+
+/// Replaces the child with the command. Only returns on failure.
+fn exec(spec: &Spec, trace: &Trace) -> Result<Infallible> {
+    let program = if trace.dry_run() {
+        spec.command[0].clone()
+    } else {
+        resolve(spec)?
+    };
+    let argv = spec
+        .command
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<Result<Vec<_>>>()?;
+    let envp = spec
+        .env
+        .iter()
+        .map(|(k, v)| cstring(&format!("{k}={v}")))
+        .collect::<Result<Vec<_>>>()?;
+    let shown = format!(
+        "execve({program:?}, {:?}, [{} vars])",
+        spec.command,
+        spec.env.len()
+    );
+    trace.announce(&shown);
+    if trace.dry_run() {
+        // Marker for Container::dry_run: the plan reached its end.
+        return Err(Error::InContainer {
+            message: String::new(),
+            exit_code: 0,
+        });
+    }
+    let Err(errno) = execve(&cstring(&program)?, &argv, &envp);
+    Err(exec_error(&shown, &program, errno, &spec.rootfs))
+}
+
+/// The error for a failed `execve`, with the shell's exit codes.
+fn exec_error(call: &str, program: &str, errno: Errno, rootfs: &Path) -> Error {
+    let (exit_code, hint) = match errno {
+        Errno::ENOENT => (
+            exit_code::NOT_FOUND,
+            format!(
+                "{program} does not exist inside the rootfs {} (look with: ls {}{program}); \
+                 if it does, its dynamic loader or libraries are missing there (check: ldd)",
+                rootfs.display(),
+                rootfs.display(),
+            ),
+        ),
+        Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR => (
+            exit_code::CANNOT_EXECUTE,
+            format!(
+                "{program} cannot be executed: is it a regular file with the x bit set (chmod +x)?"
+            ),
+        ),
+        _ => (exit_code::RUNTIME_ERROR, "execve failed".into()),
+    };
+    Error::InContainer {
+        message: format!("{call}: {}\n  hint: {hint}", errno.desc()),
+        exit_code,
+    }
+}
+
+/// Finds `command[0]` like a shell does: as it is when it holds a `/`,
+/// otherwise in each directory of the container's `PATH`. We are already
+/// inside the new root here, so these are the container's directories.
+fn resolve(spec: &Spec) -> Result<String> {
+    let name = &spec.command[0];
+    if name.contains('/') {
+        return Ok(name.clone());
+    }
+    let path = spec.env_var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(|dir| format!("{dir}/{name}"))
+        .find(|candidate| Path::new(candidate).is_file())
+        .ok_or_else(|| Error::InContainer {
+            message: format!(
+                "{name}: command not found in the container (PATH={path})\n  \
+                 hint: give the full path, or look for it with: ls {}/bin",
+                spec.rootfs.display()
+            ),
+            exit_code: exit_code::NOT_FOUND,
+        })
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Usage(format!("argument contains a NUL byte: {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_errors_map_to_shell_codes() {
+        let root = Path::new("/r");
+        assert_eq!(
+            exec_error("x", "/nope", Errno::ENOENT, root).exit_code(),
+            127
+        );
+        assert_eq!(
+            exec_error("x", "/etc", Errno::EACCES, root).exit_code(),
+            126
+        );
+        assert_eq!(exec_error("x", "/a", Errno::E2BIG, root).exit_code(), 125);
+        assert!(
+            exec_error("x", "/nope", Errno::ENOENT, root)
+                .to_string()
+                .contains("/nope")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Cgroup directories: made (with v2's `cgroup.subtree_control` on the
+//! way down), and removed once empty.
+//!
+//! A cgroup *is* a directory: mkdir(2) in a cgroup file system makes one,
+//! with its control files already in it, and rmdir(2) removes it, but only
+//! when no process is left inside (EBUSY until then).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use step01_chroot::cli::eprintln_or_not;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::trace::Trace;
+
+use crate::cgroup::CgroupError;
+use crate::limits::Controller;
+
+/// mkdir(2) as a nix result; an existing directory is an error here.
+pub(crate) fn mkdir(dir: &Path) -> nix::Result<()> {
+    nix::unistd::mkdir(dir, nix::sys::stat::Mode::from_bits_truncate(0o755))
+}
+
+/// rmdir(2) as a nix result (std's error carries the same errno).
+pub(crate) fn rmdir(dir: &Path) -> nix::Result<()> {
+    fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+}
+
+/// `mkdir -p`, narrating each directory it makes. Another run may make the
+/// same parent at the same moment: EEXIST is fine here.
+pub(crate) fn make_dirs(trace: &Trace, dir: &Path) -> Result<()> {
+    let missing: Vec<_> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    for d in missing.into_iter().rev() {
+        make_dir(trace, d)?;
+    }
+    Ok(())
+}
+
+/// mkdir(2), narrated; EEXIST is fine (another run made it meanwhile).
+fn make_dir(trace: &Trace, dir: &Path) -> Result<()> {
+    match trace.call(format!("mkdir({dir:?}, 0755)"), || mkdir(dir)) {
+        Err(err) if err.errno != Errno::EEXIST => Err(err.into()),
+        _ => Ok(()),
+    }
+}
+
+// ANCHOR: subtree_control
+/// v2: every cgroup from the root down to `parent` must hand the
+/// controllers to its children, in `cgroup.subtree_control`.
+pub(crate) fn make_v2_parents(
+    trace: &Trace,
+    root: &Path,
+    parent: &Path,
+    controllers: &[Controller],
+) -> Result<()> {
+    let wanted: Vec<_> = controllers.iter().map(|c| c.name()).collect();
+    let below = parent.strip_prefix(root).unwrap_or(Path::new(""));
+    let mut dir = root.to_path_buf();
+    let mut parts = below.components();
+    loop {
+        let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+        let missing: Vec<_> = wanted
+            .iter()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            let file = dir.join("cgroup.subtree_control");
+            trace.write_file(&file, &missing.join(" ")).map_err(|err| {
+                if err.errno == Errno::EBUSY {
+                    Error::layer(CgroupError::InternalProcesses(dir.clone()))
+                } else {
+                    err.into()
+                }
+            })?;
+        }
+        match parts.next() {
+            Some(part) => {
+                dir.push(part);
+                if !dir.exists() {
+                    make_dir(trace, &dir)?;
+                }
+            }
+            None => return Ok(()),
+        }
+    }
+}
+// ANCHOR_END: subtree_control
+
+// ANCHOR: remove
+/// Removes the container's cgroup directories. A cgroup can only be removed
+/// when no process is left in it: after the container's PID 1 exits, the
+/// kernel kills the rest, which takes a moment; stragglers get SIGKILL.
+pub(crate) fn remove(trace: &Trace, dirs: &[PathBuf]) {
+    for dir in dirs.iter().rev() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if trace.dry_run() {
+                trace.announce(format!("rmdir({dir:?})"));
+                break;
+            }
+            crate::sweep::kill_members(dir);
+            match trace.call(format!("rmdir({dir:?})"), || rmdir(dir)) {
+                Err(err) if err.errno == Errno::EBUSY && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) if err.errno != Errno::ENOENT => {
+                    eprintln_or_not(format_args!(
+                        "warning: {err}: the cgroup is left behind; the next run removes it"
+                    ));
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+}
+// ANCHOR_END: remove

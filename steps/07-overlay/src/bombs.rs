@@ -1,0 +1,108 @@
+//! An import's limits: how big a layer may grow, how many entries it may
+//! have, and how much a compressed byte may unpack to.
+//!
+//! A tarball can be small and unpack to anything: a gzip of zeros shrinks
+//! about 1000 to 1 (a "gzip bomb"), and a tar of a million empty files is
+//! tiny and fills the inode table. So unpacking counts as it goes, and
+//! stops at the first entry that would pass a limit, naming it and the flag
+//! that raises the limit (for an image that really is that big).
+
+use std::io::Read;
+
+use crate::unpack::UnpackError;
+
+/// How far a layer may go. A tarball is small on the wire and may be huge
+/// unpacked (a gzip of zeros shrinks about a thousand times), or hold
+/// millions of empty files: each limit is checked before the entry that
+/// would pass it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of file content, in all.
+    pub max_bytes: u64,
+    /// Entries, in all.
+    pub max_entries: u64,
+    /// Unpacked bytes for each compressed byte read (for gzip).
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 8 << 30,
+            max_entries: 1_000_000,
+            max_ratio: 100,
+        }
+    }
+}
+
+/// Counts the bytes read through it: the compressed size, for the ratio.
+#[derive(Debug)]
+pub struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    /// `inner`, counted into `read`.
+    pub fn new(inner: R, read: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        Counted { inner, read }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Refuses entry `name` of `size` bytes if it would pass a limit, given
+/// what was unpacked so far and `compressed` bytes read (None: not
+/// compressed).
+pub(crate) fn check_limits(
+    limits: &Limits,
+    name: &str,
+    size: u64,
+    so_far: (u64, u64),
+    compressed: Option<u64>,
+) -> Result<(), UnpackError> {
+    let (entries, bytes) = so_far;
+    let refuse = |why: String, flag| UnpackError::TooBig {
+        entry: name.into(),
+        why,
+        flag,
+    };
+    if entries + 1 > limits.max_entries {
+        return Err(refuse(
+            format!("more than {} entries", limits.max_entries),
+            "import --max-entries N",
+        ));
+    }
+    let total = bytes.saturating_add(size);
+    if total > limits.max_bytes {
+        return Err(refuse(
+            format!("the layer would pass {} bytes unpacked", limits.max_bytes),
+            "import --max-size SIZE",
+        ));
+    }
+    // Judged on what was unpacked so far (the entry ahead of us is not read
+    // yet, so its size says nothing of how well it compresses; one entry
+    // alone is bounded by the size limit), once there is enough to judge by
+    // (1 MiB): tiny layers compress well, and harmlessly.
+    if let Some(compressed) = compressed
+        && bytes > 1 << 20
+        && bytes > compressed.max(1).saturating_mul(limits.max_ratio)
+    {
+        return Err(refuse(
+            format!(
+                "{bytes} bytes unpacked from {compressed} compressed: more than {} to 1 \
+                 (a gzip bomb?)",
+                limits.max_ratio
+            ),
+            "import --max-ratio N",
+        ));
+    }
+    Ok(())
+}
