@@ -4,19 +4,19 @@
 //! `execve(2)`. Whatever fails is written into the error pipe for the
 //! parent to show.
 
-use std::convert::Infallible;
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::unistd::{Pid, execve};
+use nix::unistd::Pid;
 
 use crate::error::{Error, Result, exit_code};
 use crate::layer::{ChildCx, Layer};
 use crate::spec::Spec;
 use crate::stdio::Plumbing;
+use crate::sys::Syscall;
 use crate::trace::Trace;
 
 /// The child's side. Never returns: it becomes the command, or it exits.
@@ -47,14 +47,12 @@ pub(crate) fn child(
         die(exit_code::RUNTIME_ERROR);
     }
 
-    let Err(err) = setup_and_exec(
-        layers,
-        spec,
-        &trace,
-        host_pid,
-        Some(error_write.as_fd()),
-        Some(plumbing),
-    );
+    let error = Some(error_write.as_fd());
+    let err = match setup_and_exec(layers, spec, &trace, host_pid, error, Some(plumbing)) {
+        Err(err) => err,
+        // The real kernel's execve does not come back when it works.
+        Ok(Planned) => die(exit_code::RUNTIME_ERROR),
+    };
     // Tell the parent what went wrong: one byte of exit code, then the text.
     let code = err.exit_code();
     let mut report = vec![code];
@@ -92,7 +90,7 @@ pub(crate) fn setup_and_exec(
     host_pid: Pid,
     error_pipe: Option<BorrowedFd<'_>>,
     plumbing: Option<&Plumbing>,
-) -> Result<Infallible> {
+) -> Result<Planned> {
     // If the runtime dies, the container dies with it: nothing is left over.
     trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
@@ -177,38 +175,36 @@ fn clean_process_state(trace: &Trace) -> Result<()> {
 }
 // ANCHOR_END: clean_process_state
 
-/// Replaces the child with the command. Only returns on failure.
-fn exec(spec: &Spec, trace: &Trace) -> Result<Infallible> {
+/// What a dry run's child ends with: the plan has reached `execve`, which
+/// a dry run does not make (a real one never comes back from it).
+#[derive(Debug)]
+pub struct Planned;
+
+/// Replaces the child with the command. Only returns on failure, or with
+/// [`Planned`] when the kernel is not the real one (sys.rs).
+fn exec(spec: &Spec, trace: &Trace) -> Result<Planned> {
+    // Looked up in the container's PATH, from inside its root; a dry run
+    // is not inside, and shows the command as it was given.
     let program = if trace.dry_run() {
         spec.command[0].clone()
     } else {
         resolve(spec)?
     };
-    let argv = spec
-        .command
-        .iter()
-        .map(|a| cstring(a))
-        .collect::<Result<Vec<_>>>()?;
-    let envp = spec
-        .env
-        .iter()
-        .map(|(k, v)| cstring(&format!("{k}={v}")))
-        .collect::<Result<Vec<_>>>()?;
-    let shown = format!(
-        "execve({program:?}, {:?}, [{} vars])",
-        spec.command,
-        spec.env.len()
-    );
-    trace.announce(&shown);
-    if trace.dry_run() {
-        // Marker for Container::dry_run: the plan reached its end.
-        return Err(Error::InContainer {
-            message: String::new(),
-            exit_code: 0,
-        });
+    let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // A NUL byte cannot be passed to the kernel: refused here, by name.
+    for text in spec.command.iter().chain(&env) {
+        cstring(text)?;
     }
-    let Err(errno) = execve(&cstring(&program)?, &argv, &envp);
-    Err(exec_error(&shown, &program, errno, &spec.rootfs))
+    let call = Syscall::Execve {
+        program: program.clone(),
+        argv: spec.command.clone(),
+        env,
+    };
+    let shown = call.to_string();
+    match trace.sys(call) {
+        Ok(()) => Ok(Planned),
+        Err(err) => Err(exec_error(&shown, &program, err.errno, &spec.rootfs)),
+    }
 }
 
 /// The error for a failed `execve`, with the shell's exit codes.

@@ -20,10 +20,11 @@ use std::path::Path;
 
 use colored::Color;
 use nix::sched::CloneFlags;
-use nix::unistd::{Uid, chdir, chroot};
+use nix::unistd::Uid;
 
 use crate::error::{Error, Result};
 use crate::layer::{ChildCx, Layer, Plan};
+use crate::sys::Syscall;
 
 /// The chroot layer: the container's `/` is the spec's rootfs.
 ///
@@ -83,14 +84,30 @@ impl Layer for Chroot {
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
-        let rootfs = &cx.spec.rootfs;
-        cx.trace
-            .call(format!("chroot({rootfs:?})"), || chroot(rootfs))?;
+        cx.trace.sys(Syscall::Chroot(cx.spec.rootfs.clone()))?;
         // chroot() changes what `/` means but not the current directory,
         // which still lies outside the new root. Without this chdir, `..`
         // from here walks up the host's tree: the chroot escape.
-        cx.trace.call("chdir(\"/\")", || chdir("/"))?;
+        cx.trace.sys(Syscall::Chdir("/".into()))?;
         Ok(())
     }
     // ANCHOR_END: enter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Spec;
+    use crate::trace::Trace;
+
+    #[test]
+    fn enter_is_chroot_then_chdir() {
+        let (trace, kernel) = Trace::recording();
+        let spec = Spec::new("t", "/srv/rootfs".into(), vec!["sh".into()], "/s".into());
+        Chroot.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+        assert_eq!(
+            kernel.shown(),
+            [r#"chroot("/srv/rootfs")"#, r#"chdir("/")"#]
+        );
+    }
 }

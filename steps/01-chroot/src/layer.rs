@@ -75,6 +75,19 @@ pub struct ChildCx<'a> {
     pub error_pipe: Option<BorrowedFd<'a>>,
 }
 
+impl<'a> ChildCx<'a> {
+    /// A context for `enter` with no parent behind it: no host pid, no
+    /// error pipe. For unit tests, with [`Trace::recording`].
+    pub fn standalone(spec: &'a Spec, trace: Trace) -> Self {
+        ChildCx {
+            spec,
+            trace,
+            host_pid: Pid::from_raw(0),
+            error_pipe: None,
+        }
+    }
+}
+
 /// One kind of isolation. Every hook has a default that does nothing, so a
 /// layer implements only the points of the timeline it cares about.
 pub trait Layer: std::any::Any {

@@ -9,6 +9,7 @@
 //! | how the command ended: exit codes as a shell gives them | [`status.rs`](status) |
 //! | layers: one kind of isolation on the engine's timeline | [`layer.rs`](layer) |
 //! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
+//! | the one seam to the kernel: real, dry run, or recorded for tests | [`sys.rs`](sys) |
 //! | signals passed on to the container | [`signals.rs`](signals) |
 //! | the container's stdio: pipes, or a pty with `-t`; never your terminal | [`stdio.rs`](stdio) |
 //! | your terminal meanwhile: raw mode, window size | [`terminal.rs`](terminal) |
@@ -41,6 +42,7 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod stdio;
+pub mod sys;
 pub mod terminal;
 pub mod trace;
 

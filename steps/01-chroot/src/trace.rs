@@ -23,6 +23,7 @@
 use std::fmt::Display;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use colored::{Color, Colorize};
@@ -32,6 +33,7 @@ use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::SysError;
+use crate::sys::{Dry, Kernel, Real, Recording, Syscall};
 
 /// Which side of the `clone` makes a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,19 +145,36 @@ pub struct Trace {
     color: Color,
     /// The host pid of the process a learner should look at with `--step`.
     focus: Option<i32>,
+    /// Who carries out [`Trace::sys`] calls (sys.rs): the kernel, nobody
+    /// (`--dry-run`), or a recording (unit tests).
+    kernel: Arc<dyn Kernel>,
 }
 
 impl Trace {
     /// A trace for the parent, before any layer speaks.
     pub fn new(opts: TraceOptions) -> Self {
         init_colors();
+        let kernel: Arc<dyn Kernel> = match opts.dry_run {
+            true => Arc::new(Dry),
+            false => Arc::new(Real),
+        };
         Trace {
             opts,
             who: Who::Parent,
             layer: "engine",
             color: Color::White,
             focus: None,
+            kernel,
         }
+    }
+
+    /// A quiet trace whose [`Trace::sys`] calls are written down, not made:
+    /// a layer's unit test runs its hooks with it and reads the calls back.
+    pub fn recording() -> (Self, Arc<Recording>) {
+        let recording = Arc::new(Recording::default());
+        let mut trace = Trace::quiet();
+        trace.kernel = recording.clone();
+        (trace, recording)
     }
 
     /// A trace that runs every call and prints none (unit tests use it).
@@ -221,10 +240,37 @@ impl Trace {
         f: impl FnOnce() -> nix::Result<T>,
     ) -> Result<T, SysError> {
         let call = call.to_string();
-        let shown = |errno: &Errno| format!("-1 {} ({})", errno_name(*errno), errno.desc());
-        self.narrate(&call, f, shown)
+        self.narrate(&call, f, |e| errno_shown(*e))
             .map_err(|errno| SysError { call, errno })
     }
+
+    // ANCHOR: sys
+    /// Narrates `call` and hands it to this trace's kernel (sys.rs): made
+    /// in a real run, not in a dry run, written down in a unit test. Every
+    /// layer's request to the kernel goes this way.
+    pub fn sys(&self, call: Syscall) -> Result<(), SysError> {
+        let shown = call.to_string();
+        if let Syscall::Execve { .. } = call {
+            // Printed before: when it works, nothing comes after it.
+            self.announce(&shown);
+            return self
+                .kernel
+                .perform(&call)
+                .map_err(|errno| SysError { call: shown, errno });
+        }
+        self.pause_before(&shown);
+        if self.opts.dry_run {
+            self.line(&format!("{shown}   (dry run: not executed)"));
+        }
+        let kernel = self.kernel.clone();
+        let perform = || kernel.perform(&call);
+        match self.opts.dry_run {
+            true => perform(),
+            false => self.run_and_show(&shown, perform, |e| errno_shown(*e)),
+        }
+        .map_err(|errno| SysError { call: shown, errno })
+    }
+    // ANCHOR_END: sys
 
     /// Like [`Trace::call`], for calls that are not one system call and
     /// have an error type of their own (a netlink request, a helper
@@ -252,6 +298,17 @@ impl Trace {
                 panic!("bug: {call} cannot be simulated; narrate it with announce() in a dry run")
             }));
         }
+        self.run_and_show(call, f, shown_err)
+    }
+
+    /// Runs `f` and prints `call = result` (and how long it took, with
+    /// `--timings`).
+    fn run_and_show<T: Traced, E>(
+        &self,
+        call: &str,
+        f: impl FnOnce() -> Result<T, E>,
+        shown_err: impl Fn(&E) -> String,
+    ) -> Result<T, E> {
         let started = Instant::now();
         let result = f();
         let took = started.elapsed();
@@ -272,10 +329,9 @@ impl Trace {
     /// is. Much of the kernel's configuration is files: id maps under /proc,
     /// cgroup limits under /sys/fs/cgroup.
     pub fn write_file(&self, path: impl AsRef<Path>, contents: &str) -> Result<(), SysError> {
-        let path = path.as_ref();
-        self.call(format!("write({path:?}, {contents:?})"), || {
-            std::fs::write(path, contents)
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        self.sys(Syscall::WriteFile {
+            path: path.as_ref().to_path_buf(),
+            contents: contents.into(),
         })
     }
 
@@ -363,6 +419,11 @@ pub fn init_colors() {
             colored::control::set_override(std::io::stderr().is_terminal());
         }
     });
+}
+
+/// A failed call's result, as strace prints it: `-1 ENOENT (No such file or directory)`.
+fn errno_shown(errno: Errno) -> String {
+    format!("-1 {} ({})", errno_name(errno), errno.desc())
 }
 
 /// The symbolic name of an errno, as strace prints it (`ENOENT`).

@@ -57,3 +57,43 @@ pub fn container(args: &impl PidNsFlags) -> Result<Container> {
     args.get::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use step01_chroot::cli::RunArgs;
+    use step01_chroot::layer::ChildCx;
+    use step01_chroot::trace::Trace;
+
+    use super::*;
+
+    step01_chroot::step_command_line! {
+        /// Step 02's command line, as its binary has it.
+        struct Cli { run: RunArgs, pid_ns: PidNsArgs }
+    }
+
+    /// What the child of step 02 asks of the kernel, in order: no root,
+    /// no namespace needed (the calls are recorded, not made).
+    #[test]
+    fn the_child_makes_these_calls_in_this_order() {
+        let cli = Cli::parse_from(["02", "--rootfs", "/srv/r", "--hostname", "box", "true"]);
+        let spec = cli.run.spec().unwrap();
+        let layers = layers(&cli, &spec).unwrap();
+        let (trace, kernel) = Trace::recording();
+        for layer in layers.iter() {
+            layer
+                .enter(&ChildCx::standalone(&spec, trace.clone()))
+                .unwrap();
+        }
+        assert_eq!(
+            kernel.shown(),
+            [
+                r#"mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)"#,
+                r#"sethostname("box")"#,
+                r#"chroot("/srv/r")"#,
+                r#"chdir("/")"#,
+                r#"mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"#,
+            ]
+        );
+    }
+}

@@ -14,11 +14,12 @@
 //! Man pages: mount_namespaces(7) (propagation types), mount(2).
 
 use colored::Color;
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use step01_chroot::Layer;
 use step01_chroot::error::Result;
 use step01_chroot::layer::ChildCx;
+use step01_chroot::sys::Syscall;
 
 /// The mount namespace layer. It must come before any layer that mounts.
 #[derive(Debug, Default)]
@@ -40,18 +41,13 @@ impl Layer for MountNamespace {
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         // Stop propagation in both directions, for every mount (MS_REC).
-        cx.trace.call(
-            "mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL)",
-            || {
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    None::<&str>,
-                )
-            },
-        )?;
+        cx.trace.sys(Syscall::Mount {
+            source: None,
+            target: "/".into(),
+            fstype: None,
+            flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            data: None,
+        })?;
         Ok(())
     }
     // ANCHOR_END: enter

@@ -21,13 +21,13 @@
 use std::path::PathBuf;
 
 use colored::Color;
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
-use nix::sys::stat::Mode;
-use nix::unistd::{getpid, mkdir};
+use nix::unistd::getpid;
 use step01_chroot::Layer;
 use step01_chroot::error::Result;
 use step01_chroot::layer::ChildCx;
+use step01_chroot::sys::Syscall;
 
 /// The PID namespace layer. Put it after the layer that changes the root
 /// (its `/proc` is mounted inside the new root) and after the mount
@@ -80,20 +80,20 @@ impl Layer for PidNamespace {
         } else {
             PathBuf::from("/proc")
         };
-        if !cx.trace.dry_run() && !target.is_dir() {
-            cx.trace.call(format!("mkdir({target:?}, 0555)"), || {
-                mkdir(&target, Mode::from_bits_truncate(0o555))
-            })?;
+        if !target.is_dir() {
+            let mode = 0o555;
+            let path = target.clone();
+            cx.trace.sys(Syscall::Mkdir { path, mode })?;
         }
         // A proc file system for this PID namespace. nosuid, nodev, noexec:
         // nothing in /proc needs them, as in every container runtime.
-        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        cx.trace.call(
-            format!(
-                "mount(\"proc\", {target:?}, \"proc\", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"
-            ),
-            || mount(Some("proc"), &target, Some("proc"), flags, None::<&str>),
-        )?;
+        cx.trace.sys(Syscall::Mount {
+            source: Some("proc".into()),
+            target,
+            fstype: Some("proc".into()),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            data: None,
+        })?;
         Ok(())
     }
     // ANCHOR_END: enter

@@ -11,10 +11,10 @@
 
 use colored::Color;
 use nix::sched::CloneFlags;
-use nix::unistd::sethostname;
 use step01_chroot::Layer;
 use step01_chroot::error::Result;
 use step01_chroot::layer::ChildCx;
+use step01_chroot::sys::Syscall;
 
 /// The longest hostname the kernel takes (HOST_NAME_MAX).
 pub const HOST_NAME_MAX: usize = 64;
@@ -49,9 +49,7 @@ impl Layer for Uts {
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
-        let name = &self.hostname;
-        cx.trace
-            .call(format!("sethostname({name:?})"), || sethostname(name))?;
+        cx.trace.sys(Syscall::Sethostname(self.hostname.clone()))?;
         Ok(())
     }
     // ANCHOR_END: enter

@@ -15,22 +15,13 @@
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
 use nix::sys::statvfs::{FsFlags, statvfs};
 use step01_chroot::error::SysError;
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
-/// `MS_BIND | MS_REC`, as the man page writes flags.
-pub fn flags_str(flags: MsFlags) -> String {
-    if flags.is_empty() {
-        return "0".into();
-    }
-    flags
-        .iter_names()
-        .map(|(name, _)| name)
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
+pub use step01_chroot::sys::flags_str;
 
 /// mount(2) of a file system, narrated.
 pub fn mount_fs(
@@ -40,14 +31,13 @@ pub fn mount_fs(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<(), SysError> {
-    let shown_data = data.map_or("NULL".to_string(), |d| format!("{d:?}"));
-    trace.call(
-        format!(
-            "mount({fstype:?}, {target:?}, {fstype:?}, {}, {shown_data})",
-            flags_str(flags)
-        ),
-        || mount(Some(fstype), target, Some(fstype), flags, data),
-    )
+    trace.sys(Syscall::Mount {
+        source: Some(fstype.into()),
+        target: target.into(),
+        fstype: Some(fstype.into()),
+        flags,
+        data: data.map(String::from),
+    })
 }
 
 /// A bind mount: `target` shows what `source` shows.
@@ -56,13 +46,13 @@ pub fn bind(trace: &Trace, source: &Path, target: &Path, recursive: bool) -> Res
     if recursive {
         flags |= MsFlags::MS_REC;
     }
-    trace.call(
-        format!(
-            "mount({source:?}, {target:?}, NULL, {}, NULL)",
-            flags_str(flags)
-        ),
-        || mount(Some(source), target, None::<&str>, flags, None::<&str>),
-    )
+    trace.sys(Syscall::Mount {
+        source: Some(source.into()),
+        target: target.into(),
+        fstype: None,
+        flags,
+        data: None,
+    })
 }
 
 // ANCHOR: remount_read_only
@@ -84,10 +74,13 @@ pub fn remount_read_only(trace: &Trace, target: &Path) -> Result<(), SysError> {
             }
         }
     }
-    trace.call(
-        format!("mount(NULL, {target:?}, NULL, {}, NULL)", flags_str(flags)),
-        || mount(None::<&str>, target, None::<&str>, flags, None::<&str>),
-    )
+    trace.sys(Syscall::Mount {
+        source: None,
+        target: target.into(),
+        fstype: None,
+        flags,
+        data: None,
+    })
 }
 // ANCHOR_END: remount_read_only
 
@@ -125,9 +118,8 @@ pub fn mkdir(trace: &Trace, path: &Path, mode: u32) -> Result<(), SysError> {
     if !trace.dry_run() && path.is_dir() {
         return Ok(());
     }
-    trace.call(format!("mkdir({path:?}, {mode:04o})"), || {
-        nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(mode))
-    })
+    let path = path.into();
+    trace.sys(Syscall::Mkdir { path, mode })
 }
 
 /// Creates a symbolic link, narrated.

@@ -27,12 +27,12 @@
 
 use colored::Color;
 use nix::errno::Errno;
-use nix::mount::{MntFlags, umount2};
-use nix::unistd::{chdir, pivot_root};
+use nix::mount::MntFlags;
 use step01_chroot::Layer;
 use step01_chroot::chroot::Chroot;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, Plan};
+use step01_chroot::sys::Syscall;
 
 use crate::mounts::bind;
 
@@ -92,9 +92,13 @@ impl Layer for PivotRoot {
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let rootfs = &cx.spec.rootfs;
         let trace = &cx.trace;
-        trace.call(format!("chdir({rootfs:?})"), || chdir(rootfs))?;
+        trace.sys(Syscall::Chdir(rootfs.clone()))?;
         // The new root becomes "/", the old one is stacked on top of it at ".".
-        match trace.call("pivot_root(\".\", \".\")", || pivot_root(".", ".")) {
+        let pivot = Syscall::PivotRoot {
+            new_root: ".".into(),
+            put_old: ".".into(),
+        };
+        match trace.sys(pivot) {
             Err(err) if err.errno == Errno::EINVAL => {
                 return Err(Error::layer(NotAMountPoint {
                     rootfs: rootfs.display().to_string(),
@@ -103,11 +107,37 @@ impl Layer for PivotRoot {
             other => other?,
         }
         // Detach the old root: from here on no path leads to the host's files.
-        trace.call("umount2(\".\", MNT_DETACH)", || {
-            umount2(".", MntFlags::MNT_DETACH)
+        trace.sys(Syscall::Umount {
+            target: ".".into(),
+            flags: MntFlags::MNT_DETACH,
         })?;
-        trace.call("chdir(\"/\")", || chdir("/"))?;
+        trace.sys(Syscall::Chdir("/".into()))?;
         Ok(())
     }
     // ANCHOR_END: pivot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    /// The pivot_root sequence, as the child asks the kernel for it
+    /// (recorded: no root, no namespace needed).
+    #[test]
+    fn the_pivot_sequence() {
+        let (trace, kernel) = Trace::recording();
+        let spec = Spec::new("t", "/srv/rootfs".into(), vec!["sh".into()], "/s".into());
+        PivotRoot.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+        assert_eq!(
+            kernel.shown(),
+            [
+                r#"chdir("/srv/rootfs")"#,
+                r#"pivot_root(".", ".")"#,
+                r#"umount2(".", MNT_DETACH)"#,
+                r#"chdir("/")"#,
+            ]
+        );
+    }
 }

@@ -1,0 +1,284 @@
+//! The one seam between the layers and the kernel.
+//!
+//! A layer does not call mount(2) itself: it describes the call as a
+//! [`Syscall`], a plain value, and hands it to the trace
+//! (`trace.sys(Syscall::Mount { .. })`), which narrates it and passes it to
+//! a [`Kernel`]. Who that kernel is decides what happens:
+//!
+//! | kernel | does | used by |
+//! |---|---|---|
+//! | [`Real`] | the system call | every real run |
+//! | [`Dry`] | nothing (the trace says "dry run: not executed") | `--dry-run` |
+//! | [`Recording`] | writes the call down | unit tests, as any user |
+//!
+//! So `--dry-run` runs the *same* code as a real run, down to the last
+//! argument, and cannot tell a different story; and a layer's unit test
+//! checks exactly which calls it makes, in order, without root, without
+//! namespaces, on any laptop. (youki's `Syscall` trait is the model; ours
+//! is a value rather than a method per call, so that recording and
+//! narrating need no code per call.)
+
+use std::ffi::CString;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+
+/// One request to the kernel, as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// mount(2).
+    Mount {
+        /// What to mount: a device, a file system's name, or a path to bind.
+        source: Option<PathBuf>,
+        /// Where.
+        target: PathBuf,
+        /// The file system type (`None` for a bind or a change of flags).
+        fstype: Option<String>,
+        /// `MS_*` flags.
+        flags: MsFlags,
+        /// File system options (`size=64k`).
+        data: Option<String>,
+    },
+    /// umount2(2).
+    Umount {
+        /// The mount point.
+        target: PathBuf,
+        /// `MNT_DETACH` and friends.
+        flags: MntFlags,
+    },
+    /// chroot(2).
+    Chroot(PathBuf),
+    /// chdir(2).
+    Chdir(PathBuf),
+    /// pivot_root(2): `new_root` becomes `/`, the old root is put at
+    /// `put_old`.
+    PivotRoot {
+        /// The new root.
+        new_root: PathBuf,
+        /// Where the old root goes.
+        put_old: PathBuf,
+    },
+    /// sethostname(2).
+    Sethostname(String),
+    /// mkdir(2).
+    Mkdir {
+        /// The directory.
+        path: PathBuf,
+        /// Its mode, e.g. 0o555.
+        mode: u32,
+    },
+    /// execve(2): the process becomes `program`. It does not come back when
+    /// it works; a kernel that does not make it (a dry run, a recording)
+    /// returns `Ok`, and the plan has reached its end.
+    Execve {
+        /// The program's path.
+        program: String,
+        /// Its arguments, `argv[0]` first.
+        argv: Vec<String>,
+        /// Its environment, `KEY=VALUE` each.
+        env: Vec<String>,
+    },
+    /// write(2) of `contents` to the file at `path` (opened, written,
+    /// closed): much of the kernel's configuration is files (id maps in
+    /// /proc, cgroup limits in /sys/fs/cgroup).
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// What is written.
+        contents: String,
+    },
+}
+
+// ANCHOR: display
+/// As the man page (and strace) writes the call: `mount("proc", "/proc",
+/// "proc", MS_NOSUID, NULL)`.
+impl fmt::Display for Syscall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = |s: Option<String>| s.map_or("NULL".into(), |s| format!("{s:?}"));
+        match self {
+            Syscall::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => {
+                let source = quoted(source.as_ref().map(|p| p.display().to_string()));
+                let (fstype, data) = (quoted(fstype.clone()), quoted(data.clone()));
+                let flags = flags_str(*flags);
+                write!(f, "mount({source}, {target:?}, {fstype}, {flags}, {data})")
+            }
+            Syscall::Umount { target, flags } => {
+                let flags = match *flags {
+                    MntFlags::MNT_DETACH => "MNT_DETACH".to_string(),
+                    other => format!("{:#x}", other.bits()),
+                };
+                write!(f, "umount2({target:?}, {flags})")
+            }
+            Syscall::Chroot(path) => write!(f, "chroot({path:?})"),
+            Syscall::Chdir(path) => write!(f, "chdir({path:?})"),
+            Syscall::PivotRoot { new_root, put_old } => {
+                write!(f, "pivot_root({new_root:?}, {put_old:?})")
+            }
+            Syscall::Sethostname(name) => write!(f, "sethostname({name:?})"),
+            Syscall::Mkdir { path, mode } => write!(f, "mkdir({path:?}, {mode:04o})"),
+            Syscall::WriteFile { path, contents } => write!(f, "write({path:?}, {contents:?})"),
+            Syscall::Execve { program, argv, env } => {
+                write!(f, "execve({program:?}, {argv:?}, [{} vars])", env.len())
+            }
+        }
+    }
+}
+// ANCHOR_END: display
+
+/// `MS_BIND | MS_REC`, as the man page writes flags (`0` for none).
+pub fn flags_str(flags: MsFlags) -> String {
+    if flags.is_empty() {
+        return "0".into();
+    }
+    flags
+        .iter_names()
+        .map(|(name, _)| name)
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Who carries out a [`Syscall`].
+pub trait Kernel: fmt::Debug + Send + Sync {
+    /// Performs `call`, or does what stands in for it.
+    fn perform(&self, call: &Syscall) -> nix::Result<()>;
+}
+
+/// The kernel itself.
+#[derive(Debug, Default)]
+pub struct Real;
+
+// ANCHOR: real
+impl Kernel for Real {
+    fn perform(&self, call: &Syscall) -> nix::Result<()> {
+        match call {
+            Syscall::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => nix::mount::mount(
+                source.as_deref(),
+                target,
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            ),
+            Syscall::Umount { target, flags } => nix::mount::umount2(target, *flags),
+            Syscall::Chroot(path) => nix::unistd::chroot(path),
+            Syscall::Chdir(path) => nix::unistd::chdir(path),
+            Syscall::PivotRoot { new_root, put_old } => nix::unistd::pivot_root(new_root, put_old),
+            Syscall::Sethostname(name) => nix::unistd::sethostname(name),
+            Syscall::Mkdir { path, mode } => {
+                nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(*mode))
+            }
+            Syscall::WriteFile { path, contents } => std::fs::write(path, contents)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+            Syscall::Execve { program, argv, env } => {
+                let c = |s: &String| CString::new(s.as_bytes()).map_err(|_| Errno::EINVAL);
+                let argv = argv.iter().map(c).collect::<nix::Result<Vec<_>>>()?;
+                let env = env.iter().map(c).collect::<nix::Result<Vec<_>>>()?;
+                // Only comes back if it failed.
+                let Err(errno) = nix::unistd::execve(&c(program)?, &argv, &env);
+                Err(errno)
+            }
+        }
+    }
+}
+// ANCHOR_END: real
+
+/// `--dry-run`: nothing happens.
+#[derive(Debug, Default)]
+pub struct Dry;
+
+impl Kernel for Dry {
+    fn perform(&self, _call: &Syscall) -> nix::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes every call down, and does nothing: for unit tests.
+#[derive(Debug, Default)]
+pub struct Recording {
+    calls: Mutex<Vec<Syscall>>,
+}
+
+impl Recording {
+    /// The calls so far, in order.
+    pub fn calls(&self) -> Vec<Syscall> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The calls so far, as the trace shows them.
+    pub fn shown(&self) -> Vec<String> {
+        self.calls().iter().map(Syscall::to_string).collect()
+    }
+}
+
+impl Kernel for Recording {
+    fn perform(&self, call: &Syscall) -> nix::Result<()> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_read_as_the_man_page_writes_them() {
+        let proc = Syscall::Mount {
+            source: Some("proc".into()),
+            target: "/proc".into(),
+            fstype: Some("proc".into()),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            data: None,
+        };
+        assert_eq!(
+            proc.to_string(),
+            r#"mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"#
+        );
+        let private = Syscall::Mount {
+            source: None,
+            target: "/".into(),
+            fstype: None,
+            flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            data: None,
+        };
+        assert_eq!(
+            private.to_string(),
+            r#"mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)"#
+        );
+        let mkdir = Syscall::Mkdir {
+            path: "/proc".into(),
+            mode: 0o555,
+        };
+        assert_eq!(mkdir.to_string(), r#"mkdir("/proc", 0555)"#);
+        let detach = Syscall::Umount {
+            target: "/old".into(),
+            flags: MntFlags::MNT_DETACH,
+        };
+        assert_eq!(detach.to_string(), r#"umount2("/old", MNT_DETACH)"#);
+    }
+
+    #[test]
+    fn a_recording_keeps_the_calls_in_order() {
+        let recording = Recording::default();
+        recording.perform(&Syscall::Chroot("/r".into())).unwrap();
+        recording.perform(&Syscall::Chdir("/".into())).unwrap();
+        assert_eq!(recording.shown(), [r#"chroot("/r")"#, r#"chdir("/")"#]);
+    }
+}
