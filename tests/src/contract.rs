@@ -211,12 +211,19 @@ pub fn it_without_a_terminal_is_refused(bin: &str) {
 /// `kill RUNTIME` reaches the container. The command handles SIGTERM with
 /// a trap: from step 02 on it is PID 1, which only gets signals it handles.
 pub fn sigterm_to_the_runtime_reaches_the_container(bin: &str) {
-    let script = "trap 'exit 42' TERM; while :; do sleep 0.1; done";
+    // "ready" once the trap is set: a SIGTERM that came before it would be
+    // ignored by a PID 1 without a handler, and the container run on.
+    let script = "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done";
     let mut runtime = step_command(bin, test_rootfs())
         .args(["-q", "/bin/sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let child = container_process(runtime.id(), "sh");
+    let stdout = crate::bounded::Lines::of(runtime.stdout.take().unwrap());
+    stdout.find(Duration::from_secs(10), "ready on stdout", |l| {
+        (l == "ready").then_some(())
+    });
     nix::sys::signal::kill(pid(runtime.id()), nix::sys::signal::Signal::SIGTERM).unwrap();
     let started = Instant::now();
     let status = runtime.wait_bounded().unwrap();

@@ -2,7 +2,7 @@
 //! cargo runner, the shared command line, the book's includes, CI).
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,11 +49,14 @@ fn rootfs_fetch_builds_a_busybox_rootfs_once() {
             .unwrap()
             .contains("BusyBox")
     );
-    if is_root() {
-        let null = fs::metadata(dest.join("dev/null")).unwrap();
-        assert!(null.file_type().is_char_device(), "a device node");
-        assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3), "1:3 is null");
-    }
+    // (The tests run as root, through the cargo runner: mknod(2) works.)
+    assert!(
+        is_root(),
+        "the workshop's tests run as root (.cargo/config.toml's runner)"
+    );
+    let null = fs::metadata(dest.join("dev/null")).unwrap();
+    assert!(null.file_type().is_char_device(), "a device node");
+    assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3), "1:3 is null");
     let marker = fs::read_to_string(dest.join(".workshop-rootfs")).unwrap();
     assert!(marker.starts_with("busybox "), "{marker}");
 
@@ -160,29 +163,41 @@ fn every_step_keeps_the_shared_command_line() {
 }
 
 #[test]
-fn the_runner_execs_directly_as_root_and_explains_otherwise() {
+fn the_runner_execs_directly_as_root() {
+    assert!(
+        is_root(),
+        "the workshop's tests run as root (.cargo/config.toml's runner)"
+    );
     let runner = workshop_dir().join("scripts/as-root");
     let run = collect(
         Command::new(&runner)
             .args(["/bin/sh", "-c", "id -u; exit 5"])
             .output_bounded(),
     );
-    if is_root() {
-        assert_eq!(run.code, Some(5), "the exit code passes through: {run:?}");
-        assert_eq!(run.stdout, "0\n");
+    assert_eq!(run.code, Some(5), "the exit code passes through: {run:?}");
+    assert_eq!(run.stdout, "0\n");
+}
+
+/// Not root, and no sudo to become root with: the runner says so, and
+/// what to do, with docker's code for a runtime error.
+#[test]
+fn the_runner_explains_when_it_cannot_become_root() {
+    // A PATH with the runner's own tools and no sudo, whatever this host has.
+    let tools = tempfile::tempdir().unwrap();
+    for tool in ["sh", "id", "basename"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output_bounded()
+            .unwrap();
+        let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        std::os::unix::fs::symlink(&path, tools.path().join(tool)).unwrap();
     }
-    let sudo_installed = Command::new("sh")
-        .args(["-c", "command -v sudo"])
-        .output_bounded()
-        .unwrap()
-        .status
-        .success();
-    if is_root() && !sudo_installed {
-        let mut cmd = Command::new(&runner);
-        cmd.args(["/bin/true"]);
-        let run = collect(as_nobody(&cmd).output_bounded());
-        run.assert_error(125, "sudo is not installed");
-    }
+    fs::set_permissions(tools.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new(workshop_dir().join("scripts/as-root"));
+    cmd.arg("/bin/true").env("PATH", tools.path());
+    let run = collect(as_nobody(&cmd).output_bounded());
+    run.assert_error(125, "sudo is not installed");
+    assert!(run.stderr.contains("hint:"), "{run:?}");
 }
 
 /// mdBook only warns when an include is missing; here it is an error. Every

@@ -25,6 +25,7 @@ use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 
 /// One request to the kernel, as data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +64,25 @@ pub enum Syscall {
     },
     /// sethostname(2).
     Sethostname(String),
+    /// unshare(2): new namespaces for the caller (`CLONE_NEWCGROUP`).
+    Unshare(CloneFlags),
+    /// setresuid(2), all three ids to this one.
+    Setresuid(u32),
+    /// setresgid(2), all three ids to this one.
+    Setresgid(u32),
+    /// setgroups(2) with an empty list: no supplementary groups.
+    DropGroups,
+    /// chown(2).
+    Chown {
+        /// The file.
+        path: PathBuf,
+        /// Its new owner.
+        uid: u32,
+        /// Its new group.
+        gid: u32,
+    },
+    /// rmdir(2).
+    Rmdir(PathBuf),
     /// mkdir(2).
     Mkdir {
         /// The directory.
@@ -124,6 +144,15 @@ impl fmt::Display for Syscall {
                 write!(f, "pivot_root({new_root:?}, {put_old:?})")
             }
             Syscall::Sethostname(name) => write!(f, "sethostname({name:?})"),
+            Syscall::Unshare(flags) => {
+                let names: Vec<_> = flags.iter_names().map(|(name, _)| name).collect();
+                write!(f, "unshare({})", names.join(" | "))
+            }
+            Syscall::Setresuid(id) => write!(f, "setresuid({id}, {id}, {id})"),
+            Syscall::Setresgid(id) => write!(f, "setresgid({id}, {id}, {id})"),
+            Syscall::DropGroups => write!(f, "setgroups(0, [])"),
+            Syscall::Chown { path, uid, gid } => write!(f, "chown({path:?}, {uid}, {gid})"),
+            Syscall::Rmdir(path) => write!(f, "rmdir({path:?})"),
             Syscall::Mkdir { path, mode } => write!(f, "mkdir({path:?}, {mode:04o})"),
             Syscall::WriteFile { path, contents } => write!(f, "write({path:?}, {contents:?})"),
             Syscall::Execve { program, argv, env } => {
@@ -178,6 +207,21 @@ impl Kernel for Real {
             Syscall::Chdir(path) => nix::unistd::chdir(path),
             Syscall::PivotRoot { new_root, put_old } => nix::unistd::pivot_root(new_root, put_old),
             Syscall::Sethostname(name) => nix::unistd::sethostname(name),
+            Syscall::Unshare(flags) => nix::sched::unshare(*flags),
+            Syscall::Setresuid(id) => {
+                let id = nix::unistd::Uid::from_raw(*id);
+                nix::unistd::setresuid(id, id, id)
+            }
+            Syscall::Setresgid(id) => {
+                let id = nix::unistd::Gid::from_raw(*id);
+                nix::unistd::setresgid(id, id, id)
+            }
+            Syscall::DropGroups => nix::unistd::setgroups(&[]),
+            Syscall::Chown { path, uid, gid } => {
+                nix::unistd::chown(path, Some((*uid).into()), Some((*gid).into()))
+            }
+            Syscall::Rmdir(path) => std::fs::remove_dir(path)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
             Syscall::Mkdir { path, mode } => {
                 nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(*mode))
             }

@@ -21,14 +21,15 @@
 //! Man pages: user_namespaces(7), capabilities(7), setresuid(2), setgroups(2).
 
 use std::path::Path;
-use step01_chroot::cli::eprintln_or_not;
 
 use colored::Color;
 use nix::sched::CloneFlags;
-use nix::unistd::{Gid, Pid, Uid, User, setgroups, setresgid, setresuid};
+use nix::unistd::{Gid, Pid, Uid, User};
 use step01_chroot::Layer;
+use step01_chroot::cli::eprintln_or_not;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::sys::Syscall;
 
 use crate::idmap::{IdKind, IdMap, IdMapError, IdRange, subids_for};
 use crate::remap::Grant;
@@ -213,9 +214,7 @@ impl Layer for UserNamespace {
         }
         // Our ids are still the creator's, which may be unmapped in here.
         // Become root of the namespace: its uid 0 and gid 0.
-        let root_g = Gid::from_raw(0);
-        cx.trace
-            .call("setresgid(0, 0, 0)", || setresgid(root_g, root_g, root_g))?;
+        cx.trace.sys(Syscall::Setresgid(0))?;
         // Drop the supplementary groups we inherited from the host, where
         // setgroups is allowed. (It is denied when an unprivileged parent
         // wrote the gid map, and inherited as denied in nested namespaces;
@@ -223,11 +222,9 @@ impl Layer for UserNamespace {
         let setgroups_allowed =
             std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow");
         if setgroups_allowed {
-            cx.trace.call("setgroups(0, [])", || setgroups(&[]))?;
+            cx.trace.sys(Syscall::DropGroups)?;
         }
-        let root_u = Uid::from_raw(0);
-        cx.trace
-            .call("setresuid(0, 0, 0)", || setresuid(root_u, root_u, root_u))?;
+        cx.trace.sys(Syscall::Setresuid(0))?;
         Ok(())
     }
     // ANCHOR_END: enter
@@ -283,4 +280,43 @@ fn find_in_path(program: &str) -> Option<std::path::PathBuf> {
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join(program))
         .find(|p| Path::new(p).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idmap::IdRange;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    /// The parent writes the maps, then the child takes root of the
+    /// namespace: recorded, so any user can run it.
+    #[test]
+    fn maps_are_written_then_root_is_taken() {
+        let (uid, gid) = (Uid::effective().as_raw(), Gid::effective().as_raw());
+        let maps = Mapping::maps(vec![IdRange::one(0, uid)], vec![IdRange::one(0, gid)]);
+        let mut layer = UserNamespace::new(maps.unwrap());
+        let (trace, kernel) = Trace::recording();
+        let mut spec = Spec::new("t", "/r".into(), vec!["sh".into()], "/s".into());
+        let mut cx = ParentCx {
+            spec: &mut spec,
+            trace: trace.clone(),
+        };
+        layer.configure_child(&mut cx, Pid::from_raw(4242)).unwrap();
+        layer.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+
+        let mut expected = vec![format!(r#"write("/proc/4242/uid_map", "0 {uid} 1\n")"#)];
+        if !Uid::effective().is_root() {
+            expected.push(r#"write("/proc/4242/setgroups", "deny")"#.into());
+        }
+        expected.push(format!(r#"write("/proc/4242/gid_map", "0 {gid} 1\n")"#));
+        expected.push("setresgid(0, 0, 0)".into());
+        // (Dropped where this process may: the test reads what enter reads.)
+        let groups = std::fs::read_to_string("/proc/self/setgroups").unwrap_or_default();
+        if groups.trim() == "allow" {
+            expected.push("setgroups(0, [])".into());
+        }
+        expected.push("setresuid(0, 0, 0)".into());
+        assert_eq!(kernel.shown(), expected);
+    }
 }

@@ -26,14 +26,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use colored::Color;
-use nix::sched::{CloneFlags, unshare};
+use nix::sched::CloneFlags;
 use nix::unistd::{Pid, Uid};
 use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::sys::Syscall;
 
-use crate::dirs::{make_dirs, make_v2_parents, mkdir, remove};
+use crate::dirs::{make_dirs, make_v2_parents, remove};
 use crate::hierarchy::Hierarchy;
 use crate::limits::{Controller, LimitError, Limits, Version};
 use crate::report::Report;
@@ -210,9 +211,8 @@ impl Layer for Cgroup {
             return Ok(());
         }
         // Now that we are in the container's cgroup, make it our root.
-        cx.trace.call("unshare(CLONE_NEWCGROUP)", || {
-            unshare(CloneFlags::CLONE_NEWCGROUP)
-        })?;
+        cx.trace
+            .sys(Syscall::Unshare(CloneFlags::CLONE_NEWCGROUP))?;
         Ok(())
     }
     // ANCHOR_END: enter
@@ -264,7 +264,8 @@ impl Cgroup {
                     make_v2_parents(trace, hierarchy.root(controller), &parent, &controllers)?
                 }
             }
-            trace.call(format!("mkdir({dir:?}, 0755)"), || mkdir(&dir))?;
+            let (path, mode) = (dir.clone(), 0o755);
+            trace.sys(Syscall::Mkdir { path, mode })?;
             made.dirs.push(dir);
         }
         for (controller, file, value) in self.limits.files(version) {
@@ -285,6 +286,29 @@ impl Cgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The child's one call, once it is in its cgroup (recorded).
+    #[test]
+    fn enter_makes_the_cgroup_the_root_of_its_namespace() {
+        let (trace, kernel) = step01_chroot::trace::Trace::recording();
+        let spec = step01_chroot::spec::Spec::new("t", "/r".into(), vec![], "/s".into());
+        let mut cgroup = Cgroup::new(Limits::default(), None);
+        cgroup
+            .enter(&ChildCx::standalone(&spec, trace.clone()))
+            .unwrap();
+        assert_eq!(
+            kernel.shown(),
+            Vec::<String>::new(),
+            "no cgroup made: nothing to enter"
+        );
+        cgroup.made = Some(Made {
+            hierarchy: Hierarchy::new_for_test(Version::V2, Path::new("/sys/fs/cgroup"), "/"),
+            dirs: vec![],
+            by_controller: BTreeMap::new(),
+        });
+        cgroup.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+        assert_eq!(kernel.shown(), ["unshare(CLONE_NEWCGROUP)"]);
+    }
     use std::fs;
     use std::path::Path;
     use step01_chroot::spec::Spec;

@@ -12,20 +12,11 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use step01_chroot::cli::eprintln_or_not;
 use step01_chroot::error::{Error, Result};
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
 use crate::cgroup::CgroupError;
 use crate::limits::Controller;
-
-/// mkdir(2) as a nix result; an existing directory is an error here.
-pub(crate) fn mkdir(dir: &Path) -> nix::Result<()> {
-    nix::unistd::mkdir(dir, nix::sys::stat::Mode::from_bits_truncate(0o755))
-}
-
-/// rmdir(2) as a nix result (std's error carries the same errno).
-pub(crate) fn rmdir(dir: &Path) -> nix::Result<()> {
-    fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-}
 
 /// `mkdir -p`, narrating each directory it makes. Another run may make the
 /// same parent at the same moment: EEXIST is fine here.
@@ -39,7 +30,8 @@ pub(crate) fn make_dirs(trace: &Trace, dir: &Path) -> Result<()> {
 
 /// mkdir(2), narrated; EEXIST is fine (another run made it meanwhile).
 fn make_dir(trace: &Trace, dir: &Path) -> Result<()> {
-    match trace.call(format!("mkdir({dir:?}, 0755)"), || mkdir(dir)) {
+    let (path, mode) = (dir.to_path_buf(), 0o755);
+    match trace.sys(Syscall::Mkdir { path, mode }) {
         Err(err) if err.errno != Errno::EEXIST => Err(err.into()),
         _ => Ok(()),
     }
@@ -101,7 +93,7 @@ pub(crate) fn remove(trace: &Trace, dirs: &[PathBuf]) {
                 break;
             }
             crate::sweep::kill_members(dir);
-            match trace.call(format!("rmdir({dir:?})"), || rmdir(dir)) {
+            match trace.sys(Syscall::Rmdir(dir.clone())) {
                 Err(err) if err.errno == Errno::EBUSY && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }

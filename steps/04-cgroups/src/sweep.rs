@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use step01_chroot::trace::Trace;
 
-use crate::dirs::rmdir;
+use step01_chroot::sys::Syscall;
 
 /// Removes cgroups that a run which crashed (or was SIGKILLed) left in
 /// `parent`: named like a container id, and the run of that id gone (its
@@ -54,7 +54,7 @@ pub(crate) fn sweep_stale(trace: &Trace, parent: &Path, own_id: &str) {
             dir.display()
         ));
         kill_all_in(trace, &dir);
-        let _ = trace.call(format!("rmdir({dir:?})"), || rmdir(&dir));
+        let _ = trace.sys(Syscall::Rmdir(dir.clone()));
     }
 }
 

@@ -94,3 +94,44 @@ impl Layer for Masks {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    /// What the child asks of the kernel for the masks, recorded: each
+    /// masked path this kernel has is covered (an empty read-only tmpfs
+    /// over a directory, /dev/null over a file), each read-only one bound
+    /// onto itself and remounted read-only.
+    #[test]
+    fn every_masked_path_this_kernel_has_is_covered() {
+        let (trace, kernel) = Trace::recording();
+        let spec = Spec::new("t", "/r".into(), vec!["sh".into()], "/s".into());
+        let masks = Masks {
+            read_only_root: true,
+        };
+        masks.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+        let shown = kernel.shown();
+        for path in MASKED.map(Path::new).into_iter().filter(|p| p.exists()) {
+            let cover = match path.is_dir() {
+                true => format!(r#"mount("tmpfs", {path:?}, "tmpfs", MS_RDONLY, "size=0")"#),
+                false => format!(r#"mount("/dev/null", {path:?}, NULL, MS_BIND, NULL)"#),
+            };
+            assert!(shown.contains(&cover), "{cover} in {shown:#?}");
+        }
+        for path in READ_ONLY.map(Path::new).into_iter().filter(|p| p.exists()) {
+            let bind = format!(r#"mount({path:?}, {path:?}, NULL, MS_BIND | MS_REC, NULL)"#);
+            let at = shown
+                .iter()
+                .position(|c| *c == bind)
+                .expect("bound onto itself");
+            assert!(shown[at + 1].starts_with(&format!("mount(NULL, {path:?}, NULL, MS_RDONLY")));
+        }
+        let root = shown
+            .iter()
+            .filter(|c| c.starts_with(r#"mount(NULL, "/", NULL, MS_RDONLY"#));
+        assert_eq!(root.count(), 1, "--read-only: / remounted read-only");
+    }
+}

@@ -18,6 +18,7 @@ use colored::Color;
 use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
 use nix::mount::{MntFlags, umount2};
@@ -154,9 +155,9 @@ impl Volumes {
     /// Unmounts the staged volumes, once the container has exited.
     fn unstage(&self, trace: &Trace) {
         for (_, staging) in &self.staged {
-            let _ = trace.call(format!("umount2({staging:?}, MNT_DETACH)"), || {
-                umount2(staging, MntFlags::MNT_DETACH)
-            });
+            let target = staging.clone();
+            let flags = MntFlags::MNT_DETACH;
+            let _ = trace.sys(Syscall::Umount { target, flags });
         }
     }
 }

@@ -31,11 +31,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use colored::Color;
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::mount::{MntFlags, MsFlags};
 use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::sys::Syscall;
 use step03_user_ns::idmap::IdMap;
 use step05_pivot_root::mounts::bind;
 
@@ -213,23 +214,17 @@ impl Overlay {
         if let Some((uid, gid)) = idmapped.upper_owner() {
             // The writable layer belongs to container root, as the lowers
             // now appear to.
-            trace.call(format!("chown({upper:?}, {uid}, {gid})"), || {
-                nix::unistd::chown(&upper, Some(uid.into()), Some(gid.into()))
-            })?;
+            let path = upper.clone();
+            trace.sys(Syscall::Chown { path, uid, gid })?;
         }
         let options = mount_options(idmapped.paths(), &upper, &work);
-        trace.call(
-            format!("mount(\"overlay\", {merged:?}, \"overlay\", 0, {options:?})"),
-            || {
-                mount(
-                    Some("overlay"),
-                    &merged,
-                    Some("overlay"),
-                    MsFlags::empty(),
-                    Some(options.as_str()),
-                )
-            },
-        )?;
+        trace.sys(Syscall::Mount {
+            source: Some("overlay".into()),
+            target: merged.clone(),
+            fstype: Some("overlay".into()),
+            flags: MsFlags::empty(),
+            data: Some(options),
+        })?;
         // Detached once the child is on its way (`released`): an unmount
         // waits for an RCU grace period, which the start need not wait for.
         self.views = Some(idmapped);
@@ -371,8 +366,10 @@ impl Layer for Overlay {
         let trace = &cx.trace;
         if std::mem::take(&mut self.mounted) {
             let merged = base.join("merged");
-            trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
-                umount2(&merged, MntFlags::MNT_DETACH)
+            let flags = MntFlags::MNT_DETACH;
+            trace.sys(Syscall::Umount {
+                target: merged,
+                flags,
             })?;
         }
         if trace.dry_run() {
