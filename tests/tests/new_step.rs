@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use step01_chroot::cli::RunArgs;
-use step01_chroot::flags::{Flags, Has};
+use step01_chroot::flags::{FlagGroups, Has};
 use step01_chroot::layer::{ChildCx, Layers, ParentCx};
 use step01_chroot::{Layer, Result};
 use step02_pid_ns::cli::PidNsArgs;
@@ -67,7 +67,7 @@ fn layers(
     seen: Arc<Mutex<Vec<String>>>,
 ) -> Result<Layers> {
     let mut layers = step07_overlay::layers(args, spec)?;
-    let greeting = args.get::<HelloArgs>().greeting.clone();
+    let greeting = args.group::<HelloArgs>().greeting.clone();
     layers.insert_after::<Cgroup>(Hello { greeting, seen })?;
     Ok(layers)
 }
@@ -106,7 +106,7 @@ fn a_new_step_only_adds() {
         "/bin/true".as_ref(),
     ]);
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let spec = cli.get::<RunArgs>().spec().unwrap();
+    let spec = cli.group::<RunArgs>().spec().unwrap();
     let names = layers(&cli, &spec, seen.clone()).unwrap().names();
     let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
     assert_eq!(at("hello"), at("cgroup") + 1, "{names:?}");
@@ -114,7 +114,7 @@ fn a_new_step_only_adds() {
 
     // And the engine runs it like any other layer (a dry run: no root).
     let container = cli
-        .get::<RunArgs>()
+        .group::<RunArgs>()
         .container(|spec| layers(&cli, spec, seen.clone()))
         .unwrap();
     container.run().unwrap();

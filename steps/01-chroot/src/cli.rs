@@ -1,8 +1,8 @@
 //! The command line every step shares.
 //!
-//! Each step's CLI is its predecessor's plus its own options: a later step
-//! flattens [`RunArgs`] into its own arguments with `#[command(flatten)]`,
-//! so `07-overlay` accepts every flag of `01-chroot`.
+//! [`RunArgs`] is step 01's flag group; every step's command line has it,
+//! beside the groups of the steps after (flags.rs), so `07-overlay`
+//! accepts every flag of `01-chroot`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

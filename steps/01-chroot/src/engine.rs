@@ -23,7 +23,7 @@
 //!   read means the command is running; otherwise it shows the child's error,
 //!   e.g. `chroot("/x"): No such file or directory`, instead of a silent exit.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -182,10 +182,12 @@ impl Container {
                 trace: trace.for_layer(layer.name(), layer.color()),
             };
             if let Err(err) = layer.cleanup(&mut cx, exit) {
-                crate::cli::eprintln_or_not(format_args!(
-                    "warning: cleaning up {} failed: {err}",
-                    layer.name()
-                ));
+                // (A closed stderr is no reason to stop cleaning up.)
+                let name = layer.name();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: cleaning up {name} failed: {err}"
+                );
                 first_error.get_or_insert(err);
             }
         }

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! A step's `layers()` asks for the groups it reads by their *type*, with
-//! [`Has`]: `args.get::<CgroupArgs>().memory`. It never walks through the
+//! [`Has`]: `args.group::<CgroupArgs>().memory`. It never walks through the
 //! other steps' structs, and a later step hands its own command line to
 //! the earlier steps' `layers()`: it has every group they ask for. Each
 //! step names what it needs as a trait, its predecessor's plus its own
@@ -21,21 +21,21 @@
 /// A command line that has the flag group `G`.
 pub trait Has<G> {
     /// The group.
-    fn group(&self) -> &G;
+    fn flag_group(&self) -> &G;
 }
 
-/// `args.get::<G>()`: the flag group `G` of any command line that has it.
-pub trait Flags {
+/// `args.group::<G>()`: the flag group `G` of any command line that has it.
+pub trait FlagGroups {
     /// The flag group `G`.
-    fn get<G>(&self) -> &G
+    fn group<G>(&self) -> &G
     where
         Self: Has<G>,
     {
-        <Self as Has<G>>::group(self)
+        <Self as Has<G>>::flag_group(self)
     }
 }
 
-impl<T: ?Sized> Flags for T {}
+impl<T: ?Sized> FlagGroups for T {}
 
 /// What step 01's layers read: its own group, [`RunArgs`](crate::cli::RunArgs).
 pub trait RunFlags: Has<crate::cli::RunArgs> {}
@@ -70,7 +70,7 @@ macro_rules! step_command_line {
             $($($(#[$extra_meta])* $extra: $extra_ty,)+)?
         }
         $(impl $crate::flags::Has<$group> for $cli {
-            fn group(&self) -> &$group {
+            fn flag_group(&self) -> &$group {
                 &self.$field
             }
         })+
@@ -101,7 +101,7 @@ mod tests {
 
     /// What a step's layers would see, asking by type.
     fn read(args: &(impl Has<One> + Has<Two>)) -> (bool, Option<u32>) {
-        (args.get::<One>().one, args.get::<Two>().two)
+        (args.group::<One>().one, args.group::<Two>().two)
     }
 
     #[test]

@@ -56,9 +56,10 @@ pub struct ParentCx<'a> {
 
 /// What a layer gets in the child, before the command is executed.
 ///
-/// Everything with a side effect must go through `trace.call`, so that a
-/// dry run (which runs these hooks in the parent, executing nothing) shows
-/// the whole plan and changes nothing.
+/// Every call to the kernel goes through `trace.sys` (sys.rs; `trace.call`
+/// for what is not a `Syscall` yet), so that a dry run (which runs these
+/// hooks in the parent, with a kernel that does nothing) shows the whole
+/// plan and changes nothing, and a unit test can record the calls.
 #[derive(Debug)]
 pub struct ChildCx<'a> {
     /// The container.
@@ -224,15 +225,32 @@ impl Layers {
         self.0.iter().map(|l| l.name()).collect()
     }
 
+    /// Puts `layer` where the layer of type `L` was.
+    pub fn replace_with<L: Layer>(&mut self, layer: impl Layer) -> Result<&mut Self, StackError> {
+        let mut one = Layers::new();
+        one.push(layer);
+        self.replace::<L>(one)
+    }
+
+    /// Where the one layer of type `L` is. None, or two (which would be
+    /// meant?), is the step's mistake, said before anything runs.
     fn position<L: Layer>(&self, action: &'static str) -> Result<usize, StackError> {
-        self.0
+        let mut found = self
+            .0
             .iter()
-            .position(|l| is::<L>(l.as_ref()))
-            .ok_or_else(|| StackError {
-                action,
-                wanted: std::any::type_name::<L>(),
-                have: self.names().join(", "),
-            })
+            .enumerate()
+            .filter(|(_, l)| is::<L>(l.as_ref()));
+        let error = |why| StackError {
+            action,
+            wanted: std::any::type_name::<L>(),
+            why,
+            have: self.names().join(", "),
+        };
+        match (found.next(), found.next()) {
+            (Some((at, _)), None) => Ok(at),
+            (None, _) => Err(error("no such layer in the stack")),
+            (Some(_), Some(_)) => Err(error("more than one layer of that type in the stack")),
+        }
     }
 }
 // ANCHOR_END: layers
@@ -266,12 +284,13 @@ impl std::ops::DerefMut for Layers {
 /// mistake in the step (the order in which it composes), not in the input.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "bug in this step's layers: cannot {action} {wanted}: no such layer in the stack ({have})\n  \
+    "bug in this step's layers: cannot {action} {wanted}: {why} ({have})\n  \
      hint: each step builds on the previous step's layers(); check the order in its lib.rs"
 )]
 pub struct StackError {
     action: &'static str,
     wanted: &'static str,
+    why: &'static str,
     have: String,
 }
 
@@ -330,5 +349,8 @@ mod tests {
         assert!(err.contains("cannot insert a layer after"), "{err}");
         assert!(err.contains("layer::tests::B"), "{err}");
         assert!(err.contains("(a)"), "{err}");
+        layers.push(A);
+        let err = layers.remove::<A>().unwrap_err().to_string();
+        assert!(err.contains("more than one layer of that type"), "{err}");
     }
 }

@@ -9,6 +9,7 @@
 //! | how the command ended: exit codes as a shell gives them | [`status.rs`](status) |
 //! | layers: one kind of isolation on the engine's timeline | [`layer.rs`](layer) |
 //! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
+//! | how a call's result is shown, and a dry run's stand-in | [`traced.rs`](traced) |
 //! | the one seam to the kernel: real, dry run, or recorded for tests | [`sys.rs`](sys) |
 //! | signals passed on to the container | [`signals.rs`](signals) |
 //! | the container's stdio: pipes, or a pty with `-t`; never your terminal | [`stdio.rs`](stdio) |
@@ -45,6 +46,7 @@ pub mod stdio;
 pub mod sys;
 pub mod terminal;
 pub mod trace;
+pub mod traced;
 
 pub use engine::Container;
 pub use error::{Error, Result};
@@ -62,8 +64,8 @@ pub fn layers(_args: &impl flags::RunFlags, _spec: &spec::Spec) -> Result<layer:
 
 /// Step 01's container: the command, in the rootfs, through its layers.
 pub fn container(args: &impl flags::RunFlags) -> Result<Container> {
-    use flags::Flags;
-    let run: &cli::RunArgs = args.get();
+    use flags::FlagGroups;
+    let run: &cli::RunArgs = args.group();
     run.container(|spec| layers(args, spec))
 }
 // ANCHOR_END: container

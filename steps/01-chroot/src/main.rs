@@ -4,7 +4,7 @@
 //! this file only reads the command line.
 
 use step01_chroot::cli::{RunArgs, finish};
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 
 step01_chroot::step_command_line! {
     /// Run a command in its own root filesystem, with chroot(2).
@@ -18,5 +18,5 @@ step01_chroot::step_command_line! {
 fn main() -> std::process::ExitCode {
     let cli: Cli = step01_chroot::cli::parse();
     let result = step01_chroot::container(&cli).and_then(|c| c.run());
-    finish(cli.get::<RunArgs>(), result)
+    finish(cli.group::<RunArgs>(), result)
 }

@@ -11,24 +11,28 @@
 //! | [`Dry`] | nothing (the trace says "dry run: not executed") | `--dry-run` |
 //! | [`Recording`] | writes the call down | unit tests, as any user |
 //!
-//! So `--dry-run` runs the *same* code as a real run, down to the last
-//! argument, and cannot tell a different story; and a layer's unit test
-//! checks exactly which calls it makes, in order, without root, without
-//! namespaces, on any laptop. (youki's `Syscall` trait is the model; ours
+//! So `--dry-run` runs the same layer code as a real run, with the kernel
+//! swapped, and shows the calls it makes with their real arguments; and a
+//! layer's unit test checks exactly which calls it makes, in order, without
+//! root, without namespaces, on any laptop. What a dry run cannot know, it
+//! cannot show: its child's hooks run in the runtime's own process, so
+//! what a hook reads from the host (/proc/self, the mount table) is the
+//! runtime's, not a container's; and the engine narrates the clone and the
+//! pipes itself. (youki's `Syscall` trait is the model; ours
 //! is a value rather than a method per call, so that recording and
 //! narrating need no code per call.)
 
 use std::ffi::CString;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
 /// One request to the kernel, as data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Syscall {
     /// mount(2).
     Mount {
@@ -101,6 +105,9 @@ pub enum Syscall {
         /// Its environment, `KEY=VALUE` each.
         env: Vec<String>,
     },
+    /// A call a later step brings, with its own text and its own way to be
+    /// made: the seam grows without a change here.
+    Other(Arc<dyn Call>),
     /// write(2) of `contents` to the file at `path` (opened, written,
     /// closed): much of the kernel's configuration is files (id maps in
     /// /proc, cgroup limits in /sys/fs/cgroup).
@@ -158,6 +165,7 @@ impl fmt::Display for Syscall {
             Syscall::Execve { program, argv, env } => {
                 write!(f, "execve({program:?}, {argv:?}, [{} vars])", env.len())
             }
+            Syscall::Other(call) => write!(f, "{call}"),
         }
     }
 }
@@ -175,10 +183,30 @@ pub fn flags_str(flags: MsFlags) -> String {
         .join(" | ")
 }
 
+/// A system call a later step brings to the seam ([`Syscall::Other`]):
+/// shown as the man page writes it (`Display`), made by `perform_real`
+/// only when the kernel is the real one. (Calls that return a value, a
+/// descriptor say, still go through `Trace::call` for now.)
+pub trait Call: fmt::Debug + fmt::Display + Send + Sync {
+    /// Makes the call.
+    fn perform_real(&self) -> nix::Result<()>;
+}
+
 /// Who carries out a [`Syscall`].
 pub trait Kernel: fmt::Debug + Send + Sync {
     /// Performs `call`, or does what stands in for it.
     fn perform(&self, call: &Syscall) -> nix::Result<()>;
+
+    /// Whether calls really happen. When not (a dry run, a recording), the
+    /// layers' other side effects (files in the state directory, locks,
+    /// sweeps) must not happen either: `Trace::dry_run` says so.
+    fn is_real(&self) -> bool {
+        false
+    }
+
+    /// A narrated call that is not (yet) a [`Syscall`]: not made, but
+    /// noted (a recording keeps its text, in order with the others).
+    fn not_made(&self, _shown: &str) {}
 }
 
 /// The kernel itself.
@@ -187,6 +215,10 @@ pub struct Real;
 
 // ANCHOR: real
 impl Kernel for Real {
+    fn is_real(&self) -> bool {
+        true
+    }
+
     fn perform(&self, call: &Syscall) -> nix::Result<()> {
         match call {
             Syscall::Mount {
@@ -235,6 +267,7 @@ impl Kernel for Real {
                 let Err(errno) = nix::unistd::execve(&c(program)?, &argv, &env);
                 Err(errno)
             }
+            Syscall::Other(call) => call.perform_real(),
         }
     }
 }
@@ -253,28 +286,31 @@ impl Kernel for Dry {
 /// Writes every call down, and does nothing: for unit tests.
 #[derive(Debug, Default)]
 pub struct Recording {
-    calls: Mutex<Vec<Syscall>>,
+    shown: Mutex<Vec<String>>,
 }
 
 impl Recording {
-    /// The calls so far, in order.
-    pub fn calls(&self) -> Vec<Syscall> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The calls so far, in order, as the trace shows them.
+    pub fn shown(&self) -> Vec<String> {
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The calls so far, as the trace shows them.
-    pub fn shown(&self) -> Vec<String> {
-        self.calls().iter().map(Syscall::to_string).collect()
+    fn keep(&self, shown: String) {
+        self.shown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(shown);
     }
 }
 
 impl Kernel for Recording {
     fn perform(&self, call: &Syscall) -> nix::Result<()> {
-        self.calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(call.clone());
+        self.keep(call.to_string());
         Ok(())
+    }
+
+    fn not_made(&self, shown: &str) {
+        self.keep(shown.to_string());
     }
 }
 

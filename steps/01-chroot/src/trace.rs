@@ -1,12 +1,14 @@
 //! The trace: every kernel call that builds the container is narrated here.
 //!
-//! Each call that creates isolation goes through [`Trace::call`], which
+//! Each call that creates isolation goes through [`Trace::sys`] (a
+//! [`Syscall`] value, handed to the kernel of sys.rs), or [`Trace::call`]
+//! (a closure, for calls not modelled yet), which
 //!
 //! * prints it as it happens, on **stderr** (stdout belongs to the container),
 //!   with who makes it (`parent` or `child`), which layer asked for it, the
 //!   real syscall name with its key arguments, and the result the kernel gave;
-//! * skips it in `--dry-run` mode, so the whole plan can be printed without
-//!   root and checked in unit tests;
+//! * does not make it in `--dry-run` mode (nor in a unit test's recording),
+//!   so the whole plan can be printed without root;
 //! * shows how long it took with `--timings`;
 //! * with `--step`, waits for Enter before each call and says which process to
 //!   look at from another terminal: the instructor's live-demo mode.
@@ -28,9 +30,6 @@ use std::time::Instant;
 
 use colored::{Color, Colorize};
 use nix::errno::Errno;
-use nix::sys::wait::WaitStatus;
-use nix::unistd::Pid;
-use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::error::SysError;
 use crate::sys::{Dry, Kernel, Real, Recording, Syscall};
@@ -67,73 +66,7 @@ pub struct TraceOptions {
     pub step: bool,
 }
 
-/// A value a traced call returns, as the trace shows it.
-pub trait Traced: Sized {
-    /// How the result is printed after ` = `.
-    fn shown(&self) -> String;
-
-    /// The stand-in value of a dry run, where nothing is executed. Calls
-    /// whose result cannot be made up (a pipe, a child) return `None`: the
-    /// engine narrates those itself in a dry run and never reaches them.
-    fn dry() -> Option<Self> {
-        None
-    }
-}
-
-impl Traced for () {
-    fn shown(&self) -> String {
-        // Every system call we narrate returns 0 on success.
-        "0".into()
-    }
-    fn dry() -> Option<Self> {
-        Some(())
-    }
-}
-
-impl Traced for usize {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-    fn dry() -> Option<Self> {
-        Some(0)
-    }
-}
-
-impl Traced for Pid {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-}
-
-/// A descriptor that may not be there: `open` of something optional. A dry
-/// run stands in with `None` (nothing is opened).
-impl Traced for Option<OwnedFd> {
-    fn shown(&self) -> String {
-        match self {
-            Some(fd) => fd.as_raw_fd().to_string(),
-            None => "(none)".into(),
-        }
-    }
-    fn dry() -> Option<Self> {
-        Some(None)
-    }
-}
-
-impl Traced for (OwnedFd, OwnedFd) {
-    fn shown(&self) -> String {
-        format!("0, fds [{}, {}]", self.0.as_raw_fd(), self.1.as_raw_fd())
-    }
-}
-
-impl Traced for WaitStatus {
-    fn shown(&self) -> String {
-        match self {
-            WaitStatus::Exited(pid, code) => format!("{pid} (exited, status {code})"),
-            WaitStatus::Signaled(pid, sig, _) => format!("{pid} (killed by {})", sig.as_str()),
-            other => format!("{other:?}"),
-        }
-    }
-}
+pub use crate::traced::Traced;
 
 /// The narrator. Cheap to clone: each layer gets its own copy, tagged with
 /// the layer's name and color.
@@ -226,7 +159,8 @@ impl Trace {
 
     /// Whether this is a dry run (nothing is executed).
     pub fn dry_run(&self) -> bool {
-        self.opts.dry_run
+        // (A recording is not the real kernel either: nothing real happens.)
+        !self.kernel.is_real()
     }
 
     /// Runs `f`, the system call described by `call`, and narrates it.
@@ -259,12 +193,12 @@ impl Trace {
                 .map_err(|errno| SysError { call: shown, errno });
         }
         self.pause_before(&shown);
-        if self.opts.dry_run {
+        if self.dry_run() {
             self.line(&format!("{shown}   (dry run: not executed)"));
         }
         let kernel = self.kernel.clone();
         let perform = || kernel.perform(&call);
-        match self.opts.dry_run {
+        match self.dry_run() {
             true => perform(),
             false => self.run_and_show(&shown, perform, |e| errno_shown(*e)),
         }
@@ -292,7 +226,8 @@ impl Trace {
         shown_err: impl Fn(&E) -> String,
     ) -> Result<T, E> {
         self.pause_before(call);
-        if self.opts.dry_run {
+        if self.dry_run() {
+            self.kernel.not_made(call);
             self.line(&format!("{call}   (dry run: not executed)"));
             return Ok(T::dry().unwrap_or_else(|| {
                 panic!("bug: {call} cannot be simulated; narrate it with announce() in a dry run")
@@ -339,7 +274,7 @@ impl Trace {
     pub fn announce(&self, call: impl Display) {
         let call = call.to_string();
         self.pause_before(&call);
-        let suffix = if self.opts.dry_run {
+        let suffix = if self.dry_run() {
             "   (dry run: not executed)"
         } else {
             " ..."

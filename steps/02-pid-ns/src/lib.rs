@@ -22,7 +22,7 @@ pub mod pid;
 pub mod uts;
 
 use step01_chroot::chroot::Chroot;
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Result};
@@ -31,7 +31,7 @@ use crate::cli::{PidNsArgs, PidNsFlags};
 
 /// The container's hostname: `--hostname`, or its short id.
 pub fn hostname(args: &impl PidNsFlags, spec: &Spec) -> String {
-    let own: &PidNsArgs = args.get();
+    let own: &PidNsArgs = args.group();
     own.hostname.clone().unwrap_or_else(|| spec.id.clone())
 }
 
@@ -45,7 +45,7 @@ pub fn layers(args: &impl PidNsFlags, spec: &Spec) -> Result<Layers> {
         .insert_before::<Chroot>(uts::Uts::new(hostname(args, spec)))?
         .insert_before::<Chroot>(ipc::Ipc)?
         .insert_after::<Chroot>(pid::PidNamespace::new())?; // mounts /proc inside the new root
-    if args.get::<PidNsArgs>().init {
+    if args.group::<PidNsArgs>().init {
         layers.push(init::Init); // last: it forks
     }
     Ok(layers)
@@ -54,7 +54,7 @@ pub fn layers(args: &impl PidNsFlags, spec: &Spec) -> Result<Layers> {
 
 /// Step 02's container.
 pub fn container(args: &impl PidNsFlags) -> Result<Container> {
-    args.get::<step01_chroot::cli::RunArgs>()
+    args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }
 

@@ -2,7 +2,7 @@
 //! IPC. The concepts are in the library (`lib.rs` lists where).
 
 use step01_chroot::cli::{RunArgs, finish};
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step02_pid_ns::cli::PidNsArgs;
 
 // ANCHOR: cli
@@ -18,6 +18,6 @@ step01_chroot::step_command_line! {
 fn main() -> std::process::ExitCode {
     let cli: Cli = step01_chroot::cli::parse();
     let result = step02_pid_ns::container(&cli).and_then(|c| c.run());
-    finish(cli.get::<RunArgs>(), result)
+    finish(cli.group::<RunArgs>(), result)
 }
 // ANCHOR_END: cli

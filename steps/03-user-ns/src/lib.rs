@@ -20,7 +20,7 @@ pub mod reach;
 pub mod remap;
 pub mod userns;
 
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Result};
@@ -32,7 +32,7 @@ use crate::cli::{UserNsArgs, UserNsFlags};
 /// after it), and the rootfs bound where container root can reach it
 /// (`reach.rs`), in front of step 02's.
 pub fn layers(args: &impl UserNsFlags, spec: &Spec) -> Result<Layers> {
-    let mapping = args.get::<UserNsArgs>().mapping().map_err(Error::layer)?;
+    let mapping = args.group::<UserNsArgs>().mapping().map_err(Error::layer)?;
     let mut layers = Layers::new();
     layers
         .push(userns::UserNamespace::new(mapping))
@@ -43,7 +43,7 @@ pub fn layers(args: &impl UserNsFlags, spec: &Spec) -> Result<Layers> {
 
 /// Step 03's container.
 pub fn container(args: &impl UserNsFlags) -> Result<Container> {
-    args.get::<step01_chroot::cli::RunArgs>()
+    args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }
 // ANCHOR_END: container

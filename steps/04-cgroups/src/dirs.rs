@@ -15,7 +15,7 @@ use step01_chroot::error::{Error, Result};
 use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
-use crate::cgroup::CgroupError;
+use crate::errors::CgroupError;
 use crate::limits::Controller;
 
 /// `mkdir -p`, narrating each directory it makes. Another run may make the

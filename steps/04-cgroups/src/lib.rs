@@ -6,6 +6,7 @@
 //! | the limits, checked together, and the v1/v2 files they become | [`limits.rs`](limits) |
 //! | each flag's value, parsed and checked: sizes, CPUs, pids | [`values.rs`](values) |
 //! | finding the hierarchies (v1 or v2) and our place in them | [`hierarchy.rs`](hierarchy) |
+//! | what can go wrong, each with what to do | [`errors.rs`](errors) |
 //! | cgroup directories: made (v2's subtree_control), removed when empty | [`dirs.rs`](dirs) |
 //! | the report after exit: peak memory, CPU time, OOM kills | [`report.rs`](report) |
 //! | cgroups a killed run left, and killing what is in them without a pid race | [`sweep.rs`](sweep) |
@@ -14,13 +15,14 @@
 pub mod cgroup;
 pub mod cli;
 pub mod dirs;
+pub mod errors;
 pub mod hierarchy;
 pub mod limits;
 pub mod report;
 pub mod sweep;
 pub mod values;
 
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Result};
@@ -33,7 +35,7 @@ use crate::cli::{CgroupArgs, CgroupFlags};
 /// and the rootfs (the child must be in its cgroup before it does anything).
 pub fn layers(args: &impl CgroupFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step03_user_ns::layers(args, spec)?;
-    let own: &CgroupArgs = args.get();
+    let own: &CgroupArgs = args.group();
     let cgroup = cgroup::Cgroup::new(own.limits(), own.cgroup_parent.clone());
     layers.insert_after::<RootfsBind>(cgroup)?;
     Ok(layers)
@@ -42,6 +44,6 @@ pub fn layers(args: &impl CgroupFlags, spec: &Spec) -> Result<Layers> {
 
 /// Step 04's container.
 pub fn container(args: &impl CgroupFlags) -> Result<Container> {
-    args.get::<step01_chroot::cli::RunArgs>()
+    args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }

@@ -14,6 +14,7 @@
 //! | `--pids-limit` | `pids.max` | `pids.max` |
 
 use crate::values::Size;
+pub use crate::values::Swap;
 
 /// The CFS period: quotas are "microseconds of CPU per 100 ms".
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -50,15 +51,6 @@ pub enum Version {
     V1,
     /// One unified hierarchy (`/sys/fs/cgroup/...`).
     V2,
-}
-
-/// The swap part of `--memory-swap`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Swap {
-    /// `-1`: as much swap as the host has.
-    Unlimited,
-    /// Memory plus swap, in bytes (Docker's meaning of `--memory-swap`).
-    Total(u64),
 }
 
 /// The limits asked for on the command line, already checked.

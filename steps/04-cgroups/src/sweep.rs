@@ -80,6 +80,9 @@ fn kill_all_in(trace: &Trace, dir: &Path) {
         kill_members(dir);
         Ok(())
     });
+    if trace.dry_run() {
+        return; // nothing was killed, nothing to wait for
+    }
     // Again until it is empty (what forked meanwhile), a second at most.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     while !members(dir).is_empty() && std::time::Instant::now() < deadline {

@@ -6,11 +6,18 @@
 
 use std::fmt;
 
-use crate::limits::Swap;
-
 /// The smallest memory limit we accept: below it a container cannot even
 /// start its first process (Docker's minimum is 6 MiB).
 pub const MIN_MEMORY: u64 = 4 * 1024 * 1024;
+
+/// The swap part of `--memory-swap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swap {
+    /// `-1`: as much swap as the host has.
+    Unlimited,
+    /// Memory plus swap, in bytes (Docker's meaning of `--memory-swap`).
+    Total(u64),
+}
 
 /// A size in bytes that prints the way people write it (`64 MiB`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,7 +25,7 @@ pub mod pivot;
 pub mod volumes;
 
 use step01_chroot::chroot::Chroot;
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Result};
@@ -38,7 +38,7 @@ use crate::cli::{PivotArgs, PivotFlags};
 /// sequence and the mounts a container expects, and hardening after /proc.
 pub fn layers(args: &impl PivotFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step04_cgroups::layers(args, spec)?;
-    let own: &PivotArgs = args.get();
+    let own: &PivotArgs = args.group();
     let mut root = Layers::new();
     if !own.pivot_without_bind {
         root.push(pivot::BindRoot); // the rootfs becomes a mount point
@@ -65,6 +65,6 @@ pub fn layers(args: &impl PivotFlags, spec: &Spec) -> Result<Layers> {
 
 /// Step 05's container.
 pub fn container(args: &impl PivotFlags) -> Result<Container> {
-    args.get::<step01_chroot::cli::RunArgs>()
+    args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }

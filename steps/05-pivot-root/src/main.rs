@@ -2,7 +2,7 @@
 //! `/dev`, `/sys` and `/proc` Docker gives. The concepts are in the library.
 
 use step01_chroot::cli::{RunArgs, finish};
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step02_pid_ns::cli::PidNsArgs;
 use step03_user_ns::cli::UserNsArgs;
 use step04_cgroups::cli::CgroupArgs;
@@ -19,5 +19,5 @@ step01_chroot::step_command_line! {
 fn main() -> std::process::ExitCode {
     let cli: Cli = step01_chroot::cli::parse();
     let result = step05_pivot_root::container(&cli).and_then(|c| c.run());
-    finish(cli.get::<RunArgs>(), result)
+    finish(cli.group::<RunArgs>(), result)
 }

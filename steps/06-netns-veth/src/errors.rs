@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use step01_chroot::error::Error;
 
+use crate::defaults::DEFAULT_BRIDGE;
 use crate::ipam::Subnet;
 use crate::iptables::IptablesError;
-use crate::network::DEFAULT_BRIDGE;
 
 /// What can go wrong with networking, and what to do.
 #[derive(Debug, thiserror::Error)]

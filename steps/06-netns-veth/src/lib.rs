@@ -16,6 +16,7 @@
 
 pub mod bridge;
 pub mod cli;
+pub mod defaults;
 pub mod errors;
 pub mod forwarding;
 pub mod ipam;
@@ -27,7 +28,7 @@ pub mod ports;
 pub mod stale;
 
 use step01_chroot::cli::RunArgs;
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::trace::Trace;
@@ -40,7 +41,7 @@ use crate::cli::{NetArgs, NetFlags};
 /// Step 06's layers: step 05's, plus the network after the cgroup.
 pub fn layers(args: &impl NetFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step05_pivot_root::layers(args, spec)?;
-    let own: &NetArgs = args.get();
+    let own: &NetArgs = args.group();
     let network = network::Network::new(
         own.network,
         own.bridge.clone(),
@@ -54,11 +55,11 @@ pub fn layers(args: &impl NetFlags, spec: &Spec) -> Result<Layers> {
 
 /// Step 06's container.
 pub fn container(args: &impl NetFlags) -> Result<Container> {
-    args.get::<RunArgs>().container(|spec| layers(args, spec))
+    args.group::<RunArgs>().container(|spec| layers(args, spec))
 }
 
 /// `--cleanup`: remove the bridge and our iptables rules.
 pub fn cleanup(args: &impl NetFlags) -> Result<()> {
-    let trace = Trace::new(args.get::<RunArgs>().trace_options());
-    bridge::teardown(&trace, &args.get::<NetArgs>().bridge)
+    let trace = Trace::new(args.group::<RunArgs>().trace_options());
+    bridge::teardown(&trace, &args.group::<NetArgs>().bridge)
 }

@@ -2,7 +2,7 @@
 //! concepts are in the library (`lib.rs` lists where).
 
 use step01_chroot::cli::{RunArgs, finish, finish_command};
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step02_pid_ns::cli::PidNsArgs;
 use step03_user_ns::cli::UserNsArgs;
 use step04_cgroups::cli::CgroupArgs;
@@ -26,9 +26,9 @@ step01_chroot::step_command_line! {
 
 fn main() -> std::process::ExitCode {
     let cli: Cli = step01_chroot::cli::parse();
-    if cli.get::<NetArgs>().cleanup {
+    if cli.group::<NetArgs>().cleanup {
         return finish_command(step06_netns_veth::cleanup(&cli));
     }
     let result = step06_netns_veth::container(&cli).and_then(|c| c.run());
-    finish(cli.get::<RunArgs>(), result)
+    finish(cli.group::<RunArgs>(), result)
 }

@@ -54,11 +54,7 @@ use crate::netns::{bind_netns, lo_up};
 use crate::ports::Publish;
 use crate::stale;
 
-/// The default bridge and subnet (Podman's default subnet; Docker's is
-/// 172.17.0.0/16).
-pub const DEFAULT_BRIDGE: &str = "wsbr0";
-/// The default subnet.
-pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+pub use crate::defaults::{DEFAULT_BRIDGE, DEFAULT_SUBNET};
 
 /// `--network`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

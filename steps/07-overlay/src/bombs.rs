@@ -9,7 +9,7 @@
 
 use std::io::Read;
 
-use crate::unpack::UnpackError;
+use crate::refusals::UnpackError;
 
 /// How far a layer may go. A tarball is small on the wire and may be huge
 /// unpacked (a gzip of zeros shrinks about a thousand times), or hold

@@ -9,6 +9,7 @@
 //! | `rmi`, and the lock that keeps layers in use | [`rmi.rs`](rmi) |
 //! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
 //! | an import's limits: size, entries, gzip ratio | [`bombs.rs`](bombs) |
+//! | what unpacking refuses, and why | [`refusals.rs`](refusals) |
 //! | `diff`: what a container changed | [`diff.rs`](diff) |
 //! | the subcommands: import, images, rmi, diff, rm | [`commands.rs`](commands) |
 //! | the command line: step 06's plus `--image`, `--layer`, `--rm` | [`cli.rs`](cli) |
@@ -20,13 +21,14 @@ pub mod diff;
 pub mod idmap;
 pub mod leftovers;
 pub mod overlay;
+pub mod refusals;
 pub mod rmi;
 pub mod store;
 pub mod unpack;
 
 use std::path::PathBuf;
 
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Result};
@@ -43,7 +45,7 @@ use crate::cli::{OverlayArgs, OverlayFlags};
 /// overlay of the image's layers (or of --rootfs) and a writable layer.
 pub fn layers(args: &impl OverlayFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step06_netns_veth::layers(args, spec)?;
-    let own: &OverlayArgs = args.get();
+    let own: &OverlayArgs = args.group();
     let lowers = match &own.image {
         None => vec![spec.rootfs.clone()],
         Some(image) => {
@@ -57,8 +59,8 @@ pub fn layers(args: &impl OverlayFlags, spec: &Spec) -> Result<Layers> {
         }
     };
     let from_rootfs = own.image.is_none();
-    let bind = !args.get::<PivotArgs>().pivot_without_bind;
-    let mapping = args.get::<UserNsArgs>().mapping().map_err(Error::layer)?;
+    let bind = !args.group::<PivotArgs>().pivot_without_bind;
+    let mapping = args.group::<UserNsArgs>().mapping().map_err(Error::layer)?;
     let idmap = nix::unistd::Uid::effective()
         .is_root()
         .then(|| mapping.moves_root())
@@ -71,9 +73,7 @@ pub fn layers(args: &impl OverlayFlags, spec: &Spec) -> Result<Layers> {
     layers.remove::<RootfsBind>()?;
     // In BindRoot's place; with --pivot-without-bind there is none: before /dev.
     if layers.contains::<BindRoot>() {
-        let mut overlay_only = Layers::new();
-        overlay_only.push(overlay);
-        layers.replace::<BindRoot>(overlay_only)?;
+        layers.replace_with::<BindRoot>(overlay)?;
     } else {
         layers.insert_before::<Dev>(overlay)?;
     }
@@ -83,6 +83,6 @@ pub fn layers(args: &impl OverlayFlags, spec: &Spec) -> Result<Layers> {
 
 /// Step 07's container.
 pub fn container(args: &impl OverlayFlags) -> Result<Container> {
-    args.get::<step01_chroot::cli::RunArgs>()
+    args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }

@@ -4,7 +4,7 @@
 use step01_chroot::cli::{
     RunArgs, finish, finish_command, flags_given, parse_with_matches, usage_error,
 };
-use step01_chroot::flags::Flags;
+use step01_chroot::flags::FlagGroups;
 use step02_pid_ns::cli::PidNsArgs;
 use step03_user_ns::cli::UserNsArgs;
 use step04_cgroups::cli::CgroupArgs;
@@ -42,12 +42,12 @@ fn main() -> std::process::ExitCode {
                 &format!("leave it out; to run a command named {name}, write -- {name}"),
             );
         }
-        let state_dir = &cli.get::<RunArgs>().state_dir;
+        let state_dir = &cli.group::<RunArgs>().state_dir;
         return finish_command(step07_overlay::commands::run(command, state_dir));
     }
-    if cli.get::<NetArgs>().cleanup {
+    if cli.group::<NetArgs>().cleanup {
         return finish_command(step06_netns_veth::cleanup(&cli));
     }
     let result = step07_overlay::container(&cli).and_then(|c| c.run());
-    finish(cli.get::<RunArgs>(), result)
+    finish(cli.group::<RunArgs>(), result)
 }
