@@ -190,7 +190,7 @@ impl Locked {
 /// sees its lock free and drops it.)
 pub fn make(trace: &Trace, spec: &Spec, target: &Path, dir: bool) -> Result<()> {
     // (The lock is held across the mkdir: no run removes the path between.)
-    let _locked = match trace.dry_run() {
+    let _locked = match trace.dry_run() || own_rootfs(spec) {
         true => None,
         false => Some(
             step01_chroot::owner::private_shared("mount-points")
@@ -234,7 +234,7 @@ fn record(trace: &Trace, lists: &Path, spec: &Spec, target: &Path) -> std::io::R
 /// it made, and no one else uses, is removed. Also what dead runs left.
 pub fn release(trace: &Trace, spec: &Spec) {
     let lists = step01_chroot::owner::shared_dir().join("mount-points");
-    if trace.dry_run() || !lists.exists() {
+    if trace.dry_run() || own_rootfs(spec) || !lists.exists() {
         return;
     }
     // Proved ours first (owner.rs): its records say what to remove.
@@ -257,6 +257,13 @@ fn release_in(trace: &Trace, lists: &Path, run: &str, rootfs: Option<&Path>) {
             locked.tidy(trace, run, rootfs);
         }
     }
+}
+
+/// Whether the container's rootfs is its own, made by the runtime under
+/// the state directory (step 07's overlay): what is made there goes with
+/// it, and no other container mounts on it. Nothing to record.
+fn own_rootfs(spec: &Spec) -> bool {
+    step03_user_ns::reach::image_rootfs(spec).starts_with(&spec.state_dir)
 }
 
 /// `--rootfs` itself (not the container's bind of it), canonical.
