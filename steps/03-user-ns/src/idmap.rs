@@ -181,9 +181,10 @@ pub enum IdMapError {
         helper: &'static str,
         own: u32,
     },
-    /// Root's subordinate range could not be found or made.
+    /// Root's subordinate range could not be found or made (remap.rs's
+    /// error; boxed, so that this module need not know remap.rs).
     #[error(transparent)]
-    Remap(#[from] crate::remap::RemapError),
+    Remap(Box<dyn std::error::Error + Send + Sync>),
     /// The helper ran and refused.
     #[error("{helper} {args} failed: {stderr}")]
     HelperFailed {

@@ -168,6 +168,12 @@ pub enum RemapError {
     Full { file: PathBuf, kind: &'static str },
 }
 
+impl From<RemapError> for crate::idmap::IdMapError {
+    fn from(err: RemapError) -> Self {
+        crate::idmap::IdMapError::Remap(Box::new(err))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,3 +158,56 @@ impl Layer for Sys {
     }
     // ANCHOR_END: sys
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    /// The container's /dev, as the child asks for it (recorded): a tmpfs,
+    /// the host's few harmless devices bound in (mknod is not allowed in a
+    /// user namespace), a devpts of its own, a hardened /dev/shm.
+    #[test]
+    fn dev_is_a_tmpfs_with_a_few_devices_and_its_own_ptys() {
+        let (trace, kernel) = Trace::recording();
+        let spec = Spec::new("t", "/r".into(), vec!["sh".into()], "/s".into());
+        Dev.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+        let shown = kernel.shown();
+        let expected = [
+            r#"mkdir("/r/dev", 0755)"#.to_string(),
+            r#"mount("tmpfs", "/r/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")"#
+                .into(),
+            r#"mount("/dev/null", "/r/dev/null", NULL, MS_BIND, NULL)"#.into(),
+            r#"mount("devpts", "/r/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")"#
+                .into(),
+            r#"mount("tmpfs", "/r/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")"#
+                .into(),
+        ];
+        let mut at = 0;
+        for call in expected {
+            let found = shown[at..].iter().position(|c| *c == call);
+            at += found.unwrap_or_else(|| panic!("{call} (in order) in {shown:#?}")) + 1;
+        }
+        for device in DEVICES {
+            let bind = format!(r#"mount("/dev/{device}", "/r/dev/{device}", NULL, MS_BIND, NULL)"#);
+            assert!(shown.contains(&bind), "{bind}");
+        }
+    }
+
+    /// /sys: the container's own sysfs, read-only (recorded: no EPERM here,
+    /// so the bind fallback is not taken).
+    #[test]
+    fn sys_is_a_read_only_sysfs() {
+        let (trace, kernel) = Trace::recording();
+        let spec = Spec::new("t", "/r".into(), vec!["sh".into()], "/s".into());
+        Sys.enter(&ChildCx::standalone(&spec, trace)).unwrap();
+        assert_eq!(
+            kernel.shown(),
+            [
+                r#"mkdir("/r/sys", 0555)"#,
+                r#"mount("sysfs", "/r/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"#,
+            ]
+        );
+    }
+}

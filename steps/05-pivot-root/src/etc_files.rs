@@ -128,3 +128,29 @@ impl Layer for EtcFiles {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    /// The child binds the container's own three files over the image's
+    /// (recorded); the image is never written.
+    #[test]
+    fn the_containers_own_files_are_bound_over_the_images() {
+        let (trace, kernel) = Trace::recording();
+        let mut spec = Spec::new("t", "/r".into(), vec!["sh".into()], "/s".into());
+        spec.id = "abc".into();
+        EtcFiles::new("box")
+            .enter(&ChildCx::standalone(&spec, trace))
+            .unwrap();
+        let expected: Vec<String> = FILES
+            .iter()
+            .map(|f| {
+                format!(r#"mount("/s/containers/abc/{f}", "/r/etc/{f}", NULL, MS_BIND, NULL)"#)
+            })
+            .collect();
+        assert_eq!(kernel.shown(), expected);
+    }
+}

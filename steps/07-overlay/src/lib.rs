@@ -86,3 +86,35 @@ pub fn container(args: &impl OverlayFlags) -> Result<Container> {
     args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }
+
+// ANCHOR: main
+/// Step 07's `main`, for its binary and every step after: a subcommand
+/// (with no run flags beside it: `07-overlay --memory 1g images` would
+/// ignore the flag), `--cleanup`, or a container. `definition` and
+/// `matches` are clap's, to tell which flags were given.
+pub fn main(
+    args: &impl OverlayFlags,
+    command: Option<&cli::Command>,
+    definition: &clap::Command,
+    matches: &clap::ArgMatches,
+) -> std::process::ExitCode {
+    use step01_chroot::cli::{RunArgs, finish, finish_command, flags_given, usage_error};
+    if let Some(command) = command {
+        let run_flags = flags_given(definition, matches);
+        if let Some(flag) = run_flags.iter().find(|f| *f != "--state-dir") {
+            let name = matches.subcommand_name().unwrap_or_default();
+            usage_error(
+                &format!("{flag} is for running a container, not for `{name}`"),
+                &format!("leave it out; to run a command named {name}, write -- {name}"),
+            );
+        }
+        let state_dir = &args.group::<RunArgs>().state_dir;
+        return finish_command(commands::run(command, state_dir));
+    }
+    if args.group::<step06_netns_veth::cli::NetArgs>().cleanup {
+        return finish_command(step06_netns_veth::cleanup(args));
+    }
+    let result = container(args).and_then(|c| c.run());
+    finish(args.group::<RunArgs>(), result)
+}
+// ANCHOR_END: main

@@ -1,10 +1,7 @@
 //! `07-overlay`: run containers on image layers with a writable overlay,
 //! and manage the image store. The concepts are in the library.
 
-use step01_chroot::cli::{
-    RunArgs, finish, finish_command, flags_given, parse_with_matches, usage_error,
-};
-use step01_chroot::flags::FlagGroups;
+use step01_chroot::cli::{RunArgs, parse_with_matches};
 use step02_pid_ns::cli::PidNsArgs;
 use step03_user_ns::cli::UserNsArgs;
 use step04_cgroups::cli::CgroupArgs;
@@ -32,22 +29,6 @@ step01_chroot::step_command_line! {
 
 fn main() -> std::process::ExitCode {
     let (cli, matches): (Cli, _) = parse_with_matches();
-    if let Some(command) = &cli.command {
-        // `07-overlay --memory 1g images`: the flag would be ignored.
-        let run_flags = flags_given(&<Cli as clap::CommandFactory>::command(), &matches);
-        if let Some(flag) = run_flags.iter().find(|f| *f != "--state-dir") {
-            let name = matches.subcommand_name().unwrap_or_default();
-            usage_error(
-                &format!("{flag} is for running a container, not for `{name}`"),
-                &format!("leave it out; to run a command named {name}, write -- {name}"),
-            );
-        }
-        let state_dir = &cli.group::<RunArgs>().state_dir;
-        return finish_command(step07_overlay::commands::run(command, state_dir));
-    }
-    if cli.group::<NetArgs>().cleanup {
-        return finish_command(step06_netns_veth::cleanup(&cli));
-    }
-    let result = step07_overlay::container(&cli).and_then(|c| c.run());
-    finish(cli.group::<RunArgs>(), result)
+    let definition = <Cli as clap::CommandFactory>::command();
+    step07_overlay::main(&cli, cli.command.as_ref(), &definition, &matches)
 }
