@@ -87,6 +87,16 @@ pub enum Syscall {
     },
     /// rmdir(2).
     Rmdir(PathBuf),
+    /// open(2) with O_CREAT of an empty file (one that is there is kept):
+    /// a mount point for a file.
+    CreateFile(PathBuf),
+    /// symlink(2): `link` points at `target`.
+    Symlink {
+        /// What the link says.
+        target: PathBuf,
+        /// The link itself.
+        link: PathBuf,
+    },
     /// mkdir(2).
     Mkdir {
         /// The directory.
@@ -160,6 +170,8 @@ impl fmt::Display for Syscall {
             Syscall::DropGroups => write!(f, "setgroups(0, [])"),
             Syscall::Chown { path, uid, gid } => write!(f, "chown({path:?}, {uid}, {gid})"),
             Syscall::Rmdir(path) => write!(f, "rmdir({path:?})"),
+            Syscall::CreateFile(path) => write!(f, "open({path:?}, O_CREAT | O_WRONLY, 0644)"),
+            Syscall::Symlink { target, link } => write!(f, "symlink({target:?}, {link:?})"),
             Syscall::Mkdir { path, mode } => write!(f, "mkdir({path:?}, {mode:04o})"),
             Syscall::WriteFile { path, contents } => write!(f, "write({path:?}, {contents:?})"),
             Syscall::Execve { program, argv, env } => {
@@ -252,13 +264,21 @@ impl Kernel for Real {
             Syscall::Chown { path, uid, gid } => {
                 nix::unistd::chown(path, Some((*uid).into()), Some((*gid).into()))
             }
-            Syscall::Rmdir(path) => std::fs::remove_dir(path)
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+            Syscall::Rmdir(path) => std::fs::remove_dir(path).map_err(errno),
+            Syscall::CreateFile(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map(drop)
+                .map_err(errno),
+            Syscall::Symlink { target, link } => {
+                std::os::unix::fs::symlink(target, link).map_err(errno)
+            }
             Syscall::Mkdir { path, mode } => {
                 nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(*mode))
             }
-            Syscall::WriteFile { path, contents } => std::fs::write(path, contents)
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+            Syscall::WriteFile { path, contents } => std::fs::write(path, contents).map_err(errno),
             Syscall::Execve { program, argv, env } => {
                 let c = |s: &String| CString::new(s.as_bytes()).map_err(|_| Errno::EINVAL);
                 let argv = argv.iter().map(c).collect::<nix::Result<Vec<_>>>()?;
@@ -272,6 +292,11 @@ impl Kernel for Real {
     }
 }
 // ANCHOR_END: real
+
+/// The errno of an `io::Error` (EIO if it has none).
+fn errno(err: std::io::Error) -> Errno {
+    Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
+}
 
 /// `--dry-run`: nothing happens.
 #[derive(Debug, Default)]

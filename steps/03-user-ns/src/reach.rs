@@ -30,12 +30,13 @@ use std::path::{Path, PathBuf};
 use colored::Color;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::mount::{MntFlags, MsFlags, umount2};
 use nix::sys::stat::Mode;
 use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::ParentCx;
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
 use crate::idmapped::{read_only, set_attributes};
@@ -122,16 +123,13 @@ fn open_inside(trace: &Trace, dir: &Path, name: &str) -> Result<Option<OwnedFd>>
 
 /// A bind mount, narrated.
 fn bind(trace: &Trace, source: &Path, target: &Path, more: MsFlags) -> Result<()> {
-    let flags = MsFlags::MS_BIND | more;
-    let rec = if more.contains(MsFlags::MS_REC) {
-        " | MS_REC"
-    } else {
-        ""
-    };
-    trace.call(
-        format!("mount({source:?}, {target:?}, NULL, MS_BIND{rec}, NULL)"),
-        || mount(Some(source), target, None::<&str>, flags, None::<&str>),
-    )?;
+    trace.sys(Syscall::Mount {
+        source: Some(source.into()),
+        target: target.into(),
+        fstype: None,
+        flags: MsFlags::MS_BIND | more,
+        data: None,
+    })?;
     Ok(())
 }
 

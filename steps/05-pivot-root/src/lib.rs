@@ -68,3 +68,79 @@ pub fn container(args: &impl PivotFlags) -> Result<Container> {
     args.group::<step01_chroot::cli::RunArgs>()
         .container(|spec| layers(args, spec))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use step01_chroot::cli::RunArgs;
+    use step01_chroot::layer::ChildCx;
+    use step01_chroot::trace::Trace;
+    use step02_pid_ns::cli::PidNsArgs;
+    use step03_user_ns::cli::UserNsArgs;
+    use step04_cgroups::cli::CgroupArgs;
+
+    use super::*;
+
+    step01_chroot::step_command_line! {
+        /// Step 05's command line, as its binary has it.
+        struct Cli {
+            run: RunArgs,
+            pid_ns: PidNsArgs,
+            user_ns: UserNsArgs,
+            cgroups: CgroupArgs,
+            pivot: PivotArgs,
+        }
+    }
+
+    /// The child's side of step 05, every layer's `enter` in order, as the
+    /// kernel is asked (recorded: no root, no namespace). Checked: the
+    /// calls that make this step, in the order that makes them work.
+    #[test]
+    fn the_child_pivots_after_every_mount_is_in_place() {
+        let args = [
+            "05",
+            "--rootfs",
+            "/r",
+            "--hostname",
+            "box",
+            "-v",
+            "/tmp:/data",
+            "true",
+        ];
+        let cli = Cli::parse_from(args);
+        let spec = cli.run.spec().unwrap();
+        let (trace, kernel) = Trace::recording();
+        for layer in layers(&cli, &spec).unwrap().iter() {
+            layer
+                .enter(&ChildCx::standalone(&spec, trace.clone()))
+                .unwrap();
+        }
+        let shown = kernel.shown();
+        let in_order = [
+            r#"mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)"#,
+            r#"sethostname("box")"#,
+            r#"mount("/r", "/r", NULL, MS_BIND | MS_REC, NULL)"#,
+            r#"mount("tmpfs", "/r/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")"#,
+            r#"mount("sysfs", "/r/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"#,
+            r#"mount("{state}/containers/{id}/hosts", "/r/etc/hosts", NULL, MS_BIND, NULL)"#,
+            r#"mount("/tmp", "/r/data", NULL, MS_BIND | MS_REC, NULL)"#,
+            r#"mount("proc", "/r/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"#,
+            r#"chdir("/r")"#,
+            r#"pivot_root(".", ".")"#,
+            r#"umount2(".", MNT_DETACH)"#,
+            r#"chdir("/")"#,
+            r#"mount("tmpfs", "/proc/acpi", "tmpfs", MS_RDONLY, "size=0")"#,
+        ];
+        let state = spec.state_dir.display().to_string();
+        let mut at = 0;
+        for call in in_order {
+            let call = call.replace("{state}", &state).replace("{id}", &spec.id);
+            let found = shown[at..].iter().position(|c| *c == call);
+            at += found.unwrap_or_else(|| panic!("{call}, in order, in {shown:#?}")) + 1;
+        }
+        assert!(
+            !shown.iter().any(|c| c.starts_with("chroot(")),
+            "pivot_root, not chroot"
+        );
+    }
+}

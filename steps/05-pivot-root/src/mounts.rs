@@ -12,13 +12,14 @@
 //!
 //! Man pages: mount(2), mount_namespaces(7), statvfs(3).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::sys::statvfs::{FsFlags, statvfs};
 use step01_chroot::error::SysError;
-use step01_chroot::sys::Syscall;
+use step01_chroot::sys::{Call, Syscall};
 use step01_chroot::trace::Trace;
 
 pub use step01_chroot::sys::flags_str;
@@ -88,29 +89,40 @@ pub fn remount_read_only(trace: &Trace, target: &Path) -> Result<(), SysError> {
 /// call: mount_setattr(2) with AT_RECURSIVE (Linux 5.12; step 03's
 /// `idmapped.rs` wraps it). mount(2) can only remount one mount at a time.
 pub fn read_only_recursive(trace: &Trace, target: &Path) -> Result<(), SysError> {
-    use std::os::fd::AsFd;
-    use step03_user_ns::idmapped::{read_only, set_attributes};
-    trace.call(
-        format!("mount_setattr({target:?}, AT_RECURSIVE, {{ attr_set: MOUNT_ATTR_RDONLY }})"),
-        || {
-            let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC;
-            let mount = nix::fcntl::open(target, flags, nix::sys::stat::Mode::empty())?;
-            set_attributes(mount.as_fd(), libc::AT_RECURSIVE, &read_only(true))
-        },
-    )
+    trace.sys(Syscall::Other(Arc::new(ReadOnlyRecursive(target.into()))))
 }
+
+// ANCHOR: other_call
+/// A call step 01's seam does not know, brought by this step
+/// (`Syscall::Other`): how it reads in the trace, and how it is made when
+/// the kernel is the real one. A dry run and a recording need nothing more.
+#[derive(Debug)]
+struct ReadOnlyRecursive(PathBuf);
+
+impl std::fmt::Display for ReadOnlyRecursive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = &self.0;
+        write!(
+            f,
+            "mount_setattr({target:?}, AT_RECURSIVE, {{ attr_set: MOUNT_ATTR_RDONLY }})"
+        )
+    }
+}
+
+impl Call for ReadOnlyRecursive {
+    fn perform_real(&self) -> nix::Result<()> {
+        use std::os::fd::AsFd;
+        use step03_user_ns::idmapped::{read_only, set_attributes};
+        let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC;
+        let mount = nix::fcntl::open(&self.0, flags, nix::sys::stat::Mode::empty())?;
+        set_attributes(mount.as_fd(), libc::AT_RECURSIVE, &read_only(true))
+    }
+}
+// ANCHOR_END: other_call
 
 /// Creates an empty file (a mount point for a file), narrated.
 pub fn touch(trace: &Trace, path: &Path) -> Result<(), SysError> {
-    trace.call(format!("open({path:?}, O_CREAT | O_WRONLY, 0644)"), || {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map(drop)
-            .map_err(errno)
-    })
+    trace.sys(Syscall::CreateFile(path.into()))
 }
 
 /// Creates a directory, narrated; one that exists is fine.
@@ -124,12 +136,34 @@ pub fn mkdir(trace: &Trace, path: &Path, mode: u32) -> Result<(), SysError> {
 
 /// Creates a symbolic link, narrated.
 pub fn symlink(trace: &Trace, target: &str, link: &Path) -> Result<(), SysError> {
-    trace.call(format!("symlink({target:?}, {link:?})"), || {
-        std::os::unix::fs::symlink(target, link).map_err(errno)
+    trace.sys(Syscall::Symlink {
+        target: target.into(),
+        link: link.into(),
     })
 }
 
 /// The errno inside an io::Error.
 pub fn errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This step's own call goes through the seam like step 01's: shown
+    /// as the man page writes it, recorded rather than made.
+    #[test]
+    fn a_call_of_this_step_is_recorded_like_any_other() {
+        let (trace, kernel) = Trace::recording();
+        read_only_recursive(&trace, Path::new("/staged")).unwrap();
+        touch(&trace, Path::new("/r/etc/hosts")).unwrap();
+        assert_eq!(
+            kernel.shown(),
+            [
+                r#"mount_setattr("/staged", AT_RECURSIVE, { attr_set: MOUNT_ATTR_RDONLY })"#,
+                r#"open("/r/etc/hosts", O_CREAT | O_WRONLY, 0644)"#,
+            ]
+        );
+    }
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, umount2};
 use step01_chroot::error::{Error, Result};
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 use step03_user_ns::idmap::IdMap;
 use step03_user_ns::idmapped::{UsernsFd, idmapped_bind};
@@ -146,8 +147,9 @@ impl IdmappedLowers {
     pub fn detach(mut self, trace: &Trace) {
         if let Some(dir) = self.dir.take() {
             for view in &self.paths {
-                let _ = trace.call(format!("umount2({view:?}, MNT_DETACH)"), || {
-                    umount2(view, MntFlags::MNT_DETACH)
+                let _ = trace.sys(Syscall::Umount {
+                    target: view.clone(),
+                    flags: MntFlags::MNT_DETACH,
                 });
             }
             detach_all(&dir);

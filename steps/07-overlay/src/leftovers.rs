@@ -9,7 +9,8 @@
 use std::fs;
 use std::path::Path;
 
-use nix::mount::{MntFlags, umount2};
+use nix::mount::MntFlags;
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
 fn is_mount_point(dir: &Path) -> bool {
@@ -86,8 +87,9 @@ pub fn release_if_dead(trace: &Trace, state_dir: &Path, base: &Path) -> bool {
             "unmounting the overlay a killed run left: {}",
             merged.display()
         ));
-        let _ = trace.call(format!("umount2({merged:?}, MNT_DETACH)"), || {
-            umount2(&merged, MntFlags::MNT_DETACH)
+        let _ = trace.sys(Syscall::Umount {
+            target: merged.clone(),
+            flags: MntFlags::MNT_DETACH,
         });
     }
     let unfinished = name.to_string_lossy().starts_with(".claim-");
