@@ -17,9 +17,6 @@
 //! newuidmap(1) and newgidmap(1), which allow the ranges the administrator
 //! delegated in /etc/subuid and /etc/subgid (subuid(5)).
 
-use std::fmt;
-use std::str::FromStr;
-
 /// The most lines a map may have (since Linux 4.15).
 pub const MAX_RANGES: usize = 340;
 
@@ -63,72 +60,7 @@ impl IdKind {
     }
 }
 
-/// One line of a map: `count` ids from `inside` are `outside` on the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdRange {
-    /// The first id in the container.
-    pub inside: u32,
-    /// The first id on the host.
-    pub outside: u32,
-    /// How many ids.
-    pub count: u32,
-}
-
-impl IdRange {
-    /// One id: `inside` is `outside` on the host.
-    pub fn one(inside: u32, outside: u32) -> Self {
-        IdRange {
-            inside,
-            outside,
-            count: 1,
-        }
-    }
-
-    fn inside_end(&self) -> u64 {
-        self.inside as u64 + self.count as u64
-    }
-
-    fn outside_end(&self) -> u64 {
-        self.outside as u64 + self.count as u64
-    }
-}
-
-impl fmt::Display for IdRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.inside, self.outside, self.count)
-    }
-}
-
-/// `CONTAINER:HOST:COUNT`, as `--uid-map` and `--gid-map` take it.
-impl FromStr for IdRange {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<_> = s.split(':').collect();
-        let [inside, outside, count] = parts[..] else {
-            return Err(format!(
-                "expected CONTAINER:HOST:COUNT (e.g. 0:1000:1), got {s:?}"
-            ));
-        };
-        let number = |what: &str, text: &str| {
-            text.parse::<u32>()
-                .map_err(|_| format!("{what} in {s:?} is not a number from 0 to 4294967295"))
-        };
-        let range = IdRange {
-            inside: number("CONTAINER", inside)?,
-            outside: number("HOST", outside)?,
-            count: number("COUNT", count)?,
-        };
-        if range.count == 0 {
-            return Err(format!("COUNT in {s:?} must be at least 1"));
-        }
-        // Id 4294967295 (-1) means "no id" to the kernel and cannot be mapped.
-        if range.inside_end() > u32::MAX as u64 || range.outside_end() > u32::MAX as u64 {
-            return Err(format!("{s:?} reaches past the largest id, 4294967294"));
-        }
-        Ok(range)
-    }
-}
+pub use crate::range::IdRange;
 
 /// What is wrong with a map, or with the right to write it.
 #[derive(Debug, thiserror::Error)]

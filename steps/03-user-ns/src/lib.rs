@@ -3,7 +3,8 @@
 //! | concept | file |
 //! |---|---|
 //! | **user namespace**: maps written by the parent, root in the child (this step's idea) | [`userns.rs`](userns) |
-//! | id maps: parsing, the kernel's rules, /etc/subuid | [`idmap.rs`](idmap) |
+//! | id maps: the kernel's rules, /etc/subuid | [`idmap.rs`](idmap) |
+//! | one line of a map, `CONTAINER:HOST:COUNT` | [`range.rs`](range) |
 //! | real root's default: subordinate ids, never host root | [`remap.rs`](remap) |
 //! | idmapped mounts: host-owned files seen as the container's | [`idmapped.rs`](idmapped) |
 //! | the rootfs bound where container root can reach it, and nobody else | [`reach.rs`](reach) |
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod idmap;
 pub mod idmapped;
+pub mod range;
 pub mod reach;
 pub mod remap;
 pub mod userns;
