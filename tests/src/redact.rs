@@ -101,7 +101,7 @@ pub fn full_trace_redactions(rootfs: &Path) -> insta::Settings {
     // subtree_control on v2 only): one line that says it was there.
     settings.add_filter(
         r"(?m)(^\[parent\] cgroup .*\n)+",
-        "[parent] cgroup  │ [the cgroup's calls, as cgroup v1 or v2 makes them: step 04's trace shows both]\n",
+        "[parent] cgroup  │ [the cgroup layer's calls: their number differs between cgroup v1 and v2 (step 04's trace shows them)]\n",
     );
     settings.add_filter(
         r"(?m)^\[child \] sys     │ mount\(NULL, \x22[^\x22]*/sys/[^\n]*\n",
