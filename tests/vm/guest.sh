@@ -38,6 +38,25 @@ if run "v2 detected" 0 04-cgroups $R --memory 32m --cpus 0.5 --pids-limit 20 -- 
     ok "cgroup v2 detected; memory.max, cpu.max and pids.max written"
 else not_ok "cgroup v2 detected; memory.max, cpu.max and pids.max written"; fi
 
+# The trace of steps/04-cgroups/tests/trace.rs (TRACED there: keep the two
+# in step), printed between markers for run.sh, which gives it to that
+# file's the_v2_trace_made_in_the_vm_lane to check against its snapshot.
+# The rootfs, state directory and cgroup parent have the names it redacts.
+mkdir -p /srv/vm-rootfs /tmp/workshop-state-vm && chmod 711 /tmp/workshop-state-vm
+mount -o bind /rootfs /srv/vm-rootfs
+T="--rootfs /srv/vm-rootfs --state-dir /tmp/workshop-state-vm"
+export WORKSHOP_CGROUP_PARENT=/workshop-tests-vm
+# (a first run makes the parent, as the test's does)
+if run "trace, first run" 0 04-cgroups $T -q --pids-limit 20 /bin/true \
+    && run "trace" 0 04-cgroups $T --hostname traced --memory 64m --cpus 0.5 \
+        --pids-limit 20 /bin/true; then
+    echo "--- trace v2 ---"; cat /tmp/err; echo "--- end of trace v2 ---"
+    ok "step 04's trace printed for its v2 snapshot"
+else not_ok "step 04's trace printed for its v2 snapshot"; fi
+unset WORKSHOP_CGROUP_PARENT
+rmdir /sys/fs/cgroup/workshop-tests-vm 2>/dev/null
+umount /srv/vm-rootfs
+
 # 2. controllers handed down through cgroup.subtree_control
 if grep -q memory /sys/fs/cgroup/workshop/cgroup.subtree_control \
     && grep -q pids /sys/fs/cgroup/workshop/cgroup.subtree_control \

@@ -11,7 +11,8 @@
 #   initramfs   busybox-static, the steps built as static binaries, the
 #               busybox test rootfs with the probe, overlay.ko, and guest.sh
 # The guest prints "ok N - ..." lines and "vm: N passed, M failed" on its
-# serial console; this script reads them back.
+# serial console; this script reads them back, and the trace of step 04
+# that the guest printed, which a test checks against its v2 snapshot.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -87,3 +88,18 @@ tr -d '\r' <"$console" | grep -E '^(ok|not ok|#|vm:)|workshop-vm:' || true
 summary=$(tr -d '\r' <"$console" | grep -E '^vm: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
 failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed/\1/')
 [ "$failed" = 0 ] || die "$summary"
+
+# --- step 04's v2 trace snapshot ----------------------------------------------
+# The guest printed the trace between markers; the test compares it with
+# steps/04-cgroups/tests/snapshots/trace__trace_v2.snap (insta, as every
+# snapshot: INSTA_UPDATE=always to accept a change, after reading it).
+trace=$work/trace-v2.txt
+tr -d '\r' <"$console" | sed -n '/^--- trace v2 ---$/,/^--- end of trace v2 ---$/p' \
+    | sed '1d;$d' >"$trace"
+[ -s "$trace" ] || die "the guest printed no trace (console: $console)"
+say "checking step 04's trace on cgroup v2 against its snapshot"
+checked=$(cd "$top" && WORKSHOP_VM_TRACE=$trace cargo test --quiet -p step04-cgroups \
+    --test trace -- --ignored --exact the_v2_trace_made_in_the_vm_lane 2>&1) \
+    || { echo "$checked" >&2; die "step 04's v2 trace differs from its snapshot (see above)"; }
+# (A renamed test would match nothing, and pass: one must have run.)
+echo "$checked" | grep -q "1 passed" || { echo "$checked" >&2; die "the v2 trace test did not run"; }

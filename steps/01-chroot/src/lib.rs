@@ -10,7 +10,9 @@
 //! | layers: one kind of isolation on the engine's timeline | [`layer.rs`](layer) |
 //! | the trace: every kernel call narrated, `--dry-run`, `--step` | [`trace.rs`](trace) |
 //! | how a call's result is shown, and a dry run's stand-in | [`traced.rs`](traced) |
-//! | the one seam to the kernel: real, dry run, or recorded for tests | [`sys.rs`](sys) |
+//! | `--step`: wait for Enter before each call | `pause.rs` |
+//! | the one seam to the kernel: every call as a value | [`sys.rs`](sys) |
+//! | ...and who makes it: the kernel, nobody (dry run), a recording (tests) | [`kernels.rs`](kernels) |
 //! | signals passed on to the container | [`signals.rs`](signals) |
 //! | the container's stdio: pipes, or a pty with `-t`; never your terminal | [`stdio.rs`](stdio) |
 //! | your terminal meanwhile: raw mode, window size | [`terminal.rs`](terminal) |
@@ -36,8 +38,10 @@ pub mod clone;
 pub mod engine;
 pub mod error;
 pub mod flags;
+pub mod kernels;
 pub mod layer;
 pub mod owner;
+mod pause;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -5,11 +5,11 @@
 //! (`trace.sys(Syscall::Mount { .. })`), which narrates it and passes it to
 //! a [`Kernel`]. Who that kernel is decides what happens:
 //!
-//! | kernel | does | used by |
+//! | kernel (kernels.rs) | does | used by |
 //! |---|---|---|
-//! | [`Real`] | the system call | every real run |
-//! | [`Dry`] | nothing (the trace says "dry run: not executed") | `--dry-run` |
-//! | [`Recording`] | writes the call down | unit tests, as any user |
+//! | [`Real`](crate::kernels::Real) | the system call | every real run |
+//! | [`Dry`](crate::kernels::Dry) | nothing (the trace says "dry run: not executed") | `--dry-run` |
+//! | [`Recording`](crate::kernels::Recording) | writes the call down | unit tests, as any user |
 //!
 //! So `--dry-run` runs the same layer code as a real run, with the kernel
 //! swapped, and shows the calls it makes with their real arguments; and a
@@ -22,12 +22,10 @@
 //! is a value rather than a method per call, so that recording and
 //! narrating need no code per call.)
 
-use std::ffi::CString;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
@@ -219,123 +217,15 @@ pub trait Kernel: fmt::Debug + Send + Sync {
     /// A narrated call that is not (yet) a [`Syscall`]: not made, but
     /// noted (a recording keeps its text, in order with the others).
     fn not_made(&self, _shown: &str) {}
-}
 
-/// The kernel itself.
-#[derive(Debug, Default)]
-pub struct Real;
-
-// ANCHOR: real
-impl Kernel for Real {
-    fn is_real(&self) -> bool {
-        true
-    }
-
-    fn perform(&self, call: &Syscall) -> nix::Result<()> {
-        match call {
-            Syscall::Mount {
-                source,
-                target,
-                fstype,
-                flags,
-                data,
-            } => nix::mount::mount(
-                source.as_deref(),
-                target,
-                fstype.as_deref(),
-                *flags,
-                data.as_deref(),
-            ),
-            Syscall::Umount { target, flags } => nix::mount::umount2(target, *flags),
-            Syscall::Chroot(path) => nix::unistd::chroot(path),
-            Syscall::Chdir(path) => nix::unistd::chdir(path),
-            Syscall::PivotRoot { new_root, put_old } => nix::unistd::pivot_root(new_root, put_old),
-            Syscall::Sethostname(name) => nix::unistd::sethostname(name),
-            Syscall::Unshare(flags) => nix::sched::unshare(*flags),
-            Syscall::Setresuid(id) => {
-                let id = nix::unistd::Uid::from_raw(*id);
-                nix::unistd::setresuid(id, id, id)
-            }
-            Syscall::Setresgid(id) => {
-                let id = nix::unistd::Gid::from_raw(*id);
-                nix::unistd::setresgid(id, id, id)
-            }
-            Syscall::DropGroups => nix::unistd::setgroups(&[]),
-            Syscall::Chown { path, uid, gid } => {
-                nix::unistd::chown(path, Some((*uid).into()), Some((*gid).into()))
-            }
-            Syscall::Rmdir(path) => std::fs::remove_dir(path).map_err(errno),
-            Syscall::CreateFile(path) => std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path)
-                .map(drop)
-                .map_err(errno),
-            Syscall::Symlink { target, link } => {
-                std::os::unix::fs::symlink(target, link).map_err(errno)
-            }
-            Syscall::Mkdir { path, mode } => {
-                nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(*mode))
-            }
-            Syscall::WriteFile { path, contents } => std::fs::write(path, contents).map_err(errno),
-            Syscall::Execve { program, argv, env } => {
-                let c = |s: &String| CString::new(s.as_bytes()).map_err(|_| Errno::EINVAL);
-                let argv = argv.iter().map(c).collect::<nix::Result<Vec<_>>>()?;
-                let env = env.iter().map(c).collect::<nix::Result<Vec<_>>>()?;
-                // Only comes back if it failed.
-                let Err(errno) = nix::unistd::execve(&c(program)?, &argv, &env);
-                Err(errno)
-            }
-            Syscall::Other(call) => call.perform_real(),
-        }
-    }
-}
-// ANCHOR_END: real
-
-/// The errno of an `io::Error` (EIO if it has none).
-fn errno(err: std::io::Error) -> Errno {
-    Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
-}
-
-/// `--dry-run`: nothing happens.
-#[derive(Debug, Default)]
-pub struct Dry;
-
-impl Kernel for Dry {
-    fn perform(&self, _call: &Syscall) -> nix::Result<()> {
-        Ok(())
-    }
-}
-
-/// Writes every call down, and does nothing: for unit tests.
-#[derive(Debug, Default)]
-pub struct Recording {
-    shown: Mutex<Vec<String>>,
-}
-
-impl Recording {
-    /// The calls so far, in order, as the trace shows them.
-    pub fn shown(&self) -> Vec<String> {
-        self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn keep(&self, shown: String) {
-        self.shown
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(shown);
-    }
-}
-
-impl Kernel for Recording {
-    fn perform(&self, call: &Syscall) -> nix::Result<()> {
-        self.keep(call.to_string());
-        Ok(())
-    }
-
-    fn not_made(&self, shown: &str) {
-        self.keep(shown.to_string());
+    /// Whether we run as root (geteuid(2) is 0). Some hooks act only then:
+    /// a mount in the host's mount namespace needs it, and rootless, the
+    /// container's root is you anyway. A recording may say either, so that
+    /// a unit test, run as any user, can follow root's path where a hook
+    /// asks this alone (step 03's rootfs bind); hooks that first ask
+    /// `Trace::dry_run` follow root's path in any recording.
+    fn runs_as_root(&self) -> bool {
+        nix::unistd::Uid::effective().is_root()
     }
 }
 
@@ -377,13 +267,5 @@ mod tests {
             flags: MntFlags::MNT_DETACH,
         };
         assert_eq!(detach.to_string(), r#"umount2("/old", MNT_DETACH)"#);
-    }
-
-    #[test]
-    fn a_recording_keeps_the_calls_in_order() {
-        let recording = Recording::default();
-        recording.perform(&Syscall::Chroot("/r".into())).unwrap();
-        recording.perform(&Syscall::Chdir("/".into())).unwrap();
-        assert_eq!(recording.shown(), [r#"chroot("/r")"#, r#"chdir("/")"#]);
     }
 }

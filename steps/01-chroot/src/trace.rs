@@ -23,7 +23,7 @@
 //! is what lets the snapshot tests hold it.
 
 use std::fmt::Display;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +32,8 @@ use colored::{Color, Colorize};
 use nix::errno::Errno;
 
 use crate::error::SysError;
-use crate::sys::{Dry, Kernel, Real, Recording, Syscall};
+use crate::kernels::{Dry, Real, Recording};
+use crate::sys::{Kernel, Syscall};
 
 /// Which side of the `clone` makes a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +105,17 @@ impl Trace {
     /// A quiet trace whose [`Trace::sys`] calls are written down, not made:
     /// a layer's unit test runs its hooks with it and reads the calls back.
     pub fn recording() -> (Self, Arc<Recording>) {
-        let recording = Arc::new(Recording::default());
+        Trace::recording_of(Recording::default())
+    }
+
+    /// [`Trace::recording`], following root's path whoever runs the test
+    /// (a layer that mounts on the host acts only as root).
+    pub fn recording_as_root() -> (Self, Arc<Recording>) {
+        Trace::recording_of(Recording::as_root())
+    }
+
+    fn recording_of(recording: Recording) -> (Self, Arc<Recording>) {
+        let recording = Arc::new(recording);
         let mut trace = Trace::quiet();
         trace.kernel = recording.clone();
         (trace, recording)
@@ -163,6 +174,11 @@ impl Trace {
         !self.kernel.is_real()
     }
 
+    /// Whether we run as root (the kernel says: sys.rs).
+    pub fn runs_as_root(&self) -> bool {
+        self.kernel.runs_as_root()
+    }
+
     /// Runs `f`, the system call described by `call`, and narrates it.
     ///
     /// `call` is what the learner reads, e.g. `chroot("/rootfs")`; write it
@@ -186,7 +202,7 @@ impl Trace {
         let shown = call.to_string();
         if let Syscall::Execve { .. } = call {
             // Printed before: when it works, nothing comes after it.
-            self.announce(&shown);
+            self.show_ahead(&shown);
             return self
                 .kernel
                 .perform(&call)
@@ -270,10 +286,20 @@ impl Trace {
         })
     }
 
-    /// Narrates a call that does not come back when it works (`execve`).
+    /// Narrates a call that is made elsewhere, or not at all in a dry run
+    /// (where a recording notes it, as it does every call).
     pub fn announce(&self, call: impl Display) {
         let call = call.to_string();
-        self.pause_before(&call);
+        if self.dry_run() {
+            self.kernel.not_made(&call);
+        }
+        self.show_ahead(&call);
+    }
+
+    /// Prints `call` before it is made: `call ...`, as for a call that
+    /// does not come back when it works (`execve`).
+    fn show_ahead(&self, call: &str) {
+        self.pause_before(call);
         let suffix = if self.dry_run() {
             "   (dry run: not executed)"
         } else {
@@ -297,49 +323,22 @@ impl Trace {
         let _ = writeln!(std::io::stderr().lock(), "{}", line.color(self.color));
     }
 
-    /// `--step`: say what comes next and wait for Enter on the terminal.
-    ///
-    /// We read from /dev/tty, not stdin: stdin belongs to the container.
+    /// `--step`: say what comes next and wait for Enter (pause.rs).
     fn pause_before(&self, call: &str) {
-        if !self.opts.step || self.opts.quiet {
-            return;
-        }
-        let pid = self.focus.unwrap_or_else(|| std::process::id() as i32);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "{}",
-            format!(
-                "  ⏸  next: {call}\n     look at host pid {pid} from another terminal: \
-                 ls -l /proc/{pid}/root /proc/{pid}/ns; lsns -p {pid}\n     press Enter to go on"
-            )
-            .dimmed()
-        );
-        drop(err);
-        let tty = PAUSE_TERMINAL
-            .get()
-            .and_then(|t| t.try_clone().ok())
-            .or_else(|| std::fs::File::open("/dev/tty").ok());
-        if let Some(tty) = tty {
-            let _ = BufReader::new(tty).read_line(&mut String::new());
+        if self.opts.step && !self.opts.quiet {
+            let pid = self.focus.unwrap_or_else(|| std::process::id() as i32);
+            crate::pause::pause(call, pid);
         }
     }
 
     /// `--step` in the child: keeps a handle on our terminal for the
-    /// pauses, before the child leaves it (a session of its own, see
-    /// `stdio.rs`), after which /dev/tty is no longer ours to open. It is
-    /// close-on-exec: the command never gets it.
+    /// pauses, before the child leaves it (pause.rs).
     pub fn keep_terminal_for_pauses(&self) {
-        if self.opts.step
-            && let Ok(tty) = std::fs::File::open("/dev/tty")
-        {
-            let _ = PAUSE_TERMINAL.set(tty);
+        if self.opts.step {
+            crate::pause::keep_terminal();
         }
     }
 }
-
-/// Where `--step` waits for Enter, once the child has left our terminal.
-static PAUSE_TERMINAL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 
 /// Colors only on a terminal: piped into a file or a test, the trace is
 /// plain text. `NO_COLOR` and `CLICOLOR_FORCE` still win (the colored crate

@@ -18,6 +18,7 @@
 //! delegated in /etc/subuid and /etc/subgid (subuid(5)).
 
 /// The most lines a map may have (since Linux 4.15).
+/// (Linux 4.14 and earlier took 5; user_namespaces(7).)
 pub const MAX_RANGES: usize = 340;
 
 /// Users or groups: the maps and their error messages say which.
@@ -129,7 +130,9 @@ pub enum IdMapError {
 /// A checked uid or gid map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdMap {
+    /// Which map: it names the file, the flag and the set-uid helper.
     kind: IdKind,
+    /// The lines, in the order given: the kernel takes them in any order.
     ranges: Vec<IdRange>,
 }
 
@@ -138,6 +141,8 @@ impl IdMap {
     /// most [`MAX_RANGES`] lines; and container root must be mapped.
     pub fn new(kind: IdKind, ranges: Vec<IdRange>) -> Result<Self, IdMapError> {
         let flag = kind.flag();
+        // The kernel refuses these two with a bare EINVAL, and only once the child
+        // exists; checked here, the error names the lines before anything runs.
         if ranges.len() > MAX_RANGES {
             return Err(IdMapError::TooMany {
                 flag,
@@ -146,6 +151,9 @@ impl IdMap {
         }
         for (i, a) in ranges.iter().enumerate() {
             for b in &ranges[i + 1..] {
+                // Both sides, as the kernel checks them: ids are translated in both
+                // directions, and each id must have one answer. Ranges are half-open,
+                // [first, end): two meet when each starts before the other ends.
                 let overlap = |a0: u64, a1: u64, b0: u64, b1: u64| a0 < b1 && b0 < a1;
                 let side = if overlap(
                     a.inside as u64,
@@ -173,6 +181,8 @@ impl IdMap {
             }
         }
         let map = IdMap { kind, ranges };
+        // Ours, not the kernel's: the child's setresuid(0) (userns.rs) fails with
+        // EINVAL when uid 0 is not valid in its namespace (setresuid(2)).
         if map.outside(0).is_none() {
             return Err(IdMapError::RootNotMapped {
                 flag,
@@ -183,6 +193,9 @@ impl IdMap {
     }
 
     /// The lines to write into `/proc/PID/uid_map` (or `gid_map`).
+    ///
+    /// All of it goes in one write(2) at offset 0, each line ended by a newline:
+    /// the kernel reads a map from a single write (user_namespaces(7)).
     pub fn file_contents(&self) -> String {
         self.ranges
             .iter()
@@ -191,6 +204,8 @@ impl IdMap {
     }
 
     /// The arguments newuidmap/newgidmap take after the pid.
+    /// The same triples, flattened: `newuidmap PID UID LOWERUID COUNT ...`,
+    /// as newuidmap(1) and newgidmap(1) take them.
     pub fn helper_args(&self) -> Vec<String> {
         self.ranges
             .iter()
@@ -209,6 +224,9 @@ impl IdMap {
 
     /// Whether this map is one an unprivileged process may write itself:
     /// one line, one id, its own.
+    ///
+    /// The kernel's own rule (user_namespaces(7)): without CAP_SETUID in the
+    /// parent namespace, a map is one line mapping the writer's effective id.
     pub fn is_only(&self, own: u32) -> bool {
         matches!(self.ranges[..], [IdRange { outside, count: 1, .. }] if outside == own)
     }
@@ -221,6 +239,8 @@ impl IdMap {
         own: u32,
         subids: &[(u32, u32)],
     ) -> Result<(), IdMapError> {
+        // newuidmap(1)'s test, made first so that the error can say what is
+        // allowed: the caller's own id alone, or within a range delegated to it.
         let covered = |first: u64, end: u64| {
             (first == own as u64 && end == own as u64 + 1)
                 || subids.iter().any(|&(start, count)| {
@@ -266,6 +286,7 @@ pub fn subids_for(text: &str, user: &str, id: u32) -> Vec<(u32, u32)> {
         .filter_map(|line| {
             let mut fields = line.trim().split(':');
             let (who, start, count) = (fields.next()?, fields.next()?, fields.next()?);
+            // shadow's helpers accept a line that names the user or its numeric id.
             (who == user || who == id.to_string())
                 .then(|| Some((start.parse().ok()?, count.parse().ok()?)))
                 .flatten()

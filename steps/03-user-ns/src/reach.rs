@@ -168,7 +168,7 @@ impl Layer for RootfsBind {
         // Host root passes anywhere; rootless, container root is you, and
         // may not mount on the host anyway. A missing rootfs is refused
         // elsewhere (or unused: step 07 with --image).
-        if uid == 0 || !nix::unistd::Uid::effective().is_root() || !cx.spec.rootfs.is_dir() {
+        if uid == 0 || !cx.trace.runs_as_root() || !cx.spec.rootfs.is_dir() {
             return Ok(());
         }
         let trace = &cx.trace;
@@ -178,7 +178,10 @@ impl Layer for RootfsBind {
         let dir = bind_dir(&state_dir, &cx.spec.id);
         let target = dir.join("rootfs");
         if !trace.dry_run() {
-            step01_chroot::state::sweep(&state_dir, "roots", remove);
+            step01_chroot::state::sweep(&state_dir, "roots", |dir| {
+                let _ = umount2(&dir.join("rootfs"), MntFlags::MNT_DETACH);
+                remove_dirs(dir);
+            });
             let io = |source| Error::Io {
                 what: "creating",
                 path: dir.clone(),
@@ -254,22 +257,27 @@ impl Layer for RootfsBind {
     // until the container exits.
 
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, _exit: Option<&ExitStatus>) -> Result<()> {
-        if let Some(dir) = self.made.take()
-            && !cx.trace.dry_run()
-        {
-            remove(&dir);
+        if let Some(dir) = self.made.take() {
+            // The bind (and the /tmp bind below it: MNT_DETACH takes the
+            // whole tree), narrated; then the directories, which are ours.
+            let target = dir.join("rootfs");
+            let flags = MntFlags::MNT_DETACH;
+            let _ = cx.trace.sys(Syscall::Umount { target, flags });
+            if !cx.trace.dry_run() {
+                remove_dirs(&dir);
+            }
         }
         Ok(())
     }
 }
 
-/// Unmounts and removes `<state>/roots/<id>`. The rootfs's mount point
-/// is only ever rmdir'ed: a bind that would not unmount keeps its
+/// Removes `<state>/roots/<id>`, once its bind is unmounted (a killed
+/// run's, by the sweep; ours, narrated, by `cleanup`). The rootfs's mount
+/// point is only ever rmdir'ed: a bind that would not unmount keeps its
 /// directory, and the rootfs its files. The container's `/tmp` is a plain
 /// directory here, never mounted on: it goes, with what is in it.
-fn remove(dir: &Path) {
+fn remove_dirs(dir: &Path) {
     let target = dir.join("rootfs");
-    let _ = umount2(&target, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(&target);
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
     let _ = std::fs::remove_file(dir.join("source"));
@@ -281,6 +289,55 @@ fn remove(dir: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use step01_chroot::spec::Spec;
+
+    /// The parent's side, recorded: as root, the rootfs is bound into the
+    /// state directory and the container is pointed there; rootless,
+    /// nothing is done. (What is done on a descriptor, the `/tmp` bind and
+    /// the read-only flags, is not in the record: a recording opens none,
+    /// so there is no descriptor to act on. The trace snapshots of steps
+    /// 03 to 06 show those calls, made.)
+    #[test]
+    fn as_root_the_rootfs_is_bound_where_container_root_reaches_it() {
+        // In /tmp itself: the check walks every directory above the state
+        // directory as container root, and $TMPDIR may be a private one.
+        let tmp = tempfile::tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let state = tmp.path().join("state");
+        let mut spec = Spec::new("t", rootfs.clone(), vec![], state.clone());
+        spec.id = "0123456789ab".into();
+        spec.root_on_host = (100000, 100000);
+        let target = state.join("roots/0123456789ab/rootfs");
+
+        let (trace, kernel) = Trace::recording();
+        let mut layer = RootfsBind::default();
+        let mut cx = ParentCx {
+            spec: &mut spec,
+            trace,
+        };
+        layer.prepare(&mut cx).unwrap();
+        assert_eq!(kernel.shown(), Vec::<String>::new(), "rootless: no bind");
+        assert_eq!(cx.spec.rootfs, rootfs);
+
+        let (trace, kernel) = Trace::recording_as_root();
+        cx.trace = trace;
+        layer.prepare(&mut cx).unwrap();
+        layer.before_clone(&mut cx).unwrap();
+        assert_eq!(cx.spec.rootfs, target, "the container takes the bind");
+        layer.cleanup(&mut cx, None).unwrap();
+        assert_eq!(
+            kernel.shown(),
+            [
+                format!("mount({rootfs:?}, {target:?}, NULL, MS_BIND | MS_REC, NULL)"),
+                format!("openat2({target:?}, \"tmp\", RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)"),
+                format!("open({target:?}, O_PATH)"),
+                format!("umount2({target:?}, MNT_DETACH)"),
+            ]
+        );
+        assert!(!state.exists(), "a recording leaves nothing behind");
+    }
 
     #[test]
     fn a_closed_directory_on_the_way_is_named() {

@@ -141,7 +141,7 @@ impl Layer for Cgroup {
 
     // ANCHOR: prepare
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
-        if !cx.trace.dry_run() && !Uid::effective().is_root() {
+        if !cx.trace.dry_run() && !cx.trace.runs_as_root() {
             cx.trace
                 .note("rootless: no cgroup (making one needs root, or a delegated cgroup)");
             return Ok(());

@@ -29,9 +29,13 @@ pub const UNIFIED: &str = "/sys/fs/cgroup";
 /// The cgroup hierarchies of this host, and our place in them.
 #[derive(Clone, Debug)]
 pub struct Hierarchy {
+    /// v1 or v2: which files hold the limits (limits.rs), and how many dirs.
     version: Version,
     /// For each controller: its mount point, and the path in the hierarchy
     /// that is mounted there (`/` except inside a container).
+    ///
+    /// A BTreeMap, so that the controllers come out in the same order on
+    /// every run, and the trace with them.
     mounts: BTreeMap<Controller, (PathBuf, PathBuf)>,
     /// For each controller: our own cgroup, a path in its hierarchy.
     own: BTreeMap<Controller, PathBuf>,
@@ -56,16 +60,23 @@ impl Hierarchy {
     /// system, otherwise v1 (also on "hybrid" hosts, whose v2 tree at
     /// /sys/fs/cgroup/unified holds no controllers).
     pub fn detect() -> Result<Self, HierarchyError> {
+        // /proc/self/cgroup: one `ID:CONTROLLERS:PATH` line per hierarchy
+        // (cgroups(7)). cgroups-rs keys each path by controller name, splitting
+        // co-mounted ones ("cpu,cpuacct"); v2's single line `0::PATH` gets "".
         let own_paths =
             get_cgroups_relative_paths().map_err(|e| HierarchyError::OwnCgroup(e.to_string()))?;
         let controllers = [
             (Controller::Memory, Controllers::Mem),
             (Controller::Cpu, Controllers::Cpu),
+            // v1 keeps CPU time in a controller of its own, for the report.
             (Controller::CpuAcct, Controllers::CpuAcct),
             (Controller::Pids, Controllers::Pids),
         ];
         let mut mounts = BTreeMap::new();
         let mut own = BTreeMap::new();
+        // statfs(2) on /sys/fs/cgroup: CGROUP2_SUPER_MAGIC means a pure v2
+        // host; v1 and hybrid hosts usually have a tmpfs there, with the
+        // hierarchies mounted inside it.
         if hierarchies::is_cgroup2_unified_mode() {
             // v2: one line `0::/path` in /proc/self/cgroup, one mount.
             let path = own_paths.get("").cloned().unwrap_or_else(|| "/".into());
@@ -84,6 +95,9 @@ impl Hierarchy {
         }
         let v1 = V1::new();
         for (controller, theirs) in controllers {
+            // The cgroup mount whose options name the controller, from
+            // /proc/self/mountinfo, with its root (mountinfo's 4th field).
+            // Missing, it is an error now, before anything is made.
             let mount = v1
                 .get_mount_point(theirs)
                 .ok_or(HierarchyError::NotMounted(controller.name()))?;
@@ -153,13 +167,17 @@ impl Hierarchy {
     /// `/workshop/1a2b`) in `controller`'s hierarchy.
     pub fn dir(&self, controller: Controller, path: &Path) -> PathBuf {
         let (mount_point, mount_root) = &self.mounts[&controller];
+        // Paths in /proc/self/cgroup start at the hierarchy's root, but a mount
+        // may show only a subtree of it (its root in mountinfo): take that off.
         let inside = path.strip_prefix(mount_root).unwrap_or(path);
+        // Relative, or join() would replace the mount point with it.
         let inside = inside.strip_prefix("/").unwrap_or(inside);
         mount_point.join(inside)
     }
 
     /// One line for the trace: which version, and where.
     pub fn describe(&self) -> String {
+        // Said before the first mkdir: every path in the trace depends on it.
         match self.version {
             Version::V2 => format!("cgroup v2: one unified hierarchy at {UNIFIED}"),
             Version::V1 => {

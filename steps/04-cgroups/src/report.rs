@@ -40,7 +40,11 @@ pub struct Report {
 
 /// The value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`).
 fn keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
+    // A missing file (an older kernel, a controller not there) means no figure,
+    // not an error: the report leaves that line out.
     let text = fs::read_to_string(dir.join(file)).ok()?;
+    // One "KEY VALUE" a line ("Flat keyed" in the kernel's cgroup-v2.rst);
+    // v1's memory.oom_control has the same shape.
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
@@ -49,6 +53,7 @@ fn keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
 
 /// A file that holds one number.
 fn number(dir: &Path, file: &str) -> Option<u64> {
+    // trim(): the kernel ends the value with a newline.
     fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
 }
 
@@ -57,15 +62,21 @@ impl Report {
     /// `memory`, `cpu` (with `cpuacct` on v1) and `pids` may be one
     /// directory (v2) or several (v1).
     pub fn read(version: Version, limits: &Limits, memory: &Path, cpu: &Path, pids: &Path) -> Self {
+        // Same facts, different files and units per version (the table above).
         let (memory_peak, oom_kills, cpu_time) = match version {
             Version::V2 => (
+                // Absent before Linux 5.19: then the report has no memory line.
                 number(memory, "memory.peak"),
+                // "oom_kill" counts processes killed; "oom" counts times the limit
+                // was hit, which need not kill anyone (cgroup-v2.rst, memory.events).
                 keyed(memory, "memory.events", "oom_kill").unwrap_or(0),
+                // usage_usec is user and system time together, in microseconds.
                 keyed(cpu, "cpu.stat", "usage_usec").map(Duration::from_micros),
             ),
             Version::V1 => (
                 number(memory, "memory.max_usage_in_bytes"),
                 keyed(memory, "memory.oom_control", "oom_kill").unwrap_or(0),
+                // v1 counts CPU time in nanoseconds (cgroup-v1/cpuacct.rst).
                 number(cpu, "cpuacct.usage").map(Duration::from_nanos),
             ),
         };
@@ -75,7 +86,9 @@ impl Report {
             oom_kills,
             cpu_time,
             pids_limit: limits.pids,
+            // pids.events has the same key on v1 and v2.
             pids_limit_hits: keyed(pids, "pids.events", "max").unwrap_or(0),
+            // v2 only, Linux 6.1+: None elsewhere, and the line is left out.
             pids_peak: number(pids, "pids.peak"),
         }
     }
@@ -108,6 +121,8 @@ impl Report {
                 lines.push(format!("pids: limit {limit}, never reached"));
             }
         }
+        // A process the OOM killer hit dies of SIGKILL (137 for PID 1),
+        // with no word of why: this line says who sent it.
         if self.oom_kills > 0 {
             let limit = self
                 .memory_limit
@@ -125,11 +140,14 @@ impl Report {
             Version::V1 => "v1",
             Version::V2 => "v2",
         };
+        // On stderr, like the trace: the command's stdout stays its own.
         eprintln_or_not(format_args!(
             "{}",
             format!("── cgroup report ({name}) ──").bold()
         ));
         for line in self.lines() {
+            // Red: these two explain a failure the command shows only as an
+            // exit code or a "can't fork".
             if line.starts_with("killed by the OOM killer") || line.starts_with("pids: the limit") {
                 eprintln_or_not(format_args!("  {}", line.red().bold()));
             } else {

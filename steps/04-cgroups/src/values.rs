@@ -25,10 +25,13 @@ pub struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Largest unit first, so that 2048 MiB prints as 2 GiB.
         let units = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
         for (unit, scale) in units {
             if self.0 >= scale {
                 let value = self.0 as f64 / scale as f64;
+                // Whole when it divides evenly (16 MiB), one decimal otherwise
+                // (1.5 MiB): a limit reads back as it was given.
                 return if self.0.is_multiple_of(scale) {
                     write!(f, "{} {unit}", self.0 / scale)
                 } else {
@@ -44,12 +47,16 @@ impl fmt::Display for Size {
 /// Parses a size as Docker does: a number with an optional unit `b`, `k`,
 /// `m` or `g` (powers of 1024), e.g. `64m`. `12XB` is refused.
 pub fn parse_size(text: &str) -> Result<u64, String> {
+    // Units in either case, as Docker takes them: 1G is 1g.
     let lower = text.trim().to_ascii_lowercase();
+    // Digits only, so a sign falls into the unit and is refused: "-5m"
+    // is no size, and no negative number ever reaches a limit file.
     let (digits, scale) = match lower.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         None => (lower.as_str(), 1),
         Some((i, _)) => {
             let scale = match &lower[i..] {
                 "b" => 1,
+                // Powers of 1024 however spelled: "64mb" is 64 MiB, as in Docker.
                 "k" | "kb" => 1 << 10,
                 "m" | "mb" => 1 << 20,
                 "g" | "gb" => 1 << 30,
@@ -92,6 +99,7 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
 
 /// `--memory-swap`: a size, or -1 for unlimited swap.
 pub fn parse_swap(text: &str) -> Result<Swap, String> {
+    // Before parse_size, whose digits-only rule would refuse the sign.
     if text.trim() == "-1" {
         return Ok(Swap::Unlimited);
     }
@@ -103,10 +111,17 @@ pub fn parse_cpus(text: &str) -> Result<f64, String> {
     let cpus: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of CPUs (e.g. 0.5)"))?;
+    // The CPUs this process may use (its affinity mask, capped by its own
+    // cgroup's quota), which may be fewer than the machine has.
     let available = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // "inf" and "NaN" parse as f64, and are no number of CPUs. 0.01 CPUs
+    // is 1 ms per 100 ms period, the smallest quota the kernel takes
+    // (Documentation/scheduler/sched-bwc.rst).
     if !(cpus.is_finite() && cpus >= 0.01) {
         return Err(format!("{text:?}: give at least 0.01 CPUs"));
     }
+    // A quota above what the machine has could never bind; Docker refuses
+    // it too.
     if cpus > available {
         return Err(format!("{text:?}: this machine has only {available} CPUs"));
     }
@@ -116,6 +131,8 @@ pub fn parse_cpus(text: &str) -> Result<f64, String> {
 /// `--cpu-shares`: 2 to 262144, as the kernel takes for cpu.shares.
 pub fn parse_shares(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
+        // MIN_SHARES and MAX_SHARES (1 << 18) in kernel/sched: the kernel
+        // clamps anything else silently, so it is refused here instead.
         Ok(shares @ 2..=262_144) => Ok(shares),
         _ => Err(format!(
             "{text:?}: cpu shares go from 2 to 262144 (the default is 1024)"

@@ -4,7 +4,7 @@
 use step01_chroot::flags::Has;
 use step04_cgroups::cli::CgroupFlags;
 
-use crate::volumes::Volume;
+use crate::volume_arg::Volume;
 
 /// Step 05's own flags.
 #[derive(Clone, Debug, clap::Args)]

@@ -14,6 +14,7 @@ use colored::Color;
 use step01_chroot::Layer;
 use step01_chroot::error::Result;
 use step01_chroot::layer::{ChildCx, ParentCx};
+use step01_chroot::sys::Syscall;
 
 use crate::mounts::bind;
 use crate::volumes::resolve;
@@ -90,11 +91,17 @@ impl Layer for EtcFiles {
         cx.trace.write_file(dir.join("hosts"), &hosts)?;
         cx.trace
             .write_file(dir.join("resolv.conf"), &host_resolv_conf())?;
-        if !cx.trace.dry_run() {
-            // Container root's to change, as in Docker (`echo ... >> /etc/hosts`).
-            let (uid, gid) = cx.spec.root_on_host;
-            for file in FILES {
-                let _ = nix::unistd::chown(&dir.join(file), Some(uid.into()), Some(gid.into()));
+        // Container root's to change, as in Docker (`echo ... >> /etc/hosts`).
+        // Rootless, we may give away only to ids we have: with another
+        // container root, the files stay ours, readable, not writable
+        // inside (the trace shows the EPERM).
+        let (uid, gid) = cx.spec.root_on_host;
+        for file in FILES {
+            let path = dir.join(file);
+            if let Err(err) = cx.trace.sys(Syscall::Chown { path, uid, gid })
+                && cx.trace.runs_as_root()
+            {
+                return Err(err.into());
             }
         }
         // The mount points, made here (container root may not write the

@@ -6,6 +6,7 @@
 //! | `/dev` (tmpfs, device nodes, pts, shm) and a read-only `/sys` | [`devices.rs`](devices) |
 //! | generated `/etc/hostname`, `hosts`, `resolv.conf` | [`etc_files.rs`](etc_files) |
 //! | `-v` volumes, resolved safely inside the rootfs | [`volumes.rs`](volumes) |
+//! | ...and what a `-v` argument may say | [`volume_arg.rs`](volume_arg) |
 //! | mount points made inside the rootfs, never outside (openat2) | [`inroot.rs`](inroot) |
 //! | ...and taken away when no container mounts on them | [`mount_points.rs`](mount_points) |
 //! | masked and read-only paths, `--read-only` | [`masks.rs`](masks) |
@@ -22,6 +23,7 @@ pub mod masks;
 pub mod mount_points;
 pub mod mounts;
 pub mod pivot;
+pub mod volume_arg;
 pub mod volumes;
 
 use step01_chroot::chroot::Chroot;

@@ -19,8 +19,15 @@ use crate::stale;
 /// The rules every container on `bridge` needs, made once and kept:
 /// NAT for the subnet, and forwarding to and from the bridge.
 fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
+    // Words, not a command line: iptables gets them as its argv, with no
+    // shell in between to split or expand anything.
     let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     vec![
+        // Out of the subnet by any way but the bridge: the containers' private
+        // source becomes the host's address, and back for the answers (conntrack
+        // remembers). MASQUERADE, not SNAT: it takes the address of the interface
+        // the packet leaves by, so the rule names none (iptables-extensions(8)).
+        // Between containers (-o bridge) nothing is rewritten.
         Rule {
             table: "nat",
             chain: "POSTROUTING",
@@ -58,6 +65,8 @@ fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
             )),
             comment: iptables::COMMENT.into(),
         },
+        // The host's FORWARD policy may be DROP (Docker sets it so): let what
+        // comes from the bridge through, and what goes to it.
         Rule {
             table: "filter",
             chain: "FORWARD",
@@ -76,6 +85,8 @@ fn bridge_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
 /// The host's routes (from /proc/net/route) that overlap `subnet`, other
 /// than the bridge's own: `(destination, interface)`.
 fn colliding_route(subnet: &Subnet, bridge: &str) -> Option<(String, String)> {
+    // The kernel's IPv4 routing table, one route a line after a header:
+    // Iface, Destination, Gateway, Flags, RefCnt, Use, Metric, Mask, ...
     let table = std::fs::read_to_string("/proc/net/route").ok()?;
     table.lines().skip(1).find_map(|line| {
         let f: Vec<_> = line.split_whitespace().collect();
@@ -92,6 +103,7 @@ fn colliding_route(subnet: &Subnet, bridge: &str) -> Option<(String, String)> {
         }
         let route = Subnet {
             network: dest,
+            // A netmask is contiguous ones: counting them gives the prefix.
             prefix: mask.count_ones() as u8,
         };
         subnet
@@ -123,6 +135,9 @@ pub(crate) fn ensure_bridge(
         None => false,
     };
     if !exists {
+        // Only for a new bridge. A host route to some of these addresses (a
+        // VPN, a lab network) would compete with the bridge's: the more
+        // specific wins, and the containers or that network are cut off.
         if host.is_some()
             && let Some((route, iface)) = colliding_route(subnet, bridge)
         {
@@ -133,6 +148,9 @@ pub(crate) fn ensure_bridge(
             }
             .into());
         }
+        // The subnet's first address is the bridge's own: the containers'
+        // default route points at it. With it, the kernel also adds a route to
+        // the whole subnet through the bridge.
         let gateway = subnet.gateway();
         trace.call_any(format!("RTM_NEWLINK bridge {bridge}"), || {
             host.map_or(Ok(()), |nl| nl.add_bridge(bridge))
@@ -146,6 +164,8 @@ pub(crate) fn ensure_bridge(
         })?;
     }
     if host.is_some() {
+        // Records of namespaces deleted without --cleanup have nothing left to
+        // put back: they go (forwarding.rs).
         crate::forwarding::sweep_records();
     }
     // Connections to 127.0.0.1:PORT are turned towards a container on
@@ -154,7 +174,9 @@ pub(crate) fn ensure_bridge(
     // It is our bridge's own setting, and goes with the bridge.
     let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
     set_sysctl(trace, &localnet, false)?;
+    // ip_forward is the whole namespace's: recorded, for --cleanup.
     set_sysctl(trace, crate::forwarding::FORWARDING, true)?;
+    // ensure() checks each with -C first: a later run adds none twice.
     for rule in bridge_rules(bridge, subnet) {
         rule.ensure(trace)?;
     }
@@ -166,6 +188,8 @@ pub(crate) fn ensure_bridge(
 /// the trace (a host setting changed is never silent). With `record`, a
 /// first change is remembered, for `--cleanup` to undo (forwarding.rs).
 fn set_sysctl(trace: &Trace, path: &str, record: bool) -> Result<()> {
+    // Already on: nothing to say, and nothing to record, so --cleanup never
+    // turns off what was on before us.
     if !trace.dry_run() && std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
         return Ok(());
     }
@@ -177,6 +201,8 @@ fn set_sysctl(trace: &Trace, path: &str, record: bool) -> Result<()> {
             ""
         }
     ));
+    // Recorded before the write: a run killed between the two still leaves
+    // --cleanup able to put it back.
     if record && !trace.dry_run() {
         crate::forwarding::record_was_off();
     }
@@ -199,6 +225,7 @@ fn bridge_lock() -> Result<std::fs::File> {
         source,
     };
     let file = std::fs::File::open(&path).map_err(|e| io("opening", e))?;
+    // File::lock is flock(2) LOCK_EX: it waits while another run holds it.
     file.lock().map_err(|e| io("locking", e))?;
     Ok(file)
 }
@@ -208,6 +235,7 @@ fn bridge_lock() -> Result<std::fs::File> {
 pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
     // `--cleanup --bridge eth0` must not delete the host's eth0.
     let host = Netlink::here()?;
+    // None: no link of that name at all; the rules may still be there.
     if host.is_bridge(bridge)? == Some(false) {
         return Err(NetError::NotABridge(bridge.into()).into());
     }
@@ -217,10 +245,14 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
     // What the sweep left belongs to live runs: their containers need the
     // bridge, the rules and forwarding.
     let live: Vec<String> = host.names()?;
+    // Host ends of our veths are named wsv-<id> (network.rs).
     let live: Vec<String> = live.into_iter().filter(|n| n.starts_with("wsv-")).collect();
     if !live.is_empty() {
         return Err(NetError::InUse(live).into());
     }
+    // Every table we add to. -S prints each rule as the command that would
+    // add it (`-A CHAIN ...`, like iptables-save): the same words after -D
+    // delete it.
     for table in ["nat", "filter", "raw"] {
         let listed = std::process::Command::new("iptables")
             .args(["-t", table, "-S"])
@@ -229,6 +261,7 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
             return Err(NetError::Iptables(IptablesError::Missing).into());
         };
         for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            // Not -P (a chain's policy) or -N (a chain): those are not ours.
             let Some(rest) = line.strip_prefix("-A ") else {
                 continue;
             };
@@ -240,6 +273,7 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
                 .map(|s| s.to_string())
                 .chain(
                     rest.split_whitespace()
+                        // -S may quote the comment; no shell takes the quotes off here.
                         .map(|w| w.trim_matches('"').to_string()),
                 )
                 .collect();
@@ -260,10 +294,13 @@ pub fn teardown(trace: &Trace, bridge: &str) -> Result<()> {
                 })?;
         }
     }
+    // The bridge's address, routes and route_localnet are the link's, and
+    // go with it.
     if host.index(bridge)?.is_some() {
         trace.call_any(format!("RTM_DELLINK {bridge}"), || host.delete(bridge))?;
     } else {
         trace.note(format!("no bridge {bridge}: nothing to remove"));
     }
+    // Last, once nothing on the bridge needs forwarding any more.
     crate::forwarding::restore(trace)
 }

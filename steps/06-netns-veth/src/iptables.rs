@@ -11,6 +11,9 @@ use std::process::Command;
 use step01_chroot::trace::Trace;
 
 /// The comment on every rule of ours (a container's own add `:<id>`).
+///
+/// The `comment` match (iptables-extensions(8)) matches every packet; it
+/// only tags the rule, and `-S` prints the tag back.
 pub const COMMENT: &str = "container-workshop";
 
 /// An iptables command that failed.
@@ -28,6 +31,8 @@ pub enum IptablesError {
 
 /// Whether `iptables` can be run.
 pub fn available() -> bool {
+    // Checked before anything is made (network.rs), so that a missing
+    // iptables is a hint, not a half-made network.
     Command::new("iptables")
         .arg("--version")
         .output()
@@ -35,13 +40,15 @@ pub fn available() -> bool {
 }
 
 fn run(args: &[String]) -> std::io::Result<std::process::Output> {
+    // No shell: each word is one argument, and nothing in a rule is split,
+    // quoted or expanded on the way.
     Command::new("iptables").args(args).output()
 }
 
 /// A rule: the table, the chain and what follows `-A CHAIN`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
-    /// `nat` or `filter`.
+    /// `nat`, `filter`, or `raw` (the bridge's one early DROP: bridge.rs).
     pub table: &'static str,
     /// `POSTROUTING`, `PREROUTING`, `OUTPUT`, `FORWARD`.
     pub chain: &'static str,
@@ -60,6 +67,8 @@ impl Rule {
             self.chain.into(),
         ];
         args.extend(self.spec.iter().cloned());
+        // -C and -D compare whole rules, comment included: ours never match
+        // another program's rule that happens to read the same.
         args.extend(["-m", "comment", "--comment"].map(String::from));
         args.push(self.comment.clone());
         args
@@ -67,6 +76,8 @@ impl Rule {
 
     /// Adds the rule unless it is there already (`-C` checks).
     pub fn ensure(&self, trace: &Trace) -> Result<(), IptablesError> {
+        // -C: exit 0 if the rule is there (iptables(8)). A kept rule is
+        // not added twice, however many runs ensure it.
         if !trace.dry_run() && run(&self.args("-C")).is_ok_and(|o| o.status.success()) {
             return Ok(());
         }
@@ -75,6 +86,8 @@ impl Rule {
 
     /// Deletes the rule (if it is there).
     pub fn remove(&self, trace: &Trace) -> Result<(), IptablesError> {
+        // -D of a missing rule fails ("Bad rule"); a rule already gone is
+        // what we wanted.
         if !trace.dry_run() && !run(&self.args("-C")).is_ok_and(|o| o.status.success()) {
             return Ok(());
         }

@@ -41,7 +41,9 @@ type Result<T> = std::result::Result<T, NetlinkError>;
 
 /// A netlink connection in one network namespace.
 pub struct Netlink {
+    /// Drives the requests: current-thread, so it starts no thread.
     runtime: tokio::runtime::Runtime,
+    /// Sends requests to the connection task, which owns the socket.
     handle: Handle,
 }
 
@@ -55,10 +57,15 @@ impl Netlink {
     /// A connection in our own network namespace.
     pub fn here() -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            // The socket is read through tokio's I/O driver (epoll).
             .enable_io()
             .build()?;
         let handle = runtime.block_on(async {
+            // The socket is made here, so it belongs to the namespace this thread is
+            // in now. The third part, the kernel's unsolicited messages, is unused.
             let (connection, handle, _) = rtnetlink::new_connection()?;
+            // The task that reads and writes the socket; with no thread of its own,
+            // it runs whenever a block_on waits.
             tokio::spawn(connection);
             Ok::<_, std::io::Error>(handle)
         })?;
@@ -67,13 +74,19 @@ impl Netlink {
 
     /// A connection in the network namespace of process `pid`.
     pub fn in_netns_of(pid: Pid) -> Result<Self> {
+        // The way back, opened first: a descriptor stays valid whatever happens
+        // in between, and setns(2) takes one. /proc/PID/ns/net names a process's
+        // network namespace (namespaces(7)).
         let ours = File::open("/proc/self/ns/net")?;
         let theirs = File::open(format!("/proc/{pid}/ns/net"))?;
         let setns_err = |errno| NetlinkError::Setns {
             pid: pid.as_raw(),
             errno,
         };
+        // setns(2) moves the calling thread only, and needs CAP_SYS_ADMIN over
+        // the namespace: root has it, a rootless parent does not (network.rs).
         setns(&theirs, CloneFlags::CLONE_NEWNET).map_err(setns_err)?;
+        // Not `?`: an error must not return before the way back.
         let connection = Self::here();
         // Back home, whatever happened: the rest of the runtime must not
         // configure the container's network by mistake.
@@ -91,6 +104,7 @@ impl Netlink {
                 .handle
                 .link()
                 .get()
+                // RTM_GETLINK for one name (IFLA_IFNAME): one answer, or an error.
                 .match_name(name.to_string())
                 .execute();
             match links.try_next().await {
@@ -111,6 +125,7 @@ impl Netlink {
     pub fn names(&self) -> Result<Vec<String>> {
         use rtnetlink::packet_route::link::LinkAttribute;
         self.runtime.block_on(async {
+            // Without a name, a dump: one message per link in the namespace.
             let mut links = self.handle.link().get().execute();
             let mut names = Vec::new();
             while let Some(link) = links.try_next().await? {
@@ -126,6 +141,8 @@ impl Netlink {
     /// Whether link `name` is a bridge (`None`: there is no such link).
     pub fn is_bridge(&self, name: &str) -> Result<Option<bool>> {
         use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
+        // The kind (IFLA_INFO_KIND, inside IFLA_LINKINFO) is what `ip -d link`
+        // prints: "bridge", "veth", ...
         Ok(self.link(name)?.map(|link| {
             link.attributes.iter().any(|a| {
                 matches!(a, LinkAttribute::LinkInfo(infos)
@@ -135,12 +152,15 @@ impl Netlink {
     }
 
     fn require(&self, name: &str) -> Result<u32> {
+        // Requests name a link by its index (ifinfomsg's ifi_index, rtnetlink(7)),
+        // which stays the same when the link is renamed.
         self.index(name)?
             .ok_or_else(|| NetlinkError::NoLink(name.into()))
     }
 
     /// RTM_NEWLINK: a bridge named `name`.
     pub fn add_bridge(&self, name: &str) -> Result<()> {
+        // A new link starts down, without an address: the caller adds those.
         let message = LinkBridge::new(name).build();
         self.runtime
             .block_on(self.handle.link().add(message).execute())?;
@@ -149,6 +169,8 @@ impl Netlink {
 
     /// RTM_NEWLINK: a veth pair, `name` here and `peer` its other end.
     pub fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
+        // Both ends are made here, in one request; veth(4): a pair always comes
+        // whole, and what goes in at one end comes out of the other.
         let message = LinkVeth::new(name, peer).build();
         self.runtime
             .block_on(self.handle.link().add(message).execute())?;
@@ -167,6 +189,7 @@ impl Netlink {
     /// RTM_NEWLINK (set): link `name` becomes a port of bridge `bridge`.
     pub fn set_master(&self, name: &str, bridge: &str) -> Result<()> {
         let (index, bridge) = (self.require(name)?, self.require(bridge)?);
+        // IFLA_MASTER: what `ip link set NAME master BRIDGE` sends.
         let message = LinkUnspec::new_with_index(index).controller(bridge).build();
         self.runtime
             .block_on(self.handle.link().set(message).execute())?;
@@ -177,6 +200,8 @@ impl Netlink {
     pub fn move_to_netns_of(&self, name: &str, pid: Pid) -> Result<()> {
         let index = self.require(name)?;
         let message = LinkUnspec::new_with_index(index)
+            // IFLA_NET_NS_PID. The link arrives down and without addresses: it is
+            // configured over there, after the move.
             .setns_by_pid(pid.as_raw() as u32)
             .build();
         self.runtime
@@ -188,6 +213,8 @@ impl Netlink {
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
         let index = self.require(name)?;
         let message = LinkUnspec::new_with_index(index)
+            // The kernel renames only a link that is down (EBUSY otherwise); in the
+            // container's namespace, `eth0` is free.
             .name(new_name.to_string())
             .build();
         self.runtime
@@ -198,6 +225,8 @@ impl Netlink {
     /// RTM_NEWADDR: `address/prefix` on link `name`.
     pub fn add_address(&self, name: &str, address: Ipv4Addr, prefix: u8) -> Result<()> {
         let index = self.require(name)?;
+        // With the prefix, the kernel also routes the whole subnet through
+        // this link once it is up (`proto kernel` in `ip route`).
         let request = self.handle.address().add(index, address.into(), prefix);
         self.runtime.block_on(request.execute())?;
         Ok(())
@@ -205,6 +234,9 @@ impl Netlink {
 
     /// RTM_NEWROUTE: the default route, via `gateway`.
     pub fn add_default_route(&self, gateway: Ipv4Addr) -> Result<()> {
+        // No destination: 0.0.0.0/0, every address. The kernel takes a gateway
+        // only if a route already reaches it: the subnet's, there since the
+        // link got its address and went up.
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gateway)
             .build();

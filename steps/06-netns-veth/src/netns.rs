@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
 use nix::unistd::Pid;
 use step01_chroot::error::{Error, Result};
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
 /// Where `ip netns` looks for named network namespaces.
@@ -28,18 +29,13 @@ pub(crate) fn bind_netns(trace: &Trace, id: &str, child: Pid) -> Result<PathBuf>
         })?;
     }
     let source = PathBuf::from(format!("/proc/{child}/ns/net"));
-    trace.call(
-        format!("mount({source:?}, {file:?}, NULL, MS_BIND, NULL)"),
-        || {
-            mount(
-                Some(&source),
-                &file,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-        },
-    )?;
+    trace.sys(Syscall::Mount {
+        source: Some(source),
+        target: file.clone(),
+        fstype: None,
+        flags: MsFlags::MS_BIND,
+        data: None,
+    })?;
     Ok(file)
 }
 

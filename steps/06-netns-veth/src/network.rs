@@ -38,13 +38,14 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use colored::Color;
-use nix::mount::{MntFlags, umount2};
+use nix::mount::MntFlags;
 use nix::sched::CloneFlags;
 use nix::unistd::{Pid, Uid};
 use step01_chroot::ExitStatus;
 use step01_chroot::Layer;
 use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
+use step01_chroot::sys::Syscall;
 
 use crate::errors::NetError;
 use crate::ipam::{self, Subnet};
@@ -158,7 +159,7 @@ impl Layer for Network {
                 .note("--network host: the host's own network, no isolation");
             return Ok(());
         }
-        self.rootless = !cx.trace.dry_run() && !Uid::effective().is_root();
+        self.rootless = !cx.trace.dry_run() && !cx.trace.runs_as_root();
         if self.mode != Mode::Bridge {
             return Ok(());
         }
@@ -177,7 +178,9 @@ impl Layer for Network {
         // One address per container, under a lock.
         let file = ipam::lease_file(&cx.spec.state_dir, &self.bridge);
         let address = if trace.dry_run() {
-            self.subnet.gateway() // a stand-in
+            // A stand-in: the first address, as on a host with no other
+            // container (no lease is taken).
+            ipam::first_free(&self.subnet, &[]).ok_or(NetError::Exhausted(self.subnet))?
         } else {
             let leases = |source| NetError::Leases {
                 path: file.clone(),
@@ -322,8 +325,10 @@ impl Layer for Network {
             );
         }
         if let Some(file) = self.made.netns_file.take() {
-            let r = trace.call(format!("umount2({file:?}, MNT_DETACH)"), || {
-                umount2(&file, MntFlags::MNT_DETACH)
+            let target = file.clone();
+            let r = trace.sys(Syscall::Umount {
+                target,
+                flags: MntFlags::MNT_DETACH,
             });
             if r.is_ok() && !trace.dry_run() {
                 let _ = std::fs::remove_file(&file);
@@ -333,3 +338,7 @@ impl Layer for Network {
     }
     // ANCHOR_END: cleanup
 }
+
+#[cfg(test)]
+#[path = "network_recorded.rs"]
+mod tests;

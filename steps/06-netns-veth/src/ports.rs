@@ -25,6 +25,7 @@ impl FromStr for Publish {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let (ports, protocol) = match s.split_once('/') {
+            // No protocol: tcp, as with Docker's -p.
             None => (s, "tcp"),
             Some((ports, "tcp")) => (ports, "tcp"),
             Some((ports, "udp")) => (ports, "udp"),
@@ -36,6 +37,8 @@ impl FromStr for Publish {
             .split_once(':')
             .ok_or_else(|| format!("{s:?}: expected HOSTPORT:CONTAINERPORT, e.g. 8080:80"))?;
         let port = |p: &str| match p.parse::<u16>() {
+            // u16 refuses anything above 65535; 0 is no port a connection can
+            // go to (bind(2) takes it as "pick one for me").
             Ok(0) | Err(_) => Err(format!("{s:?}: {p:?} is not a port (1 to 65535)")),
             Ok(port) => Ok(port),
         };
@@ -51,16 +54,24 @@ impl Publish {
     /// The DNAT rules that send the host's port to `address`, for
     /// container `id` (named in the rules' comment).
     pub fn rules(&self, address: Ipv4Addr, id: &str) -> Vec<Rule> {
+        // `:<id>` says whose they are: they go at the container's cleanup,
+        // or, if its run was killed, at the next run's sweep (stale.rs).
         let comment = format!("{COMMENT}:{id}");
+        // Only a connection's first packet goes through the nat table
+        // (iptables(8)); conntrack rewrites the rest, and the answers back.
         let to = format!("{address}:{}", self.container);
         let spec = |local: bool| {
             let mut spec: Vec<String> = Vec::new();
             if local {
                 // Only connections to this host's own addresses.
+                // Without it, one that only passes through (a container's to
+                // port 8080 of some other machine) would be turned too.
                 spec.extend(["-m", "addrtype", "--dst-type", "LOCAL"].map(String::from));
             }
             spec.extend(["-p", self.protocol, "--dport"].map(String::from));
             spec.push(self.host.to_string());
+            // DNAT is valid only in PREROUTING and OUTPUT (iptables-extensions(8)):
+            // the destination changes before routing decides where it goes.
             spec.extend(["-j", "DNAT", "--to-destination"].map(String::from));
             spec.push(to.clone());
             spec
@@ -68,12 +79,16 @@ impl Publish {
         vec![
             Rule {
                 table: "nat",
+                // Packets that come in: from other machines, and from containers
+                // on the bridge (hairpin).
                 chain: "PREROUTING",
                 spec: spec(true),
                 comment: comment.clone(),
             },
             Rule {
                 table: "nat",
+                // The host's own connections (`curl localhost:8080`): they never
+                // pass PREROUTING, only OUTPUT.
                 chain: "OUTPUT",
                 spec: spec(true),
                 comment,

@@ -11,8 +11,9 @@
 use std::fs;
 use std::process::Command;
 
-use nix::mount::{MntFlags, umount2};
+use nix::mount::MntFlags;
 use step01_chroot::owner::alive;
+use step01_chroot::sys::Syscall;
 use step01_chroot::trace::Trace;
 
 use crate::iptables::COMMENT;
@@ -37,9 +38,9 @@ pub fn sweep(trace: &Trace) {
             entry.path().display()
         ));
         let path = entry.path();
-        let _ = trace.call(format!("umount2({path:?}, MNT_DETACH)"), || {
-            umount2(&path, MntFlags::MNT_DETACH)
-        });
+        let target = path.clone();
+        let flags = MntFlags::MNT_DETACH;
+        let _ = trace.sys(Syscall::Umount { target, flags });
         let _ = fs::remove_file(&path);
     }
     let Ok(listed) = Command::new("iptables").args(["-t", "nat", "-S"]).output() else {

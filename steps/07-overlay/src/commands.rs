@@ -15,9 +15,13 @@ use crate::store::{Store, du};
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// No kept container of that name.
+    /// (`diff` and `rm` work on kept containers: without `--rm`, the writable
+    /// layer stays, under the name, until `rm`.)
     #[error("no kept container named {0:?} (containers run with --rm are not kept)")]
     NoContainer(String),
     /// It still runs.
+    /// Its overlay is mounted and in use: removing its upper layer would
+    /// delete the container's files from under it.
     #[error("container {0:?} is running: stop it first")]
     Running(String),
 }
@@ -32,20 +36,28 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             max_entries,
             max_ratio,
         } => {
+            // The same limits for every layer of this import, each checked
+            // before the entry that would pass it is written (bombs.rs).
             let limits = crate::unpack::Limits {
                 max_bytes: *max_size,
                 max_entries: *max_entries,
                 max_ratio: *max_ratio,
             };
+            // import takes the run lock and the store's shared lock itself
+            // (store.rs): an `rmi` cannot take a layer from under it.
             let (image, reports) = Store::new(state_dir)
                 .import(tarballs, name, &limits)
                 .map_err(Error::layer)?;
+            // One line per layer unpacked (a layer already in the store has
+            // none): what the OCI whiteouts became in overlayfs's terms.
             for report in reports {
                 println_or_not(format_args!(
                     "unpacked {} entries ({} whiteouts, {} opaque directories{})",
                     report.entries,
                     report.whiteouts,
                     report.opaque,
+                    // Said, not hidden: a layer with device nodes is not quite the
+                    // image it was (unpack.rs says why they are left out).
                     if report.skipped_devices.is_empty() {
                         String::new()
                     } else {
@@ -53,6 +65,8 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
                     }
                 ));
             }
+            // Twelve hex digits of the sha256, as Docker shortens ids: plenty
+            // to tell layers apart, short enough to read.
             let layers: Vec<_> = image.layers.iter().map(|d| &d[..12]).collect();
             println_or_not(format_args!(
                 "imported {} with layers {}",
@@ -67,6 +81,8 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
                 "NAME", "LAYERS", "SIZE"
             ));
             for image in store.images().map_err(Error::layer)? {
+                // What the layers take on disk; a layer two images share counts
+                // in both lines, though it is stored once.
                 let size: u64 = image.layers.iter().map(|d| du(&store.layer(d))).sum();
                 let layers: Vec<_> = image.layers.iter().map(|d| &d[..12]).collect();
                 println_or_not(format_args!(
@@ -79,27 +95,42 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             }
         }
         Command::Rmi { name } => {
+            // rmi.rs decides, under the store's exclusive lock: the layers no
+            // other image names go, unless a container stands on one.
             for digest in Store::new(state_dir).remove(name).map_err(Error::layer)? {
                 println_or_not(format_args!("deleted layer {}", &digest[..12]));
             }
             println_or_not(format_args!("removed image {name}"));
         }
         Command::Diff { name } => {
+            // The name is checked before it becomes a path: `diff ../../etc`
+            // must not read outside the state directory.
             let base = named_container_dir(state_dir, "diff", name).map_err(Error::layer)?;
+            // The lowers it ran on, written at its start (overlay.rs): a file
+            // in upper/ that one of them has is changed, not added. rmi leaves
+            // them in place while a kept container stands on them.
             let lowers = fs::read_to_string(base.join("lowers"))
+                // No lowers file: nothing ran under that name, or it had --rm.
                 .map_err(|_| Error::layer(CommandError::NoContainer(name.clone())))?;
             let lowers: Vec<_> = lowers.lines().map(std::path::PathBuf::from).collect();
+            // upper/ holds exactly what the container wrote (or copied up to
+            // change): the container need not be running.
             for change in diff(&base.join("upper"), &lowers) {
                 println_or_not(format_args!("{change}"));
             }
         }
         Command::Rm { name } => {
+            // Checked as for `diff`: `rm` removes a whole directory tree.
             let base = named_container_dir(state_dir, "rm", name).map_err(Error::layer)?;
+            // Checked first: for a directory that is not there, every step
+            // below would succeed, and say "removed".
             if !base.exists() {
                 return Err(Error::layer(CommandError::NoContainer(name.clone())));
             }
             // A container whose runtime was killed is not running: what
             // it left mounted goes first.
+            // A trace with the default options (not quiet): an unmount that
+            // a dead run left to do is said, as every run says it.
             let trace = step01_chroot::trace::Trace::new(Default::default());
             if !crate::leftovers::release_if_dead(&trace, state_dir, &base) {
                 return Err(Error::layer(CommandError::Running(name.clone())));

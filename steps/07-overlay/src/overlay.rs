@@ -38,7 +38,7 @@ use step01_chroot::error::{Error, Result};
 use step01_chroot::layer::{ChildCx, ParentCx, Plan};
 use step01_chroot::sys::Syscall;
 use step03_user_ns::idmap::IdMap;
-use step05_pivot_root::mounts::bind;
+use step05_pivot_root::mounts::{bind, mkdir};
 
 use crate::idmap::IdmappedLowers;
 
@@ -182,10 +182,7 @@ impl Overlay {
             .into_owned();
         let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
         for dir in [&upper, &work, &merged] {
-            trace.call(format!("mkdir({dir:?}, 0755)"), || {
-                fs::create_dir_all(dir)
-                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            })?;
+            mkdir(trace, dir, 0o755)?;
         }
         if !trace.dry_run() {
             // For `diff`, which must tell changed files from added ones.
@@ -396,3 +393,7 @@ impl Layer for Overlay {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "overlay_recorded.rs"]
+mod tests;

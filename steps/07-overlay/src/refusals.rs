@@ -14,9 +14,11 @@ pub enum UnpackError {
     )]
     Absolute(String),
     /// `../x`
+    /// (just above the layer being unpacked are the store's other layers)
     #[error("refused entry {0:?}: '..' would leave the layer\n  hint: {HOSTILE}")]
     Traversal(String),
     /// `link/x` where `link` is a symlink.
+    /// The symlink is the tarball's own, made by an earlier entry.
     #[error(
         "refused entry {entry:?}: it would be written through the symlink {link:?} (-> {target:?})\n  \
          hint: {HOSTILE}"
@@ -27,6 +29,7 @@ pub enum UnpackError {
         target: String,
     },
     /// A hard link to a file outside.
+    /// It would be that file's very inode: a host file, in the layer.
     #[error(
         "refused entry {entry:?}: a hard link to {target:?}, which is not a file inside the layer\n  \
          hint: {HOSTILE}"
@@ -57,10 +60,14 @@ pub enum UnpackError {
 fn io_hint(err: &std::io::Error) -> &'static str {
     use std::io::ErrorKind::*;
     match err.kind() {
+        // ENOSPC and EDQUOT, as std names them.
         StorageFull | QuotaExceeded => {
             "the disk is full: free space, or import into another --state-dir"
         }
+        // EACCES or EPERM, and EROFS.
         PermissionDenied | ReadOnlyFilesystem => "the state directory cannot be written here",
+        // The rest is mostly the tar crate failing to parse: not a tarball,
+        // or one cut short.
         _ => "is it a tar or tar.gz file? `tar tvf FILE` lists what it holds",
     }
 }
@@ -70,6 +77,7 @@ fn io_hint(err: &std::io::Error) -> &'static str {
 fn with_causes(err: &std::io::Error) -> String {
     let mut text = err.to_string();
     let mut cause = std::error::Error::source(err);
+    // Each level adds what the one above left out, down to the errno.
     while let Some(inner) = cause {
         text = format!("{text}: {inner}");
         cause = inner.source();

@@ -68,6 +68,8 @@ pub enum StoreError {
 
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
+/// For `map_err` on the store's files: the error says what was being
+/// done, and to which path, not only the kernel's word for it.
 pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.to_path_buf();
     move |source| StoreError::Io { what, path, source }
@@ -76,6 +78,7 @@ pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error)
 /// The store under a state directory.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// The state directory; `layers/` and `images/` are under it.
     pub(crate) root: PathBuf,
 }
 
@@ -90,6 +93,7 @@ pub struct Image {
 
 /// A progress bar over bytes on stderr, hidden when stderr is not a terminal.
 fn progress(len: u64, what: &str) -> ProgressBar {
+    // indicatif draws on stderr: stdout keeps only the command's report.
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes}")
@@ -114,6 +118,7 @@ impl Store {
     }
 
     pub(crate) fn image_file(&self, name: &str) -> Result<PathBuf> {
+        // The name becomes a file name: checked before it is part of a path.
         if !valid_name(name) {
             return Err(StoreError::BadName(name.into()));
         }
@@ -130,6 +135,8 @@ impl Store {
         limits: &Limits,
     ) -> Result<(Image, Vec<Unpacked>)> {
         let image_file = self.image_file(name)?;
+        // The state directory is checked as every step checks it (step 01's
+        // state.rs): ours, not shared, not a symlink someone planted.
         step01_chroot::state::ensure_private(&self.root)?;
         // This import's lock (step 01's owner.rs): its temporary files are
         // named after it, so an import killed half-way is told from one
@@ -141,12 +148,17 @@ impl Store {
         // `rmi`: a layer found in the store below is still there when the
         // image that names it is written.
         let _layers = self.lock(false)?;
+        // What killed imports left (their run's lock is free) goes first.
         self.sweep_unfinished();
         let mut digests = Vec::new();
         let mut reports = Vec::new();
         for tarball in tarballs {
+            // The digest of the file as given, gzipped or not: the same file gets
+            // the same name, on any machine.
             let digest = sha256_of(tarball)?;
             let layer = self.layer(&digest);
+            // There only once whole (renamed into place): these very bytes,
+            // unpacked already. Nothing to do.
             if layer.is_dir() {
                 eprintln_or_not(format_args!(
                     "layer {} is in the store already",
@@ -158,8 +170,12 @@ impl Store {
             digests.push(digest);
         }
         let dir = image_file.parent().expect("images/ is a directory");
+        // Mode 0700 (state.rs): for the runtime's eyes only.
         step01_chroot::state::private_dir(&self.root, "images").map_err(io("creating", dir))?;
         // Whole or not at all: written aside, then renamed over.
+        // rename(2) replaces the name in one step: a reader finds the old image
+        // or the new, never half a file. The dot keeps `images` from listing
+        // it; the run id says whose it is, for the sweep.
         let aside = dir.join(format!(".{name}.{run}"));
         fs::write(&aside, digests.join("\n") + "\n").map_err(io("writing", &aside))?;
         fs::rename(&aside, &image_file).map_err(io("writing", &image_file))?;
@@ -184,27 +200,38 @@ impl Store {
         limits: &Limits,
     ) -> Result<Unpacked> {
         let parent = layer.parent().expect("layers/ is a directory");
+        // Mode 0700, as images/: a container reaches its layers through the
+        // overlay, never by this path.
         step01_chroot::state::private_dir(&self.root, "layers").map_err(io("creating", parent))?;
+        // Next to its final place, in layers/: rename(2) works only within one
+        // file system (EXDEV), and there it is one step.
         let tmp = parent.join(format!(".unpacking-{run}"));
         fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
         let mut file = File::open(tarball).map_err(io("opening", tarball))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let mut magic = [0u8; 2];
+        // Every gzip file starts with 1f 8b (RFC 1952): sniffed from the
+        // bytes, not guessed from the file's name.
         let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        // Back to the start: the reader below needs those two bytes too.
         file.rewind().map_err(io("reading", tarball))?;
         let bar = progress(len, "unpacking");
         // Compressed bytes read, for the ratio (a gzip bomb's tell).
         let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let reader = BufReader::new(Counted::new(bar.wrap_read(file), read.clone()));
         let result = if gzip {
+            // Ungzipped as it is read: nothing uncompressed lands on disk but
+            // the layer's own files.
             let gunzipped = flate2::read::GzDecoder::new(reader);
             unpack::unpack(gunzipped, &tmp, limits, Some(&read))
         } else {
+            // No ratio for a plain tar: it unpacks to what it holds.
             unpack::unpack(reader, &tmp, limits, None)
         };
         bar.finish_and_clear();
         match result {
             Ok(done) => match fs::rename(&tmp, layer) {
+                // The layer appears under its digest whole, or not at all.
                 Ok(()) => Ok(done),
                 // Another import of the same tarball stored it first: the
                 // same bytes (the name is their digest), kept once.
@@ -217,6 +244,8 @@ impl Store {
                     Err(io("storing", layer)(err))
                 }
             },
+            // A refused layer leaves nothing: its temporary directory goes,
+            // and no image names it.
             Err(source) => {
                 let _ = fs::remove_dir_all(&tmp);
                 Err(StoreError::Unpack {
@@ -235,6 +264,7 @@ impl Store {
             name: name.into(),
             layers: text
                 .lines()
+                // The file ends with a newline: no empty digest from that.
                 .filter(|l| !l.is_empty())
                 .map(String::from)
                 .collect(),
@@ -253,6 +283,8 @@ impl Store {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        // read_dir's order is the file system's: sorted, the list is the
+        // same every time.
         names.sort();
         names.iter().map(|n| self.image(n)).collect()
     }
@@ -278,10 +310,14 @@ impl Store {
                 // `.unpacking-RUN`, `.removing-RUN-DIGEST`, `.NAME.RUN`.
                 let run = match kind {
                     "layers" => rest.split('-').next().unwrap_or(rest),
+                    // From the right: a name may hold dots (my-app.v2); the run id
+                    // (twelve hex digits) has none, nor any '-'.
                     _ => rest.rsplit('.').next().unwrap_or(rest),
                 };
+                // A live run is still at work on it: only a dead run's go.
                 if !step01_chroot::owner::alive(run) {
                     let _ =
+                        // Layers are directories, image files are files.
                         fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
                 }
             }
@@ -299,6 +335,7 @@ pub fn sha256_of(path: &Path) -> Result<String> {
     let bar = progress(len, "hashing");
     let mut reader = bar.wrap_read(file);
     let mut hasher = Sha256::new();
+    // 64 KiB at a time: a tarball of gigabytes is never in memory whole.
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = reader.read(&mut buf).map_err(io("reading", path))?;
@@ -308,6 +345,7 @@ pub fn sha256_of(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     bar.finish_and_clear();
+    // 64 lowercase hex digits: the layer directory's name.
     Ok(format!("{:x}", hasher.finalize()))
 }
 
@@ -319,9 +357,13 @@ pub fn du(dir: &Path) -> u64 {
     entries
         .flatten()
         .map(|e| match e.file_type() {
+            // file_type() does not follow symlinks: a link to / is not walked.
             Ok(t) if t.is_dir() => du(&e.path()),
             // What it takes on disk: a sparse file's holes take nothing.
+            // st_blocks counts 512-byte units, whatever the file system's
+            // block size (inode(7)).
             Ok(t) if t.is_file() => e.metadata().map(|m| m.blocks() * 512).unwrap_or(0),
+            // Symlinks and whiteouts (devices): no file data to count.
             _ => 0,
         })
         .sum()

@@ -29,6 +29,9 @@ pub const WHITEOUT: &str = ".wh.";
 /// The OCI opaque-directory marker.
 pub const OPAQUE: &str = ".wh..wh..opq";
 /// overlayfs's opaque-directory xattr.
+///
+/// A `trusted.*` xattr: only CAP_SYS_ADMIN may set or read it (xattr(7)),
+/// so an ordinary user cannot forge one.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 pub use crate::refusals::UnpackError;
@@ -40,7 +43,11 @@ fn relative(name: &str) -> Result<PathBuf, UnpackError> {
     for part in path.components() {
         match part {
             Component::Normal(p) => clean.push(p),
+            // `tar -C rootfs .` names every entry `./etc/...`: a `.` means nothing.
             Component::CurDir => {}
+            // The tar crate would quietly strip a leading `/` and skip `..`;
+            // refused instead, since either says the tarball was not made as a
+            // layer. (Prefix, a Windows drive, never occurs on Linux.)
             Component::RootDir | Component::Prefix(_) => {
                 return Err(UnpackError::Absolute(name.into()));
             }
@@ -53,6 +60,9 @@ fn relative(name: &str) -> Result<PathBuf, UnpackError> {
 /// Refuses a path whose parent directories, in the layer so far, include a
 /// symlink: writing through it could land anywhere.
 fn check_parents(layer: &Path, name: &str, path: &Path) -> Result<(), UnpackError> {
+    // Followed now, on the host, a symlink resolves against the host's
+    // `/`, not the layer's: `evil -> /etc` is the host's /etc.
+    // So any symlink on the way is refused, wherever it points.
     let mut at = layer.to_path_buf();
     for part in path.parent().into_iter().flat_map(Path::components) {
         at.push(part);
@@ -100,11 +110,15 @@ pub fn unpack(
 ) -> Result<Unpacked, UnpackError> {
     let mut done = Unpacked::default();
     let mut archive = tar::Archive::new(archive);
+    // Modes as the image has them, set-uid and sticky bits included
+    // (an image's /tmp is 1777).
     archive.set_preserve_permissions(true);
     // Owners as the tarball says: only root may give files away. Rootless,
     // every file is yours (as with `tar x` run as you).
     archive.set_preserve_ownerships(nix::unistd::Uid::effective().is_root());
     archive.set_preserve_mtime(true);
+    // xattrs too: file capabilities (capabilities(7): `security.capability`,
+    // e.g. ping's cap_net_raw) are kept there.
     archive.set_unpack_xattrs(true);
     let io = |entry: &str| {
         let entry = entry.to_string();
@@ -124,6 +138,8 @@ pub fn unpack(
         }
         let size = entry.size();
         let read = compressed.map(|c| c.load(std::sync::atomic::Ordering::Relaxed));
+        // Checked before the entry is written: a bomb stops before the disk
+        // fills (bombs.rs).
         check_limits(limits, &name, size, (seen, done.bytes), read)?;
         // Every entry counts, whiteouts and skipped devices too: a million
         // of them are a million inodes, or a million lines of report.
@@ -136,6 +152,7 @@ pub fn unpack(
         let dir = layer.join(path.parent().unwrap_or(Path::new("")));
         // Whiteouts: OCI's names become overlayfs's marks.
         if file_name == OPAQUE {
+            // Made here if the tarball has not made it yet.
             fs::create_dir_all(&dir).map_err(io(&name))?;
             xattr::set(&dir, OPAQUE_XATTR, b"y").map_err(io(&name))?;
             done.opaque += 1;
@@ -144,6 +161,8 @@ pub fn unpack(
         if let Some(deleted) = file_name.strip_prefix(WHITEOUT) {
             fs::create_dir_all(&dir).map_err(io(&name))?;
             let at = dir.join(deleted);
+            // mknod(2) replaces nothing (EEXIST): an entry of that name earlier
+            // in this layer goes first.
             let _ = fs::remove_file(&at);
             mknod(&at, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0)).map_err(|e| {
                 UnpackError::Io {
@@ -155,6 +174,8 @@ pub fn unpack(
             continue;
         }
         let kind = entry.header().entry_type();
+        // A hard link names an inode, not a path: one to a host file would put
+        // that very file in the layer, for a container to write.
         if kind.is_hard_link() {
             let target = entry
                 .link_name()
@@ -176,6 +197,8 @@ pub fn unpack(
             done.skipped_devices.push(name);
             continue;
         }
+        // The tar crate writes it, with its own check that nothing lands
+        // outside `layer`, and applies mode, owner, times and xattrs.
         entry.unpack_in(layer).map_err(io(&name))?;
         done.entries += 1;
         done.bytes += size;
