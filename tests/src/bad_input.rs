@@ -147,6 +147,26 @@ pub const SUBCOMMANDS: &[Case] = &[
     ),
 ];
 
+/// Step 08's capabilities and security options.
+pub const SECURITY: &[Case] = &[
+    case(
+        &["--cap-add", "NET_ADMINN", "/bin/true"],
+        "\"NET_ADMINN\" is not a capability",
+    ),
+    case(
+        &["--cap-drop", "chown,kill", "/bin/true"],
+        "is not a capability",
+    ),
+    case(
+        &["--security-opt", "label=disable", "/bin/true"],
+        "\"label\" is not an option this step knows",
+    ),
+    case(
+        &["--security-opt", "no-new-privileges=maybe", "/bin/true"],
+        "the value is true or false",
+    ),
+];
+
 /// Runs `case` with step binary `bin` and asserts that it was refused,
 /// clearly, and that nothing was made.
 #[track_caller]

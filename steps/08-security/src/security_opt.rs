@@ -1,0 +1,77 @@
+//! `--security-opt KEY[=VALUE]`, Docker's one flag for the security
+//! settings that have no flag of their own.
+
+use std::str::FromStr;
+
+/// One `--security-opt` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityOpt {
+    /// `no-new-privileges[=true|false]` (no_new_privs.rs).
+    NoNewPrivileges(bool),
+}
+
+/// As Docker reads them: `KEY=VALUE`, or the older `KEY:VALUE`; a flag
+/// without a value is `true`.
+impl FromStr for SecurityOpt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (key, value) = match s.split_once(['=', ':']) {
+            Some((key, value)) => (key, Some(value)),
+            None => (s, None),
+        };
+        match key {
+            "no-new-privileges" => {
+                let on = match value.map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(other) => {
+                        return Err(format!(
+                            "no-new-privileges={other}: the value is true or false"
+                        ));
+                    }
+                };
+                Ok(SecurityOpt::NoNewPrivileges(on))
+            }
+            _ => Err(format!(
+                "{key:?} is not an option this step knows; it knows no-new-privileges[=false]"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_read_as_docker_reads_them() {
+        let nnp = |s: &str| s.parse::<SecurityOpt>();
+        assert_eq!(
+            nnp("no-new-privileges"),
+            Ok(SecurityOpt::NoNewPrivileges(true))
+        );
+        assert_eq!(
+            nnp("no-new-privileges=true"),
+            Ok(SecurityOpt::NoNewPrivileges(true))
+        );
+        assert_eq!(
+            nnp("no-new-privileges:false"),
+            Ok(SecurityOpt::NoNewPrivileges(false))
+        );
+        assert_eq!(
+            nnp("no-new-privileges=FALSE"),
+            Ok(SecurityOpt::NoNewPrivileges(false))
+        );
+        assert!(
+            nnp("no-new-privileges=maybe")
+                .unwrap_err()
+                .contains("true or false")
+        );
+        assert!(
+            nnp("label=disable")
+                .unwrap_err()
+                .contains("\"label\" is not an option")
+        );
+    }
+}
