@@ -25,4 +25,5 @@ pub struct PivotArgs {
 /// What step 05's layers read: step 04's flags and [`PivotArgs`].
 pub trait PivotFlags: CgroupFlags + Has<PivotArgs> {}
 
+// Nothing to write by hand: any command line with both is one, step 06's too.
 impl<T: CgroupFlags + Has<PivotArgs>> PivotFlags for T {}

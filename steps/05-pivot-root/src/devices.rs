@@ -32,10 +32,14 @@ pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tt
 
 /// The links every Linux userland expects in /dev.
 pub const LINKS: [(&str, &str); 5] = [
+    // A link's target is resolved when it is followed, from the root of the
+    // process that follows it: inside the container, its own /proc.
     ("/proc/self/fd", "fd"),
     ("/proc/self/fd/0", "stdin"),
     ("/proc/self/fd/1", "stdout"),
     ("/proc/self/fd/2", "stderr"),
+    // Each devpts instance has its own ptmx (mount(8)): opening /dev/ptmx
+    // makes a terminal of the container's instance, not of the host's.
     ("pts/ptmx", "ptmx"),
 ];
 
@@ -56,7 +60,10 @@ impl Layer for Dev {
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let trace = &cx.trace;
         let dev = cx.spec.rootfs.join("dev");
+        // A mount needs its target to exist, and an image need not have /dev.
         mkdir(trace, &dev, 0o755)?;
+        // nosuid: no set-user-ID bit on it is honoured (mount(2)). A tmpfs
+        // lives in memory: without size= it may grow to half of it (tmpfs(5)).
         let nosuid = MsFlags::MS_NOSUID;
         mount_fs(
             trace,
@@ -67,12 +74,14 @@ impl Layer for Dev {
         )?;
         for device in DEVICES {
             let node = dev.join(device);
+            // A file is bind-mounted onto a file: an empty one to land on.
             touch(trace, &node)?;
             bind(trace, &Path::new("/dev").join(device), &node, false)?;
         }
         let pts = dev.join("pts");
         mkdir(trace, &pts, 0o755)?;
         // newinstance: the container's own terminals, not the host's.
+        // ptmxmode: a new instance's ptmx is mode 0000 otherwise (mount(8)).
         mount_fs(
             trace,
             "devpts",
@@ -81,7 +90,9 @@ impl Layer for Dev {
             Some("newinstance,ptmxmode=0666,mode=0620"),
         )?;
         let shm = dev.join("shm");
+        // 1777, as /tmp: anyone may make a segment, only its owner remove it.
         mkdir(trace, &shm, 0o1777)?;
+        // Data only: nothing on it runs, gains privileges or opens a device.
         let hardened = nosuid | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount_fs(
             trace,
@@ -104,11 +115,15 @@ fn mounts_below(dir: &Path) -> Vec<std::path::PathBuf> {
     let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut points: Vec<_> = table
         .lines()
+        // Field 5 is the mount point, as seen from our root (proc(5)).
         .filter_map(|line| line.split(' ').nth(4))
         // mountinfo escapes spaces and the like as \040
         .map(|p| std::path::PathBuf::from(p.replace("\\040", " ")))
+        // Whole components: <rootfs>/sysfoo is not below <rootfs>/sys.
         .filter(|p| p.starts_with(dir))
         .collect();
+    // Mounts stacked on one point are listed once each; a remount by path
+    // reaches the top one, the one that shows.
     points.dedup();
     if points.is_empty() {
         points.push(dir.to_path_buf());
@@ -134,6 +149,8 @@ impl Layer for Sys {
         let trace = &cx.trace;
         let sys = cx.spec.rootfs.join("sys");
         mkdir(trace, &sys, 0o555)?;
+        // runc's flags for /sys: read-only, and nothing on it runs, gains
+        // privileges or opens a device.
         let flags =
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         match mount_fs(trace, "sysfs", &sys, flags, None) {

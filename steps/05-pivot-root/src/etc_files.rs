@@ -25,6 +25,7 @@ pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 /// The `/etc` files layer.
 #[derive(Debug)]
 pub struct EtcFiles {
+    /// Written to `/etc/hostname`, and given an address in `/etc/hosts`.
     hostname: String,
 }
 
@@ -38,6 +39,7 @@ impl EtcFiles {
 }
 
 /// Where the container's own copies live: `<state>/containers/<id>/`.
+/// Outside the rootfs: a run writes nothing into the image.
 pub fn files_dir(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("containers").join(id)
 }
@@ -45,6 +47,8 @@ pub fn files_dir(state_dir: &Path, id: &str) -> PathBuf {
 /// The host's resolver configuration, past systemd-resolved's stub.
 fn host_resolv_conf() -> String {
     let main = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // The stub listens on the host's loopback; a container with a network
+    // of its own (step 06) has its own loopback, where nothing answers.
     if main.contains("127.0.0.53")
         && let Ok(upstream) = std::fs::read_to_string("/run/systemd/resolve/resolv.conf")
     {
@@ -63,6 +67,8 @@ impl Layer for EtcFiles {
     }
 
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        // The state directory first, closed to other host users (state.rs):
+        // what is written below it is bound into the container.
         step01_chroot::state::prepare(&cx.trace, &cx.spec.state_dir)?;
         let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
         if !cx.trace.dry_run() {
@@ -83,6 +89,8 @@ impl Layer for EtcFiles {
             )?;
         }
         let name = &self.hostname;
+        // localhost for IPv4 and IPv6, and the container's own name, so that
+        // it resolves with no DNS at all.
         let hosts = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{name}\n"
         );
@@ -117,7 +125,10 @@ impl Layer for EtcFiles {
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let dir = files_dir(&cx.spec.state_dir, &cx.spec.id);
         for file in FILES {
+            // Resolved as the parent did, inside the rootfs (still at its
+            // host path: this runs before the pivot).
             let target = resolve(&cx.trace, &cx.spec.rootfs, &Path::new("/etc").join(file))?;
+            // What the container writes there goes to its own copy.
             bind(&cx.trace, &dir.join(file), &target, false)?;
         }
         Ok(())
@@ -128,6 +139,8 @@ impl Layer for EtcFiles {
         cx: &mut ParentCx<'_>,
         _exit: Option<&step01_chroot::ExitStatus>,
     ) -> Result<()> {
+        // The mount points made in the rootfs go once no live run mounts on
+        // them (mount_points.rs); this run's files go in any case.
         crate::mount_points::release(&cx.trace, cx.spec);
         if !cx.trace.dry_run() {
             let _ = std::fs::remove_dir_all(files_dir(&cx.spec.state_dir, &cx.spec.id));

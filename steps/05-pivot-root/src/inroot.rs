@@ -33,7 +33,9 @@ use step01_chroot::trace::Trace;
      run again, or check the image"
 )]
 pub struct NotMade {
+    /// The mount point asked for, as a host path under the rootfs.
     target: String,
+    /// What stopped it: ELOOP is a symlink on the way.
     errno: Errno,
 }
 
@@ -42,6 +44,7 @@ pub struct NotMade {
 /// the directories above it: a directory if `dir`, else an empty file.
 pub fn make_mount_point(trace: &Trace, rootfs: &Path, target: &Path, dir: bool) -> Result<()> {
     let Ok(inside) = target.strip_prefix(rootfs) else {
+        // EXDEV: what openat2(2) says of a path that leaves its root.
         return Err(not_made(target, Errno::EXDEV));
     };
     let shown = format!(
@@ -54,6 +57,7 @@ pub fn make_mount_point(trace: &Trace, rootfs: &Path, target: &Path, dir: bool) 
 }
 // ANCHOR_END: make_mount_point
 
+/// [`NotMade`], as this step's layers return it.
 fn not_made(target: &Path, errno: Errno) -> Error {
     Error::layer(NotMade {
         target: target.display().to_string(),
@@ -61,12 +65,17 @@ fn not_made(target: &Path, errno: Errno) -> Error {
     })
 }
 
+/// The work of [`make_mount_point`]: every part reached or made from a
+/// descriptor of `rootfs`, none by its path.
 fn make(rootfs: &Path, inside: &Path, dir: bool) -> nix::Result<()> {
+    // The one path opened by name is the rootfs itself, which the user gave.
+    // O_PATH: a handle to walk from, no read permission needed (open(2)).
     let root = nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
+    // Names only: `inside` comes resolved, with no ".." left in it.
     let parts: Vec<_> = inside
         .components()
         .filter_map(|c| match c {
@@ -78,7 +87,10 @@ fn make(rootfs: &Path, inside: &Path, dir: bool) -> nix::Result<()> {
         return Ok(()); // the rootfs itself
     };
     let mut parent = open_dir(&root, Path::new("."))?;
+    // The path so far: each directory is reopened from `root` along all of
+    // it, so every part is checked for symlinks again.
     let mut walked = std::path::PathBuf::new();
+    // Each directory is made in the one opened before it, never by path.
     for name in above {
         walked.push(name);
         parent = dir_at(&root, &parent, &walked, name)?;
@@ -94,6 +106,8 @@ fn make(rootfs: &Path, inside: &Path, dir: bool) -> nix::Result<()> {
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
     match openat2(&root, &walked, how) {
         Err(Errno::ENOENT) => {
+            // O_EXCL: if a symlink appeared there since, the open fails,
+            // wherever it points (open(2)). O_WRONLY: O_PATH ignores O_CREAT.
             let flags = OFlag::O_CREAT
                 | OFlag::O_EXCL
                 | OFlag::O_WRONLY
@@ -117,6 +131,7 @@ fn make(rootfs: &Path, inside: &Path, dir: bool) -> nix::Result<()> {
 /// directory on the way for a symlink gets ELOOP, not a host file removed.
 pub fn remove_if_empty(rootfs: &Path, inside: &Path) -> nix::Result<()> {
     let (Some(parent), Some(name)) = (inside.parent(), inside.file_name()) else {
+        // An empty `inside` is the rootfs itself: never removed.
         return Ok(());
     };
     let root = nix::fcntl::open(
@@ -132,12 +147,14 @@ pub fn remove_if_empty(rootfs: &Path, inside: &Path) -> nix::Result<()> {
         Err(Errno::ENOENT) => return Ok(()),
         other => other?,
     };
+    // The entry itself: a symlink is looked at, not followed, and kept.
     let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
     let stat = match nix::sys::stat::fstatat(&parent, name, flags) {
         Err(Errno::ENOENT) => return Ok(()),
         other => other?,
     };
     let how = match stat.st_mode & libc::S_IFMT {
+        // rmdir(2) removes only an empty directory: the kernel checks that.
         libc::S_IFDIR => nix::unistd::UnlinkatFlags::RemoveDir,
         libc::S_IFREG if stat.st_size == 0 => nix::unistd::UnlinkatFlags::NoRemoveDir,
         _ => return Err(Errno::ENOTEMPTY),
@@ -156,15 +173,19 @@ fn dir_at(
     match open_dir(root, walked) {
         Err(Errno::ENOENT) => {
             match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+                // EEXIST: another run made it first; checked below all the same.
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(e),
             }
+            // Opened again, not assumed: what is there now may be a symlink.
             open_dir(root, walked)
         }
         other => other,
     }
 }
 
+/// The directory `path` under `root`, walked inside `root` with no symlink
+/// followed on the way (openat2(2): a symlink gives ELOOP).
 fn open_dir(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)

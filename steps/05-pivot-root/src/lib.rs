@@ -57,6 +57,8 @@ pub fn layers(args: &impl PivotFlags, spec: &Spec) -> Result<Layers> {
     let masks = masks::Masks {
         read_only_root: own.read_only,
     };
+    // Step 02's /proc layer comes out before `root` goes in: `root` has its
+    // own, and a stack with two layers of one type refuses to pick one.
     layers
         .remove::<PidNamespace>()?
         .replace::<Chroot>(root)?

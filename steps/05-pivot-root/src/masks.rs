@@ -65,11 +65,15 @@ impl Layer for Masks {
 
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let trace = &cx.trace;
+        // After the pivot: these paths are in the container's own /proc
+        // and /sys, not the host's.
         for path in MASKED.map(Path::new) {
             // Only what exists on this kernel can be hidden (and needs to be).
             if !trace.dry_run() && !path.exists() {
                 continue;
             }
+            // A directory is covered by a directory, a file by a file: a
+            // new tmpfs is empty, /dev/null reads as empty.
             if path.is_dir() {
                 mount_fs(trace, "tmpfs", path, MsFlags::MS_RDONLY, Some("size=0"))?;
             } else {
@@ -80,13 +84,19 @@ impl Layer for Masks {
             if !trace.dry_run() && !path.exists() {
                 continue;
             }
+            // Bound onto itself first, it is a mount of its own: the remount
+            // then makes it read-only, not the whole of /proc.
             bind(trace, path, path, true)?;
             remount_read_only(trace, path)?;
         }
         if self.read_only_root {
+            // The bound rootfs alone: /dev, /proc, /sys and the volumes are
+            // mounts of their own and keep their modes.
             remount_read_only(trace, Path::new("/"))?;
             // Step 03's /tmp of its own is a mount apart (steps 03 to 06).
             let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            // Only if it is one: a remount of a path that is no mount point
+            // fails with EINVAL (mount(2)). Field 5, seen from our root.
             if mounts.lines().any(|l| l.split(' ').nth(4) == Some("/tmp")) {
                 remount_read_only(trace, Path::new("/tmp"))?;
             }

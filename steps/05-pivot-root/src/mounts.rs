@@ -33,6 +33,8 @@ pub fn mount_fs(
     data: Option<&str>,
 ) -> Result<(), SysError> {
     trace.sys(Syscall::Mount {
+        // No device behind it: the source is a dummy string (mount(2)),
+        // shown as the mount source in /proc/self/mountinfo.
         source: Some(fstype.into()),
         target: target.into(),
         fstype: Some(fstype.into()),
@@ -43,7 +45,11 @@ pub fn mount_fs(
 
 /// A bind mount: `target` shows what `source` shows.
 pub fn bind(trace: &Trace, source: &Path, target: &Path, recursive: bool) -> Result<(), SysError> {
+    // With MS_BIND, mount(2) ignores every other flag but MS_REC: the copy
+    // keeps the options of the mount it copies, and read-only takes a
+    // remount afterwards (remount_read_only).
     let mut flags = MsFlags::MS_BIND;
+    // Without MS_REC only the mount at `source` is copied, none below it.
     if recursive {
         flags |= MsFlags::MS_REC;
     }
@@ -59,6 +65,8 @@ pub fn bind(trace: &Trace, source: &Path, target: &Path, recursive: bool) -> Res
 // ANCHOR: remount_read_only
 /// Makes the mount at `target` read-only, keeping the flags it has.
 pub fn remount_read_only(trace: &Trace, target: &Path) -> Result<(), SysError> {
+    // MS_BIND: this mount only, not the file system under it, which the
+    // host's other mounts of it share (mount(2)).
     let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     if let Ok(stat) = statvfs(target) {
         let kept = [
@@ -69,6 +77,8 @@ pub fn remount_read_only(trace: &Trace, target: &Path) -> Result<(), SysError> {
             (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
             (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
         ];
+        // A remount sets exactly the flags it is given: nosuid, nodev or
+        // noexec left out would be cleared, or refused with EPERM if locked.
         for (has, keep) in kept {
             if stat.flags().contains(has) {
                 flags |= keep;
@@ -113,6 +123,8 @@ impl Call for ReadOnlyRecursive {
     fn perform_real(&self) -> nix::Result<()> {
         use std::os::fd::AsFd;
         use step03_user_ns::idmapped::{read_only, set_attributes};
+        // O_PATH: a handle on the mount at the path, not an open file; it
+        // needs no permission on what the path names (open(2)).
         let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC;
         let mount = nix::fcntl::open(&self.0, flags, nix::sys::stat::Mode::empty())?;
         set_attributes(mount.as_fd(), libc::AT_RECURSIVE, &read_only(true))
@@ -144,6 +156,7 @@ pub fn symlink(trace: &Trace, target: &str, link: &Path) -> Result<(), SysError>
 
 /// The errno inside an io::Error.
 pub fn errno(e: std::io::Error) -> Errno {
+    // An error made in Rust, not by the kernel, has none: 0, UnknownErrno.
     Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }
 

@@ -107,10 +107,14 @@ impl Layer for PivotRoot {
             other => other?,
         }
         // Detach the old root: from here on no path leads to the host's files.
+        // MNT_DETACH: the old root has the host's mounts below it, which keep
+        // it busy; a lazy unmount takes it and all of them away (umount2(2)).
         trace.sys(Syscall::Umount {
             target: ".".into(),
             flags: MntFlags::MNT_DETACH,
         })?;
+        // pivot_root(2) advises a chdir("/") after it: it moves the caller's
+        // working directory only if that was on the old root.
         trace.sys(Syscall::Chdir("/".into()))?;
         Ok(())
     }

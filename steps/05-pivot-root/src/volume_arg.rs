@@ -18,6 +18,8 @@ pub struct Volume {
 impl FromStr for Volume {
     type Err = String;
 
+    /// Parses one `-v`. clap calls it as it reads the command line, so a
+    /// volume that could not work is refused before any layer runs.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let parts: Vec<_> = s.split(':').collect();
         let colon = || {
@@ -27,9 +29,11 @@ impl FromStr for Volume {
             )
         };
         let (host, container, read_only) = match parts[..] {
+            // Read-write unless told, as in Docker.
             [host, container] => (host, container, false),
             [host, container, "ro"] => (host, container, true),
             [host, container, "rw"] => (host, container, false),
+            // A third part that is a path: one of the two had a ':' in it.
             [_, _, mode] if mode.starts_with('/') => return Err(colon()),
             [_, _, mode] => return Err(format!("{s:?}: the mode is ro or rw, not {mode:?}")),
             [_, _, _, ..] => return Err(colon()),
@@ -45,6 +49,8 @@ impl FromStr for Volume {
                 "{s:?}: the container path must be absolute (start with /)"
             ));
         }
+        // The checks below compare components: /x/../proc would pass them
+        // as a path outside /proc.
         if container.components().any(|c| c == Component::ParentDir) {
             return Err(format!("{s:?}: the container path may not contain '..'"));
         }
@@ -54,13 +60,15 @@ impl FromStr for Volume {
             ));
         }
         // The runtime mounts /dev and /sys before the volumes (one may go
-        // below them, e.g. /dev/shm), and /proc after them.
+        // below them, e.g. /dev/shm), and /proc after them. starts_with
+        // compares whole components: /proceed is not in /proc.
         if container.starts_with("/proc") {
             return Err(format!(
                 "{s:?}: /proc is mounted after the volumes, and would hide this one; \
                  mount it elsewhere, e.g. /data"
             ));
         }
+        // Paths compare by components too: /sys/ is /sys.
         if let Some(whole) = ["/dev", "/sys"].iter().find(|d| container == Path::new(d)) {
             return Err(format!(
                 "{s:?}: this would replace the container's {whole}; \
@@ -100,7 +108,9 @@ pub enum VolumeError {
     /// The target could not be resolved inside the rootfs.
     #[error("volume target {target}: {source}")]
     Target {
+        /// The container path, as given.
         target: String,
+        /// Why it did not resolve (safe-path's `scoped_join`).
         source: std::io::Error,
     },
 }

@@ -52,12 +52,15 @@ pub struct Capabilities {
     keep: Vec<Capability>,
     /// What was asked for by `--cap-add`, to check against the kernel.
     added: Vec<Capability>,
+    /// Every capability the kernel has (capset.rs's `kernel_caps`).
+    all: Vec<Capability>,
 }
 
 impl Capabilities {
-    /// Keeps `keep`; `added` are the ones `--cap-add` named.
-    pub fn new(keep: Vec<Capability>, added: Vec<Capability>) -> Self {
-        Capabilities { keep, added }
+    /// Keeps `keep` of `all`, the kernel's; `added` are the ones
+    /// `--cap-add` named.
+    pub fn new(keep: Vec<Capability>, added: Vec<Capability>, all: Vec<Capability>) -> Self {
+        Capabilities { keep, added, all }
     }
 }
 
@@ -73,8 +76,7 @@ impl Layer for Capabilities {
     fn check(&self, _plan: &Plan<'_>) -> Result<()> {
         // The kernel's own list (cap_last_cap): a capability newer than
         // it cannot be kept, and asking for one should not pass silently.
-        let known = caps::runtime::thread_all_supported();
-        if let Some(cap) = self.added.iter().find(|c| !known.contains(c)) {
+        if let Some(cap) = self.added.iter().find(|c| !self.all.contains(c)) {
             return Err(Error::layer(UnknownToKernel(cap.to_string())));
         }
         Ok(())
@@ -90,8 +92,14 @@ impl Layer for Capabilities {
         ));
         // The bounding set first: dropping from it needs CAP_SETPCAP, which
         // the next call may take away.
+        let drop = self
+            .all
+            .iter()
+            .copied()
+            .filter(|c| !keep.contains(c))
+            .collect();
         let calls = [
-            CapsCall::DropBounding(keep.clone()),
+            CapsCall::DropBounding(drop, keep.clone()),
             CapsCall::SetProcessSets(keep),
             CapsCall::ClearAmbient,
         ];
@@ -106,8 +114,8 @@ impl Layer for Capabilities {
 /// The calls this step brings to step 01's seam (`Syscall::Other`).
 #[derive(Debug)]
 enum CapsCall {
-    /// prctl(PR_CAPBSET_DROP) for every capability not kept.
-    DropBounding(Vec<Capability>),
+    /// prctl(PR_CAPBSET_DROP) for each of the first; the second is kept.
+    DropBounding(Vec<Capability>, Vec<Capability>),
     /// capset(2): effective and permitted to the kept set, inheritable empty.
     SetProcessSets(Vec<Capability>),
     /// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL).
@@ -117,9 +125,10 @@ enum CapsCall {
 impl fmt::Display for CapsCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CapsCall::DropBounding(keep) => write!(
+            CapsCall::DropBounding(drop, keep) => write!(
                 f,
-                "prctl(PR_CAPBSET_DROP, cap) for each cap not kept /* bounding = {:#018x} */",
+                "prctl(PR_CAPBSET_DROP, cap) for each of {} /* bounding = {:#018x} */",
+                drop.len(),
                 crate::capset::mask(keep)
             ),
             CapsCall::SetProcessSets(keep) => write!(
@@ -144,11 +153,9 @@ impl Call for CapsCall {
         // is the kernel's answer, for the trace.
         let errno = |_| Errno::last();
         match self {
-            CapsCall::DropBounding(keep) => {
-                for cap in caps::runtime::thread_all_supported() {
-                    if !keep.contains(&cap) {
-                        caps::drop(None, CapSet::Bounding, cap).map_err(errno)?;
-                    }
+            CapsCall::DropBounding(drop, _) => {
+                for cap in drop {
+                    caps::drop(None, CapSet::Bounding, *cap).map_err(errno)?;
                 }
                 Ok(())
             }
@@ -176,14 +183,19 @@ mod tests {
     #[test]
     fn the_sets_shrink_to_the_kept_ones_in_order() {
         let keep = vec![Capability::CAP_CHOWN, Capability::CAP_KILL];
-        let layer = Capabilities::new(keep, vec![]);
+        let all = vec![
+            Capability::CAP_CHOWN,
+            Capability::CAP_DAC_OVERRIDE,
+            Capability::CAP_KILL,
+        ];
+        let layer = Capabilities::new(keep, vec![], all);
         let spec = Spec::new("t", "/r".into(), vec![], "/s".into());
         let (trace, kernel) = Trace::recording();
         layer.enter(&ChildCx::standalone(&spec, trace)).unwrap();
         assert_eq!(
             kernel.shown(),
             [
-                "prctl(PR_CAPBSET_DROP, cap) for each cap not kept /* bounding = 0x0000000000000021 */",
+                "prctl(PR_CAPBSET_DROP, cap) for each of 1 /* bounding = 0x0000000000000021 */",
                 "capset({ effective = permitted = 0x0000000000000021, inheritable = 0 })",
                 "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)",
             ]

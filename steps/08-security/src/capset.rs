@@ -97,6 +97,25 @@ pub fn kept(adds: &[CapName], drops: &[CapName], all: &[Capability]) -> Vec<Capa
 }
 // ANCHOR_END: kept
 
+/// The capabilities the running kernel has: 0 to the number in
+/// /proc/sys/kernel/cap_last_cap. One newer than this runtime knows could
+/// not be dropped, and container root would keep it: refused.
+pub fn kernel_caps() -> std::io::Result<Vec<Capability>> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")?;
+    let last: u8 = text.trim().parse().map_err(std::io::Error::other)?;
+    let mut known: Vec<Capability> = caps::all().into_iter().collect();
+    known.sort_by_key(Capability::index);
+    let newest = known.last().map_or(0, Capability::index);
+    if last > newest {
+        return Err(std::io::Error::other(format!(
+            "this kernel has capabilities up to number {last}, and this runtime knows them \
+             up to {newest}: it could not drop the newer ones (update the caps crate)"
+        )));
+    }
+    known.retain(|c| c.index() <= last);
+    Ok(known)
+}
+
 /// A set as /proc/PID/status prints it (`CapEff: 00000000a80425fb`).
 pub fn mask(caps: &[Capability]) -> u64 {
     caps.iter().map(Capability::bitmask).fold(0, |a, b| a | b)

@@ -1,43 +1,54 @@
 //! # Step 08: least privilege
 //!
 //! Steps 01 to 07 limit what a container *sees*. This step limits what its
-//! root may *do*: fewer capabilities, and no way to gain more.
+//! root may *do*: fewer capabilities, no way to gain more, and fewer system
+//! calls.
 //!
 //! | concept | file |
 //! |---|---|
 //! | **capabilities**: which root powers a container keeps (this step's idea) | [`capabilities.rs`](capabilities) |
 //! | Docker's default set, `--cap-add` and `--cap-drop` | [`capset.rs`](capset) |
 //! | **no_new_privs**: no set-uid program can raise them again | [`no_new_privs.rs`](no_new_privs) |
+//! | **seccomp**: which system calls may be made at all | [`seccomp.rs`](seccomp) |
+//! | a profile in Docker's JSON format, and ours | [`profile.rs`](profile), `default.json` |
+//! | from a profile to BPF programs (seccompiler) | [`filter.rs`](filter) |
 //! | `--security-opt` | [`security_opt.rs`](security_opt) |
 //! | the command line: step 07's plus the flags above | [`cli.rs`](cli) |
 
 pub mod capabilities;
 pub mod capset;
 pub mod cli;
+pub mod filter;
 pub mod no_new_privs;
+pub mod profile;
+pub mod seccomp;
 pub mod security_opt;
 
 use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
-use step01_chroot::{Container, Layer, Result};
+use step01_chroot::{Container, Error, Layer, Result};
 use step02_pid_ns::init::Init;
 
 use crate::capabilities::Capabilities;
 use crate::capset::CapName;
-use crate::cli::{SecurityArgs, SecurityFlags};
+use crate::cli::{Profile, SecurityArgs, SecurityFlags};
 use crate::no_new_privs::NoNewPrivs;
+use crate::seccomp::Seccomp;
 
 // ANCHOR: layers
-/// Step 08's layers: step 07's, then the capability drop and no_new_privs,
-/// last in the child: after every mount (which needs CAP_SYS_ADMIN), right
-/// before the command. With `--init`, before its fork, so that the init
-/// process is held to them too.
+/// Step 08's layers: step 07's, then the capability drop, no_new_privs
+/// and the seccomp filter, last in the child: after every mount (which
+/// needs CAP_SYS_ADMIN), right before the command. With `--init`, before
+/// its fork, so that the init process is held to them too.
 pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step07_overlay::layers(args, spec)?;
     let own: &SecurityArgs = args.group();
-    let mut known: Vec<_> = caps::runtime::thread_all_supported().into_iter().collect();
-    known.sort_by_key(caps::Capability::index);
+    let known = capset::kernel_caps().map_err(|source| Error::Io {
+        what: "reading",
+        path: "/proc/sys/kernel/cap_last_cap".into(),
+        source,
+    })?;
     let keep = capset::kept(&own.cap_add, &own.cap_drop, &known);
     let added = own
         .cap_add
@@ -47,9 +58,36 @@ pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
             CapName::All => None,
         })
         .collect();
-    last(&mut layers, Capabilities::new(keep, added))?;
-    if own.no_new_privileges() {
+    // Compiled now: a profile that cannot work is refused before anything
+    // is made.
+    let seccomp = match own.seccomp() {
+        Profile::Default => Some(Seccomp::load(
+            "(default)",
+            profile::DEFAULT,
+            &keep,
+            &spec.state_dir,
+        )),
+        Profile::File(path) => Some(Seccomp::from_file(path, &keep, &spec.state_dir)),
+        Profile::Unconfined => None,
+    }
+    .transpose()
+    .map_err(Error::layer)?;
+    let no_new_privs = own.no_new_privileges();
+    // Without no_new_privs, only CAP_SYS_ADMIN lets a process install a
+    // filter: then it goes in before the capabilities go (seccomp.rs).
+    let (early, late) = match no_new_privs {
+        false => (seccomp, None),
+        true => (None, seccomp),
+    };
+    if let Some(filter) = early {
+        last(&mut layers, filter)?;
+    }
+    last(&mut layers, Capabilities::new(keep, added, known))?;
+    if no_new_privs {
         last(&mut layers, NoNewPrivs)?;
+    }
+    if let Some(filter) = late {
+        last(&mut layers, filter)?;
     }
     Ok(layers)
 }

@@ -8,8 +8,8 @@ use step03_user_ns::cli::UserNsArgs;
 use step04_cgroups::cli::CgroupArgs;
 use step05_pivot_root::cli::PivotArgs;
 use step06_netns_veth::cli::NetArgs;
-use step07_overlay::cli::{Command, OverlayArgs};
-use step08_security::cli::SecurityArgs;
+use step07_overlay::cli::OverlayArgs;
+use step08_security::cli::{Command, SecurityArgs};
 
 step01_chroot::step_command_line! {
     /// Run a command in a container whose root keeps only a few capabilities, and cannot gain more.
@@ -32,11 +32,22 @@ step01_chroot::step_command_line! {
 
 fn main() -> std::process::ExitCode {
     let (cli, matches): (Cli, _) = parse_with_matches();
-    if cli.command.is_some() || cli.group::<NetArgs>().cleanup {
+    let definition = <Cli as clap::CommandFactory>::command();
+    match &cli.command {
+        Some(Command::SeccompProfile) => {
+            print!("{}", step08_security::profile::DEFAULT);
+            std::process::ExitCode::SUCCESS
+        }
         // The image store and --cleanup are step 07's, unchanged.
-        let definition = <Cli as clap::CommandFactory>::command();
-        return step07_overlay::main(&cli, cli.command.as_ref(), &definition, &matches);
+        Some(Command::Store(command)) => {
+            step07_overlay::main(&cli, Some(command), &definition, &matches)
+        }
+        None if cli.group::<NetArgs>().cleanup => {
+            step07_overlay::main(&cli, None, &definition, &matches)
+        }
+        None => {
+            let result = step08_security::container(&cli).and_then(|c| c.run());
+            finish(cli.group::<RunArgs>(), result)
+        }
     }
-    let result = step08_security::container(&cli).and_then(|c| c.run());
-    finish(cli.group::<RunArgs>(), result)
 }

@@ -1,13 +1,16 @@
 //! `--security-opt KEY[=VALUE]`, Docker's one flag for the security
 //! settings that have no flag of their own.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// One `--security-opt` value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecurityOpt {
     /// `no-new-privileges[=true|false]` (no_new_privs.rs).
     NoNewPrivileges(bool),
+    /// `seccomp=PROFILE.json` (seccomp.rs), or `seccomp=unconfined`: none.
+    Seccomp(Option<PathBuf>),
 }
 
 /// As Docker reads them: `KEY=VALUE`, or the older `KEY:VALUE`; a flag
@@ -33,8 +36,14 @@ impl FromStr for SecurityOpt {
                 };
                 Ok(SecurityOpt::NoNewPrivileges(on))
             }
+            "seccomp" => match value {
+                None | Some("") => Err("seccomp=PROFILE.json, or seccomp=unconfined".into()),
+                Some("unconfined") => Ok(SecurityOpt::Seccomp(None)),
+                Some(path) => Ok(SecurityOpt::Seccomp(Some(path.into()))),
+            },
             _ => Err(format!(
-                "{key:?} is not an option this step knows; it knows no-new-privileges[=false]"
+                "{key:?} is not an option this step knows; it knows no-new-privileges[=false] \
+                 and seccomp=PROFILE.json|unconfined"
             )),
         }
     }

@@ -3,7 +3,12 @@
 //! (chown, mount, kill), with the default set and with `--cap-add`,
 //! `--cap-drop` and `--security-opt`.
 
-use workshop_tests::{Run, full_trace_redactions, run_step, test_rootfs};
+use std::fs;
+use std::process::Command;
+
+use workshop_tests::{
+    CommandExt, Run, collect, full_trace_redactions, run_step, step_command_in, test_rootfs,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_08-security");
 
@@ -47,6 +52,7 @@ fn container_root_keeps_dockers_default_set_and_cannot_gain_more() {
     assert_eq!(status(&[], "CapInh"), "0000000000000000");
     assert_eq!(status(&[], "CapAmb"), "0000000000000000");
     assert_eq!(status(&[], "NoNewPrivs"), "1");
+    assert_eq!(status(&[], "Seccomp"), "2");
 }
 
 #[test]
@@ -84,13 +90,21 @@ fn a_dropped_capability_is_a_power_gone() {
 #[test]
 fn mounting_needs_cap_sys_admin_which_is_not_kept() {
     let mount = "mount -t tmpfs scratch /tmp && echo mounted";
-    let refused = sh(&[], mount);
+    // Without the filter: the capability alone decides.
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    let refused = sh(&unconfined, mount);
     assert_ne!(refused.code, Some(0), "{refused:?}");
     // (busybox's words for EPERM from mount(2))
     assert!(refused.stderr.contains("permission denied"), "{refused:?}");
     // Given back, container root mounts again (in its own namespaces).
-    let added = sh(&["--cap-add", "SYS_ADMIN"], mount);
+    let added = sh(
+        &["--cap-add", "SYS_ADMIN", unconfined[0], unconfined[1]],
+        mount,
+    );
     assert_eq!(added.stdout, "mounted\n", "{added:?}");
+    // And with the default filter, whose mount rule asks for the same.
+    let filtered = sh(&["--cap-add", "SYS_ADMIN"], mount);
+    assert_eq!(filtered.stdout, "mounted\n", "{filtered:?}");
 }
 
 #[test]
@@ -112,12 +126,164 @@ fn the_trace_shows_the_sets_shrink_last_before_the_command() {
     assert!(at("pivot_root(") < at("PR_CAPBSET_DROP"));
     assert!(at("PR_CAPBSET_DROP") < at("capset("));
     assert!(at("capset(") < at("PR_SET_NO_NEW_PRIVS"));
-    assert!(at("PR_SET_NO_NEW_PRIVS") < at("execve("));
+    assert!(at("PR_SET_NO_NEW_PRIVS") < at("SECCOMP_SET_MODE_FILTER"));
+    assert!(at("SECCOMP_SET_MODE_FILTER") < at("execve("));
     let ours: String = run
         .stderr
         .lines()
-        .filter(|l| l.contains("] caps ") || l.contains("] nnp "))
+        .filter(|l| {
+            l.contains("] caps ") || l.contains("] nnp ") || l.starts_with("[child ] seccomp")
+        })
         .map(|l| format!("{l}\n"))
         .collect();
-    full_trace_redactions(test_rootfs()).bind(|| insta::assert_snapshot!("trace_security", ours));
+    let mut settings = full_trace_redactions(test_rootfs());
+    // (How long the program is depends on the machine: x86_64, aarch64.)
+    settings.add_filter(r"len = \d+", "len = [N]");
+    // (How many capabilities there are to drop depends on the kernel.)
+    settings.add_filter(r"for each of \d+", "for each of [N]");
+    settings.bind(|| insta::assert_snapshot!("trace_security", ours));
+}
+
+#[test]
+fn the_default_filter_is_on_and_unconfined_turns_it_off() {
+    assert_eq!(status(&[], "Seccomp"), "2");
+    let off = ["--security-opt", "seccomp=unconfined"];
+    assert_eq!(status(&off, "Seccomp"), "0");
+    // Creating a user namespace needs no capability at all: only the
+    // filter stops it (where the host allows them in the first place).
+    let unshare = "unshare -U true && echo unshared";
+    let blocked = sh(&[], unshare);
+    assert!(
+        blocked.stderr.contains("Operation not permitted"),
+        "{blocked:?}"
+    );
+    let setting = |path: &str| fs::read_to_string(path).map(|v| v.trim().to_string());
+    let host_allows = setting("/proc/sys/user/max_user_namespaces").is_ok_and(|n| n != "0")
+        && setting("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+            .map_or(true, |v| v == "0");
+    let unconfined = sh(&off, unshare);
+    match host_allows {
+        true => assert_eq!(unconfined.stdout, "unshared\n", "{unconfined:?}"),
+        false => assert_ne!(unconfined.code, Some(0), "the host refuses: {unconfined:?}"),
+    }
+}
+
+/// The default profile as `08-security seccomp-profile` prints it.
+fn exported() -> serde_json::Value {
+    let out = Command::new(BIN)
+        .arg("seccomp-profile")
+        .output_bounded()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `profile` written to a file, as `--security-opt seccomp=FILE`.
+fn profile_file(profile: &serde_json::Value) -> (tempfile::TempDir, String) {
+    let dir = workshop_tests::temp_dir("seccomp");
+    let path = dir.path().join("profile.json");
+    fs::write(&path, serde_json::to_string_pretty(profile).unwrap()).unwrap();
+    let opt = format!("seccomp={}", path.display());
+    (dir, opt)
+}
+
+#[test]
+fn a_profile_in_dockers_format_decides_which_calls_work() {
+    let mount = "mount -t tmpfs scratch /tmp && echo mounted";
+    // The default, exported and loaded back: the same rules.
+    let (_dir, default) = profile_file(&exported());
+    let admin = sh(
+        &["--security-opt", &default, "--cap-add", "SYS_ADMIN"],
+        mount,
+    );
+    assert_eq!(
+        admin.stdout, "mounted\n",
+        "includes.caps: CAP_SYS_ADMIN: {admin:?}"
+    );
+    // With mount taken out of its CAP_SYS_ADMIN rule, mount is refused
+    // with the capability kept: the filter answers before the kernel asks.
+    let mut profile = exported();
+    for rule in profile["syscalls"].as_array_mut().unwrap() {
+        if rule["includes"]["caps"] == serde_json::json!(["CAP_SYS_ADMIN"]) {
+            let names = rule["names"].as_array_mut().unwrap();
+            names.retain(|n| n != "mount");
+        }
+    }
+    let (_dir, no_admin) = profile_file(&profile);
+    let refused = sh(
+        &["--security-opt", &no_admin, "--cap-add", "SYS_ADMIN"],
+        mount,
+    );
+    assert!(refused.stderr.contains("permission denied"), "{refused:?}");
+    // A deny-list with a condition on an argument: kill(pid, 0) only.
+    let deny = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+        "syscalls": [{ "names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                       "args": [{ "index": 1, "value": 0, "op": "SCMP_CMP_EQ" }] }]
+    });
+    let (_dir, deny) = profile_file(&deny);
+    let probe = sh(
+        &["--security-opt", &deny],
+        "kill -0 $$ || echo refused; kill -CONT $$ && echo sent",
+    );
+    assert_eq!(probe.stdout, "refused\nsent\n", "{probe:?}");
+    assert_eq!(status(&["--security-opt", &deny], "Seccomp"), "2");
+}
+
+#[test]
+fn a_profile_that_cannot_work_is_refused_before_anything_is_made() {
+    let state = workshop_tests::temp_dir("state");
+    let refused = |profile: &str, says: &str| {
+        let dir = workshop_tests::temp_dir("seccomp");
+        let path = dir.path().join("p.json");
+        fs::write(&path, profile).unwrap();
+        let run = collect(
+            step_command_in(BIN, test_rootfs(), state.path())
+                .args([
+                    "--security-opt",
+                    &format!("seccomp={}", path.display()),
+                    "/bin/true",
+                ])
+                .output_bounded(),
+        );
+        assert_eq!(run.code, Some(125), "{run:?}");
+        assert!(run.stderr.contains(says), "expected {says:?} in {run:?}");
+        assert!(run.stderr.contains("hint:"), "{run:?}");
+        assert!(
+            !state.path().join("overlay").exists(),
+            "nothing made: {run:?}"
+        );
+    };
+    refused(
+        "{\n  \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"syscalls\": [\n    { \"names\": [\"read\"], \"action\": 7 }\n  ]\n}\n",
+        "line 4, syscalls[0].action: invalid type",
+    );
+    refused(
+        r#"{ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"] }"#,
+        "the profile is for SCMP_ARCH_S390X, not for this machine",
+    );
+    refused(
+        r#"{ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{ "names": ["read"], "action": "SCMP_ACT_ALLOW" }] }"#,
+        "the profile does not allow seccomp",
+    );
+    refused(
+        r#"{ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["execve"], "action": "SCMP_ACT_ERRNO" }] }"#,
+        "the profile does not allow execve, which the runtime itself makes",
+    );
+    let run = collect(
+        step_command_in(BIN, test_rootfs(), state.path())
+            .args([
+                "--security-opt",
+                "seccomp=/no/such/profile.json",
+                "/bin/true",
+            ])
+            .output_bounded(),
+    );
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("seccomp=/no/such/profile.json: No such file"),
+        "{run:?}"
+    );
 }
