@@ -158,8 +158,8 @@ pub const SECURITY: &[Case] = &[
         "is not a capability",
     ),
     case(
-        &["--security-opt", "label=disable", "/bin/true"],
-        "\"label\" is not an option this step knows",
+        &["--security-opt", "colour=red", "/bin/true"],
+        "\"colour\" is not an option this step knows",
     ),
     case(
         &["--security-opt", "no-new-privileges=maybe", "/bin/true"],

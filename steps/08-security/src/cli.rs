@@ -18,6 +18,10 @@ pub struct SecurityArgs {
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<CapName>,
 
+    /// Turn all of this off: every capability, no no_new_privs, no seccomp, /proc and /sys unmasked.
+    #[arg(long)]
+    pub privileged: bool,
+
     /// Security options: seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges=false.
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<SecurityOpt>,

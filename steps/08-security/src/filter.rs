@@ -16,6 +16,9 @@
 //!  program 2   a call an ERRNO(38) rule names             → ERRNO(38), else allow
 //! ```
 //!
+//! (In program 1 the calls allowed whatever their arguments are found by a
+//! search tree in front of seccompiler's list: tree.rs.)
+//!
 //! Rules apply only where their `includes` hold (capabilities the
 //! container keeps, this machine's architecture) and their `excludes` do
 //! not: the same profile gives a container with `--cap-add SYS_ADMIN`
@@ -25,12 +28,13 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch, sock_filter,
+    BpfProgram, SeccompAction, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+    sock_filter,
 };
 
 use crate::capset::Capability;
 use crate::profile::{Filter, Profile, Rule};
+use crate::terms::{action, conditions};
 
 /// What is wrong with a profile, for this machine and these capabilities.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +73,7 @@ pub enum ProfileError {
     Machine(&'static str),
 }
 
-fn field(field: String, message: impl Into<String>) -> ProfileError {
+pub(crate) fn field(field: String, message: impl Into<String>) -> ProfileError {
     ProfileError::Field {
         field,
         message: message.into(),
@@ -77,8 +81,9 @@ fn field(field: String, message: impl Into<String>) -> ProfileError {
 }
 
 /// Classic BPF (linux/bpf_common.h): load a 32-bit word of seccomp_data,
-/// jump if greater or equal, return.
+/// jump if equal, if greater or equal, return.
 const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
 const BPF_JGE_K: u16 = 0x35;
 const BPF_RET_K: u16 = 0x06;
 /// `__X32_SYSCALL_BIT` (asm/unistd.h).
@@ -87,6 +92,8 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// This machine, in seccompiler's, libseccomp's and Docker's names.
 struct Native {
     target: TargetArch,
+    /// AUDIT_ARCH_* (linux/audit.h): what seccomp_data.arch says.
+    audit: u32,
     scmp: &'static str,
     docker: &'static str,
 }
@@ -95,11 +102,13 @@ fn native() -> Result<Native, ProfileError> {
     match std::env::consts::ARCH {
         "x86_64" => Ok(Native {
             target: TargetArch::x86_64,
+            audit: 0xc000_003e,
             scmp: "SCMP_ARCH_X86_64",
             docker: "amd64",
         }),
         "aarch64" => Ok(Native {
             target: TargetArch::aarch64,
+            audit: 0xc000_00b7,
             scmp: "SCMP_ARCH_AARCH64",
             docker: "arm64",
         }),
@@ -145,6 +154,15 @@ pub struct Compiled {
 
 /// Compiles `profile` for this machine and a container keeping `keep`.
 pub fn compile(profile: &Profile, keep: &[Capability]) -> Result<Compiled, ProfileError> {
+    compile_with(profile, keep, true)
+}
+
+/// [`compile`], with or without the search tree in front.
+fn compile_with(
+    profile: &Profile,
+    keep: &[Capability],
+    tree: bool,
+) -> Result<Compiled, ProfileError> {
     let native = native()?;
     check_arch(profile, &native)?;
     let errno = profile.default_errno_ret.unwrap_or(libc::EPERM as u32);
@@ -190,10 +208,16 @@ pub fn compile(profile: &Profile, keep: &[Capability]) -> Result<Compiled, Profi
     }
     let mut programs = Vec::new();
     if default != SeccompAction::Allow {
-        programs.push(program(named, default, SeccompAction::Allow, &native)?);
+        programs.push(program(
+            named,
+            default,
+            SeccompAction::Allow,
+            &native,
+            tree,
+        )?);
     }
     for (act, calls) in by_action {
-        programs.push(program(calls, SeccompAction::Allow, act, &native)?);
+        programs.push(program(calls, SeccompAction::Allow, act, &native, tree)?);
     }
     Ok(Compiled { programs, skipped })
 }
@@ -268,72 +292,6 @@ fn kernel_at_least(version: &str) -> bool {
     parse(&release) >= parse(version)
 }
 
-/// A profile's action as seccompiler's.
-fn action(name: &str, errno: Option<u32>, at: String) -> Result<SeccompAction, ProfileError> {
-    Ok(match name {
-        "SCMP_ACT_ALLOW" => SeccompAction::Allow,
-        "SCMP_ACT_ERRNO" => SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32)),
-        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => SeccompAction::KillThread,
-        "SCMP_ACT_KILL_PROCESS" => SeccompAction::KillProcess,
-        "SCMP_ACT_TRAP" => SeccompAction::Trap,
-        "SCMP_ACT_LOG" => SeccompAction::Log,
-        "SCMP_ACT_TRACE" => SeccompAction::Trace(errno.unwrap_or(0)),
-        "SCMP_ACT_NOTIFY" => {
-            return Err(field(
-                at,
-                "SCMP_ACT_NOTIFY needs a program listening for the container's calls; \
-                 this runtime has none",
-            ));
-        }
-        other => return Err(field(at, format!("{other:?} is not a seccomp action"))),
-    })
-}
-
-/// The conditions of `rule` on the arguments, all of which must hold.
-fn conditions(
-    rule: &Rule,
-    allows: bool,
-    at: &dyn Fn(&str) -> String,
-) -> Result<Vec<SeccompCondition>, ProfileError> {
-    rule.args
-        .iter()
-        .enumerate()
-        .map(|(j, arg)| {
-            let at = at(&format!("args[{j}]"));
-            let (op, value) = match arg.op.as_str() {
-                "SCMP_CMP_EQ" => (SeccompCmpOp::Eq, arg.value),
-                "SCMP_CMP_NE" => (SeccompCmpOp::Ne, arg.value),
-                "SCMP_CMP_LT" => (SeccompCmpOp::Lt, arg.value),
-                "SCMP_CMP_LE" => (SeccompCmpOp::Le, arg.value),
-                "SCMP_CMP_GT" => (SeccompCmpOp::Gt, arg.value),
-                "SCMP_CMP_GE" => (SeccompCmpOp::Ge, arg.value),
-                // Docker's value is the mask, valueTwo what the masked bits must be.
-                "SCMP_CMP_MASKED_EQ" => (SeccompCmpOp::MaskedEq(arg.value), arg.value_two),
-                other => {
-                    return Err(field(
-                        format!("{at}.op"),
-                        format!("{other:?} is not a comparison"),
-                    ));
-                }
-            };
-            let index = u8::try_from(arg.index).ok().filter(|i| *i < 6);
-            let index =
-                index.ok_or_else(|| field(format!("{at}.index"), "a call has arguments 0 to 5"))?;
-            // Compared as 64 bits, except "not equal" in a rule that allows:
-            // many arguments are C ints (socket's family), whose upper 32
-            // bits the kernel throws away; socket(0x1_0000_0028) is
-            // AF_VSOCK to the kernel, and not 40 to a 64-bit compare. On
-            // the low 32 bits it is 40, and refused. (A 32-bit "not equal"
-            // never allows more than the 64-bit one.)
-            let len = match (&op, allows, u32::try_from(value)) {
-                (SeccompCmpOp::Ne, true, Ok(_)) => SeccompCmpArgLen::Dword,
-                _ => SeccompCmpArgLen::Qword,
-            };
-            SeccompCondition::new(index, len, op, value).map_err(|e| field(at, e.to_string()))
-        })
-        .collect()
-}
-
 /// The numbers of the calls `rule` names, on this machine. A name this
 /// machine does not have (`open` on aarch64, `socketcall` on x86_64, a
 /// call newer than this table, or a typo) is skipped, as runc does, and
@@ -369,47 +327,61 @@ fn add(
     Ok(())
 }
 
+/// One program: `calls` get `matched`, every other call `mismatch`. In
+/// an allowing program, the calls allowed whatever their arguments go in a
+/// search tree in front (tree.rs), unless `tree` is off (the tests compare).
 fn program(
     calls: ByCall,
     mismatch: SeccompAction,
     matched: SeccompAction,
     native: &Native,
+    tree: bool,
 ) -> Result<BpfProgram, ProfileError> {
-    let rules = calls
-        .into_iter()
-        .map(|(n, r)| (n, r.unwrap_or_default()))
-        .collect();
-    let mut program = SeccompFilter::new(rules, mismatch, matched, native.target)
-        .and_then(BpfProgram::try_from)
-        .map_err(|e| field("syscalls".into(), e.to_string()))?;
+    let searched = tree && matched == SeccompAction::Allow;
+    let (unconditional, rest): (ByCall, ByCall) = match searched {
+        true => calls.into_iter().partition(|(_, rules)| rules.is_none()),
+        false => (ByCall::new(), calls),
+    };
+    // seccompiler's program, without its architecture check (ours below).
+    let body = match rest.is_empty() {
+        true => vec![insn(BPF_RET_K, 0, 0, mismatch.into())],
+        false => {
+            let rules = rest.into_iter().map(|(n, r)| (n, r.unwrap_or_default()));
+            let program = SeccompFilter::new(rules.collect(), mismatch, matched, native.target)
+                .and_then(BpfProgram::try_from)
+                .map_err(|e| field("syscalls".into(), e.to_string()))?;
+            program[3..].to_vec()
+        }
+    };
+    // Another architecture's call (a 32-bit program on x86_64) is judged by
+    // none of these rules: killed.
+    let kill = libc::SECCOMP_RET_KILL_PROCESS;
+    let mut code = vec![
+        insn(BPF_LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        insn(BPF_JEQ_K, 1, 0, native.audit),
+        insn(BPF_RET_K, 0, 0, kill),
+    ];
     if native.target == TargetArch::x86_64 {
         // The x32 ABI's calls carry x86_64's architecture, with bit 30 set
-        // in their number: past seccompiler's architecture check, and
-        // matching no rule, so a deny-list would let them through. Killed
-        // here, right after that check, as libseccomp does.
-        let x32 = [
-            sock_filter {
-                code: BPF_LD_W_ABS,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            }, // the call's number
-            sock_filter {
-                code: BPF_JGE_K,
-                jt: 0,
-                jf: 1,
-                k: X32_SYSCALL_BIT,
-            },
-            sock_filter {
-                code: BPF_RET_K,
-                jt: 0,
-                jf: 0,
-                k: libc::SECCOMP_RET_KILL_PROCESS,
-            },
-        ];
-        program.splice(3..3, x32);
+        // in their number: they match no rule, so a deny-list would let
+        // them through. Killed, as libseccomp does.
+        code.push(insn(BPF_LD_W_ABS, 0, 0, 0)); // seccomp_data.nr
+        code.push(insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT));
+        code.push(insn(BPF_RET_K, 0, 0, kill));
     }
-    Ok(program)
+    if !unconditional.is_empty() {
+        let numbers: Vec<u32> = unconditional.keys().map(|n| *n as u32).collect();
+        code.extend(crate::tree::allow_tree(
+            &numbers,
+            SeccompAction::Allow.into(),
+        ));
+    }
+    code.extend(body);
+    Ok(code)
+}
+
+const fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+    sock_filter { code, jt, jf, k }
 }
 
 #[cfg(test)]

@@ -248,3 +248,25 @@ fn a_deny_list_stops_x32_calls_too() {
     );
     assert_eq!(answer(&programs, 0, [0; 6]), 0x7fff_0000);
 }
+
+/// The search tree changes how fast the answer comes, never the answer:
+/// every call number, with a few arguments, against the plain list.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_tree_answers_as_the_list_does() {
+    let default = parse(Path::new("default.json"), DEFAULT).unwrap();
+    for keep in [&DOCKER_DEFAULT[..], &[], &[Capability::CAP_SYS_ADMIN]] {
+        let tree = compile_with(&default, keep, true).unwrap().programs;
+        let list = compile_with(&default, keep, false).unwrap().programs;
+        for nr in (0..500).chain([0x4000_0000, 0x4000_0001]) {
+            for first in [0, 2, 8, 40, 0x1_0000_0028, 0x1000_0000, 0x3d0f00] {
+                let args = [first, 0, 0, 0, 0, 0];
+                assert_eq!(
+                    answer(&tree, nr, args),
+                    answer(&list, nr, args),
+                    "call {nr}, first argument {first:#x}"
+                );
+            }
+        }
+    }
+}

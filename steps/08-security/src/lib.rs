@@ -12,6 +12,10 @@
 //! | **seccomp**: which system calls may be made at all | [`seccomp.rs`](seccomp) |
 //! | a profile in Docker's JSON format, and ours | [`profile.rs`](profile), `default.json` |
 //! | from a profile to BPF programs (seccompiler) | [`filter.rs`](filter) |
+//! | ...its actions and comparisons, in seccompiler's terms | [`terms.rs`](terms) |
+//! | ...and a search tree in front, for a fast install | [`tree.rs`](tree) |
+//! | AppArmor and SELinux: the host's label, where it has one | [`lsm.rs`](lsm) |
+//! | `--privileged`: all of it off, loudly | [`privileged.rs`](privileged) |
 //! | `--security-opt` | [`security_opt.rs`](security_opt) |
 //! | the command line: step 07's plus the flags above | [`cli.rs`](cli) |
 
@@ -19,22 +23,31 @@ pub mod capabilities;
 pub mod capset;
 pub mod cli;
 pub mod filter;
+pub mod lsm;
 pub mod no_new_privs;
+pub mod privileged;
 pub mod profile;
 pub mod seccomp;
 pub mod security_opt;
+pub mod terms;
+pub mod tree;
 
 use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Layer, Result};
 use step02_pid_ns::init::Init;
+use step05_pivot_root::cli::PivotArgs;
+use step05_pivot_root::masks::Masks;
 
 use crate::capabilities::Capabilities;
 use crate::capset::CapName;
 use crate::cli::{Profile, SecurityArgs, SecurityFlags};
+use crate::lsm::Lsm;
 use crate::no_new_privs::NoNewPrivs;
+use crate::privileged::Privileged;
 use crate::seccomp::Seccomp;
+use crate::security_opt::SecurityOpt;
 
 // ANCHOR: layers
 /// Step 08's layers: step 07's, then the capability drop, no_new_privs
@@ -44,6 +57,14 @@ use crate::seccomp::Seccomp;
 pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step07_overlay::layers(args, spec)?;
     let own: &SecurityArgs = args.group();
+    if own.privileged {
+        let masks_kept = args.group::<PivotArgs>().read_only;
+        if !masks_kept {
+            layers.remove::<Masks>()?;
+        }
+        last(&mut layers, Privileged { masks_kept })?;
+        return Ok(layers);
+    }
     let known = capset::kernel_caps().map_err(|source| Error::Io {
         what: "reading",
         path: "/proc/sys/kernel/cap_last_cap".into(),
@@ -79,6 +100,18 @@ pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
         false => (seccomp, None),
         true => (None, seccomp),
     };
+    // The host's label first, as runc applies it: before no_new_privs,
+    // which limits the profile changes a process may still ask for.
+    for opt in &own.security_opt {
+        let label = match opt {
+            SecurityOpt::AppArmor(profile) => Some(lsm::apparmor(profile)),
+            SecurityOpt::Label(label) => lsm::selinux(label).transpose(),
+            _ => None,
+        };
+        if let Some(label) = label {
+            last(&mut layers, Lsm(label.map_err(Error::layer)?))?;
+        }
+    }
     if let Some(filter) = early {
         last(&mut layers, filter)?;
     }

@@ -11,6 +11,10 @@ pub enum SecurityOpt {
     NoNewPrivileges(bool),
     /// `seccomp=PROFILE.json` (seccomp.rs), or `seccomp=unconfined`: none.
     Seccomp(Option<PathBuf>),
+    /// `apparmor=PROFILE` (lsm.rs).
+    AppArmor(String),
+    /// `label=type:TYPE` and the like, SELinux's (lsm.rs).
+    Label(String),
 }
 
 /// As Docker reads them: `KEY=VALUE`, or the older `KEY:VALUE`; a flag
@@ -41,9 +45,18 @@ impl FromStr for SecurityOpt {
                 Some("unconfined") => Ok(SecurityOpt::Seccomp(None)),
                 Some(path) => Ok(SecurityOpt::Seccomp(Some(path.into()))),
             },
+            "apparmor" => match value {
+                Some(profile) if !profile.is_empty() => Ok(SecurityOpt::AppArmor(profile.into())),
+                _ => Err("apparmor=PROFILE: name a loaded profile".into()),
+            },
+            // (`label=type:container_t`: the value holds a colon itself.)
+            "label" => match s.split_once(['=', ':']).map(|(_, v)| v) {
+                Some(label) if !label.is_empty() => Ok(SecurityOpt::Label(label.into())),
+                _ => Err("label=type:TYPE (or user:, role:, level:, disable)".into()),
+            },
             _ => Err(format!(
-                "{key:?} is not an option this step knows; it knows no-new-privileges[=false] \
-                 and seccomp=PROFILE.json|unconfined"
+                "{key:?} is not an option this step knows; it knows no-new-privileges[=false], \
+                 seccomp=PROFILE.json|unconfined, apparmor=PROFILE and label=type:TYPE"
             )),
         }
     }
@@ -78,9 +91,14 @@ mod tests {
                 .contains("true or false")
         );
         assert!(
-            nnp("label=disable")
+            nnp("colour=red")
                 .unwrap_err()
-                .contains("\"label\" is not an option")
+                .contains("\"colour\" is not an option")
         );
+        let label = SecurityOpt::Label("type:container_t".into());
+        assert_eq!(nnp("label=type:container_t"), Ok(label));
+        let profile = SecurityOpt::AppArmor("docker-default".into());
+        assert_eq!(nnp("apparmor=docker-default"), Ok(profile));
+        assert_eq!(nnp("seccomp=unconfined"), Ok(SecurityOpt::Seccomp(None)));
     }
 }

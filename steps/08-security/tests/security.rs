@@ -287,3 +287,109 @@ fn a_profile_that_cannot_work_is_refused_before_anything_is_made() {
         "{run:?}"
     );
 }
+
+#[test]
+fn privileged_turns_all_of_it_off_and_says_so() {
+    let script = "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; \
+                  grep -c ' /proc/timer_list ' /proc/self/mountinfo";
+    let run = run_step(BIN, &["--privileged", "--", "/bin/sh", "-c", script]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "grep -c finds no mount on /proc/timer_list: {run:?}"
+    );
+    assert!(run.stderr.contains("!!! --privileged"), "{run:?}");
+    let all = fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+    let all: u32 = all.trim().parse().unwrap();
+    let mask = format!("CapEff:\t{:016x}", (1u64 << (all + 1)) - 1);
+    assert!(run.stdout.contains(&mask), "{mask} in {run:?}");
+    assert!(
+        run.stdout.contains("NoNewPrivs:\t0\nSeccomp:\t0\n0\n"),
+        "{run:?}"
+    );
+    // Without it, /proc/timer_list is masked (step 05): a mount covers it.
+    let masked = sh(&[], "grep -c ' /proc/timer_list ' /proc/self/mountinfo");
+    assert_eq!(masked.stdout, "1\n", "{masked:?}");
+}
+
+#[test]
+fn a_label_is_refused_where_the_host_has_no_such_module() {
+    let state = workshop_tests::temp_dir("state");
+    let run_with = |opt: &str| {
+        collect(
+            step_command_in(BIN, test_rootfs(), state.path())
+                .args(["--dry-run", "--security-opt", opt, "/bin/true"])
+                .output_bounded(),
+        )
+    };
+    // No host has a profile of this name loaded.
+    let run = run_with("apparmor=workshop-no-such-profile");
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(
+        run.stderr.contains("this host has no AppArmor")
+            || run.stderr.contains("no profile of that name is loaded"),
+        "{run:?}"
+    );
+    let run = run_with("label=type:container_t");
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        // An SELinux host: the child asks for the type at its execve.
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert!(run.stderr.contains(":container_t:"), "{run:?}");
+    } else {
+        assert_eq!(run.code, Some(125), "{run:?}");
+        assert!(run.stderr.contains("this host has no SELinux"), "{run:?}");
+    }
+    let run = run_with("label=colour:red");
+    assert_eq!(run.code, Some(125), "{run:?}");
+    assert!(run.stderr.contains("give type:TYPE"), "{run:?}");
+}
+
+/// The classic escapes that need a capability (the step 05 escape suite
+/// runs here too, above): each tried, each refused.
+#[test]
+fn the_classic_capability_escapes_are_refused() {
+    // The host's disk through a device node of our own (8:0 is sda).
+    let disk = sh(&[], "mknod /tmp/sda b 8 0 && head -c 512 /tmp/sda | wc -c");
+    assert!(
+        disk.stderr.contains("Operation not permitted") && disk.stdout.is_empty(),
+        "{disk:?}"
+    );
+    // /proc/sys made writable again, to change the host's kernel settings:
+    // refused without CAP_SYS_ADMIN.
+    let remount = "mount -o remount,rw /proc/sys && echo remounted";
+    let run = sh(&[], remount);
+    assert!(
+        run.stderr.contains("permission denied") && run.stdout.is_empty(),
+        "{run:?}"
+    );
+    // With it, the remount works (step 05 made that read-only mount inside
+    // the container's own namespaces, so its flag is not locked: that is
+    // why --cap-add SYS_ADMIN is a risk), but the host's own settings still
+    // belong to host root, which container root is not (step 03).
+    let write =
+        "mount -o remount,rw /proc/sys && echo 3 > /proc/sys/vm/drop_caches && echo written";
+    let run = sh(&["--cap-add", "SYS_ADMIN"], write);
+    assert!(
+        !run.stdout.contains("written") && run.stderr.contains("Permission denied"),
+        "{run:?}"
+    );
+    // The kernel's memory: /proc/kcore is masked (an empty file), where
+    // the kernel has one.
+    let kcore = sh(&[], "head -c 16 /proc/kcore 2>/dev/null | wc -c");
+    assert_eq!(kcore.stdout.trim(), "0", "{kcore:?}");
+}
+
+/// The probe's view of the process's limits (its `status.` lines: the
+/// capability sets, no_new_privs, seccomp's mode and filter count).
+#[test]
+fn the_probe_sees_the_limits() {
+    let run = run_step(BIN, &["-q", "--", workshop_tests::PROBE, "report"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let status: String = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("status."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!("probe_status", status);
+}

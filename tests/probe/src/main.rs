@@ -9,6 +9,7 @@
 //! probe report [--see PATH]...   identity, namespaces, root, mounts, cgroup,
 //!                                id maps, capabilities, seccomp; and whether
 //!                                each PATH is visible
+//! probe attempts                 a table of calls a container should not make
 //! probe escape [-- CMD ARGS...]  the classic chroot escape, then CMD
 //! probe shm-create KEY           make a System V shared memory segment
 //! probe eat SIZE                 use SIZE of memory (e.g. 64m), like eatmemory
@@ -17,6 +18,7 @@
 //!
 //! It uses only std and libc, so the static build stays quick.
 
+mod attempts;
 mod escape;
 mod inject;
 mod load;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("report") => report::run(args.get(1..).unwrap_or_default()),
+        Some("attempts") => attempts::run(args.get(1..).unwrap_or_default()),
         Some("escape") => escape::run(args.get(1..).unwrap_or_default()),
         Some("inject") => inject::run(args.get(1..).unwrap_or_default()),
         Some("shm-create") => shm::create(args.get(1..).unwrap_or_default()),
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
         Some("spin") => load::spin(args.get(1..).unwrap_or_default()),
         Some(other) => {
             eprintln!(
-                "probe: unknown command {other:?}; use report, escape, shm-create, eat or spin"
+                "probe: unknown command {other:?}; use report, attempts, escape, shm-create, eat or spin"
             );
             ExitCode::from(2)
         }

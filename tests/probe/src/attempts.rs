@@ -1,0 +1,252 @@
+//! `probe attempts`: what the container's root may do with the kernel.
+//!
+//! Each attempt makes one system call that a container has no business
+//! making, or that only some containers need, with arguments that do no
+//! harm when the call is allowed (a clock that cannot be set, an empty
+//! module, a key in the probe's own keyring), in a child process of its
+//! own, so that what one attempt changes (a new user namespace) cannot
+//! change the next. It prints `attempt NAME: RESULT`, where RESULT is `ok`
+//! or the errno the call failed with: EPERM (not permitted: a missing
+//! capability, or a seccomp filter), EACCES, or an errno that says the
+//! call was allowed and only its arguments were refused (EINVAL, EFAULT,
+//! ENOENT). Step 08's chapter shows the table under step 07 and step 08.
+
+use std::ffi::CString;
+use std::process::ExitCode;
+
+/// One attempt: the raw result of the call (`-1` with errno set, as libc
+/// returns it).
+type Attempt = fn() -> i64;
+
+/// The attempts, in the order they are printed.
+const ATTEMPTS: &[(&str, Attempt)] = &[
+    ("mount", mount),
+    ("unshare-user", unshare_user),
+    ("keyctl", keyctl),
+    ("add_key", add_key),
+    ("reboot", reboot),
+    ("kexec_load", kexec_load),
+    ("init_module", init_module),
+    ("swapon", swapon),
+    ("clock_settime", clock_settime),
+    ("ptrace", ptrace),
+    ("bpf", bpf),
+    ("perf_event_open", perf_event_open),
+    ("userfaultfd", userfaultfd),
+    ("raw-socket", raw_socket),
+    ("chown", chown),
+    ("bind-port-80", bind_port_80),
+];
+
+pub fn run(_args: &[String]) -> ExitCode {
+    for (name, attempt) in ATTEMPTS {
+        println!("attempt {name}: {}", isolated(*attempt));
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `attempt` in a child process: its errno, or 0, comes back as the
+/// child's exit status.
+fn isolated(attempt: Attempt) -> String {
+    // SAFETY: fork in a single-threaded program; the child only makes
+    // system calls and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = match attempt() {
+            -1 => std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(255),
+            _ => 0,
+        };
+        // SAFETY: ends the child at once, without running the parent's atexit handlers.
+        unsafe { libc::_exit(code.min(255)) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just made.
+    if pid < 0 || unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+        return "could not fork".into();
+    }
+    if libc::WIFSIGNALED(status) {
+        return format!("killed by signal {}", libc::WTERMSIG(status));
+    }
+    match libc::WEXITSTATUS(status) {
+        0 => "ok".into(),
+        errno => errno_name(errno),
+    }
+}
+
+fn errno_name(errno: i32) -> String {
+    match errno {
+        libc::EPERM => "EPERM".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::EFAULT => "EFAULT".into(),
+        libc::ENOENT => "ENOENT".into(),
+        libc::ENOSYS => "ENOSYS".into(),
+        libc::EBADF => "EBADF".into(),
+        libc::ENOEXEC => "ENOEXEC".into(),
+        other => format!("errno {other}"),
+    }
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).expect("no NUL")
+}
+
+// Every attempt below is a system call whose arguments live through it,
+// made in a child process that exits right after ("as above").
+
+fn mount() -> i64 {
+    let (none, tmp, tmpfs) = (c("none"), c("/tmp"), c("tmpfs"));
+    let flags = 0;
+    // SAFETY: as above.
+    unsafe {
+        libc::mount(
+            none.as_ptr(),
+            tmp.as_ptr(),
+            tmpfs.as_ptr(),
+            flags,
+            std::ptr::null(),
+        )
+    }
+    .into()
+}
+
+fn unshare_user() -> i64 {
+    // SAFETY: as above.
+    unsafe { libc::unshare(libc::CLONE_NEWUSER) }.into()
+}
+
+fn keyctl() -> i64 {
+    // KEYCTL_GET_KEYRING_ID of the session keyring, not created if missing.
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) }
+}
+
+fn add_key() -> i64 {
+    let (kind, desc) = (c("user"), c("workshop-probe"));
+    // Into the probe's own process keyring (-2), which dies with it.
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            kind.as_ptr(),
+            desc.as_ptr(),
+            c"x".as_ptr(),
+            1,
+            -2,
+        )
+    }
+}
+
+fn reboot() -> i64 {
+    // A wrong magic number: refused with EINVAL once the capability check
+    // has passed, so nothing is ever rebooted.
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_reboot, 0, 0, 0, std::ptr::null::<u8>()) }
+}
+
+fn kexec_load() -> i64 {
+    // No segments: nothing to load.
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_kexec_load, 0, 0, std::ptr::null::<u8>(), 0) }
+}
+
+fn init_module() -> i64 {
+    // An empty module: not an ELF file.
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            std::ptr::null::<u8>(),
+            0,
+            c"".as_ptr(),
+        )
+    }
+}
+
+fn swapon() -> i64 {
+    let path = c("/nonexistent-swap");
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_swapon, path.as_ptr(), 0) }
+}
+
+fn clock_settime() -> i64 {
+    // CLOCK_MONOTONIC cannot be set at all (EINVAL): only whether the
+    // call reaches the kernel is asked.
+    let time = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    unsafe { libc::clock_settime(libc::CLOCK_MONOTONIC, &time) }.into()
+}
+
+fn ptrace() -> i64 {
+    // Attach to a child of our own, which then exits.
+    // SAFETY: as above.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe { libc::pause() };
+        // SAFETY: as above.
+        unsafe { libc::_exit(0) };
+    }
+    // SAFETY: as above.
+    let result = unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) };
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    result
+}
+
+fn bpf() -> i64 {
+    // BPF_PROG_LOAD with an empty program: EINVAL if the call is reachable.
+    let attr = [0u8; 128];
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_ptr(), attr.len()) }
+}
+
+fn perf_event_open() -> i64 {
+    let attr = [0u8; 128];
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), 0, -1, -1, 0) }
+}
+
+fn userfaultfd() -> i64 {
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) }
+}
+
+fn raw_socket() -> i64 {
+    // SAFETY: as above.
+    unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) }.into()
+}
+
+fn chown() -> i64 {
+    let path = c(&format!("/tmp/probe-chown.{}", std::process::id()));
+    // SAFETY: as above.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600) };
+    if fd < 0 {
+        return -1;
+    }
+    // SAFETY: as above.
+    let result = unsafe { libc::fchown(fd, 1, 1) };
+    // SAFETY: as above.
+    unsafe { libc::unlink(path.as_ptr()) };
+    result.into()
+}
+
+fn bind_port_80() -> i64 {
+    // SAFETY: as above.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return -1;
+    }
+    // SAFETY: as above.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_port = 80u16.to_be();
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: as above.
+    unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len) }.into()
+}
