@@ -350,6 +350,20 @@ fn program(
             let program = SeccompFilter::new(rules.collect(), mismatch, matched, native.target)
                 .and_then(BpfProgram::try_from)
                 .map_err(|e| field("syscalls".into(), e.to_string()))?;
+            // seccompiler 0.5 starts with its architecture check (three
+            // instructions), then loads the number: what we replace, and
+            // what we rely on. A version that does otherwise is refused.
+            let ours = [
+                insn(BPF_LD_W_ABS, 0, 0, 4),
+                insn(BPF_JEQ_K, 1, 0, native.audit),
+            ];
+            if program.get(..2) != Some(&ours[..])
+                || program.get(3) != Some(&insn(BPF_LD_W_ABS, 0, 0, 0))
+            {
+                return Err(ProfileError::Machine(
+                    "a seccompiler whose programs start otherwise",
+                ));
+            }
             program[3..].to_vec()
         }
     };
@@ -377,6 +391,14 @@ fn program(
         ));
     }
     code.extend(body);
+    // The kernel takes at most BPF_MAXINSNS instructions (linux/bpf_common.h).
+    if code.len() > 4096 {
+        let message = format!(
+            "{} BPF instructions, more than the kernel takes (4096)",
+            code.len()
+        );
+        return Err(field("syscalls".into(), message));
+    }
     Ok(code)
 }
 

@@ -270,3 +270,41 @@ fn the_tree_answers_as_the_list_does() {
         }
     }
 }
+
+/// The tree alone: every number in the set is allowed, every other goes on
+/// past its end, for sets of every shape (a leaf, a few levels, hundreds).
+#[test]
+fn the_tree_finds_exactly_its_numbers() {
+    const ALLOW: u32 = 0x7fff_0000;
+    const ON: u32 = 0xdead;
+    for size in [0, 1, 3, 4, 5, 9, 17, 64, 300, 600] {
+        let numbers: Vec<u32> = (0..size).map(|i| i * 3 + 1).collect();
+        let mut program = crate::tree::allow_tree(&numbers, ALLOW);
+        program.push(sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: ON,
+        });
+        for nr in 0..size * 3 + 4 {
+            let expected = if numbers.contains(&nr) { ALLOW } else { ON };
+            assert_eq!(
+                run(&program, nr, 0, [0; 6]),
+                expected,
+                "size {size}, call {nr}"
+            );
+        }
+    }
+}
+
+/// A 32-bit x86 program's call is judged by no rule: killed.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn another_architectures_call_is_killed() {
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+    let default = parse(Path::new("default.json"), DEFAULT).unwrap();
+    for program in compile(&default, &DOCKER_DEFAULT).unwrap().programs {
+        let read = run(&program, 3, AUDIT_ARCH_I386, [0; 6]);
+        assert_eq!(read, libc::SECCOMP_RET_KILL_PROCESS);
+    }
+}

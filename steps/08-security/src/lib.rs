@@ -37,6 +37,7 @@ use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Layer, Result};
 use step02_pid_ns::init::Init;
+use step03_user_ns::cli::UserNsArgs;
 use step05_pivot_root::cli::PivotArgs;
 use step05_pivot_root::masks::Masks;
 
@@ -58,11 +59,26 @@ pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step07_overlay::layers(args, spec)?;
     let own: &SecurityArgs = args.group();
     if own.privileged {
+        // Refused before anything is made: container root as host root,
+        // with nothing held back (privileged.rs).
+        let mapping = args.group::<UserNsArgs>().mapping().map_err(Error::layer)?;
+        let euid = nix::unistd::geteuid().as_raw();
+        if mapping.root_outside().map_or(euid, |(uid, _)| uid) == 0 {
+            return Err(Error::layer(privileged::HostRoot));
+        }
         let masks_kept = args.group::<PivotArgs>().read_only;
         if !masks_kept {
             layers.remove::<Masks>()?;
         }
-        last(&mut layers, Privileged { masks_kept })?;
+        let ignored =
+            !own.cap_add.is_empty() || !own.cap_drop.is_empty() || !own.security_opt.is_empty();
+        last(
+            &mut layers,
+            Privileged {
+                masks_kept,
+                ignored,
+            },
+        )?;
         return Ok(layers);
     }
     let known = capset::kernel_caps().map_err(|source| Error::Io {
@@ -100,12 +116,12 @@ pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
         false => (seccomp, None),
         true => (None, seccomp),
     };
-    // The host's label first, as runc applies it: before no_new_privs,
-    // which limits the profile changes a process may still ask for.
+    // The host's label first, as runc applies it (the kernel applies it at
+    // execve, with no_new_privs by then: see lsm.rs).
     for opt in &own.security_opt {
         let label = match opt {
             SecurityOpt::AppArmor(profile) => Some(lsm::apparmor(profile)),
-            SecurityOpt::Label(label) => lsm::selinux(label).transpose(),
+            SecurityOpt::Label(label) => lsm::selinux(label, &spec.id).transpose(),
             _ => None,
         };
         if let Some(label) = label {

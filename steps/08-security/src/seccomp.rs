@@ -204,7 +204,7 @@ impl Seccomp {
 }
 
 /// The first bytes of a cache file (its format's version).
-const MAGIC: &[u8] = b"workshop seccomp 1\n";
+const MAGIC: &[u8] = b"workshop seccomp 2\n";
 
 /// The programs kept at `path`, if the file is ours, not writable by
 /// others, not a symlink, and whole (its sha256 holds); else `None`, and

@@ -38,7 +38,21 @@ const ATTEMPTS: &[(&str, Attempt)] = &[
     ("bind-port-80", bind_port_80),
 ];
 
+/// The inode of the first user namespace, the host's
+/// (`PROC_USER_INIT_INO`, include/linux/proc_ns.h).
+const HOST_USER_NS: u64 = 0xEFFF_FFFD;
+
 pub fn run(_args: &[String]) -> ExitCode {
+    // Some attempts would act if allowed (a mount, a chown): only ever in a
+    // container's own user namespace, never on a host by mistake.
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata("/proc/self/ns/user").map(|m| m.ino()) {
+        Ok(ino) if ino != HOST_USER_NS => {}
+        _ => {
+            eprintln!("probe attempts: runs only in a user namespace of its own (a container's)");
+            return ExitCode::from(2);
+        }
+    }
     for (name, attempt) in ATTEMPTS {
         println!("attempt {name}: {}", isolated(*attempt));
     }
@@ -97,19 +111,36 @@ fn c(s: &str) -> CString {
 // made in a child process that exits right after ("as above").
 
 fn mount() -> i64 {
-    let (none, tmp, tmpfs) = (c("none"), c("/tmp"), c("tmpfs"));
-    let flags = 0;
+    // On a directory of its own, unmounted and removed again.
+    let dir = c(&format!("/tmp/probe-mount.{}", std::process::id()));
+    let (none, tmpfs) = (c("none"), c("tmpfs"));
     // SAFETY: as above.
-    unsafe {
+    if unsafe { libc::mkdir(dir.as_ptr(), 0o700) } != 0 {
+        return -1;
+    }
+    // SAFETY: as above.
+    let result = unsafe {
         libc::mount(
             none.as_ptr(),
-            tmp.as_ptr(),
+            dir.as_ptr(),
             tmpfs.as_ptr(),
-            flags,
+            0,
             std::ptr::null(),
         )
+    };
+    let errno = std::io::Error::last_os_error();
+    if result == 0 {
+        // SAFETY: as above.
+        unsafe { libc::umount2(dir.as_ptr(), libc::MNT_DETACH) };
     }
-    .into()
+    // SAFETY: as above.
+    unsafe { libc::rmdir(dir.as_ptr()) };
+    if result != 0 {
+        // (rmdir may have changed errno: the mount's is the answer)
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno.raw_os_error().unwrap_or(0) };
+    }
+    result.into()
 }
 
 fn unshare_user() -> i64 {
@@ -147,9 +178,11 @@ fn reboot() -> i64 {
 }
 
 fn kexec_load() -> i64 {
-    // No segments: nothing to load.
+    // More segments than the kernel takes (KEXEC_SEGMENT_MAX is 16):
+    // EINVAL once the capability check has passed. (Zero segments would
+    // unload a kernel already loaded for kexec.)
     // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_kexec_load, 0, 0, std::ptr::null::<u8>(), 0) }
+    unsafe { libc::syscall(libc::SYS_kexec_load, 0, 17, std::ptr::null::<u8>(), 0) }
 }
 
 fn init_module() -> i64 {
@@ -183,9 +216,12 @@ fn clock_settime() -> i64 {
 }
 
 fn ptrace() -> i64 {
-    // Attach to a child of our own, which then exits.
+    // Attach to a child of our own, which is then killed and reaped.
     // SAFETY: as above.
     let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return -1; // (never kill(-1): that is every process we may signal)
+    }
     if pid == 0 {
         // SAFETY: as above.
         unsafe { libc::pause() };
@@ -194,13 +230,19 @@ fn ptrace() -> i64 {
     }
     // SAFETY: as above.
     let result = unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) };
+    let errno = std::io::Error::last_os_error();
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGKILL) };
+    // SAFETY: as above.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno.raw_os_error().unwrap_or(0) };
     result
 }
 
 fn bpf() -> i64 {
-    // BPF_PROG_LOAD with an empty program: EINVAL if the call is reachable.
+    // BPF_PROG_LOAD with an empty program: refused for its arguments if the
+    // call is reachable and allowed (the errno depends on the kernel).
     let attr = [0u8; 128];
     // SAFETY: as above.
     unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_ptr(), attr.len()) }
@@ -224,8 +266,10 @@ fn raw_socket() -> i64 {
 
 fn chown() -> i64 {
     let path = c(&format!("/tmp/probe-chown.{}", std::process::id()));
+    // A new file, never one planted there (O_EXCL), never through a link.
+    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY;
     // SAFETY: as above.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600) };
+    let fd = unsafe { libc::open(path.as_ptr(), flags, 0o600) };
     if fd < 0 {
         return -1;
     }
