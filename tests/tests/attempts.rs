@@ -47,7 +47,7 @@ fn what_step_08_takes_away() {
     // Step 07's root may do these in its own namespaces (whether it may
     // also make user namespaces and trace is the host's to say: Yama,
     // unprivileged_userns_clone)...
-    for name in ["mount", "keyctl", "add_key"] {
+    for name in ["mount", "keyctl", "add_key", "setuid-root"] {
         assert_eq!(result(&before, name), "ok", "step 07, {name}:\n{before}");
     }
     // ...and step 08's none: every one is refused before the kernel acts.
@@ -60,6 +60,8 @@ fn what_step_08_takes_away() {
         let expected = match name {
             // Docker's default set keeps these three.
             "raw-socket" | "chown" | "bind-port-80" => "ok",
+            // no_new_privs: the set-uid bit gives nothing.
+            "setuid-root" => "not gained",
             _ => "EPERM",
         };
         assert_eq!(result(&after, name), expected, "step 08, {name}:\n{after}");
@@ -76,6 +78,13 @@ fn what_step_08_takes_away() {
     );
     settings.bind(|| insta::assert_snapshot!("step07", before));
     insta::assert_snapshot!("step08", after);
+    // The lesson of no-new-privileges=false: a set-uid program makes an
+    // unprivileged user root again.
+    let nnp_off = attempts(
+        "08-security",
+        &["--security-opt", "no-new-privileges=false"],
+    );
+    assert_eq!(result(&nnp_off, "setuid-root"), "ok", "{nnp_off}");
 }
 
 #[test]

@@ -14,11 +14,13 @@
 //! | from a profile to BPF programs (seccompiler) | [`filter.rs`](filter) |
 //! | ...its actions and comparisons, in seccompiler's terms | [`terms.rs`](terms) |
 //! | ...and a search tree in front, for a fast install | [`tree.rs`](tree) |
+//! | a filter as text, for the curious | [`bpf_text.rs`](bpf_text) |
 //! | AppArmor and SELinux: the host's label, where it has one | [`lsm.rs`](lsm) |
 //! | `--privileged`: all of it off, loudly | [`privileged.rs`](privileged) |
 //! | `--security-opt` | [`security_opt.rs`](security_opt) |
 //! | the command line: step 07's plus the flags above | [`cli.rs`](cli) |
 
+pub mod bpf_text;
 pub mod capabilities;
 pub mod capset;
 pub mod cli;

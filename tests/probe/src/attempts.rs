@@ -9,7 +9,10 @@
 //! or the errno the call failed with: EPERM (not permitted: a missing
 //! capability, or a seccomp filter), EACCES, or an errno that says the
 //! call was allowed and only its arguments were refused (EINVAL, EFAULT,
-//! ENOENT). Step 08's chapter shows the table under step 07 and step 08.
+//! ENOENT). The last row is no call but a lesson: an unprivileged user runs
+//! a set-uid-root program, and gains root (`ok`) or, under no_new_privs,
+//! does not (`not gained`). Step 08's chapter shows the table under step
+//! 07 and step 08.
 
 use std::ffi::CString;
 use std::process::ExitCode;
@@ -36,7 +39,11 @@ const ATTEMPTS: &[(&str, Attempt)] = &[
     ("raw-socket", raw_socket),
     ("chown", chown),
     ("bind-port-80", bind_port_80),
+    ("setuid-root", setuid_root),
 ];
+
+/// What [`setuid_root`] returns when the set-uid bit gave nothing.
+const NOT_GAINED: i64 = -2;
 
 /// The inode of the first user namespace, the host's
 /// (`PROC_USER_INIT_INO`, include/linux/proc_ns.h).
@@ -67,9 +74,12 @@ fn isolated(attempt: Attempt) -> String {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let code = match attempt() {
+            // (a failure that left no errno must not read as "ok")
             -1 => std::io::Error::last_os_error()
                 .raw_os_error()
+                .filter(|errno| *errno != 0)
                 .unwrap_or(255),
+            NOT_GAINED => 254,
             _ => 0,
         };
         // SAFETY: ends the child at once, without running the parent's atexit handlers.
@@ -85,6 +95,8 @@ fn isolated(attempt: Attempt) -> String {
     }
     match libc::WEXITSTATUS(status) {
         0 => "ok".into(),
+        254 => "not gained".into(),
+        255 => "failed, no errno".into(),
         errno => errno_name(errno),
     }
 }
@@ -293,4 +305,41 @@ fn bind_port_80() -> i64 {
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     // SAFETY: as above.
     unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len) }.into()
+}
+
+/// A set-uid-root copy of the probe, run by an unprivileged user (nobody):
+/// `ok` if it runs as root (euid 0), `not gained` if the kernel ignored
+/// the bit (no_new_privs).
+fn setuid_root() -> i64 {
+    use std::os::unix::fs::PermissionsExt;
+    let path = format!("/tmp/probe-suid.{}", std::process::id());
+    if std::fs::copy("/proc/self/exe", &path).is_err()
+        || std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o4755)).is_err()
+    {
+        return -1;
+    }
+    let (program, arg) = (c(&path), c("euid"));
+    // SAFETY: as above.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let nobody = 65534;
+        // SAFETY: as above; the argument list ends with a null pointer.
+        unsafe {
+            libc::setgroups(0, std::ptr::null());
+            libc::setresgid(nobody, nobody, nobody);
+            libc::setresuid(nobody, nobody, nobody);
+            let argv = [program.as_ptr(), arg.as_ptr(), std::ptr::null()];
+            libc::execv(program.as_ptr(), argv.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: as above.
+    let waited = pid > 0 && unsafe { libc::waitpid(pid, &mut status, 0) } == pid;
+    let _ = std::fs::remove_file(&path);
+    match waited && libc::WIFEXITED(status) {
+        true if libc::WEXITSTATUS(status) == 0 => 0,
+        true if libc::WEXITSTATUS(status) == 1 => NOT_GAINED,
+        _ => -1,
+    }
 }
