@@ -74,6 +74,19 @@ impl FromStr for CapName {
     }
 }
 
+impl CapName {
+    /// The capabilities `names` name one by one (not `ALL`).
+    pub fn named(names: &[CapName]) -> Vec<Capability> {
+        names
+            .iter()
+            .filter_map(|name| match name {
+                CapName::One(cap) => Some(*cap),
+                CapName::All => None,
+            })
+            .collect()
+    }
+}
+
 // ANCHOR: kept
 /// The capabilities a container keeps, by Docker's rules (moby's
 /// `TweakCapabilities`): `--cap-add ALL` keeps all but the drops;

@@ -39,101 +39,50 @@ use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
 use step01_chroot::{Container, Error, Layer, Result};
 use step02_pid_ns::init::Init;
-use step03_user_ns::cli::UserNsArgs;
-use step05_pivot_root::cli::PivotArgs;
-use step05_pivot_root::masks::Masks;
 
 use crate::capabilities::Capabilities;
 use crate::capset::CapName;
-use crate::cli::{Profile, SecurityArgs, SecurityFlags};
+use crate::cli::{SecurityArgs, SecurityFlags};
 use crate::lsm::Lsm;
 use crate::no_new_privs::NoNewPrivs;
-use crate::privileged::Privileged;
 use crate::seccomp::Seccomp;
-use crate::security_opt::SecurityOpt;
 
 // ANCHOR: layers
-/// Step 08's layers: step 07's, then the capability drop, no_new_privs
-/// and the seccomp filter, last in the child: after every mount (which
-/// needs CAP_SYS_ADMIN), right before the command. With `--init`, before
-/// its fork, so that the init process is held to them too.
+/// Step 08's layers: step 07's, then this step's, last in the child: after
+/// every mount (which needs CAP_SYS_ADMIN), right before the command; with
+/// `--init`, before its fork, so that the init process is held to them too.
 pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step07_overlay::layers(args, spec)?;
     let own: &SecurityArgs = args.group();
     if own.privileged {
-        // Refused before anything is made: container root as host root,
-        // with nothing held back (privileged.rs).
-        let mapping = args.group::<UserNsArgs>().mapping().map_err(Error::layer)?;
-        let euid = nix::unistd::geteuid().as_raw();
-        if mapping.root_outside().map_or(euid, |(uid, _)| uid) == 0 {
-            return Err(Error::layer(privileged::HostRoot));
-        }
-        let masks_kept = args.group::<PivotArgs>().read_only;
-        if !masks_kept {
-            layers.remove::<Masks>()?;
-        }
-        let ignored =
-            !own.cap_add.is_empty() || !own.cap_drop.is_empty() || !own.security_opt.is_empty();
-        last(
-            &mut layers,
-            Privileged {
-                masks_kept,
-                ignored,
-            },
-        )?;
+        privileged::privileged(args, &mut layers)?;
         return Ok(layers);
     }
-    let known = capset::kernel_caps().map_err(|source| Error::Io {
+    // Decided now, so that bad input is refused before anything is made.
+    let all = capset::kernel_caps().map_err(|source| Error::Io {
         what: "reading",
         path: "/proc/sys/kernel/cap_last_cap".into(),
         source,
     })?;
-    let keep = capset::kept(&own.cap_add, &own.cap_drop, &known);
-    let added = own
-        .cap_add
-        .iter()
-        .filter_map(|c| match c {
-            CapName::One(cap) => Some(*cap),
-            CapName::All => None,
-        })
-        .collect();
-    // Compiled now: a profile that cannot work is refused before anything
-    // is made.
-    let seccomp = match own.seccomp() {
-        Profile::Default => Some(Seccomp::load(
-            "(default)",
-            profile::DEFAULT,
-            &keep,
-            &spec.state_dir,
-        )),
-        Profile::File(path) => Some(Seccomp::from_file(path, &keep, &spec.state_dir)),
-        Profile::Unconfined => None,
-    }
-    .transpose()
-    .map_err(Error::layer)?;
+    let keep = capset::kept(&own.cap_add, &own.cap_drop, &all);
+    let filter = Seccomp::chosen(own.seccomp(), &keep, &spec.state_dir).map_err(Error::layer)?;
+    let labels = lsm::labels(&own.security_opt, &spec.id).map_err(Error::layer)?;
     let no_new_privs = own.no_new_privileges();
-    // Without no_new_privs, only CAP_SYS_ADMIN lets a process install a
-    // filter: then it goes in before the capabilities go (seccomp.rs).
+    // In the child, in this order: the host's label (as runc does); the
+    // filter, while CAP_SYS_ADMIN still allows it if no_new_privs will not
+    // (seccomp.rs); the capabilities; no_new_privs; the filter, last.
     let (early, late) = match no_new_privs {
-        false => (seccomp, None),
-        true => (None, seccomp),
+        true => (None, filter),
+        false => (filter, None),
     };
-    // The host's label first, as runc applies it (the kernel applies it at
-    // execve, with no_new_privs by then: see lsm.rs).
-    for opt in &own.security_opt {
-        let label = match opt {
-            SecurityOpt::AppArmor(profile) => Some(lsm::apparmor(profile)),
-            SecurityOpt::Label(label) => lsm::selinux(label, &spec.id).transpose(),
-            _ => None,
-        };
-        if let Some(label) = label {
-            last(&mut layers, Lsm(label.map_err(Error::layer)?))?;
-        }
+    for label in labels {
+        last(&mut layers, Lsm(label))?;
     }
     if let Some(filter) = early {
         last(&mut layers, filter)?;
     }
-    last(&mut layers, Capabilities::new(keep, added, known))?;
+    let added = CapName::named(&own.cap_add);
+    last(&mut layers, Capabilities::new(keep, added, all))?;
     if no_new_privs {
         last(&mut layers, NoNewPrivs)?;
     }
@@ -145,7 +94,7 @@ pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
 // ANCHOR_END: layers
 
 /// Puts `layer` last in the child, but before `--init`'s fork.
-fn last(layers: &mut Layers, layer: impl Layer) -> Result<()> {
+pub(crate) fn last(layers: &mut Layers, layer: impl Layer) -> Result<()> {
     if layers.contains::<Init>() {
         layers.insert_before::<Init>(layer)?;
     } else {

@@ -33,6 +33,8 @@ use step01_chroot::Layer;
 use step01_chroot::error::Result;
 use step01_chroot::layer::ChildCx;
 
+use crate::security_opt::SecurityOpt;
+
 /// Why a label cannot be used here.
 #[derive(Debug, thiserror::Error)]
 pub enum LsmError {
@@ -74,6 +76,20 @@ pub enum Label {
 const APPARMOR_ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
 const APPARMOR_PROFILES: &str = "/sys/kernel/security/apparmor/profiles";
 const SELINUX: &str = "/sys/fs/selinux/enforce";
+
+/// The labels `--security-opt` asks for (`apparmor=`, `label=`), each
+/// checked against the host, for the container `id`.
+pub fn labels(options: &[SecurityOpt], id: &str) -> std::result::Result<Vec<Label>, LsmError> {
+    let mut labels = Vec::new();
+    for option in options {
+        match option {
+            SecurityOpt::AppArmor(profile) => labels.push(apparmor(profile)?),
+            SecurityOpt::Label(label) => labels.extend(selinux(label, id)?),
+            _ => {}
+        }
+    }
+    Ok(labels)
+}
 
 /// `apparmor=PROFILE`: checked against the host's loaded profiles.
 pub fn apparmor(profile: &str) -> std::result::Result<Label, LsmError> {

@@ -12,8 +12,39 @@
 
 use colored::Color;
 use step01_chroot::Layer;
-use step01_chroot::error::Result;
-use step01_chroot::layer::ParentCx;
+use step01_chroot::error::{Error, Result};
+use step01_chroot::flags::FlagGroups;
+use step01_chroot::layer::{Layers, ParentCx};
+use step03_user_ns::cli::UserNsArgs;
+use step05_pivot_root::cli::PivotArgs;
+use step05_pivot_root::masks::Masks;
+
+use crate::cli::{SecurityArgs, SecurityFlags};
+
+/// Step 07's `layers` made privileged: no masks (unless `--read-only`,
+/// which is part of that layer), and this layer to say so. Refused where
+/// container root is host root, before anything is made.
+pub fn privileged(args: &impl SecurityFlags, layers: &mut Layers) -> Result<()> {
+    let mapping = args.group::<UserNsArgs>().mapping().map_err(Error::layer)?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if mapping.root_outside().map_or(euid, |(uid, _)| uid) == 0 {
+        return Err(Error::layer(HostRoot));
+    }
+    let masks_kept = args.group::<PivotArgs>().read_only;
+    if !masks_kept {
+        layers.remove::<Masks>()?;
+    }
+    let own: &SecurityArgs = args.group();
+    let ignored =
+        !own.cap_add.is_empty() || !own.cap_drop.is_empty() || !own.security_opt.is_empty();
+    crate::last(
+        layers,
+        Privileged {
+            masks_kept,
+            ignored,
+        },
+    )
+}
 
 /// `--privileged` where container root is host root.
 #[derive(Debug, thiserror::Error)]

@@ -36,8 +36,9 @@ use step01_chroot::layer::{ChildCx, ParentCx};
 use step01_chroot::sys::{Call, Syscall};
 
 use crate::capset::{Capability, mask};
+use crate::cli::Profile;
 use crate::filter::{ProfileError, compile};
-use crate::profile::{BadProfile, parse};
+use crate::profile::{BadProfile, DEFAULT, parse};
 
 /// A profile that cannot be used, or not read.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,20 @@ impl Seccomp {
             source: source.into(),
             skipped: compiled.skipped,
         })
+    }
+
+    /// The filter `profile` asks for (`None`: unconfined), compiled now:
+    /// a profile that cannot work is refused before anything is made.
+    pub fn chosen(
+        profile: Profile<'_>,
+        keep: &[Capability],
+        state_dir: &Path,
+    ) -> std::result::Result<Option<Self>, SeccompError> {
+        match profile {
+            Profile::Default => Seccomp::load("(default)", DEFAULT, keep, state_dir).map(Some),
+            Profile::File(path) => Seccomp::from_file(path, keep, state_dir).map(Some),
+            Profile::Unconfined => Ok(None),
+        }
     }
 
     /// The profile in the file at `path`.
@@ -323,7 +338,6 @@ fn decode(mut bytes: &[u8]) -> Option<Vec<BpfProgram>> {
 mod tests {
     use super::*;
     use crate::capset::DOCKER_DEFAULT;
-    use crate::profile::DEFAULT;
     use step01_chroot::spec::Spec;
     use step01_chroot::trace::Trace;
 
