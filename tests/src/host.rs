@@ -148,16 +148,23 @@ pub fn sweep_dead_runs() {
     claim();
     let dead = |pid: Option<u32>| pid.is_some_and(|pid| !alive(pid));
     // Temporary directories: state directories (with step 07's overlays
-    // mounted in them) and rootfs copies.
+    // mounted in them), rootfs copies, test registries' storage and the
+    // image layouts pushed into them.
     for entry in fs::read_dir(std::env::temp_dir())
         .into_iter()
         .flatten()
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = ["workshop-state-", "workshop-rootfs-", "workshop-tmp-"]
-            .iter()
-            .find_map(|prefix| leading_pid(&name, prefix));
+        let pid = [
+            "workshop-state-",
+            "workshop-rootfs-",
+            "workshop-tmp-",
+            "workshop-registry-",
+            "workshop-image-",
+        ]
+        .iter()
+        .find_map(|prefix| leading_pid(&name, prefix));
         if dead(pid) {
             remove_mounted_dir(&entry.path());
         }

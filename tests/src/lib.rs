@@ -16,6 +16,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod host;
 pub mod redact;
+pub mod registry;
 pub mod rootfs;
 pub mod tarballs;
 

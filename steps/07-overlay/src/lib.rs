@@ -6,6 +6,7 @@
 //! | idmapped lower layers: the image's files are container root's | [`idmap.rs`](idmap) |
 //! | what a killed run left: unmounted and removed by the next | [`leftovers.rs`](leftovers) |
 //! | the image store: layers named by their sha256 | [`store.rs`](store) |
+//! | a layer into the store, whole or not at all | [`store_layer.rs`](store_layer) |
 //! | `rmi`, and the lock that keeps layers in use | [`rmi.rs`](rmi) |
 //! | unpacking layers safely, OCI whiteouts to overlayfs | [`unpack.rs`](unpack) |
 //! | an import's limits: size, entries, gzip ratio | [`bombs.rs`](bombs) |
@@ -24,6 +25,7 @@ pub mod overlay;
 pub mod refusals;
 pub mod rmi;
 pub mod store;
+pub mod store_layer;
 pub mod unpack;
 
 use std::path::PathBuf;

@@ -10,7 +10,7 @@
 //! makes an image store cheap. Docker and containerd name layers the same way.
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Seek};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use step01_chroot::cli::eprintln_or_not;
@@ -18,7 +18,7 @@ use step01_chroot::cli::eprintln_or_not;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::unpack::{self, Counted, Limits, UnpackError, Unpacked};
+use crate::unpack::{Limits, UnpackError, Unpacked};
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,7 @@ pub struct Image {
 }
 
 /// A progress bar over bytes on stderr, hidden when stderr is not a terminal.
-fn progress(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     // indicatif draws on stderr: stdout keeps only the command's report.
     let bar = ProgressBar::new(len);
     bar.set_style(
@@ -134,7 +134,8 @@ impl Store {
         name: &str,
         limits: &Limits,
     ) -> Result<(Image, Vec<Unpacked>)> {
-        let image_file = self.image_file(name)?;
+        // The name is checked before anything is touched.
+        self.image_file(name)?;
         // The state directory is checked as every step checks it (step 01's
         // state.rs): ours, not shared, not a symlink someone planted.
         step01_chroot::state::ensure_private(&self.root)?;
@@ -169,6 +170,20 @@ impl Store {
             }
             digests.push(digest);
         }
+        let image = Image {
+            name: name.into(),
+            layers: digests,
+        };
+        self.record_image(&image, &run)?;
+        Ok((image, reports))
+    }
+    // ANCHOR_END: import
+
+    /// Writes `image`'s file: its layers, which are in the store already.
+    /// `run` is the caller's run (its lock is held): a file it leaves half
+    /// written is swept by the next import.
+    pub fn record_image(&self, image: &Image, run: &str) -> Result<()> {
+        let image_file = self.image_file(&image.name)?;
         let dir = image_file.parent().expect("images/ is a directory");
         // Mode 0700 (state.rs): for the runtime's eyes only.
         step01_chroot::state::private_dir(&self.root, "images").map_err(io("creating", dir))?;
@@ -176,84 +191,9 @@ impl Store {
         // rename(2) replaces the name in one step: a reader finds the old image
         // or the new, never half a file. The dot keeps `images` from listing
         // it; the run id says whose it is, for the sweep.
-        let aside = dir.join(format!(".{name}.{run}"));
-        fs::write(&aside, digests.join("\n") + "\n").map_err(io("writing", &aside))?;
-        fs::rename(&aside, &image_file).map_err(io("writing", &image_file))?;
-        Ok((
-            Image {
-                name: name.into(),
-                layers: digests,
-            },
-            reports,
-        ))
-    }
-    // ANCHOR_END: import
-
-    /// Unpacks into a temporary directory, renamed into place at the end:
-    /// an interrupted import leaves no half layer behind. The directory is
-    /// named after the import's run, `run`.
-    fn unpack_layer(
-        &self,
-        tarball: &Path,
-        layer: &Path,
-        run: &str,
-        limits: &Limits,
-    ) -> Result<Unpacked> {
-        let parent = layer.parent().expect("layers/ is a directory");
-        // Mode 0700, as images/: a container reaches its layers through the
-        // overlay, never by this path.
-        step01_chroot::state::private_dir(&self.root, "layers").map_err(io("creating", parent))?;
-        // Next to its final place, in layers/: rename(2) works only within one
-        // file system (EXDEV), and there it is one step.
-        let tmp = parent.join(format!(".unpacking-{run}"));
-        fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
-        let mut file = File::open(tarball).map_err(io("opening", tarball))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut magic = [0u8; 2];
-        // Every gzip file starts with 1f 8b (RFC 1952): sniffed from the
-        // bytes, not guessed from the file's name.
-        let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-        // Back to the start: the reader below needs those two bytes too.
-        file.rewind().map_err(io("reading", tarball))?;
-        let bar = progress(len, "unpacking");
-        // Compressed bytes read, for the ratio (a gzip bomb's tell).
-        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let reader = BufReader::new(Counted::new(bar.wrap_read(file), read.clone()));
-        let result = if gzip {
-            // Ungzipped as it is read: nothing uncompressed lands on disk but
-            // the layer's own files.
-            let gunzipped = flate2::read::GzDecoder::new(reader);
-            unpack::unpack(gunzipped, &tmp, limits, Some(&read))
-        } else {
-            // No ratio for a plain tar: it unpacks to what it holds.
-            unpack::unpack(reader, &tmp, limits, None)
-        };
-        bar.finish_and_clear();
-        match result {
-            Ok(done) => match fs::rename(&tmp, layer) {
-                // The layer appears under its digest whole, or not at all.
-                Ok(()) => Ok(done),
-                // Another import of the same tarball stored it first: the
-                // same bytes (the name is their digest), kept once.
-                Err(_) if layer.is_dir() => {
-                    let _ = fs::remove_dir_all(&tmp);
-                    Ok(done)
-                }
-                Err(err) => {
-                    let _ = fs::remove_dir_all(&tmp);
-                    Err(io("storing", layer)(err))
-                }
-            },
-            // A refused layer leaves nothing: its temporary directory goes,
-            // and no image names it.
-            Err(source) => {
-                let _ = fs::remove_dir_all(&tmp);
-                Err(StoreError::Unpack {
-                    path: tarball.into(),
-                    source,
-                })
-            }
-        }
+        let aside = dir.join(format!(".{}.{run}", image.name));
+        fs::write(&aside, image.layers.join("\n") + "\n").map_err(io("writing", &aside))?;
+        fs::rename(&aside, &image_file).map_err(io("writing", &image_file))
     }
 
     /// Image `name`.
@@ -291,7 +231,7 @@ impl Store {
 
     /// What killed imports and `rmi`s left: temporary layers, layers half
     /// removed, and image files, of runs that are gone.
-    fn sweep_unfinished(&self) {
+    pub fn sweep_unfinished(&self) {
         let kinds = [
             ("layers", ".unpacking-"),
             ("layers", ".removing-"),
@@ -307,7 +247,7 @@ impl Store {
                 let Some(rest) = name.strip_prefix(prefix) else {
                     continue;
                 };
-                // `.unpacking-RUN`, `.removing-RUN-DIGEST`, `.NAME.RUN`.
+                // `.unpacking-RUN-DIGEST`, `.removing-RUN-DIGEST`, `.NAME.RUN`.
                 let run = match kind {
                     "layers" => rest.split('-').next().unwrap_or(rest),
                     // From the right: a name may hold dots (my-app.v2); the run id

@@ -1,0 +1,147 @@
+//! # Step 09: images from a registry
+//!
+//! Step 07 ran images from tarballs imported by hand. This step fetches
+//! them as `docker pull` does: over the OCI distribution API, checked
+//! byte for byte against their digests, and runs them as their config
+//! says.
+//!
+//! | concept | file |
+//! |---|---|
+//! | **references**: `alpine` is `docker.io/library/alpine:latest` (this step's idea) | [`reference.rs`](reference) |
+//! | one registry, one repository: requests, and what a status means | [`client.rs`](client) |
+//! | the auth dance: a 401, a token, the request again | [`auth.rs`](auth) |
+//! | **manifests and indexes**: from a tag to this platform's image | [`manifest.rs`](manifest), [`platform.rs`](platform) |
+//! | **content addressing**: bytes checked against their digest as they stream | [`verify.rs`](verify) |
+//! | config and layers, several at once, unpacked as they come | [`download.rs`](download) |
+//! | `pull`: the whole of it, under step 07's locks | [`pull.rs`](pull) |
+//! | pulled images: references, ids, configs | [`local.rs`](local) |
+//! | `images`, `rmi`, `inspect`, and finding an image for `run` | [`images.rs`](images) |
+//! | **the image config becomes the process**: Entrypoint, Cmd, Env, WorkingDir, User | [`config.rs`](config), [`process.rs`](process), [`user.rs`](user) |
+//! | the subcommands | [`commands.rs`](commands) |
+//! | `run [FLAGS] IMAGE [COMMAND]`, as Docker writes it | [`run_line.rs`](run_line) |
+//! | the command line: step 08's plus `--entrypoint`, `-w`, `-u`, `--pull`, `--platform` | [`cli.rs`](cli) |
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod images;
+pub mod local;
+pub mod manifest;
+pub mod platform;
+pub mod process;
+pub mod pull;
+pub mod reference;
+pub mod run_line;
+pub mod user;
+pub mod verify;
+
+use step01_chroot::cli::RunArgs;
+use step01_chroot::flags::FlagGroups;
+use step01_chroot::layer::Layers;
+use step01_chroot::spec::Spec;
+use step01_chroot::{Container, Error, Layer, Result};
+use step02_pid_ns::init::Init;
+use step07_overlay::cli::OverlayArgs;
+use step08_security::capabilities::Capabilities;
+
+use crate::cli::{PullPolicy, RegistryArgs, RegistryFlags};
+use crate::config::Overrides;
+use crate::error::RegistryError;
+use crate::images::Found;
+use crate::local::Local;
+use crate::platform::Platform;
+use crate::process::ImageProcess;
+use crate::reference::ImageRef;
+
+// ANCHOR: layers
+/// Step 09's layers: step 08's, and the image's process (its command,
+/// environment, working directory and user), set last in the child,
+/// after the capabilities and before no_new_privs and the filter.
+pub fn layers(args: &impl RegistryFlags, spec: &Spec) -> Result<Layers> {
+    let mut layers = step08_security::layers(args, spec)?;
+    let own: &RegistryArgs = args.group();
+    // The image's name in step 07's store: an id, if it was pulled
+    // (`image_for_run` put it there), and then it has a config.
+    let image = args.group::<OverlayArgs>().image.as_deref();
+    let pulled = match image {
+        Some(name) => Local::new(&spec.state_dir)
+            .config(name)
+            .map_err(Error::layer)?,
+        None => None,
+    };
+    let overridden = own.entrypoint.is_some() || own.workdir.is_some() || own.user.is_some();
+    if pulled.is_none() && !overridden {
+        return Ok(layers);
+    }
+    let overrides = Overrides {
+        // Without a config, the command line's command (or /bin/sh) is it.
+        command: (own.command_given || pulled.is_none()).then(|| spec.command.clone()),
+        entrypoint: own.entrypoint.clone(),
+        workdir: own.workdir.clone(),
+        user: own.user.clone(),
+    };
+    let config = pulled.unwrap_or_default();
+    let named = own.image_asked.as_deref().or(image).unwrap_or("--rootfs");
+    let process = config::process(named, &config, &overrides).map_err(Error::layer)?;
+    let given_env = args
+        .group::<RunArgs>()
+        .env
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    let layer = ImageProcess::new(process, given_env);
+    // Right after the capabilities are set (leaving uid 0 then clears
+    // them, as for any user); with --privileged there are none to follow.
+    if layers.contains::<Capabilities>() {
+        layers.insert_after::<Capabilities>(layer)?;
+    } else {
+        last(&mut layers, layer)?;
+    }
+    Ok(layers)
+}
+// ANCHOR_END: layers
+
+/// Puts `layer` last in the child, before `--init`'s fork.
+fn last(layers: &mut Layers, layer: impl Layer) -> Result<()> {
+    if layers.contains::<Init>() {
+        layers.insert_before::<Init>(layer)?;
+    } else {
+        layers.push(layer);
+    }
+    Ok(())
+}
+
+/// Step 09's container.
+pub fn container(args: &impl RegistryFlags) -> Result<Container> {
+    args.group::<RunArgs>().container(|spec| layers(args, spec))
+}
+
+// ANCHOR: image_for_run
+/// The name in step 07's store of the image `--image NAME` asks for:
+/// found here (pulled or imported), or pulled now, as `--pull` says.
+pub fn image_for_run(name: &str, args: &impl RegistryFlags) -> Result<String> {
+    let run = args.group::<RunArgs>();
+    let own: &RegistryArgs = args.group();
+    let found = match own.pull {
+        PullPolicy::Always => None,
+        _ => images::find(&run.state_dir, name).map_err(Error::layer)?,
+    };
+    if let Some(found) = found {
+        return Ok(found.store_name().to_string());
+    }
+    // A dry run changes nothing, and a pull would.
+    if own.pull == PullPolicy::Never || run.trace.dry_run {
+        return Err(Error::layer(RegistryError::NotPulled(name.into())));
+    }
+    let reference = ImageRef::parse(name).map_err(Error::layer)?;
+    let platform = own.platform.clone().unwrap_or_else(Platform::host);
+    let trace = commands::pull_trace(run.trace.quiet);
+    let pulled =
+        pull::pull(&reference, &platform, None, &run.state_dir, &trace).map_err(Error::layer)?;
+    Ok(Found::Pulled(pulled.id).store_name().to_string())
+}
+// ANCHOR_END: image_for_run

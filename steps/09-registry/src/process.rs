@@ -1,0 +1,214 @@
+//! The image's process, as a layer: its command and environment go into
+//! the spec before the child exists; its working directory and user are
+//! set in the child, inside the container, last before the command.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use colored::Color;
+use nix::errno::Errno;
+use step01_chroot::layer::{ChildCx, Layer, ParentCx};
+use step01_chroot::sys::Syscall;
+use step01_chroot::{Error, Result};
+
+use crate::config::Process;
+use crate::user;
+
+/// The most of `/etc/passwd` or `/etc/group` that is read.
+const ID_FILE_MAX: u64 = 1 << 20;
+
+/// The layer that makes the container's process the image's.
+#[derive(Debug)]
+pub struct ImageProcess {
+    process: Process,
+    /// The keys `-e` set: the image's value of those does not apply.
+    given_env: Vec<String>,
+}
+
+impl ImageProcess {
+    /// The layer for `process`, under the `-e` keys `given_env`.
+    pub fn new(process: Process, given_env: Vec<String>) -> Self {
+        ImageProcess { process, given_env }
+    }
+}
+
+impl Layer for ImageProcess {
+    fn name(&self) -> &'static str {
+        "image"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightCyan
+    }
+
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        cx.spec.command = self.process.argv.clone();
+        // The image's environment under the command line's: `-e` wins, and
+        // the image's PATH replaces our default one.
+        for (key, value) in &self.process.env {
+            if !self.given_env.contains(key) {
+                cx.spec.set_env(key, value);
+            }
+        }
+        cx.trace
+            .note(format_args!("the image's command: {:?}", cx.spec.command));
+        Ok(())
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        // Inside the container's root already (pivot_root or chroot came
+        // first): a symlink in the image resolves inside it, and so does
+        // every path below.
+        if self.process.workdir != "/" {
+            // Docker makes a missing WorkingDir, as `mkdir -p` would.
+            let mut dir = PathBuf::from("/");
+            for part in Path::new(&self.process.workdir).components() {
+                if let Component::Normal(name) = part {
+                    dir.push(name);
+                    match cx.trace.sys(Syscall::Mkdir {
+                        path: dir.clone(),
+                        mode: 0o755,
+                    }) {
+                        Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        cx.trace
+            .sys(Syscall::Chdir(PathBuf::from(&self.process.workdir)))?;
+        if self.process.user.is_empty() {
+            return Ok(());
+        }
+        // Looked up in the image's files, not the host's. In a dry run this
+        // runs in the parent, where / is the host's: names stay unresolved.
+        let (uid, gid) = if cx.trace.dry_run() {
+            match user::resolve(&self.process.user, "", "") {
+                Ok(ids) => ids,
+                Err(_) => {
+                    cx.trace.announce(format_args!(
+                        "setgroups(0, []); setresgid(<{0}'s>); setresuid(<{0}'s>)",
+                        self.process.user
+                    ));
+                    return Ok(());
+                }
+            }
+        } else {
+            let passwd = id_file("/etc/passwd");
+            let group = id_file("/etc/group");
+            user::resolve(&self.process.user, &passwd, &group).map_err(Error::layer)?
+        };
+        // Groups first: once the uid is not 0, setgid(2) is no longer allowed.
+        // Capabilities were set already (step 08): leaving uid 0 clears the
+        // permitted and effective sets, as for any non-root user.
+        cx.trace.sys(Syscall::DropGroups)?;
+        cx.trace.sys(Syscall::Setresgid(gid))?;
+        cx.trace.sys(Syscall::Setresuid(uid))?;
+        Ok(())
+    }
+}
+
+/// An image's `/etc/passwd` or `/etc/group`, or nothing if it has none.
+/// Opened without blocking (a FIFO planted there must not stall the
+/// start) and read only if it is a regular file, up to [`ID_FILE_MAX`].
+fn id_file(path: &str) -> String {
+    let Ok(file) = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(path)
+    else {
+        return String::new();
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = file.take(ID_FILE_MAX).read_to_string(&mut text);
+    text
+}
+
+fn libc_flags() -> i32 {
+    nix::fcntl::OFlag::O_NONBLOCK.bits()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use step01_chroot::layer::{ChildCx, Layer, ParentCx};
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    use super::ImageProcess;
+    use crate::config::Process;
+
+    fn layer(workdir: &str, user: &str) -> ImageProcess {
+        let process = Process {
+            argv: vec!["/bin/app".into(), "--serve".into()],
+            env: vec![
+                ("PATH".into(), "/app/bin".into()),
+                ("MODE".into(), "image".into()),
+            ],
+            workdir: workdir.into(),
+            user: user.into(),
+        };
+        ImageProcess::new(process, vec!["MODE".into()])
+    }
+
+    fn spec() -> Spec {
+        Spec::new(
+            "test",
+            PathBuf::from("/rootfs"),
+            vec!["/bin/sh".into()],
+            PathBuf::from("/state"),
+        )
+    }
+
+    #[test]
+    fn the_images_command_and_env_go_into_the_spec_under_the_flags() {
+        let mut spec = spec();
+        spec.set_env("MODE", "flag");
+        let (trace, _) = Trace::recording();
+        layer("/", "")
+            .prepare(&mut ParentCx {
+                spec: &mut spec,
+                trace,
+            })
+            .unwrap();
+        assert_eq!(spec.command, ["/bin/app", "--serve"]);
+        // The image's PATH replaces the default; -e MODE stays.
+        assert_eq!(spec.env_var("PATH"), Some("/app/bin"));
+        assert_eq!(spec.env_var("MODE"), Some("flag"));
+    }
+
+    #[test]
+    fn the_workdir_is_made_and_entered_then_the_ids_change_groups_first() {
+        let spec = spec();
+        let (trace, kernel) = Trace::recording();
+        layer("/srv/app", "1000:50")
+            .enter(&ChildCx::standalone(&spec, trace))
+            .unwrap();
+        assert_eq!(
+            kernel.shown(),
+            [
+                "mkdir(\"/srv\", 0755)",
+                "mkdir(\"/srv/app\", 0755)",
+                "chdir(\"/srv/app\")",
+                "setgroups(0, [])",
+                "setresgid(50, 50, 50)",
+                "setresuid(1000, 1000, 1000)",
+            ]
+        );
+    }
+
+    #[test]
+    fn root_in_the_root_directory_changes_nothing_but_the_directory() {
+        let spec = spec();
+        let (trace, kernel) = Trace::recording();
+        layer("/", "")
+            .enter(&ChildCx::standalone(&spec, trace))
+            .unwrap();
+        assert_eq!(kernel.shown(), ["chdir(\"/\")"]);
+    }
+}
