@@ -106,3 +106,62 @@ pub(crate) fn check_limits(
     }
     Ok(())
 }
+
+/// The ratio, checked on the stream itself: the check above runs between
+/// entries, and one entry (a huge file, or a GNU long name, which the tar
+/// crate reads whole into memory before we see the entry) would pass it
+/// unjudged. This one fails the read as soon as the bytes coming out pass
+/// `max_ratio` times the bytes that went in (after the first MiB), and
+/// says why in `tripped` (the error that reaches the caller is the tar
+/// reader's, which may have wrapped ours).
+pub struct RatioGuard<'a, R> {
+    inner: R,
+    out: u64,
+    compressed: &'a std::sync::atomic::AtomicU64,
+    max_ratio: u64,
+    tripped: &'a std::cell::Cell<Option<String>>,
+}
+
+impl<'a, R> RatioGuard<'a, R> {
+    /// `inner` (a decompressed stream), judged against `compressed`.
+    pub fn new(
+        inner: R,
+        compressed: &'a std::sync::atomic::AtomicU64,
+        max_ratio: u64,
+        tripped: &'a std::cell::Cell<Option<String>>,
+    ) -> Self {
+        RatioGuard {
+            inner,
+            out: 0,
+            compressed,
+            max_ratio,
+            tripped,
+        }
+    }
+}
+
+/// The refusal a [`RatioGuard`] noted in `tripped`, if it tripped.
+pub fn ratio_refusal(tripped: &std::cell::Cell<Option<String>>) -> Option<UnpackError> {
+    tripped.take().map(|why| UnpackError::TooBig {
+        entry: "the archive".into(),
+        why,
+        flag: "import --max-ratio N",
+    })
+}
+
+impl<R: Read> Read for RatioGuard<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        let compressed = self.compressed.load(std::sync::atomic::Ordering::Relaxed);
+        if self.out > 1 << 20 && self.out > compressed.max(1).saturating_mul(self.max_ratio) {
+            let why = format!(
+                "{} bytes unpacked from {compressed} compressed: more than {} to 1 (a gzip bomb?)",
+                self.out, self.max_ratio
+            );
+            self.tripped.set(Some(why.clone()));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why));
+        }
+        Ok(n)
+    }
+}

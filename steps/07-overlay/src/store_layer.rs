@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
+use crate::bombs::{RatioGuard, ratio_refusal};
 use crate::store::{Result, Store, StoreError, io, progress};
 use crate::unpack::{self, Counted, Limits, UnpackError, Unpacked};
 
@@ -49,10 +50,10 @@ impl Store {
             // Ungzipped as it is read: nothing uncompressed lands on disk but
             // the layer's own files.
             let gunzipped = flate2::read::GzDecoder::new(reader);
-            self.store_layer(gunzipped, layer, run, limits, Some(&read))
+            self.store_layer(gunzipped, layer, run, limits, Some(&read), || Ok(()))
         } else {
             // No ratio for a plain tar: it unpacks to what it holds.
-            self.store_layer(reader, layer, run, limits, None)
+            self.store_layer(reader, layer, run, limits, None, || Ok(()))
         };
         bar.finish_and_clear();
         result.map_err(|err| match err {
@@ -69,18 +70,28 @@ impl Store {
     /// temporary directory named after `run`, renamed into place at the
     /// end, so an interrupted unpack leaves no half layer behind.
     /// `compressed` counts the compressed bytes read, if `tar` is
-    /// decompressed on the way (for the ratio).
+    /// decompressed on the way (for the ratio). `finish` runs once the
+    /// stream is read to its end, before the rename: whatever it refuses
+    /// never enters the store.
     ///
     /// Any stream will do: `import` gives a file's, step 09 a registry's
-    /// download, checked against its digest as it goes.
+    /// download, and checks in `finish` that its bytes were the ones the
+    /// image names.
     pub fn store_layer(
         &self,
-        mut tar: impl Read,
+        tar: impl Read,
         layer: &Path,
         run: &str,
         limits: &Limits,
         compressed: Option<&std::sync::atomic::AtomicU64>,
+        finish: impl FnOnce() -> std::io::Result<()>,
     ) -> std::result::Result<Unpacked, LayerError> {
+        // The ratio judged as the bytes come, not only between entries.
+        let tripped = std::cell::Cell::new(None);
+        let mut tar: Box<dyn Read + '_> = match compressed {
+            Some(counted) => Box::new(RatioGuard::new(tar, counted, limits.max_ratio, &tripped)),
+            None => Box::new(tar),
+        };
         let parent = layer.parent().expect("layers/ is a directory");
         // Mode 0700, as images/: a container reaches its layers through the
         // overlay, never by this path.
@@ -110,6 +121,10 @@ impl Store {
                     )),
                 });
             }
+            finish().map_err(|source| UnpackError::Io {
+                entry: "the whole stream".into(),
+                source,
+            })?;
             Ok(done)
         });
         match result {
@@ -131,7 +146,9 @@ impl Store {
             // and no image names it.
             Err(source) => {
                 let _ = fs::remove_dir_all(&tmp);
-                Err(LayerError::Unpack(source))
+                Err(LayerError::Unpack(
+                    ratio_refusal(&tripped).unwrap_or(source),
+                ))
             }
         }
     }

@@ -5,6 +5,7 @@
 //! what the distribution API says about those requests is here: which
 //! status means what, what to do with a `401`, which headers to send.
 
+use std::io::Read;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,7 +16,15 @@ use ureq::http::Response;
 
 use crate::auth::{Challenge, Credentials, TokenAnswer, token_url};
 use crate::error::{RegistryError, Result};
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, is_loopback};
+
+/// How long a registry may stay silent in the middle of an answer.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a small answer (a manifest, a config, a token) may take in
+/// all: a registry that sends one byte every 29 s never trips the read
+/// timeout, and must not hold a pull (and the store's lock) for ever.
+pub const SMALL_BODY_TIME: Duration = Duration::from_secs(60);
 
 /// The most a token server's answer or an error body may be.
 const SMALL_BODY: u64 = 1 << 20;
@@ -65,12 +74,26 @@ impl Traced for Answer {
 impl Client {
     /// A client for `reference`'s repository.
     pub fn new(reference: &ImageRef, credentials: Option<Credentials>, trace: Trace) -> Self {
+        let base = reference.api_base();
+        let loopback = base.starts_with("http://");
         let agent = ureq::Agent::config_builder()
+            // ureq follows http_proxy and its kin; a registry on this
+            // machine is reached directly, or its plain-HTTP requests (and
+            // any password in them) would go through the proxy.
+            .proxy(if loopback {
+                None
+            } else {
+                ureq::Proxy::try_from_env()
+            })
             // A 401 or 404 is an answer to act on, not a transport error.
             .http_status_as_error(false)
             // Bounded: a registry that does not answer is an error, not a hang.
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
+            // And one that stops sending half-way through a layer: each
+            // read waits at most this long (not the whole body: a big layer
+            // on a slow line may take an hour, and that is fine).
+            .timeout_per_read(Some(READ_TIMEOUT))
             .user_agent(concat!(
                 "container-workshop-09-registry/",
                 env!("CARGO_PKG_VERSION")
@@ -79,7 +102,7 @@ impl Client {
             .new_agent();
         Client {
             agent,
-            base: reference.api_base(),
+            base,
             repository: reference.repository().to_string(),
             reference: reference.to_string(),
             credentials,
@@ -160,6 +183,18 @@ impl Client {
             } => {
                 // A challenge to `GET /v2/` names no scope: ours is to pull
                 // from this repository (distribution's token scope grammar).
+                // The realm is wherever the registry says. Credentials go
+                // there (that is the protocol), but never in clear text to
+                // another machine: a registry on plain HTTP could name any.
+                let uri: Option<ureq::http::Uri> = realm.parse().ok();
+                let plain = uri.as_ref().is_none_or(|u| {
+                    !u.scheme_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+                        && !u.host().is_some_and(is_loopback)
+                });
+                if self.credentials.is_some() && plain {
+                    return Err(RegistryError::PlainRealm(realm.clone()));
+                }
                 let ours = format!("repository:{}:pull", self.repository);
                 let url = token_url(realm, service.as_deref(), scope.as_deref().unwrap_or(&ours));
                 let answer = self.trace.call_any(format!("GET {url}"), || {
@@ -196,6 +231,11 @@ impl Client {
         Ok(())
     }
     // ANCHOR_END: authorize
+
+    /// The URL of `path` in this repository.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}/{path}", self.base, self.repository)
+    }
 
     /// A note in the trace (`# …`).
     pub fn note(&self, text: impl std::fmt::Display) {
@@ -238,20 +278,48 @@ fn error_message(mut answer: Response<Body>) -> String {
     }
     let body: Option<Errors> = small_json(&mut answer).ok();
     match body.and_then(|b| b.errors.into_iter().next()) {
-        Some(e) => format!(": {} {}", e.code, e.message),
+        Some(e) => crate::error::printable(&format!(": {} {}", e.code, e.message)),
         None => String::new(),
     }
 }
 
-/// A small JSON body (a token, an error), read whole, at most 1 MiB.
+/// A small JSON body (a token, an error), read whole, at most 1 MiB, in
+/// at most [`SMALL_BODY_TIME`].
 fn small_json<T: serde::de::DeserializeOwned>(
     answer: &mut Response<Body>,
 ) -> std::result::Result<T, String> {
-    let bytes = answer
-        .body_mut()
-        .with_config()
-        .limit(SMALL_BODY)
-        .read_to_vec()
+    let mut bytes = Vec::new();
+    Deadline::new(answer.body_mut().as_reader(), SMALL_BODY_TIME)
+        .take(SMALL_BODY)
+        .read_to_end(&mut bytes)
         .map_err(|err| err.to_string())?;
     serde_json::from_slice(&bytes).map_err(|err| err.to_string())
+}
+
+/// A reader that fails once `limit` has passed since it was made.
+pub struct Deadline<R> {
+    inner: R,
+    until: std::time::Instant,
+}
+
+impl<R> Deadline<R> {
+    /// `inner`, to be read within `limit`.
+    pub fn new(inner: R, limit: Duration) -> Self {
+        Deadline {
+            inner,
+            until: std::time::Instant::now() + limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::time::Instant::now() > self.until {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the answer took too long to arrive",
+            ));
+        }
+        self.inner.read(buf)
+    }
 }

@@ -10,9 +10,12 @@
 //! Nothing is written to disk but the layer's own files: no tarball is
 //! kept, so a pull needs the space of the image once, not twice.
 
+use std::cell::RefCell;
 use std::io::{BufReader, Read};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use step07_overlay::refusals::UnpackError;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use oci_spec::image::{Descriptor, MediaType};
@@ -21,9 +24,9 @@ use step07_overlay::store::Store;
 use step07_overlay::store_layer::LayerError;
 use step07_overlay::unpack::Limits;
 
-use crate::client::Client;
+use crate::client::{Client, Deadline, SMALL_BODY_TIME};
 use crate::error::{RegistryError, Result};
-use crate::verify::{Mismatch, Verified, digest_of, hex_of};
+use crate::verify::{Digesting, Mismatch, Shared, Verified, digest_of, hex_of};
 
 /// The most a config may be (real ones: a few KiB; containerd allows 4 MiB,
 /// image history can be long).
@@ -66,7 +69,7 @@ impl Compression {
 /// Fetches the config blob whole (it is small), checked against its digest.
 pub fn config(client: &Client, descriptor: &Descriptor) -> Result<Vec<u8>> {
     let digest = descriptor.digest().to_string();
-    let url = format!("{}{}/blobs/{digest}", client.base, client.repository);
+    let url = client.url(&format!("blobs/{digest}"));
     if descriptor.size() > CONFIG_MAX {
         return Err(RegistryError::TooLarge {
             url,
@@ -76,12 +79,13 @@ pub fn config(client: &Client, descriptor: &Descriptor) -> Result<Vec<u8>> {
     }
     let mut answer = client.get(&format!("blobs/{digest}"), "*/*", "config blob")?;
     let mut bytes = Vec::new();
-    let mut reader = Verified::new(answer.body_mut().as_reader(), &digest, descriptor.size());
+    let body = Deadline::new(answer.body_mut().as_reader(), SMALL_BODY_TIME);
+    let mut reader = Verified::new(body, &digest, descriptor.size());
     let failed = reader.failed.clone();
     if let Err(err) = reader.read_to_end(&mut bytes) {
         return Err(match failed.lock().expect("not poisoned").take() {
             Some(why) => mismatch("config", &digest, why),
-            None => RegistryError::Unreachable {
+            None => RegistryError::Interrupted {
                 url,
                 reason: err.to_string(),
             },
@@ -97,17 +101,21 @@ pub struct Wanted {
     pub descriptor: Descriptor,
     /// How it is compressed.
     pub compression: Compression,
+    /// The digest of its uncompressed tar, as the config lists it.
+    pub diff_id: String,
 }
 
 /// Fetches `layers` into `store`, [`PARALLEL`] at a time, each shown as a
-/// progress bar on `bars`. The first failure stops the others from
-/// starting; those under way finish or fail on their own.
+/// progress bar on `bars`; `stored` hears of each layer kept. The first
+/// failure stops the others from starting; those under way finish or fail
+/// on their own.
 pub fn layers(
     client: &Client,
     store: &Store,
     layers: &[Wanted],
     run: &str,
     bars: &MultiProgress,
+    stored: &(dyn Fn(&Wanted) -> Result<()> + Sync),
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(None);
@@ -121,7 +129,9 @@ pub fn layers(
                     let Some(wanted) = layers.get(next.fetch_add(1, Ordering::SeqCst)) else {
                         return;
                     };
-                    if let Err(err) = layer(client, store, wanted, run, bars) {
+                    if let Err(err) =
+                        layer(client, store, wanted, run, bars).and_then(|()| stored(wanted))
+                    {
                         failed.lock().expect("not poisoned").get_or_insert(err);
                         return;
                     }
@@ -135,7 +145,10 @@ pub fn layers(
     }
 }
 
-/// Fetches one layer, unpacking it as it streams.
+// ANCHOR: layer
+/// Fetches one layer, unpacking it as it streams: checked against its
+/// digest (the compressed bytes) and its diff_id (the tar), both before it
+/// is renamed into the store.
 fn layer(
     client: &Client,
     store: &Store,
@@ -146,9 +159,7 @@ fn layer(
     let digest = wanted.descriptor.digest().to_string();
     let size = wanted.descriptor.size();
     let hex = hex_of(&digest).expect("checked before the pull began");
-    // The request is printed above the bars, not through them.
-    let mut answer =
-        bars.suspend(|| client.get(&format!("blobs/{digest}"), "*/*", "layer blob"))?;
+    let mut answer = client.get(&format!("blobs/{digest}"), "*/*", "layer blob")?;
     let bar = bars.add(ProgressBar::new(size));
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
@@ -157,54 +168,102 @@ fn layer(
     );
     bar.set_message(hex[..12].to_string());
     let verified = Verified::new(bar.wrap_read(answer.body_mut().as_reader()), &digest, size);
-    let failed = verified.failed.clone();
+    let (failed, good) = (verified.failed.clone(), verified.good.clone());
+    // Kept here too: if the unpacker stops early (wrong bytes often make a
+    // broken archive), the rest is read for the digest's verdict.
+    let verified = Rc::new(RefCell::new(verified));
     // Compressed bytes read, for step 07's ratio check (a zip bomb's tell).
     let read = Arc::new(AtomicU64::new(0));
-    let counted = BufReader::with_capacity(1 << 16, Counted::new(verified, read.clone()));
-    let target = store.layer(hex);
-    let result = match wanted.compression {
-        Compression::Gzip => {
-            let gunzipped = flate2::read::GzDecoder::new(counted);
-            store.store_layer(gunzipped, &target, run, &Limits::default(), Some(&read))
-        }
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(counted) {
-            Ok(unzstd) => store.store_layer(unzstd, &target, run, &Limits::default(), Some(&read)),
-            Err(err) => Err(LayerError::Unpack(
-                step07_overlay::refusals::UnpackError::Io {
+    let counted = BufReader::with_capacity(
+        1 << 16,
+        Counted::new(Shared(verified.clone()), read.clone()),
+    );
+    // Decompressed to the very end of the input: MultiGzDecoder reads on
+    // after a gzip member (a plain GzDecoder stops at its trailer, and the
+    // digest check, which happens at the end, would never come).
+    let tar: Box<dyn Read> = match wanted.compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(counted)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(counted).map_err(
+            |source| RegistryError::Layer {
+                url: client.url(&format!("blobs/{digest}")),
+                source: UnpackError::Io {
                     entry: "the zstd stream".into(),
-                    source: err,
+                    source,
                 },
-            )),
-        },
-        Compression::None => store.store_layer(counted, &target, run, &Limits::default(), None),
-    };
-    bar.finish_and_clear();
-    let url = format!("{}{}/blobs/{digest}", client.base, client.repository);
-    match result {
-        Ok(done) => {
-            bars.suspend(|| {
-                // As step 07's import says it.
-                client.note(format_args!(
-                    "layer {}: {} bytes; unpacked {} entries ({} whiteouts, {} opaque directories)",
-                    &hex[..12],
-                    size,
-                    done.entries,
-                    done.whiteouts,
-                    done.opaque
-                ))
-            });
-            Ok(())
-        }
-        Err(err) => Err(match failed.lock().expect("not poisoned").take() {
-            // The bytes were wrong: say so, whatever the unpacker made of them.
-            Some(why) => mismatch("layer", &digest, why),
-            None => match err {
-                LayerError::Store(err) => RegistryError::Store(err),
-                LayerError::Unpack(source) => RegistryError::Layer { url, source },
             },
-        }),
-    }
+        )?),
+        Compression::None => Box::new(counted),
+    };
+    let tar = Digesting::new(tar);
+    let diff_id = tar.digest.clone();
+    let wrong_diff_id = std::cell::Cell::new(None);
+    // Run at the end of the stream, before the rename: only bytes that are
+    // what the manifest and the config say enter the store.
+    let finish = || {
+        let got = diff_id.borrow().clone().unwrap_or_default();
+        if !good.load(Ordering::SeqCst) || got != wanted.diff_id {
+            wrong_diff_id.set(Some(got));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not the image's bytes",
+            ));
+        }
+        Ok(())
+    };
+    let compressed = (wanted.compression != Compression::None).then_some(&*read);
+    let result = store.store_layer(
+        tar,
+        &store.layer(hex),
+        run,
+        &Limits::default(),
+        compressed,
+        finish,
+    );
+    bar.finish_and_clear();
+    let done = match result {
+        Ok(done) => done,
+        Err(err) => {
+            if failed.lock().expect("not poisoned").is_none() && !good.load(Ordering::SeqCst) {
+                // To the end (at most the size the manifest gave): were
+                // these the image's bytes at all?
+                let _ = std::io::copy(&mut Shared(verified), &mut std::io::sink());
+            }
+            return Err(
+                if let Some(why) = failed.lock().expect("not poisoned").take() {
+                    // The bytes were wrong: say so, whatever the unpacker made of them.
+                    mismatch("layer", &digest, why)
+                } else if let Some(got) = wrong_diff_id.take() {
+                    RegistryError::Digest {
+                        what: "layer (uncompressed)",
+                        expected: wanted.diff_id.clone(),
+                        got: format!("the tar hashes to {got}, not the diff_id the config lists"),
+                    }
+                } else {
+                    match err {
+                        LayerError::Store(err) => RegistryError::Store(err),
+                        LayerError::Unpack(source) => RegistryError::Layer {
+                            url: client.url(&format!("blobs/{digest}")),
+                            source,
+                        },
+                    }
+                },
+            );
+        }
+    };
+    bars.suspend(|| {
+        // As step 07's import says it.
+        client.note(format_args!(
+            "layer {}: {} bytes; unpacked {} entries ({} whiteouts, {} opaque directories)",
+            &hex[..12],
+            size,
+            done.entries,
+            done.whiteouts,
+            done.opaque
+        ))
+    });
+    Ok(())
 }
+// ANCHOR_END: layer
 
 /// The error for bytes that are not what their digest says.
 fn mismatch(what: &'static str, digest: &str, why: Mismatch) -> RegistryError {

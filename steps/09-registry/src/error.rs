@@ -12,6 +12,16 @@ pub enum RegistryError {
     /// No connection.
     #[error("{url}: cannot reach the registry: {reason}\n  hint: check the name and port, and that the registry is running{}", if url.starts_with("https://registry-1.docker.io") { " (Docker Hub needs internet)" } else { "" })]
     Unreachable { url: String, reason: String },
+    /// The answer broke off (the connection, or a read timed out).
+    #[error(
+        "{url}: the answer broke off: {reason}\n  hint: try again; a registry that stops sending is given 30 s per read"
+    )]
+    Interrupted { url: String, reason: String },
+    /// A token realm on plain HTTP on another machine, with a password to send.
+    #[error(
+        "the registry's token server {0} is plain HTTP on another machine: the password is not sent there\n  hint: pull without --username, or from a registry whose token server uses https"
+    )]
+    PlainRealm(String),
     /// 401 after the credentials (or anonymous token) were tried.
     #[error("{reference}: the registry refused {who} (401 Unauthorized)\n  hint: {hint}")]
     Unauthorized {
@@ -126,3 +136,11 @@ pub(crate) fn io(
 }
 
 pub(crate) type Result<T> = std::result::Result<T, RegistryError>;
+
+/// `text` from a registry, safe to print: control characters (a terminal's
+/// escape sequences among them) become `?`.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}

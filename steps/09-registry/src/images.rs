@@ -176,7 +176,13 @@ pub fn remove(state_dir: &std::path::Path, name: &str) -> Result<Vec<String>> {
         Some(r) if names.contains(r) => vec![r.clone()],
         _ => names.clone(),
     };
+    // A run of its own, locked (step 01's owner.rs): a pull's sweep must
+    // not take our references file, written aside, for a dead run's.
     let run = step01_chroot::spec::random_id();
+    let _lock = step01_chroot::owner::RunLock::take(&run).map_err(crate::error::io(
+        "locking",
+        &step01_chroot::owner::runs_dir(),
+    ))?;
     let mut report: Vec<String> = untag.iter().map(|r| format!("untagged {r}")).collect();
     let mut layers = Vec::new();
     if untag.len() == names.len() {
@@ -184,7 +190,12 @@ pub fn remove(state_dir: &std::path::Path, name: &str) -> Result<Vec<String>> {
         // container stands on it), then its names, so a refusal leaves
         // everything as it was.
         match store.remove(&hex) {
-            Ok(gone) => layers = gone,
+            Ok(gone) => {
+                for hex in &gone {
+                    local.forget_diff_id(hex);
+                }
+                layers = gone;
+            }
             // Gone already (a removal killed half-way): its names go now.
             Err(StoreError::NoImage(_)) => {}
             Err(err) => return Err(err.into()),

@@ -59,8 +59,8 @@ use crate::reference::ImageRef;
 
 // ANCHOR: layers
 /// Step 09's layers: step 08's, and the image's process (its command,
-/// environment, working directory and user), set last in the child,
-/// after the capabilities and before no_new_privs and the filter.
+/// environment, working directory and user), set in the child right
+/// before step 08's capabilities.
 pub fn layers(args: &impl RegistryFlags, spec: &Spec) -> Result<Layers> {
     let mut layers = step08_security::layers(args, spec)?;
     let own: &RegistryArgs = args.group();
@@ -77,9 +77,11 @@ pub fn layers(args: &impl RegistryFlags, spec: &Spec) -> Result<Layers> {
     if pulled.is_none() && !overridden {
         return Ok(layers);
     }
+    // Without a config, the command is the command line's, or (with no
+    // --entrypoint to run instead) the default shell.
+    let default_shell = pulled.is_none() && own.entrypoint.is_none();
     let overrides = Overrides {
-        // Without a config, the command line's command (or /bin/sh) is it.
-        command: (own.command_given || pulled.is_none()).then(|| spec.command.clone()),
+        command: (own.command_given || default_shell).then(|| spec.command.clone()),
         entrypoint: own.entrypoint.clone(),
         workdir: own.workdir.clone(),
         user: own.user.clone(),
@@ -94,10 +96,10 @@ pub fn layers(args: &impl RegistryFlags, spec: &Spec) -> Result<Layers> {
         .map(|(k, _)| k.clone())
         .collect();
     let layer = ImageProcess::new(process, given_env);
-    // Right after the capabilities are set (leaving uid 0 then clears
-    // them, as for any user); with --privileged there are none to follow.
+    // Right before step 08 sets the capabilities (process.rs says why);
+    // with --privileged there are none: last.
     if layers.contains::<Capabilities>() {
-        layers.insert_after::<Capabilities>(layer)?;
+        layers.insert_before::<Capabilities>(layer)?;
     } else {
         last(&mut layers, layer)?;
     }

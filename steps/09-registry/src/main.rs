@@ -43,9 +43,9 @@ fn main() -> std::process::ExitCode {
         // command line with IMAGE in it (run_line.rs). `run` took every word
         // after it: those before it are what is left of ours.
         let argv: Vec<String> = std::env::args().collect();
-        let before = &argv[1..argv.len() - words.len() - 1];
+        let (before, after) = step09_registry::run_line::split(&argv, words);
         let image;
-        (cli, matches, image) = step09_registry::run_line::reparse(&definition, before, words);
+        (cli, matches, image) = step09_registry::run_line::reparse(&definition, before, after);
         cli.overlay.image = Some(image);
     } else if let Some(command) = &cli.command {
         // Run flags beside a subcommand would be ignored: refused instead.

@@ -15,10 +15,10 @@ use std::io::Read;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use crate::client::Client;
+use crate::client::{Client, Deadline, SMALL_BODY_TIME};
 use crate::error::{RegistryError, Result};
 use crate::platform::Platform;
-use crate::verify::digest_of;
+use crate::verify::{digest_of, hex_of};
 
 // ANCHOR: accept
 /// What we accept, in order of preference: the `Accept` header of a
@@ -75,8 +75,14 @@ pub fn resolve(client: &Client, reference: &str, platform: &Platform) -> Result<
                 want: platform.to_string(),
                 available: available(&index),
             })?;
-            // Fetched by digest: what the index named, and nothing else.
-            let inner = fetch(client, entry.digest().as_ref())?;
+            // Fetched by digest: what the index named, and nothing else
+            // (a sha256 one, which fetch() checks).
+            let named = entry.digest().to_string();
+            if hex_of(&named).is_none() {
+                let why = format!("digest {named:?} is not sha256");
+                return Err(json_error(client, reference, "the index", why));
+            }
+            let inner = fetch(client, &named)?;
             if !is_manifest(&inner.media_type) {
                 return Err(media_type_error(client, reference, &inner.media_type));
             }
@@ -107,12 +113,10 @@ fn fetch(client: &Client, reference: &str) -> Result<Fetched> {
         .map(|t| t.split(';').next().unwrap_or(t).trim().to_string());
     let url = format!("{}{}/{path}", client.base, client.repository);
     let mut bytes = Vec::new();
-    answer
-        .body_mut()
-        .as_reader()
+    Deadline::new(answer.body_mut().as_reader(), SMALL_BODY_TIME)
         .take(MANIFEST_MAX + 1)
         .read_to_end(&mut bytes)
-        .map_err(|err| RegistryError::Unreachable {
+        .map_err(|err| RegistryError::Interrupted {
             url: url.clone(),
             reason: err.to_string(),
         })?;
@@ -178,7 +182,7 @@ fn available(index: &ImageIndex) -> String {
         .iter()
         .filter_map(entry_platform)
         .filter(|p| p.os != "unknown")
-        .map(|p| p.to_string())
+        .map(|p| crate::error::printable(&p.to_string()))
         .collect();
     if list.is_empty() {
         "none".into()

@@ -2,14 +2,16 @@
 //! the spec before the child exists; its working directory and user are
 //! set in the child, inside the container, last before the command.
 
+use std::fmt;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use colored::Color;
 use nix::errno::Errno;
 use step01_chroot::layer::{ChildCx, Layer, ParentCx};
-use step01_chroot::sys::Syscall;
+use step01_chroot::sys::{Call, Syscall};
 use step01_chroot::{Error, Result};
 
 use crate::config::Process;
@@ -60,24 +62,22 @@ impl Layer for ImageProcess {
         // Inside the container's root already (pivot_root or chroot came
         // first): a symlink in the image resolves inside it, and so does
         // every path below.
-        if self.process.workdir != "/" {
-            // Docker makes a missing WorkingDir, as `mkdir -p` would.
-            let mut dir = PathBuf::from("/");
-            for part in Path::new(&self.process.workdir).components() {
-                if let Component::Normal(name) = part {
-                    dir.push(name);
-                    match cx.trace.sys(Syscall::Mkdir {
-                        path: dir.clone(),
-                        mode: 0o755,
-                    }) {
-                        Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
-                        _ => {}
-                    }
-                }
+        // `..` and `.` taken out first, as Docker cleans the path: each
+        // directory below is then made where the chdir will look.
+        let workdir = clean(&self.process.workdir);
+        // Docker makes a missing WorkingDir, as `mkdir -p` would.
+        let mut dir = PathBuf::from("/");
+        for part in workdir.components().skip(1) {
+            dir.push(part);
+            match cx.trace.sys(Syscall::Mkdir {
+                path: dir.clone(),
+                mode: 0o755,
+            }) {
+                Err(err) if err.errno != Errno::EEXIST => return Err(err.into()),
+                _ => {}
             }
         }
-        cx.trace
-            .sys(Syscall::Chdir(PathBuf::from(&self.process.workdir)))?;
+        cx.trace.sys(Syscall::Chdir(workdir))?;
         if self.process.user.is_empty() {
             return Ok(());
         }
@@ -99,13 +99,75 @@ impl Layer for ImageProcess {
             let group = id_file("/etc/group");
             user::resolve(&self.process.user, &passwd, &group).map_err(Error::layer)?
         };
+        // ANCHOR: switch
         // Groups first: once the uid is not 0, setgid(2) is no longer allowed.
-        // Capabilities were set already (step 08): leaving uid 0 clears the
-        // permitted and effective sets, as for any non-root user.
         cx.trace.sys(Syscall::DropGroups)?;
         cx.trace.sys(Syscall::Setresgid(gid))?;
+        if uid == 0 {
+            return Ok(cx.trace.sys(Syscall::Setresuid(uid))?);
+        }
+        // Leaving uid 0 empties the permitted and effective capability sets
+        // (capabilities(7), "Effect of user ID changes on capabilities"),
+        // and step 08, which comes next, needs CAP_SETPCAP to shrink the
+        // bounding set. So, as runc does: keep the permitted set across the
+        // change, raise the effective set again, and let step 08 cut both
+        // down. At execve(2) a process whose uid is not 0 keeps none of
+        // them anyway (unless the program's file has capabilities).
+        cx.trace.sys(Syscall::Other(Arc::new(Keep::Caps)))?;
         cx.trace.sys(Syscall::Setresuid(uid))?;
+        cx.trace
+            .sys(Syscall::Other(Arc::new(Keep::RaiseEffective)))?;
         Ok(())
+        // ANCHOR_END: switch
+    }
+}
+
+/// `path` made absolute and plain: no `.`, no `..` (which stops at `/`).
+fn clean(path: &str) -> PathBuf {
+    let mut plain = PathBuf::from("/");
+    for part in Path::new(path).components() {
+        match part {
+            Component::Normal(name) => plain.push(name),
+            Component::ParentDir => {
+                plain.pop();
+            }
+            _ => {}
+        }
+    }
+    plain
+}
+
+/// The two calls around the uid change, brought to step 01's seam.
+#[derive(Debug)]
+enum Keep {
+    /// prctl(PR_SET_KEEPCAPS, 1): the permitted set survives the change
+    /// (until the next execve, which clears the flag).
+    Caps,
+    /// capset(2): effective = permitted.
+    RaiseEffective,
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keep::Caps => write!(f, "prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)"),
+            Keep::RaiseEffective => write!(f, "capset({{ effective = permitted }})"),
+        }
+    }
+}
+
+impl Call for Keep {
+    fn perform_real(&self) -> nix::Result<()> {
+        // The caps crate keeps the errno only in its message; it is still
+        // the thread's last one (as step 08 reads it).
+        let errno = |_| nix::errno::Errno::last();
+        match self {
+            Keep::Caps => caps::securebits::set_keepcaps(true).map_err(errno),
+            Keep::RaiseEffective => {
+                let permitted = caps::read(None, caps::CapSet::Permitted).map_err(errno)?;
+                caps::set(None, caps::CapSet::Effective, &permitted).map_err(errno)
+            }
+        }
     }
 }
 
@@ -197,9 +259,18 @@ mod tests {
                 "chdir(\"/srv/app\")",
                 "setgroups(0, [])",
                 "setresgid(50, 50, 50)",
+                "prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)",
                 "setresuid(1000, 1000, 1000)",
+                "capset({ effective = permitted })",
             ]
         );
+    }
+
+    #[test]
+    fn a_workdir_is_cleaned_before_it_is_made() {
+        assert_eq!(super::clean("/a/../b/./c"), PathBuf::from("/b/c"));
+        assert_eq!(super::clean("/../../x"), PathBuf::from("/x"));
+        assert_eq!(super::clean("/"), PathBuf::from("/"));
     }
 
     #[test]

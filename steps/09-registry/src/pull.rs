@@ -27,6 +27,9 @@ use crate::platform::Platform;
 use crate::reference::ImageRef;
 use crate::verify::hex_of;
 
+/// The most layers an image may have.
+pub const MAX_LAYERS: usize = 127;
+
 /// A pulled image.
 #[derive(Debug)]
 pub struct Pulled {
@@ -80,40 +83,17 @@ pub fn pull(
     let id = hex_of(config.digest().as_ref())
         .ok_or_else(|| bad_digest(reference, config.digest().as_ref()))?
         .to_string();
-    let mut wanted = Vec::new();
-    let mut digests = Vec::new();
-    for layer in manifest.layers() {
-        let hex = hex_of(layer.digest().as_ref())
-            .ok_or_else(|| bad_digest(reference, layer.digest().as_ref()))?;
-        let compression =
-            Compression::of(layer.media_type()).ok_or_else(|| RegistryError::MediaType {
-                reference: reference.to_string(),
-                media_type: layer.media_type().to_string(),
-            })?;
-        if !store.layer(hex).is_dir() && !digests.contains(&hex.to_string()) {
-            wanted.push(Wanted {
-                descriptor: layer.clone(),
-                compression,
-            });
-        }
-        digests.push(hex.to_string());
-    }
     let config_bytes = download::config(&client, config)?;
     let parsed = ImageConfiguration::from_reader(config_bytes.as_slice()).map_err(|err| {
         RegistryError::Json {
-            url: format!(
-                "{}{}/blobs/{}",
-                client.base,
-                client.repository,
-                config.digest()
-            ),
+            url: client.url(&format!("blobs/{}", config.digest())),
             what: "the image config",
             reason: err.to_string(),
         }
     })?;
     let made_for = Platform {
-        os: parsed.os().to_string(),
-        architecture: parsed.architecture().to_string(),
+        os: crate::error::printable(&parsed.os().to_string()),
+        architecture: crate::error::printable(&parsed.architecture().to_string()),
         variant: parsed.variant().clone().unwrap_or_default(),
     };
     if !Platform::host().accepts(&made_for) {
@@ -121,6 +101,64 @@ pub fn pull(
             "this image is for {made_for}, this machine is {}: it will not run here without an emulator",
             Platform::host()
         ));
+    }
+    // The config lists each layer's uncompressed digest: one per layer.
+    // The image id (the config's digest) pins them, so every layer is
+    // checked against its diff_id too, or another manifest could pair
+    // this config with other layers.
+    let diff_ids = parsed.rootfs().diff_ids();
+    // Docker stops at 127 layers (overlayfs's mount options have a page to
+    // fit in); a registry that lists thousands wants our disk.
+    if manifest.layers().len() > MAX_LAYERS {
+        return Err(RegistryError::Json {
+            url: reference.to_string(),
+            what: "the manifest",
+            reason: format!("{} layers, more than {MAX_LAYERS}", manifest.layers().len()),
+        });
+    }
+    if diff_ids.len() != manifest.layers().len() {
+        return Err(RegistryError::Json {
+            url: reference.to_string(),
+            what: "the image",
+            reason: format!(
+                "its manifest has {} layers, its config {} diff_ids",
+                manifest.layers().len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut digests = Vec::new();
+    for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
+        let hex = hex_of(layer.digest().as_ref())
+            .ok_or_else(|| bad_digest(reference, layer.digest().as_ref()))?;
+        let compression =
+            Compression::of(layer.media_type()).ok_or_else(|| RegistryError::MediaType {
+                reference: reference.to_string(),
+                media_type: layer.media_type().to_string(),
+            })?;
+        digests.push(hex.to_string());
+        // A layer stored by an earlier pull was checked then: its diff_id
+        // is written down. One step 07 imported was not: fetched, checked.
+        match local.diff_id(hex) {
+            Some(known) if store.layer(hex).is_dir() => {
+                if known != *diff_id {
+                    return Err(RegistryError::Digest {
+                        what: "layer (uncompressed)",
+                        expected: diff_id.clone(),
+                        got: format!("the stored layer {} unpacks to {known}", &hex[..12]),
+                    });
+                }
+            }
+            _ if wanted
+                .iter()
+                .any(|w| w.descriptor.digest() == layer.digest()) => {}
+            _ => wanted.push(Wanted {
+                descriptor: layer.clone(),
+                compression,
+                diff_id: diff_id.clone(),
+            }),
+        }
     }
     let already = digests.len() - wanted.len();
     if already > 0 {
@@ -130,7 +168,20 @@ pub fn pull(
         ));
     }
     let bars = MultiProgress::new();
-    download::layers(&client, &store, &wanted, &run, &bars)?;
+    let note_diff_id = |w: &Wanted| {
+        let hex = hex_of(w.descriptor.digest().as_ref()).expect("checked above");
+        local.write_diff_id(hex, &w.diff_id, &run)
+    };
+    download::layers(&client, &store, &wanted, &run, &bars, &note_diff_id)?;
+    // A layer listed twice: the lower one is hidden whole by the upper
+    // (the same files, the same whiteouts), and overlayfs takes a
+    // directory once. The topmost is kept.
+    let mut once: Vec<String> = Vec::new();
+    for digest in digests.iter().rev() {
+        if !once.contains(digest) {
+            once.insert(0, digest.clone());
+        }
+    }
     // Recorded last: until here no image names the new layers, and a
     // failed pull leaves only layers (whole ones) that `rmi` and the next
     // import sweep as unused.
@@ -138,7 +189,7 @@ pub fn pull(
     store.record_image(
         &Image {
             name: id.clone(),
-            layers: digests.clone(),
+            layers: once,
         },
         &run,
     )?;

@@ -130,7 +130,7 @@ impl fmt::Display for ImageRef {
 }
 
 /// Whether `host` (with or without a port) is this machine's loopback.
-fn is_loopback(host: &str) -> bool {
+pub fn is_loopback(host: &str) -> bool {
     // `[::1]:5000`, `127.0.0.1:5000`, `localhost`: the port goes first.
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,

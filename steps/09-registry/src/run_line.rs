@@ -44,6 +44,19 @@ pub fn parse(top: &Command, words: &[String]) -> Result<ArgMatches, clap::Error>
     definition(top).try_get_matches_from(words)
 }
 
+/// The words before `run` and those after it, in `argv` (the program's
+/// name first), given `words`, what clap kept after `run`: all of them,
+/// but a `--` right after `run`, which clap takes as its own. Run's
+/// position is where the words clap kept begin, less that `--`.
+pub fn split<'a>(argv: &'a [String], words: &[String]) -> (&'a [String], &'a [String]) {
+    let mut at = argv.len() - words.len() - 1;
+    if argv[at] == "--" && at > 1 && argv[at - 1] == "run" {
+        at -= 1;
+    }
+    debug_assert_eq!(argv[at], "run", "{argv:?}");
+    (&argv[1..at], &argv[at + 1..])
+}
+
 /// The words before `run` and after it, read as the top-level command
 /// line `P`, the image apart; and the matches (which tell what was given).
 pub fn reparse<P: clap::FromArgMatches>(
@@ -92,4 +105,28 @@ fn usage_failure(program: &str, err: clap::Error) -> ! {
             "{program} run --help lists the flags; a command that starts with '-' goes after --"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn the_words_around_run_are_found_whatever_clap_kept() {
+        let argv = words("09-registry --state-dir /s run -q alpine echo hi");
+        let (before, after) = split(&argv, &argv[4..]);
+        assert_eq!((before, after), (&argv[1..3], &argv[4..]));
+        // clap drops the `--` right after `run`: it is given back.
+        let argv = words("09-registry run -- alpine");
+        let (before, after) = split(&argv, &argv[3..]);
+        assert_eq!(before.len(), 0);
+        assert_eq!(after, ["--", "alpine"]);
+        let argv = words("09-registry run alpine -- --x");
+        let (_, after) = split(&argv, &argv[2..]);
+        assert_eq!(after, ["alpine", "--", "--x"]);
+    }
 }

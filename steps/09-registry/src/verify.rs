@@ -7,7 +7,10 @@
 //! and the last read fails. Whoever reads (step 07's unpacker) stops
 //! there, and what it unpacked is thrown away.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -34,6 +37,9 @@ pub struct Verified<R> {
     /// Set when the check fails; shared, so the caller learns why after
     /// the reader has been handed away.
     pub failed: Arc<Mutex<Option<Mismatch>>>,
+    /// Set when the end was reached and every byte matched: what the
+    /// caller checks before it keeps anything made from them.
+    pub good: Arc<AtomicBool>,
 }
 
 impl<R: Read> Verified<R> {
@@ -47,6 +53,7 @@ impl<R: Read> Verified<R> {
             size,
             digest: digest.to_string(),
             failed: Arc::new(Mutex::new(None)),
+            good: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -65,7 +72,7 @@ impl<R: Read> Read for Verified<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Never more than one byte past the size: a registry that sends
         // gigabytes more than the manifest promised is stopped at once.
-        let room = (self.size + 1 - self.read).min(buf.len() as u64) as usize;
+        let room = (self.size.saturating_add(1) - self.read).min(buf.len() as u64) as usize;
         let n = self.inner.read(&mut buf[..room])?;
         self.read += n as u64;
         if self.read > self.size {
@@ -84,11 +91,55 @@ impl<R: Read> Read for Verified<R> {
             if got != self.digest {
                 return Err(self.fail(Mismatch::Digest { got }));
             }
+            self.good.store(true, Ordering::SeqCst);
         }
         Ok(n)
     }
 }
 // ANCHOR_END: read
+
+/// Hashes what is read through it: for a layer, its *uncompressed* bytes,
+/// whose digest (the "diff_id") the image's config lists. The digest is in
+/// `digest` once the end is read.
+pub struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+    /// `sha256:…` of all that was read, once the end was.
+    pub digest: Rc<RefCell<Option<String>>>,
+}
+
+impl<R: Read> Digesting<R> {
+    /// Hashes what is read from `inner`.
+    pub fn new(inner: R) -> Self {
+        Digesting {
+            inner,
+            hasher: Sha256::new(),
+            digest: Rc::new(RefCell::new(None)),
+        }
+    }
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        if n == 0 && !buf.is_empty() {
+            let digest = format!("sha256:{:x}", self.hasher.clone().finalize());
+            *self.digest.borrow_mut() = Some(digest);
+        }
+        Ok(n)
+    }
+}
+
+/// A reader shared between the chain that reads it and its owner, who
+/// may read on after the chain is gone (to the end, for the verdict).
+pub struct Shared<R>(pub Rc<RefCell<R>>);
+
+impl<R: Read> Read for Shared<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
+}
 
 /// The sha256 digest of `bytes`, as registries write it.
 pub fn digest_of(bytes: &[u8]) -> String {
@@ -117,6 +168,25 @@ mod tests {
         let result = reader.read_to_end(&mut out).map(|_| out);
         let why = failed.lock().unwrap().clone();
         (result, why)
+    }
+
+    #[test]
+    fn a_size_no_blob_can_have_does_not_overflow() {
+        let data = b"x";
+        let (result, _) = read_all(data, &digest_of(data), u64::MAX);
+        assert!(result.is_err(), "too short");
+    }
+
+    #[test]
+    fn digesting_gives_the_digest_at_the_end() {
+        let mut reader = Digesting::new(&b"layer"[..]);
+        let digest = reader.digest.clone();
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(
+            digest.borrow().as_deref(),
+            Some(digest_of(b"layer").as_str())
+        );
     }
 
     #[test]

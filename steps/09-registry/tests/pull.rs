@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{config, container, dot_entries, names, push_to, pushed, sub, sub_command};
 use workshop_tests::registry::{
-    Mode, Proxy, Registry, TokenServer, multi_arch, multi_layer, push_zstd, single_layer,
+    Entry, Layout, Mode, Proxy, Registry, TokenServer, gzip, media_type, multi_arch, multi_layer,
+    push, push_zstd, single_layer, tar_of,
 };
 use workshop_tests::{ChildExt, Run, collect};
 
@@ -123,35 +124,14 @@ fn basic_auth_takes_the_password_on_stdin_and_refuses_a_wrong_one() {
         run.stderr.contains("--username NAME --password-stdin"),
         "{run:?}"
     );
-    let with_password = |password: &str| {
-        let mut cmd = sub_command(
-            state,
-            &[
-                "pull",
-                "--username",
-                "learner",
-                "--password-stdin",
-                &reference,
-            ],
-        );
-        let mut child = cmd
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the pull");
-        use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        collect(child.wait_with_output_bounded())
-    };
-    let run = with_password("wrong");
+    let run = with_password(state, &reference, "learner", "wrong");
     run.assert_error(125, "the registry refused these credentials");
     assert!(
         !run.stderr.contains("wrong"),
         "the password is never printed: {run:?}"
     );
     assert_nothing_stored(state, &run);
-    let run = with_password("s3cret");
+    let run = with_password(state, &reference, "learner", "s3cret");
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(!run.stderr.contains("s3cret"), "{run:?}");
 }
@@ -181,6 +161,40 @@ fn a_bearer_challenge_is_met_with_a_token_from_its_realm() {
     assert_eq!(asked.len(), 1, "one token for the whole pull: {asked:?}");
     assert_eq!(asked[0].service.as_deref(), Some("test-registry"));
     assert_eq!(asked[0].scopes, ["repository:hub:pull"]);
+    // A realm that wants a login: anonymous is refused; the password from
+    // stdin goes to the realm (Basic), never to the registry.
+    let tokens = TokenServer::with_login("t1", "learner", "pw");
+    let proxy = Proxy::start(p.registry.addr(), Mode::bearer(&tokens));
+    let reference = p.reference.replace(p.registry.addr(), proxy.addr());
+    let state = workshop_tests::temp_dir("state");
+    let run = sub(state.path(), &["pull", &reference]);
+    run.assert_error(125, "the registry refused anonymous access");
+    let run = with_password(state.path(), &reference, "learner", "pw");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let basic = tokens
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.authorization)
+        .collect::<Vec<_>>();
+    assert_eq!(basic, ["Basic bGVhcm5lcjpwdw=="], "base64 of learner:pw");
+}
+
+/// A pull with `--username USER --password-stdin`, the password written
+/// to its stdin.
+fn with_password(state: &std::path::Path, reference: &str, user: &str, password: &str) -> Run {
+    let mut cmd = sub_command(
+        state,
+        &["pull", "--username", user, "--password-stdin", reference],
+    );
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the pull");
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("a pipe"), "{password}").expect("write the password");
+    collect(child.wait_with_output_bounded())
 }
 
 #[test]
@@ -196,6 +210,79 @@ fn a_tampered_blob_is_refused_and_nothing_is_stored() {
     assert!(run.stderr.contains("refused, nothing stored"), "{run:?}");
     assert_nothing_stored(state, &run);
     assert_eq!(dot_entries(&state.join("layers")), Vec::<String>::new());
+}
+
+#[test]
+fn a_tampered_layer_is_refused_though_its_config_is_right() {
+    let mut layer_digest = String::new();
+    let p = pushed("layer", |layout, tag| {
+        let image = single_layer(layout, tag, &config(|_| {}));
+        layer_digest = image.layers[0].descriptor.digest.clone();
+    });
+    // gzip stops reading at its trailer; the digest check waits for the
+    // end of the stream: the pull must read to it.
+    let proxy = Proxy::start(p.registry.addr(), Mode::TamperBlobOf(layer_digest.clone()));
+    let reference = p.reference.replace(p.registry.addr(), proxy.addr());
+    let state = p.state.path();
+    let run = sub(state, &["pull", &reference]);
+    run.assert_error(125, &format!("layer {layer_digest}"));
+    assert_nothing_stored(state, &run);
+    assert_eq!(dot_entries(&state.join("layers")), Vec::<String>::new());
+}
+
+#[test]
+fn a_config_paired_with_other_layers_is_refused() {
+    // Image one; then, in another repository, a manifest that names one's
+    // config (so one's id) with another layer: had the pull believed it,
+    // `run` of one would run the other's files.
+    let registry = Registry::start();
+    let dir = workshop_tests::temp_dir("layout");
+    let mut layout = Layout::new(dir.path());
+    let one = single_layer(&mut layout, "v1", &config(|_| {}));
+    let evil = layout.add_layer(&gzip(&tar_of(&[Entry::file("evil", "pwned\n")])));
+    let forged = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::MANIFEST,
+        "config": one.config.to_json(),
+        "layers": [evil.descriptor.to_json()],
+    });
+    let forged = layout.add_blob(&serde_json::to_vec(&forged).unwrap(), media_type::MANIFEST);
+    layout.tag("forged", &forged);
+    // The same layer, honestly, in an image of its own.
+    let honest = layout.add_image(&config(|_| {}), &[evil]);
+    layout.tag("honest", &honest.manifest);
+    push(dir.path(), "v1", registry.addr(), "one", &[]);
+    push(dir.path(), "forged", registry.addr(), "other", &[]);
+    push(dir.path(), "honest", registry.addr(), "honest", &[]);
+    let state = workshop_tests::temp_dir("state");
+    let state = state.path();
+    let one_ref = format!("{}/one:v1", registry.addr());
+    assert_eq!(sub(state, &["pull", &one_ref]).code, Some(0));
+    let forged_ref = format!("{}/other:forged", registry.addr());
+    // Fetched: its tar is not what one's config lists.
+    let run = sub(state, &["pull", &forged_ref]);
+    run.assert_error(125, "not the diff_id the config lists");
+    // Stored already (by an honest pull): its diff_id was written down.
+    let run = sub(
+        state,
+        &["pull", &format!("{}/honest:honest", registry.addr())],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = sub(state, &["pull", &forged_ref]);
+    run.assert_error(125, "unpacks to sha256:");
+    // One is still one.
+    let run = container(
+        state,
+        &[
+            "-q",
+            "--image",
+            &one_ref,
+            "/bin/sh",
+            "-c",
+            "ls /evil 2>&1; true",
+        ],
+    );
+    assert!(run.stdout.contains("No such file"), "{run:?}");
 }
 
 #[test]
@@ -241,6 +328,38 @@ fn bad_references_and_missing_images_are_one_line_errors() {
         assert!(run.stderr.contains("hint:"), "{run:?}");
         assert_nothing_stored(state, &run);
     }
+}
+
+#[test]
+fn a_registry_that_sends_too_much_or_stops_sending_is_an_error_not_a_hang() {
+    let p = pushed("odd", |layout, tag| {
+        single_layer(layout, tag, &config(|_| {}));
+    });
+    let state = p.state.path();
+    let huge = Proxy::start(p.registry.addr(), Mode::HugeManifest);
+    let run = sub(
+        state,
+        &["pull", &p.reference.replace(p.registry.addr(), huge.addr())],
+    );
+    run.assert_error(125, "the manifest is larger than 4194304 bytes: refused");
+    assert_nothing_stored(state, &run);
+    // A blob's headers, then silence: the read times out (30 s).
+    let stall = Proxy::start(p.registry.addr(), Mode::StallBlob);
+    let started = std::time::Instant::now();
+    let run = sub(
+        state,
+        &[
+            "pull",
+            &p.reference.replace(p.registry.addr(), stall.addr()),
+        ],
+    );
+    run.assert_error(125, "timeout");
+    assert!(
+        started.elapsed() >= Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_nothing_stored(state, &run);
 }
 
 #[test]
@@ -326,7 +445,7 @@ fn trace_of_a_pull() {
         + 1;
     let (mut gets, mut notes): (Vec<&str>, Vec<&str>) =
         lines[config..].iter().partition(|l| l.contains(" GET "));
-    notes.sort_by_key(|l| std::cmp::Reverse(l.contains("(0 whiteouts, 0 opaque")));
+    notes.sort_by_key(|l| (!l.contains("(0 whiteouts, 0 opaque"), l.to_string()));
     gets.sort();
     let trace = [&lines[..config], &gets, &notes].concat().join("\n") + "\n" + &run.stdout;
     settings.bind(|| insta::assert_snapshot!("trace_of_a_pull", trace));

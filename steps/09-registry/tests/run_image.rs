@@ -105,6 +105,25 @@ fn a_user_with_no_uid_0_has_no_capabilities() {
     assert!(field("Uid:").starts_with("65534"), "{run:?}");
     assert_eq!(field("CapEff:"), "0000000000000000");
     assert_eq!(field("CapPrm:"), "0000000000000000");
+    // Without a capability of its own to change ids (as runc, the user is
+    // switched before step 08 cuts the set down).
+    let run = container(
+        state,
+        &[
+            "-q",
+            "--cap-drop",
+            "ALL",
+            "--image",
+            &p.reference,
+            "id",
+            "-u",
+        ],
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "65534\n"),
+        "{run:?}"
+    );
     // A user the image does not have: refused before the command runs.
     let run = container(
         state,

@@ -39,7 +39,19 @@ pub enum Mode {
     /// middle byte, `^ 0x01`), keeping its length: a pull must notice by
     /// the digest.
     TamperBlob,
+    /// As [`Mode::TamperBlob`], for the one blob whose digest is given
+    /// (`sha256:…`): a layer, say, while the config passes.
+    TamperBlobOf(String),
+    /// Answers every manifest request with 200 and a manifest of 5 MiB,
+    /// more than any client should take in: a pull must refuse it.
+    HugeManifest,
+    /// Sends a blob's headers and then nothing, for up to two minutes: a
+    /// pull must give up on its own (a read timeout), not hang.
+    StallBlob,
 }
+
+/// The size of [`Mode::HugeManifest`]'s manifest.
+pub const HUGE_MANIFEST: usize = 5 << 20;
 
 impl Mode {
     /// [`Mode::RequireBearer`] for the tokens `tokens` gives.
@@ -200,6 +212,24 @@ fn serve(
         return to_client.flush();
     }
 
+    if *mode == Mode::HugeManifest && method == "GET" && path.contains("/manifests/") {
+        record(200);
+        // Valid JSON, all of it: what is too much is its size alone.
+        let mut body = vec![b' '; HUGE_MANIFEST];
+        body.extend_from_slice(br#"{"schemaVersion":2}"#);
+        let mut head = Head {
+            start: "HTTP/1.1 200 OK".into(),
+            headers: Vec::new(),
+        };
+        head.set("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+        head.set("Content-Length", &body.len().to_string());
+        head.set("Connection", "close");
+        to_client.write_all(&head.to_bytes())?;
+        // The client may hang up once it has had enough: not an error here.
+        let _ = to_client.write_all(&body);
+        return Ok(());
+    }
+
     // Upstream: the request as it came, but one per connection, and a
     // chunked body (read whole above) sent with its length.
     request.set("Connection", "close");
@@ -232,9 +262,25 @@ fn serve(
         .headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case("Keep-Alive"));
 
-    let tamper = *mode == Mode::TamperBlob && method == "GET" && is_blob_path(&path);
+    let tamper = method == "GET"
+        && is_blob_path(&path)
+        && match mode {
+            Mode::TamperBlob => true,
+            Mode::TamperBlobOf(digest) => path.ends_with(digest.as_str()),
+            _ => false,
+        };
+    let stall = *mode == Mode::StallBlob && method == "GET" && is_blob_path(&path);
     if bodiless(&method, status) {
         to_client.write_all(&response.to_bytes())?;
+    } else if stall && status == 200 {
+        // The headers, then silence until the client gives up (its read
+        // fails, or it closes): bounded here too, at two minutes.
+        to_client.write_all(&response.to_bytes())?;
+        to_client.flush()?;
+        to_client.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
+        let mut byte = [0u8; 1];
+        let _ = io::Read::read(&mut to_client, &mut byte);
+        return Ok(());
     } else if tamper && status == 200 {
         let mut body = read_body(&mut from_registry, &response, true)?;
         let middle = body.len() / 2;
