@@ -12,9 +12,19 @@
 //! | reading the host | `facts.rs` |
 //! | judging it | `checks.rs` |
 //! | the table and JSON | `render.rs` |
+//!
+//! `cargo xtask exercise` turns the heart of a step into a `todo!()` for
+//! the learner to write, and grades it with the step's tests:
+//!
+//! | concern | file |
+//! |---|---|
+//! | exercise regions in the sources, and their skeletons | `regions.rs` |
+//! | the commands: list, start, check, reset, solution, verify | `exercise.rs` |
 
 pub mod checks;
+pub mod exercise;
 pub mod facts;
+pub mod regions;
 pub mod render;
 pub mod requirements;
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use xtask::exercise::{self, Verdict};
 use xtask::{checks, facts, render, requirements, workshop_dir};
 
 #[derive(Debug, Parser)]
@@ -30,10 +31,43 @@ enum Command {
         )]
         state_dir: PathBuf,
     },
+    /// Write the heart of a step yourself, graded by its tests:
+    /// list, start NN, check NN, reset NN, solution NN (and verify, for CI).
+    Exercise {
+        #[command(subcommand)]
+        action: Action,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// What there is to write, per step.
+    List,
+    /// Replace step NN's regions with todo!() in your working tree (the solution is kept).
+    Start { id: String },
+    /// Run the tests that grade exercise NN: which requirement holds.
+    Check {
+        id: String,
+        /// Show the tests' own output.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Start exercise NN over: your changes to its regions are dropped.
+    Reset { id: String },
+    /// Put exercise NN's solution back.
+    Solution { id: String },
+    /// For CI: each skeleton compiles, and fails every one of its checks.
+    Verify {
+        /// Only these exercises (default: all).
+        ids: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::Doctor { json, state_dir } = Cli::parse().command;
+    let (json, state_dir) = match Cli::parse().command {
+        Command::Doctor { json, state_dir } => (json, state_dir),
+        Command::Exercise { action } => return exercise_main(action),
+    };
     let top = workshop_dir();
     let list_path = top.join("scripts/host-requirements");
     let list = match std::fs::read_to_string(&list_path)
@@ -58,4 +92,134 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `cargo xtask exercise ...`.
+fn exercise_main(action: Action) -> ExitCode {
+    let top = workshop_dir();
+    let result = match action {
+        Action::List => exercise::all(&top).map(|all| {
+            for e in all {
+                let title = e
+                    .files
+                    .iter()
+                    .flat_map(|(_, r)| r)
+                    .map(|r| r.title.as_str())
+                    .next();
+                let files: Vec<String> = e
+                    .files
+                    .iter()
+                    .map(|(f, _)| f.display().to_string())
+                    .collect();
+                println!(
+                    "{}  {}  ({})",
+                    e.id,
+                    title.unwrap_or_default(),
+                    files.join(", ")
+                );
+            }
+            true
+        }),
+        Action::Start { id } => exercise::find(&top, &id).and_then(|e| {
+            exercise::start(&top, &e)?;
+            for (file, regions) in &e.files {
+                for r in regions {
+                    println!("{}:{}: {}", file.display(), r.lines.0 + 1, r.title);
+                    for hint in &r.hints {
+                        println!("    hint: {hint}");
+                    }
+                }
+            }
+            println!("write the todo!()s, then: cargo xtask exercise check {id}");
+            Ok(true)
+        }),
+        Action::Check { id, verbose } => exercise::find(&top, &id).map(|e| {
+            let mut all = true;
+            for (_, regions) in &e.files {
+                for r in regions {
+                    let mut region_ok = true;
+                    for check in &r.checks {
+                        let verdict = exercise::run_check(&top, &e.package, check, verbose);
+                        let mark = match verdict {
+                            Verdict::Passed => "ok  ",
+                            Verdict::Failed => "FAIL",
+                            Verdict::NoTest => "NONE",
+                        };
+                        println!("{mark} {}", check.shows);
+                        if verdict != Verdict::Passed {
+                            region_ok = false;
+                            println!(
+                                "     run it: cargo test -p {} {}",
+                                e.package,
+                                check.args.join(" ")
+                            );
+                        }
+                    }
+                    if !region_ok {
+                        all = false;
+                        for hint in &r.hints {
+                            println!("hint: {hint}");
+                        }
+                    }
+                }
+            }
+            all
+        }),
+        Action::Reset { id } => exercise::find(&top, &id)
+            .and_then(|e| exercise::reset(&top, &e))
+            .map(|()| true),
+        Action::Solution { id } => exercise::find(&top, &id)
+            .and_then(|e| exercise::solution(&top, &e))
+            .map(|()| true),
+        Action::Verify { ids } => verify(&top, &ids),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Each exercise's skeleton compiles, and fails every one of its checks
+/// (so an exercise never rots: a check that passes without the code does
+/// not grade it). The solution is put back whatever happens.
+fn verify(top: &std::path::Path, ids: &[String]) -> Result<bool, String> {
+    let mut good = true;
+    for e in exercise::all(top)? {
+        if !ids.is_empty() && !ids.contains(&e.id) {
+            continue;
+        }
+        exercise::start(top, &e)?;
+        let built = std::process::Command::new(env!("CARGO"))
+            .current_dir(top)
+            .args(["build", "--quiet", "--all-targets", "-p", &e.package])
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut line = format!(
+            "exercise {}: skeleton {}",
+            e.id,
+            if built {
+                "compiles"
+            } else {
+                "DOES NOT COMPILE"
+            }
+        );
+        good &= built;
+        for check in e.checks() {
+            let verdict = exercise::run_check(top, &e.package, check, false);
+            let fine = verdict == Verdict::Failed;
+            good &= fine;
+            line.push_str(&format!(
+                "; {} {}",
+                check.shows,
+                if fine { "fails" } else { "DOES NOT FAIL" }
+            ));
+        }
+        exercise::solution(top, &e)?;
+        println!("{line}");
+    }
+    Ok(good)
 }

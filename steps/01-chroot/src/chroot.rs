@@ -84,12 +84,18 @@ impl Layer for Chroot {
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        // EXERCISE 01: make the rootfs the container's `/`, and stand in it
+        // HINT: two calls, each through cx.trace.sys(Syscall::...) (sys.rs lists them).
+        // HINT: the rootfs is cx.spec.rootfs; chroot(2) does not change the working directory.
+        // CHECK: --lib chroot::tests::enter_is_chroot_then_chdir | the child calls chroot(rootfs), then chdir("/")
+        // CHECK: --test chroot ls_lists_the_rootfs | `ls /` in the container lists the rootfs
         cx.trace.sys(Syscall::Chroot(cx.spec.rootfs.clone()))?;
         // chroot() changes what `/` means but not the current directory,
         // which still lies outside the new root. Without this chdir, `..`
         // from here walks up the host's tree: the chroot escape.
         cx.trace.sys(Syscall::Chdir("/".into()))?;
         Ok(())
+        // END EXERCISE
     }
     // ANCHOR_END: enter
 }

@@ -193,6 +193,12 @@ impl Layer for UserNamespace {
                 .note("no id maps: inside, every uid and gid reads as 65534 (nobody)");
             return Ok(());
         };
+        // EXERCISE 03: map the child's ids: its uid map, setgroups if need be, its gid map
+        // HINT: self.write_map(cx, child, map) writes one map (directly, or through newuidmap).
+        // HINT: unprivileged, the kernel takes a gid map only after "deny" is written to /proc/PID/setgroups.
+        // CHECK: --lib userns::tests::maps_are_written_then_root_is_taken | the maps are written, then the child becomes root
+        // CHECK: --test user_ns container_root_is_the_sudo_user | container root is the user who ran sudo
+        // CHECK: --test user_ns root_inside_is_not_root_on_the_host | root inside is not root on the host
         self.write_map(cx, child, uid)?;
         if !self.privileged && gid.is_only(Gid::effective().as_raw()) {
             // Without this, an unprivileged user could drop a group with
@@ -204,6 +210,7 @@ impl Layer for UserNamespace {
         }
         self.write_map(cx, child, gid)?;
         Ok(())
+        // END EXERCISE
     }
     // ANCHOR_END: configure_child
 

@@ -92,6 +92,13 @@ impl Layer for PivotRoot {
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
         let rootfs = &cx.spec.rootfs;
         let trace = &cx.trace;
+        // EXERCISE 05: swap the roots with pivot_root(2), then cut the old one off
+        // HINT: the rootfs is already a mount point (BindRoot made it one): go into it first.
+        // HINT: pivot_root(".", ".") stacks the old root on the new one; one umount2 takes it away.
+        // HINT: an EINVAL from pivot_root means the rootfs is not a mount point: return NotAMountPoint.
+        // CHECK: --lib pivot::tests::the_pivot_sequence | the child calls chdir, pivot_root, umount2, chdir, in order
+        // CHECK: --test pivot_root the_chroot_escape_is_contained | the chroot escape no longer reaches the host
+        // CHECK: --test pivot_root no_path_leads_to_the_hosts_files | no path in the container leads to the host's files
         trace.sys(Syscall::Chdir(rootfs.clone()))?;
         // The new root becomes "/", the old one is stacked on top of it at ".".
         let pivot = Syscall::PivotRoot {
@@ -117,6 +124,7 @@ impl Layer for PivotRoot {
         // working directory only if that was on the old root.
         trace.sys(Syscall::Chdir("/".into()))?;
         Ok(())
+        // END EXERCISE
     }
     // ANCHOR_END: pivot
 }

@@ -90,6 +90,11 @@ impl Layer for Capabilities {
             keep.len(),
             Names(&keep)
         ));
+        // EXERCISE 08: shrink the capability sets to the kept ones, bounding set first
+        // HINT: three calls through cx.trace.sys(Syscall::Other(Arc::new(CapsCall::...))).
+        // HINT: the bounding set drops every capability of self.all that is not kept.
+        // CHECK: --lib capabilities::tests::the_sets_shrink_to_the_kept_ones_in_order | bounding, then capset, then ambient cleared
+        // CHECK: --test security container_root_keeps_dockers_default_set_and_cannot_gain_more | container root keeps Docker's 14
         // The bounding set first: dropping from it needs CAP_SETPCAP, which
         // the next call may take away.
         let drop = self
@@ -107,6 +112,7 @@ impl Layer for Capabilities {
             cx.trace.sys(Syscall::Other(Arc::new(call)))?;
         }
         Ok(())
+        // END EXERCISE
     }
     // ANCHOR_END: enter
 }

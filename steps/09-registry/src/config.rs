@@ -51,6 +51,13 @@ pub fn process(
     config: &ImageConfiguration,
     overrides: &Overrides,
 ) -> Result<Process, NoCommand> {
+    // EXERCISE 09: the image's config and the command line make the process, by Docker's rules
+    // HINT: argv is the entrypoint (--entrypoint, "" for none, or the image's), then the command.
+    // HINT: the command is the one given, or none if --entrypoint was given, or the image's Cmd.
+    // HINT: Env is KEY=VALUE strings; WorkingDir and User fall back to "/" and "" (root).
+    // CHECK: --lib config::tests::entrypoint_and_cmd_as_docker_combines_them | Entrypoint and Cmd combine as in Docker
+    // CHECK: --lib config::tests::no_command_at_all_is_an_error | no command at all is an error
+    // CHECK: --lib config::tests::env_workdir_and_user_come_from_the_image_unless_overridden | Env, WorkingDir and User
     let own = config.config().clone().unwrap_or_default();
     let entrypoint: Vec<String> = match &overrides.entrypoint {
         // `--entrypoint ""` clears it; Docker takes one word, not a command line.
@@ -95,6 +102,7 @@ pub fn process(
         workdir,
         user,
     })
+    // END EXERCISE
 }
 // ANCHOR_END: process
 
