@@ -85,6 +85,11 @@ impl Layer for PidNamespace {
             let path = target.clone();
             cx.trace.sys(Syscall::Mkdir { path, mode })?;
         }
+        // EXERCISE 02: give the new PID namespace a /proc of its own, at `target`
+        // HINT: one mount(2) of a "proc" file system, through cx.trace.sys(Syscall::Mount { .. }).
+        // HINT: the proc mounted inside a PID namespace shows that namespace's processes.
+        // CHECK: --lib pid::tests::enter_mounts_a_proc_of_its_own | the child mounts proc, nosuid, nodev, noexec
+        // CHECK: --test pid_ns ps_lists_only_the_containers_processes | ps in the container lists only its processes
         // A proc file system for this PID namespace. nosuid, nodev, noexec:
         // nothing in /proc needs them, as in every container runtime.
         cx.trace.sys(Syscall::Mount {
@@ -95,6 +100,35 @@ impl Layer for PidNamespace {
             data: None,
         })?;
         Ok(())
+        // END EXERCISE
     }
     // ANCHOR_END: enter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use step01_chroot::spec::Spec;
+    use step01_chroot::trace::Trace;
+
+    #[test]
+    fn enter_mounts_a_proc_of_its_own() {
+        let spec = Spec::new("t", "/r".into(), vec![], "/s".into());
+        let (trace, kernel) = Trace::recording();
+        // Under the rootfs (step 02 mounts before the chroot): /r/proc.
+        let target = spec.rootfs.join("proc");
+        let made = target.is_dir();
+        PidNamespace::mounting_under_rootfs()
+            .enter(&ChildCx::standalone(&spec, trace))
+            .unwrap();
+        let shown = kernel.shown();
+        let mount = shown.last().expect("a call");
+        assert!(
+            mount.starts_with(
+                r#"mount("proc", "/r/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC"#
+            ),
+            "{shown:?}"
+        );
+        assert_eq!(shown.len(), if made { 1 } else { 2 }, "{shown:?}");
+    }
 }

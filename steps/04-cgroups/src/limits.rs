@@ -119,6 +119,15 @@ impl Limits {
     // ANCHOR: files
     /// The files to write, in order, and their contents.
     pub fn files(&self, version: Version) -> Vec<(Controller, &'static str, String)> {
+        // EXERCISE 04: which file of which controller gets which value, on cgroup v2 and on v1
+        // HINT: v2: memory.max, memory.swap.max (total minus memory), memory.low, cpu.max ("QUOTA PERIOD"), cpu.weight.
+        // HINT: v1: memory.limit_in_bytes, memory.memsw.limit_in_bytes (memory plus swap), cpu.cfs_period_us/cfs_quota_us, cpu.shares.
+        // HINT: pids.max is the same file on both; quota_us() and shares_to_weight() are below.
+        // CHECK: --lib limits::tests::v2_files_and_values | the v2 files and values
+        // CHECK: --lib limits::tests::v1_files_and_values | the v1 files and values
+        // CHECK: --lib limits::tests::v2_swap_follows_docker | swap on v2 as Docker sets it
+        // CHECK: --test cgroups a_memory_hog_is_oom_killed_and_reported | a container over its memory limit is killed
+        // CHECK: --test cgroups reservation_and_shares_land_in_the_right_files | reservation and shares land in the right files
         use Controller::*;
         let mut files = Vec::new();
         let mut add = |c, file, value: String| files.push((c, file, value));
@@ -180,6 +189,7 @@ impl Limits {
             add(Pids, "pids.max", pids.to_string());
         }
         files
+        // END EXERCISE
     }
     // ANCHOR_END: files
 }

@@ -248,6 +248,12 @@ impl Layer for Network {
         let inside = inside.as_ref();
         let ns = "[container]";
         if self.mode == Mode::Bridge {
+            // EXERCISE 06: inside, the veth's end becomes eth0, with an address, up, and a default route
+            // HINT: four netlink requests through `inside` (netlink.rs): rename, add_address, set_up, add_default_route.
+            // HINT: narrate each with trace.call_any, as the lines above do; in a dry run `inside` is None.
+            // HINT: then the published ports' rules: publish.rules(address, id), ensure each, keep it in self.made.rules.
+            // CHECK: --lib a_bridge_run_is_wired_then_unwired_in_order | the bridge run's calls, in order
+            // CHECK: --test network bridge_gives_an_address_a_route_and_the_way_out | the container gets an address, a route, the way out
             let peer = self.made.peer.clone();
             let address = self.made.address.expect("prepare allocated an address");
             let (prefix, gateway) = (self.subnet.prefix, self.subnet.gateway());
@@ -269,6 +275,7 @@ impl Layer for Network {
                     self.made.rules.push(rule);
                 }
             }
+            // END EXERCISE
         }
         trace.call_any(format!("{ns} RTM_NEWLINK lo up"), || {
             inside.map_or(Ok(()), |nl| nl.set_up("lo"))

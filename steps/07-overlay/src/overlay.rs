@@ -144,6 +144,11 @@ pub fn container_dir(state_dir: &Path, name: &str) -> PathBuf {
 /// as overlayfs expects (and a backslash itself doubled): `--rootfs /srv/a,b`
 /// must not become an option `b`.
 pub fn mount_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    // EXERCISE 07: the overlay's mount options: lowerdir (top layer first), upperdir, workdir
+    // HINT: lowers come bottom first; overlayfs wants the top one first, separated by ':'.
+    // HINT: a ',' or ':' (or a backslash) in a path gets a backslash before it.
+    // CHECK: --lib an_image_becomes_a_root_of_its_own | the overlay is mounted with the layers in order
+    // CHECK: --test overlay whiteouts_and_opaque_directories_hide_what_is_below | whiteouts hide what is below
     let escaped = |path: &Path| {
         let mut out = String::new();
         for c in path.display().to_string().chars() {
@@ -161,6 +166,7 @@ pub fn mount_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
         escaped(upper),
         escaped(work)
     )
+    // END EXERCISE
 }
 // ANCHOR_END: options
 
