@@ -77,14 +77,14 @@ pub(crate) fn check_limits(
     if entries + 1 > limits.max_entries {
         return Err(refuse(
             format!("more than {} entries", limits.max_entries),
-            "import --max-entries N",
+            "--max-entries N",
         ));
     }
     let total = bytes.saturating_add(size);
     if total > limits.max_bytes {
         return Err(refuse(
             format!("the layer would pass {} bytes unpacked", limits.max_bytes),
-            "import --max-size SIZE",
+            "--max-size SIZE",
         ));
     }
     // Judged on what was unpacked so far (the entry ahead of us is not read
@@ -101,19 +101,26 @@ pub(crate) fn check_limits(
                  (a gzip bomb?)",
                 limits.max_ratio
             ),
-            "import --max-ratio N",
+            "--max-ratio N",
         ));
     }
     Ok(())
 }
 
-/// The ratio, checked on the stream itself: the check above runs between
-/// entries, and one entry (a huge file, or a GNU long name, which the tar
-/// crate reads whole into memory before we see the entry) would pass it
-/// unjudged. This one fails the read as soon as the bytes coming out pass
-/// `max_ratio` times the bytes that went in (after the first MiB), and
-/// says why in `tripped` (the error that reaches the caller is the tar
-/// reader's, which may have wrapped ours).
+/// The ratio on the stream itself, at [`STREAM_RATIO`] to 1 (or the
+/// limit, if higher): the check above runs between entries, and one entry
+/// (a huge file, or a GNU long name, which the tar crate reads whole into
+/// memory before we see the entry) would pass it unjudged. This one fails
+/// the read as soon as the bytes coming out pass the ratio (after the
+/// first MiB), and says why in `tripped` (the error that reaches the
+/// caller is the tar reader's, which may have wrapped ours).
+///
+/// Not `max_ratio` itself: tar headers count here, and a layer of many
+/// empty files, or one file of zeros, is a real image's. No gzip stream
+/// passes 1100 to 1 (deflate's most is about 1032); a zstd bomb does.
+pub const STREAM_RATIO: u64 = 1100;
+
+/// A decompressed stream, judged as it is read (see [`STREAM_RATIO`]).
 pub struct RatioGuard<'a, R> {
     inner: R,
     out: u64,
@@ -145,7 +152,7 @@ pub fn ratio_refusal(tripped: &std::cell::Cell<Option<String>>) -> Option<Unpack
     tripped.take().map(|why| UnpackError::TooBig {
         entry: "the archive".into(),
         why,
-        flag: "import --max-ratio N",
+        flag: "--max-ratio N",
     })
 }
 

@@ -32,6 +32,31 @@ pub trait OverlayFlags: NetFlags + Has<OverlayArgs> {}
 
 impl<T: NetFlags + Has<OverlayArgs>> OverlayFlags for T {}
 
+/// An unpack's limits (bombs.rs), for every command that unpacks layers.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LimitArgs {
+    /// The most a layer may hold unpacked (e.g. 8g).
+    #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = step04_cgroups::values::parse_size)]
+    pub max_size: u64,
+    /// The most entries a layer may have.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_entries: u64,
+    /// The most bytes a compressed byte may unpack to (a gzip of zeros gives ~1000).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_ratio: u64,
+}
+
+impl LimitArgs {
+    /// The limits these flags say.
+    pub fn limits(&self) -> crate::unpack::Limits {
+        crate::unpack::Limits {
+            max_bytes: self.max_size,
+            max_entries: self.max_entries,
+            max_ratio: self.max_ratio,
+        }
+    }
+}
+
 /// The image store and kept containers.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Command {
@@ -43,15 +68,8 @@ pub enum Command {
         /// The image's name.
         #[arg(long)]
         name: String,
-        /// The most a layer may hold unpacked (e.g. 8g).
-        #[arg(long, value_name = "SIZE", default_value = "8g", value_parser = step04_cgroups::values::parse_size)]
-        max_size: u64,
-        /// The most entries a layer may have.
-        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-        max_entries: u64,
-        /// The most bytes a compressed byte may unpack to (a gzip of zeros gives ~1000).
-        #[arg(long, value_name = "N", default_value_t = 100)]
-        max_ratio: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// List the images in the store.
     Images,

@@ -32,17 +32,11 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
         Command::Import {
             tarballs,
             name,
-            max_size,
-            max_entries,
-            max_ratio,
+            limits,
         } => {
             // The same limits for every layer of this import, each checked
             // before the entry that would pass it is written (bombs.rs).
-            let limits = crate::unpack::Limits {
-                max_bytes: *max_size,
-                max_entries: *max_entries,
-                max_ratio: *max_ratio,
-            };
+            let limits = limits.limits();
             // import takes the run lock and the store's shared lock itself
             // (store.rs): an `rmi` cannot take a layer from under it.
             let (image, reports) = Store::new(state_dir)

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-use crate::bombs::{RatioGuard, ratio_refusal};
+use crate::bombs::{RatioGuard, STREAM_RATIO, ratio_refusal};
 use crate::store::{Result, Store, StoreError, io, progress};
 use crate::unpack::{self, Counted, Limits, UnpackError, Unpacked};
 
@@ -89,7 +89,10 @@ impl Store {
         // The ratio judged as the bytes come, not only between entries.
         let tripped = std::cell::Cell::new(None);
         let mut tar: Box<dyn Read + '_> = match compressed {
-            Some(counted) => Box::new(RatioGuard::new(tar, counted, limits.max_ratio, &tripped)),
+            Some(counted) => {
+                let ratio = limits.max_ratio.max(STREAM_RATIO);
+                Box::new(RatioGuard::new(tar, counted, ratio, &tripped))
+            }
             None => Box::new(tar),
         };
         let parent = layer.parent().expect("layers/ is a directory");

@@ -89,7 +89,7 @@ fn bad_imports_are_refused_clearly_and_store_nothing() {
         bad(
             three_files(),
             &["--max-size", "8k"],
-            "raise it with import --max-size",
+            "raise it with --max-size",
         ),
         bad(gzip_bomb(), &[], "a gzip bomb?"),
         bad(not_a_tarball, &[], "is it a tar or tar.gz file?"),

@@ -87,6 +87,9 @@ pub enum Command {
         /// Print only the image id.
         #[arg(short, long)]
         quiet: bool,
+        /// Step 07's limits, for each layer.
+        #[command(flatten)]
+        limits: step07_overlay::cli::LimitArgs,
     },
     /// Run a container: run [FLAGS] IMAGE [COMMAND]... (the same as [FLAGS] --image IMAGE [COMMAND]...).
     #[command(disable_help_flag = true)]

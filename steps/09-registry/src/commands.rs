@@ -26,6 +26,7 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             username,
             password_stdin,
             quiet,
+            limits,
         } => {
             let reference = ImageRef::parse(reference).map_err(Error::layer)?;
             let credentials = match (username, password_stdin) {
@@ -37,8 +38,15 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
             };
             let platform = platform.clone().unwrap_or_else(Platform::host);
             let trace = pull_trace(*quiet);
-            let pulled = crate::pull::pull(&reference, &platform, credentials, state_dir, &trace)
-                .map_err(Error::layer)?;
+            let pulled = crate::pull::pull(
+                &reference,
+                &platform,
+                credentials,
+                &limits.limits(),
+                state_dir,
+                &trace,
+            )
+            .map_err(Error::layer)?;
             if *quiet {
                 println_or_not(format_args!("sha256:{}", pulled.id));
             } else {

@@ -106,16 +106,15 @@ pub struct Wanted {
 }
 
 /// Fetches `layers` into `store`, [`PARALLEL`] at a time, each shown as a
-/// progress bar on `bars`; `stored` hears of each layer kept. The first
-/// failure stops the others from starting; those under way finish or fail
-/// on their own.
+/// progress bar on `bars`. The first failure stops the others from
+/// starting; those under way finish or fail on their own.
 pub fn layers(
     client: &Client,
     store: &Store,
     layers: &[Wanted],
     run: &str,
+    limits: &Limits,
     bars: &MultiProgress,
-    stored: &(dyn Fn(&Wanted) -> Result<()> + Sync),
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(None);
@@ -129,9 +128,7 @@ pub fn layers(
                     let Some(wanted) = layers.get(next.fetch_add(1, Ordering::SeqCst)) else {
                         return;
                     };
-                    if let Err(err) =
-                        layer(client, store, wanted, run, bars).and_then(|()| stored(wanted))
-                    {
+                    if let Err(err) = layer(client, store, wanted, run, limits, bars) {
                         failed.lock().expect("not poisoned").get_or_insert(err);
                         return;
                     }
@@ -154,11 +151,14 @@ fn layer(
     store: &Store,
     wanted: &Wanted,
     run: &str,
+    limits: &Limits,
     bars: &MultiProgress,
 ) -> Result<()> {
     let digest = wanted.descriptor.digest().to_string();
     let size = wanted.descriptor.size();
     let hex = hex_of(&digest).expect("checked before the pull began");
+    // Stored under its diff_id (pull.rs says why).
+    let name = hex_of(&wanted.diff_id).expect("checked before the pull began");
     let mut answer = client.get(&format!("blobs/{digest}"), "*/*", "layer blob")?;
     let bar = bars.add(ProgressBar::new(size));
     bar.set_style(
@@ -211,19 +211,21 @@ fn layer(
         Ok(())
     };
     let compressed = (wanted.compression != Compression::None).then_some(&*read);
-    let result = store.store_layer(
-        tar,
-        &store.layer(hex),
-        run,
-        &Limits::default(),
-        compressed,
-        finish,
-    );
+    let result = store.store_layer(tar, &store.layer(name), run, limits, compressed, finish);
     bar.finish_and_clear();
     let done = match result {
         Ok(done) => done,
         Err(err) => {
-            if failed.lock().expect("not poisoned").is_none() && !good.load(Ordering::SeqCst) {
+            // Refused for itself (a limit), or the store failed: the bytes
+            // do not matter, and are not fetched to the end.
+            let refused = matches!(
+                err,
+                LayerError::Store(_) | LayerError::Unpack(UnpackError::TooBig { .. })
+            );
+            if !refused
+                && failed.lock().expect("not poisoned").is_none()
+                && !good.load(Ordering::SeqCst)
+            {
                 // To the end (at most the size the manifest gave): were
                 // these the image's bytes at all?
                 let _ = std::io::copy(&mut Shared(verified), &mut std::io::sink());

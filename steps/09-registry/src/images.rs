@@ -190,12 +190,7 @@ pub fn remove(state_dir: &std::path::Path, name: &str) -> Result<Vec<String>> {
         // container stands on it), then its names, so a refusal leaves
         // everything as it was.
         match store.remove(&hex) {
-            Ok(gone) => {
-                for hex in &gone {
-                    local.forget_diff_id(hex);
-                }
-                layers = gone;
-            }
+            Ok(gone) => layers = gone,
             // Gone already (a removal killed half-way): its names go now.
             Err(StoreError::NoImage(_)) => {}
             Err(err) => return Err(err.into()),

@@ -54,7 +54,7 @@ use crate::error::RegistryError;
 use crate::images::Found;
 use crate::local::Local;
 use crate::platform::Platform;
-use crate::process::ImageProcess;
+use crate::process::{DropKept, ImageProcess};
 use crate::reference::ImageRef;
 
 // ANCHOR: layers
@@ -95,13 +95,18 @@ pub fn layers(args: &impl RegistryFlags, spec: &Spec) -> Result<Layers> {
         .iter()
         .map(|(k, _)| k.clone())
         .collect();
-    let layer = ImageProcess::new(process, given_env);
-    // Right before step 08 sets the capabilities (process.rs says why);
-    // with --privileged there are none: last.
+    let switches_user = !process.user.is_empty();
+    // Right before step 08 sets the capabilities (process.rs says why),
+    // and, for a user, what the switch kept dropped after them; with
+    // --privileged there are none to set: last, keeping nothing.
     if layers.contains::<Capabilities>() {
-        layers.insert_before::<Capabilities>(layer)?;
+        let keep = switches_user;
+        layers.insert_before::<Capabilities>(ImageProcess::new(process, given_env, keep))?;
+        if keep {
+            layers.insert_after::<Capabilities>(DropKept)?;
+        }
     } else {
-        last(&mut layers, layer)?;
+        last(&mut layers, ImageProcess::new(process, given_env, false))?;
     }
     Ok(layers)
 }
@@ -142,8 +147,15 @@ pub fn image_for_run(name: &str, args: &impl RegistryFlags) -> Result<String> {
     let reference = ImageRef::parse(name).map_err(Error::layer)?;
     let platform = own.platform.clone().unwrap_or_else(Platform::host);
     let trace = commands::pull_trace(run.trace.quiet);
-    let pulled =
-        pull::pull(&reference, &platform, None, &run.state_dir, &trace).map_err(Error::layer)?;
+    let pulled = pull::pull(
+        &reference,
+        &platform,
+        None,
+        &Default::default(),
+        &run.state_dir,
+        &trace,
+    )
+    .map_err(Error::layer)?;
     Ok(Found::Pulled(pulled.id).store_name().to_string())
 }
 // ANCHOR_END: image_for_run

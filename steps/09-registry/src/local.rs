@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! <state>/images/<ID>                   the image's layers (step 07's store; ID: the config's sha256)
+//! <state>/layers/<DIFF_ID>               a pulled layer, named by the sha256 of its tar (pull.rs)
 //! <state>/registry/configs/<ID>.json    its config, as pulled (its sha256 is ID)
 //! <state>/registry/references.json      which reference names which ID
-//! <state>/registry/diff_ids/<LAYER>      a stored layer's uncompressed digest, checked when it was pulled
 //! ```
 //!
 //! An image's id is the digest of its config, as in Docker: the config
@@ -95,29 +95,6 @@ impl Local {
         write_whole(&self.config_file(hex), bytes, run)
     }
 
-    /// The diff_id (uncompressed digest) layer `hex` had when a pull
-    /// checked it; none for a layer step 07 imported.
-    pub fn diff_id(&self, hex: &str) -> Option<String> {
-        let text = fs::read_to_string(self.dir.join("diff_ids").join(hex)).ok()?;
-        Some(text.trim().to_string())
-    }
-
-    /// Notes that layer `hex` unpacks to a tar whose digest is `diff_id`.
-    pub fn write_diff_id(&self, hex: &str, diff_id: &str, run: &str) -> Result<()> {
-        self.private("registry")?;
-        self.private("registry/diff_ids")?;
-        write_whole(
-            &self.dir.join("diff_ids").join(hex),
-            diff_id.as_bytes(),
-            run,
-        )
-    }
-
-    /// Forgets layer `hex`'s diff_id (the layer was removed).
-    pub fn forget_diff_id(&self, hex: &str) {
-        let _ = fs::remove_file(self.dir.join("diff_ids").join(hex));
-    }
-
     /// Changes the reference list under its lock: `change` gets the list
     /// as it is now, and what it leaves is written back whole.
     pub fn update<T>(
@@ -146,11 +123,7 @@ impl Local {
 
     /// Removes what is left of runs that are gone: files written aside.
     pub fn sweep(&self) {
-        for dir in [
-            self.dir.clone(),
-            self.dir.join("configs"),
-            self.dir.join("diff_ids"),
-        ] {
+        for dir in [self.dir.clone(), self.dir.join("configs")] {
             for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 // `.NAME.RUN`: the run id is after the last dot.

@@ -26,12 +26,20 @@ pub struct ImageProcess {
     process: Process,
     /// The keys `-e` set: the image's value of those does not apply.
     given_env: Vec<String>,
+    /// Whether to keep the capabilities across the uid change, for step
+    /// 08 to cut down after it (and [`DropKept`] to drop).
+    keep_caps: bool,
 }
 
 impl ImageProcess {
-    /// The layer for `process`, under the `-e` keys `given_env`.
-    pub fn new(process: Process, given_env: Vec<String>) -> Self {
-        ImageProcess { process, given_env }
+    /// The layer for `process`, under the `-e` keys `given_env`;
+    /// `keep_caps` if step 08's capabilities follow it.
+    pub fn new(process: Process, given_env: Vec<String>, keep_caps: bool) -> Self {
+        ImageProcess {
+            process,
+            given_env,
+            keep_caps,
+        }
     }
 }
 
@@ -103,7 +111,7 @@ impl Layer for ImageProcess {
         // Groups first: once the uid is not 0, setgid(2) is no longer allowed.
         cx.trace.sys(Syscall::DropGroups)?;
         cx.trace.sys(Syscall::Setresgid(gid))?;
-        if uid == 0 {
+        if uid == 0 || !self.keep_caps {
             return Ok(cx.trace.sys(Syscall::Setresuid(uid))?);
         }
         // Leaving uid 0 empties the permitted and effective capability sets
@@ -137,7 +145,7 @@ fn clean(path: &str) -> PathBuf {
     plain
 }
 
-/// The two calls around the uid change, brought to step 01's seam.
+/// The calls around the uid change, brought to step 01's seam.
 #[derive(Debug)]
 enum Keep {
     /// prctl(PR_SET_KEEPCAPS, 1): the permitted set survives the change
@@ -145,6 +153,9 @@ enum Keep {
     Caps,
     /// capset(2): effective = permitted.
     RaiseEffective,
+    /// After step 08: none kept (prctl(PR_SET_KEEPCAPS, 0); capset to
+    /// nothing).
+    Nothing,
 }
 
 impl fmt::Display for Keep {
@@ -152,7 +163,35 @@ impl fmt::Display for Keep {
         match self {
             Keep::Caps => write!(f, "prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)"),
             Keep::RaiseEffective => write!(f, "capset({{ effective = permitted }})"),
+            Keep::Nothing => write!(
+                f,
+                "prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0); capset({{ effective = permitted = 0 }})"
+            ),
         }
+    }
+}
+
+/// The layer after step 08's capabilities, for a user who is not root:
+/// what the uid change kept goes now. A command loses it at `execve`
+/// anyway; `--init`'s process 1 never calls `execve`, and would keep it.
+#[derive(Debug)]
+pub struct DropKept;
+
+impl Layer for DropKept {
+    fn name(&self) -> &'static str {
+        "image"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightCyan
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        // Only if the uid did change (in a dry run, the plan says so).
+        if cx.trace.dry_run() || !nix::unistd::geteuid().is_root() {
+            cx.trace.sys(Syscall::Other(Arc::new(Keep::Nothing)))?;
+        }
+        Ok(())
     }
 }
 
@@ -166,6 +205,11 @@ impl Call for Keep {
             Keep::RaiseEffective => {
                 let permitted = caps::read(None, caps::CapSet::Permitted).map_err(errno)?;
                 caps::set(None, caps::CapSet::Effective, &permitted).map_err(errno)
+            }
+            Keep::Nothing => {
+                caps::securebits::set_keepcaps(false).map_err(errno)?;
+                caps::clear(None, caps::CapSet::Effective).map_err(errno)?;
+                caps::clear(None, caps::CapSet::Permitted).map_err(errno)
             }
         }
     }
@@ -215,7 +259,7 @@ mod tests {
             workdir: workdir.into(),
             user: user.into(),
         };
-        ImageProcess::new(process, vec!["MODE".into()])
+        ImageProcess::new(process, vec!["MODE".into()], true)
     }
 
     fn spec() -> Spec {

@@ -16,19 +16,22 @@ use indicatif::MultiProgress;
 use oci_spec::image::{ImageConfiguration, MediaType};
 use step01_chroot::trace::Trace;
 use step07_overlay::store::{Image, Store};
+use step07_overlay::unpack::Limits;
 
 use crate::auth::Credentials;
 use crate::client::Client;
 use crate::download::{self, Compression, Wanted};
-use crate::error::{RegistryError, Result};
+use crate::error::{RegistryError, Result, printable};
 use crate::local::{Entry, Local};
 use crate::manifest;
 use crate::platform::Platform;
 use crate::reference::ImageRef;
 use crate::verify::hex_of;
 
-/// The most layers an image may have.
-pub const MAX_LAYERS: usize = 127;
+/// The most layers an image may have: overlayfs takes its `lowerdir`s in
+/// one page of mount options, and each of ours is a path of some 50
+/// characters (Docker reaches 127 through short symlinks).
+pub const MAX_LAYERS: usize = 60;
 
 /// A pulled image.
 #[derive(Debug)]
@@ -45,11 +48,13 @@ pub struct Pulled {
     pub layers: usize,
 }
 
-/// Pulls `reference` for `platform` into the store in `state_dir`.
+/// Pulls `reference` for `platform` into the store in `state_dir`, each
+/// layer within `limits` (step 07's).
 pub fn pull(
     reference: &ImageRef,
     platform: &Platform,
     credentials: Option<Credentials>,
+    limits: &Limits,
     state_dir: &std::path::Path,
     trace: &Trace,
 ) -> Result<Pulled> {
@@ -92,9 +97,9 @@ pub fn pull(
         }
     })?;
     let made_for = Platform {
-        os: crate::error::printable(&parsed.os().to_string()),
-        architecture: crate::error::printable(&parsed.architecture().to_string()),
-        variant: parsed.variant().clone().unwrap_or_default(),
+        os: printable(&parsed.os().to_string()),
+        architecture: printable(&parsed.architecture().to_string()),
+        variant: printable(&parsed.variant().clone().unwrap_or_default()),
     };
     if !Platform::host().accepts(&made_for) {
         client.note(format_args!(
@@ -104,11 +109,11 @@ pub fn pull(
     }
     // The config lists each layer's uncompressed digest: one per layer.
     // The image id (the config's digest) pins them, so every layer is
-    // checked against its diff_id too, or another manifest could pair
-    // this config with other layers.
+    // checked against its diff_id too (download.rs), or another manifest
+    // could pair this config with other layers.
     let diff_ids = parsed.rootfs().diff_ids();
-    // Docker stops at 127 layers (overlayfs's mount options have a page to
-    // fit in); a registry that lists thousands wants our disk.
+    // More would not mount; and a registry that lists thousands wants our
+    // disk.
     if manifest.layers().len() > MAX_LAYERS {
         return Err(RegistryError::Json {
             url: reference.to_string(),
@@ -127,59 +132,53 @@ pub fn pull(
             ),
         });
     }
+    // ANCHOR: by_diff_id
+    // A pulled layer is stored under its diff_id, the digest of its tar
+    // (as containerd names what it unpacks), not under the digest of its
+    // compressed bytes: a directory of that name holds exactly what the
+    // config lists, whoever stored it (a pull checked the tar against it;
+    // an import of that very tar is named so by step 07), and gzip or
+    // zstd, the same files are stored once.
     let mut wanted: Vec<Wanted> = Vec::new();
-    let mut digests = Vec::new();
+    let mut names = Vec::new();
     for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
-        let hex = hex_of(layer.digest().as_ref())
+        hex_of(layer.digest().as_ref())
             .ok_or_else(|| bad_digest(reference, layer.digest().as_ref()))?;
+        let name = hex_of(diff_id)
+            .ok_or_else(|| bad_digest(reference, diff_id))?
+            .to_string();
         let compression =
             Compression::of(layer.media_type()).ok_or_else(|| RegistryError::MediaType {
                 reference: reference.to_string(),
-                media_type: layer.media_type().to_string(),
+                media_type: printable(layer.media_type().as_ref()),
             })?;
-        digests.push(hex.to_string());
-        // A layer stored by an earlier pull was checked then: its diff_id
-        // is written down. One step 07 imported was not: fetched, checked.
-        match local.diff_id(hex) {
-            Some(known) if store.layer(hex).is_dir() => {
-                if known != *diff_id {
-                    return Err(RegistryError::Digest {
-                        what: "layer (uncompressed)",
-                        expected: diff_id.clone(),
-                        got: format!("the stored layer {} unpacks to {known}", &hex[..12]),
-                    });
-                }
-            }
-            _ if wanted
-                .iter()
-                .any(|w| w.descriptor.digest() == layer.digest()) => {}
-            _ => wanted.push(Wanted {
+        let stored = store.layer(&name).is_dir() || wanted.iter().any(|w| w.diff_id == *diff_id);
+        if !stored {
+            wanted.push(Wanted {
                 descriptor: layer.clone(),
                 compression,
                 diff_id: diff_id.clone(),
-            }),
+            });
         }
+        names.push(name);
     }
-    let already = digests.len() - wanted.len();
+    // ANCHOR_END: by_diff_id
+    let already = names.len() - wanted.len();
     if already > 0 {
         client.note(format_args!(
             "{already} of {} layers are in the store already",
-            digests.len()
+            names.len()
         ));
     }
     let bars = MultiProgress::new();
-    let note_diff_id = |w: &Wanted| {
-        let hex = hex_of(w.descriptor.digest().as_ref()).expect("checked above");
-        local.write_diff_id(hex, &w.diff_id, &run)
-    };
-    download::layers(&client, &store, &wanted, &run, &bars, &note_diff_id)?;
+    download::layers(&client, &store, &wanted, &run, limits, &bars)?;
     // A layer listed twice: the lower one is hidden whole by the upper
     // (the same files, the same whiteouts), and overlayfs takes a
     // directory once. The topmost is kept.
     let mut once: Vec<String> = Vec::new();
-    for digest in digests.iter().rev() {
-        if !once.contains(digest) {
-            once.insert(0, digest.clone());
+    for name in names.iter().rev() {
+        if !once.contains(name) {
+            once.insert(0, name.clone());
         }
     }
     // Recorded last: until here no image names the new layers, and a
@@ -208,7 +207,7 @@ pub fn pull(
         id,
         digest: resolved.digest,
         fetched: wanted.len(),
-        layers: digests.len(),
+        layers: names.len(),
     })
 }
 

@@ -124,6 +124,29 @@ fn a_user_with_no_uid_0_has_no_capabilities() {
         (Some(0), "65534\n"),
         "{run:?}"
     );
+    // With --init, process 1 (the init, which never calls execve) keeps
+    // none either.
+    let run = container(
+        state,
+        &[
+            "-q",
+            "--init",
+            "--image",
+            &p.reference,
+            "cat",
+            "/proc/1/status",
+        ],
+    );
+    let pid1 = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("CapPrm:") || l.starts_with("CapEff:"));
+    assert_eq!(
+        pid1.map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["0000000000000000"; 2],
+        "{run:?}"
+    );
     // A user the image does not have: refused before the command runs.
     let run = container(
         state,
