@@ -193,11 +193,16 @@ fn verify(top: &std::path::Path, ids: &[String]) -> Result<bool, String> {
             continue;
         }
         exercise::start(top, &e)?;
-        let built = std::process::Command::new(env!("CARGO"))
+        // A skeleton warns (unused variables, unreachable code): its
+        // compiler's words are shown only if it does not compile.
+        let build = std::process::Command::new(env!("CARGO"))
             .current_dir(top)
             .args(["build", "--quiet", "--all-targets", "-p", &e.package])
-            .status()
-            .is_ok_and(|s| s.success());
+            .output();
+        let built = build.as_ref().is_ok_and(|out| out.status.success());
+        if let (false, Ok(out)) = (built, &build) {
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
         let mut line = format!(
             "exercise {}: skeleton {}",
             e.id,

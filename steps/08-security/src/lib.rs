@@ -93,8 +93,9 @@ pub fn layers(args: &impl SecurityFlags, spec: &Spec) -> Result<Layers> {
 }
 // ANCHOR_END: layers
 
-/// Puts `layer` last in the child, but before `--init`'s fork.
-pub(crate) fn last(layers: &mut Layers, layer: impl Layer) -> Result<()> {
+/// Puts `layer` last in the child, but before `--init`'s fork (step 09
+/// places its own layer so too).
+pub fn last(layers: &mut Layers, layer: impl Layer) -> Result<()> {
     if layers.contains::<Init>() {
         layers.insert_before::<Init>(layer)?;
     } else {

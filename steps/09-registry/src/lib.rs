@@ -43,8 +43,7 @@ use step01_chroot::cli::RunArgs;
 use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
-use step01_chroot::{Container, Error, Layer, Result};
-use step02_pid_ns::init::Init;
+use step01_chroot::{Container, Error, Result};
 use step07_overlay::cli::OverlayArgs;
 use step08_security::capabilities::Capabilities;
 
@@ -106,21 +105,11 @@ pub fn layers(args: &impl RegistryFlags, spec: &Spec) -> Result<Layers> {
             layers.insert_after::<Capabilities>(DropKept)?;
         }
     } else {
-        last(&mut layers, ImageProcess::new(process, given_env, false))?;
+        step08_security::last(&mut layers, ImageProcess::new(process, given_env, false))?;
     }
     Ok(layers)
 }
 // ANCHOR_END: layers
-
-/// Puts `layer` last in the child, before `--init`'s fork.
-fn last(layers: &mut Layers, layer: impl Layer) -> Result<()> {
-    if layers.contains::<Init>() {
-        layers.insert_before::<Init>(layer)?;
-    } else {
-        layers.push(layer);
-    }
-    Ok(())
-}
 
 /// Step 09's container.
 pub fn container(args: &impl RegistryFlags) -> Result<Container> {
