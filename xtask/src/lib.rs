@@ -20,10 +20,14 @@
 //! |---|---|
 //! | exercise regions in the sources, and their skeletons | `regions.rs` |
 //! | the commands: list, start, check, reset, solution, verify | `exercise.rs` |
+//!
+//! `cargo xtask links` checks that every link in the built book leads to
+//! a page and an anchor that exist (`links.rs`).
 
 pub mod checks;
 pub mod exercise;
 pub mod facts;
+pub mod links;
 pub mod regions;
 pub mod render;
 pub mod requirements;

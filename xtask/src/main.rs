@@ -31,6 +31,8 @@ enum Command {
         )]
         state_dir: PathBuf,
     },
+    /// Check that every link in the built book (book/book, after `mdbook build book`) leads to a page and anchor that exist.
+    Links,
     /// Write the heart of a step yourself, graded by its tests:
     /// list, start NN, check NN, reset NN, solution NN (and verify, for CI).
     Exercise {
@@ -56,7 +58,7 @@ enum Action {
     Reset { id: String },
     /// Put exercise NN's solution back.
     Solution { id: String },
-    /// For CI: each skeleton compiles, and fails every one of its checks.
+    /// For CI: each skeleton compiles and fails every one of its checks; each solution passes them.
     Verify {
         /// Only these exercises (default: all).
         ids: Vec<String>,
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
     let (json, state_dir) = match Cli::parse().command {
         Command::Doctor { json, state_dir } => (json, state_dir),
         Command::Exercise { action } => return exercise_main(action),
+        Command::Links => return links_main(),
     };
     let top = workshop_dir();
     let list_path = top.join("scripts/host-requirements");
@@ -185,7 +188,7 @@ fn exercise_main(action: Action) -> ExitCode {
 
 /// Each exercise's skeleton compiles, and fails every one of its checks
 /// (so an exercise never rots: a check that passes without the code does
-/// not grade it). The solution is put back whatever happens.
+/// not grade it); then the solution, put back, passes them all.
 fn verify(top: &std::path::Path, ids: &[String]) -> Result<bool, String> {
     let mut good = true;
     for e in exercise::all(top)? {
@@ -224,7 +227,38 @@ fn verify(top: &std::path::Path, ids: &[String]) -> Result<bool, String> {
             ));
         }
         exercise::solution(top, &e)?;
-        println!("{line}");
+        // And the solution passes them: `check` says ok for each.
+        for check in e.checks() {
+            let verdict = exercise::run_check(top, &e.package, check, false);
+            let fine = verdict == Verdict::Passed;
+            good &= fine;
+            if !fine {
+                line.push_str(&format!(
+                    "; with the solution, {} DOES NOT PASS",
+                    check.shows
+                ));
+            }
+        }
+        println!("{line}; the solution passes");
     }
     Ok(good)
+}
+
+/// `cargo xtask links`.
+fn links_main() -> ExitCode {
+    let built = workshop_dir().join("book/book");
+    match xtask::links::check(&built) {
+        Ok(broken) if broken.is_empty() => ExitCode::SUCCESS,
+        Ok(broken) => {
+            for b in &broken {
+                eprintln!("{}: {} ({})", b.page, b.link, b.why);
+            }
+            eprintln!("error: {} broken links in the book", broken.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -44,9 +44,16 @@ pub struct TraceArgs {
     #[arg(long)]
     pub timings: bool,
 
-    /// Pause before each system call until Enter is pressed (live demos).
-    #[arg(long)]
-    pub step: bool,
+    /// Pause before each system call until Enter is pressed (live demos); --step=mount,pivot_root
+    /// pauses only before those calls, --step=cgroup before one layer's.
+    #[arg(
+        long,
+        value_name = "CALLS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    pub step: Option<String>,
 }
 
 /// The arguments of step 01, which every later step includes.
@@ -127,13 +134,22 @@ impl RunArgs {
             quiet: self.trace.quiet,
             dry_run: self.trace.dry_run,
             timings: self.trace.timings,
-            step: self.trace.step,
+            step: self.trace.step.is_some(),
+            // `--step=mount,cgroup`: call names or layer names; none is all.
+            step_only: self
+                .trace
+                .step
+                .iter()
+                .flat_map(|only| only.split(','))
+                .filter(|name| !name.is_empty())
+                .map(String::from)
+                .collect(),
         }
     }
 
     /// The container's spec from these arguments.
     pub fn spec(&self) -> Result<Spec> {
-        if self.trace.step && std::fs::File::open("/dev/tty").is_err() {
+        if self.trace.step.is_some() && std::fs::File::open("/dev/tty").is_err() {
             return Err(Error::Usage(
                 "--step needs a terminal to wait on, and /dev/tty cannot be opened\n  \
                  hint: run it from an interactive terminal, or leave out --step"

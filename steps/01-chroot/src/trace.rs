@@ -65,6 +65,9 @@ pub struct TraceOptions {
     pub timings: bool,
     /// `--step`: wait for Enter before each call.
     pub step: bool,
+    /// `--step=NAMES`: only before these calls (`mount`, `pivot_root`) or
+    /// these layers' (`cgroup`); empty: before every call.
+    pub step_only: Vec<String>,
 }
 
 pub use crate::traced::Traced;
@@ -325,7 +328,8 @@ impl Trace {
 
     /// `--step`: say what comes next and wait for Enter (pause.rs).
     fn pause_before(&self, call: &str) {
-        if self.opts.step && !self.opts.quiet {
+        let named = crate::pause::named(&self.opts.step_only, self.layer, call);
+        if self.opts.step && !self.opts.quiet && named {
             let pid = self.focus.unwrap_or_else(|| std::process::id() as i32);
             crate::pause::pause(call, pid);
         }
