@@ -109,10 +109,14 @@ impl Layer for ImageProcess {
         };
         // ANCHOR: switch
         // Groups first: once the uid is not 0, setgid(2) is no longer allowed.
+        let unmapped = |err: step01_chroot::error::SysError| match err.errno {
+            Errno::EINVAL => Error::layer(user::UserError::Unmapped(uid, gid)),
+            _ => err.into(),
+        };
         cx.trace.sys(Syscall::DropGroups)?;
-        cx.trace.sys(Syscall::Setresgid(gid))?;
+        cx.trace.sys(Syscall::Setresgid(gid)).map_err(unmapped)?;
         if uid == 0 || !self.keep_caps {
-            return Ok(cx.trace.sys(Syscall::Setresuid(uid))?);
+            return cx.trace.sys(Syscall::Setresuid(uid)).map_err(unmapped);
         }
         // Leaving uid 0 empties the permitted and effective capability sets
         // (capabilities(7), "Effect of user ID changes on capabilities"),
@@ -122,7 +126,7 @@ impl Layer for ImageProcess {
         // down. At execve(2) a process whose uid is not 0 keeps none of
         // them anyway (unless the program's file has capabilities).
         cx.trace.sys(Syscall::Other(Arc::new(Keep::Caps)))?;
-        cx.trace.sys(Syscall::Setresuid(uid))?;
+        cx.trace.sys(Syscall::Setresuid(uid)).map_err(unmapped)?;
         cx.trace
             .sys(Syscall::Other(Arc::new(Keep::RaiseEffective)))?;
         Ok(())

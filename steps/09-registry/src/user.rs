@@ -13,6 +13,15 @@ pub enum UserError {
         "user {0:?}: not in the image's /etc/passwd\n  hint: give a number (-u 1000), or a user the image has"
     )]
     NoUser(String),
+    /// Ids the container's user namespace does not map (setresuid(2)
+    /// says EINVAL).
+    #[error(
+        "user {0}:{1}: no such id in this container: its user namespace maps only some ids \
+         (through sudo, step 03 maps container root alone, to you)\n  hint: run it from a root \
+         shell (sudo -i), where container ids 0 to 65535 exist, or map a range yourself: \
+         --uid-map 0:100000:65536 --gid-map 0:100000:65536"
+    )]
+    Unmapped(u32, u32),
     /// A group the image does not have.
     #[error(
         "group {0:?}: not in the image's /etc/group\n  hint: give a number (-u USER:1000), or a group the image has"

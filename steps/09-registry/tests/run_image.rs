@@ -147,6 +147,14 @@ fn a_user_with_no_uid_0_has_no_capabilities() {
         ["0000000000000000"; 2],
         "{run:?}"
     );
+    // Through sudo, step 03 maps container root alone (to the user who ran
+    // sudo): there is no uid 65534 inside to switch to, and the error says
+    // what to do.
+    let mut via_sudo = workshop_tests::step_command_in(BIN, workshop_tests::test_rootfs(), state);
+    via_sudo.env("SUDO_UID", "4242").env("SUDO_GID", "4242");
+    via_sudo.args(["-q", "--image", &p.reference, "true"]);
+    let run = workshop_tests::collect(workshop_tests::CommandExt::output_bounded(&mut via_sudo));
+    run.assert_error(125, "no such id in this container");
     // A user the image does not have: refused before the command runs.
     let run = container(
         state,
