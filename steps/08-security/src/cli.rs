@@ -22,7 +22,8 @@ pub struct SecurityArgs {
     #[arg(long)]
     pub privileged: bool,
 
-    /// Security options: seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges=false.
+    /// Security options: seccomp=PROFILE.json (Docker's format) or seccomp=unconfined; no-new-privileges=false;
+    /// apparmor=PROFILE; label=type:TYPE (SELinux).
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<SecurityOpt>,
 }
