@@ -9,34 +9,34 @@ use crate::full_capability_set;
 
 /// Insta settings that hide what changes from run to run or from machine
 /// to machine: pids, the rootfs and temporary paths, the program path,
-/// timings, namespace inodes (`[its own]`); and, where the container shares
+/// timings, namespace inodes (`<its own>`); and, where the container shares
 /// them with the host, its namespaces, hostname, cgroups and capabilities,
 /// shown as `[as on the host]` (a learner's machine is not CI's).
 pub fn redactions(rootfs: &Path) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(&regex_escape(&rootfs.display().to_string()), "[ROOTFS]");
-    settings.add_filter(r"/tmp/workshop-[a-z]+-[\w-]+", "[TMP]");
-    settings.add_filter(r"(clone\([^)]*\)) = \d+", "$1 = [PID]");
-    settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid([PID], 0) = [PID]");
-    settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: [PID]");
-    settings.add_filter(r"host pid \d+", "host pid [PID]");
-    settings.add_filter(r"/proc/\d+/", "/proc/[PID]/");
-    settings.add_filter(r#"(cgroup\.procs", ")\d+"#, "$1[PID]");
+    settings.add_filter(&regex_escape(&rootfs.display().to_string()), "<rootfs>");
+    settings.add_filter(r"/tmp/workshop-[a-z]+-[\w-]+", "<tmp>");
+    settings.add_filter(r"(clone\([^)]*\)) = \d+", "$1 = <pid>");
+    settings.add_filter(r"waitpid\(\d+, 0\) = \d+", "waitpid(<pid>, 0) = <pid>");
+    settings.add_filter(r"(?m)^(pid|ppid): \d{2,}$", "$1: <pid>");
+    settings.add_filter(r"host pid \d+", "host pid <pid>");
+    settings.add_filter(r"/proc/\d+/", "/proc/<pid>/");
+    settings.add_filter(r#"(cgroup\.procs", ")\d+"#, "$1<pid>");
     // The container's random id (its default hostname, and names of things).
-    settings.add_filter(r"\b[0-9a-f]{12}\b", "[CONTAINER ID]");
-    settings.add_filter(r"<[\d.]+[nµm]?s>", "<[TIME]>");
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "<container id>");
+    settings.add_filter(r"<[\d.]+[nµm]?s>", "<time>");
     // Root's subordinate ids (step 03's remap.rs): where they start depends
     // on the host's /etc/subuid.
-    settings.add_filter(r"\b0 \d+ 65536\b", "0 [ROOT'S SUBID] 65536");
+    settings.add_filter(r"\b0 \d+ 65536\b", "0 <root's subid> 65536");
     settings.add_filter(
         r"(chown\([^)]*), \d+, \d+\)",
-        "$1, [ROOT'S SUBID], [ROOT'S SUBID])",
+        "$1, <root's subid>, <root's subid>)",
     );
-    settings.add_filter(r"chown\(-1, \d+\)", "chown(-1, [ROOT'S SUBID])");
+    settings.add_filter(r"chown\(-1, \d+\)", "chown(-1, <root's subid>)");
     // Descriptor numbers depend on what the runtime inherited.
-    settings.add_filter(r"(O_PATH\)|RESOLVE_NO_SYMLINKS\)) = \d+", "$1 = [FD]");
-    settings.add_filter(r"/proc/self/fd/\d+", "/proc/self/fd/[FD]");
-    settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo [PROGRAM]");
+    settings.add_filter(r"(O_PATH\)|RESOLVE_NO_SYMLINKS\)) = \d+", "$1 = <fd>");
+    settings.add_filter(r"/proc/self/fd/\d+", "/proc/self/fd/<fd>");
+    settings.add_filter(r"sudo \S+/\d\d-[a-z-]+", "sudo <program>");
     // A namespace the container shares with us, and one of its own.
     for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
         if let Ok(link) = fs::read_link(format!("/proc/self/ns/{ns}")) {
@@ -49,7 +49,7 @@ pub fn redactions(rootfs: &Path) -> insta::Settings {
             );
         }
     }
-    settings.add_filter(r"(?m)^(ns\.\w+): \d+$", "$1: [its own]");
+    settings.add_filter(r"(?m)^(ns\.\w+): \d+$", "$1: <its own>");
     if let Ok(host) = nix::unistd::gethostname() {
         let host = regex_escape(&host.to_string_lossy());
         settings.add_filter(
@@ -101,7 +101,7 @@ pub fn full_trace_redactions(rootfs: &Path) -> insta::Settings {
     // subtree_control on v2 only): one line that says it was there.
     settings.add_filter(
         r"(?m)(^\[parent\] cgroup .*\n)+",
-        "[parent] cgroup  │ [the cgroup layer's calls: their number differs between cgroup v1 and v2 (step 04's trace shows them)]\n",
+        "[parent] cgroup  │ <the cgroup layer's calls: their number differs between cgroup v1 and v2 (step 04's trace shows them)>\n",
     );
     settings.add_filter(
         r"(?m)^\[child \] sys     │ mount\(NULL, \x22[^\x22]*/sys/[^\n]*\n",
@@ -109,11 +109,11 @@ pub fn full_trace_redactions(rootfs: &Path) -> insta::Settings {
     );
     settings.add_filter(
         r#"(write\("[^"]*resolv\.conf", )"[^"]*""#,
-        "$1\"[the host's]\"",
+        "$1\"<the host's>\"",
     );
     settings.add_filter(
         r#"(?m)(^\[child \] masks   │ mount\("(tmpfs|/dev/null)", [^\n]*\n)+"#,
-        "[child ] masks   │ [a /dev/null or an empty tmpfs over each masked path this kernel has]\n",
+        "[child ] masks   │ <a /dev/null or an empty tmpfs over each masked path this kernel has>\n",
     );
     settings.add_filter(r"(?m)^\[child \] masks .*sysrq-trigger.*\n", "");
     settings.add_filter(r"(?m)^(── cgroup report|  (memory|cpu time|pids)).*\n", "");

@@ -74,7 +74,7 @@ fn what_step_08_takes_away() {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(
         r"(?m)^(attempt (unshare-user|kexec_load|init_module|ptrace|bpf|perf_event_open|userfaultfd)): .*$",
-        "$1: [the host's policy]",
+        "$1: <the host's policy>",
     );
     settings.bind(|| insta::assert_snapshot!("step07", before));
     insta::assert_snapshot!("step08", after);

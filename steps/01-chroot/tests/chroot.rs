@@ -99,7 +99,7 @@ fn probe_sees_the_rootfs_and_no_proc() {
     let mut settings = redactions(test_rootfs());
     settings.add_filter(
         &format!("hostname: {host}\n"),
-        "hostname: [THE HOST'S HOSTNAME]\n",
+        "hostname: <the host's hostname>\n",
     );
     settings.bind(|| insta::assert_snapshot!("probe", run.stdout));
 }

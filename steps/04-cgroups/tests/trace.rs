@@ -48,10 +48,10 @@ fn expected_writes(version: Version) -> &'static [&'static str] {
 /// What differs between runs and machines and says nothing about the
 /// layer: times, sizes, the kernel's counters.
 fn redacted(mut settings: insta::Settings) -> insta::Settings {
-    settings.add_filter(r"cpu time: [\d.]+ s", "cpu time: [TIME] s");
+    settings.add_filter(r"cpu time: [\d.]+ s", "cpu time: <time> s");
     // (pids.peak exists only on newer kernels)
     settings.add_filter(r"(?m)^  pids: peak \d+\n", "");
-    settings.add_filter(r"memory: peak [\d.]+ [KMG]?i?B", "memory: peak [SIZE]");
+    settings.add_filter(r"memory: peak [\d.]+ [KMG]?i?B", "memory: peak <size>");
     settings
 }
 
@@ -90,7 +90,7 @@ fn the_trace_shows_every_cgroup_file_written() {
         let own = format!("{}/", own.display().to_string().trim_end_matches('/'));
         settings.add_filter(&regex_escape(&own), format!("[OWN {} CGROUP]/", c.name()));
     }
-    settings.add_filter(&regex_escape(test_cgroup_parent()), "[TEST PARENT]");
+    settings.add_filter(&regex_escape(test_cgroup_parent()), "<test parent>");
     redacted(settings).bind(|| {
         insta::assert_snapshot!(
             "trace_v1",
@@ -119,6 +119,6 @@ fn the_v2_trace_made_in_the_vm_lane() {
         assert!(trace.contains(write), "no write of {write}:\n{trace}");
     }
     let mut settings = redactions(Path::new(VM_ROOTFS));
-    settings.add_filter(&regex_escape(VM_CGROUP_PARENT), "/[TEST PARENT]");
+    settings.add_filter(&regex_escape(VM_CGROUP_PARENT), "/<test parent>");
     redacted(settings).bind(|| insta::assert_snapshot!("trace_v2", trace));
 }

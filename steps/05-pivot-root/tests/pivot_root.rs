@@ -124,14 +124,14 @@ fn the_container_sees_only_its_own_mounts() {
     // the like), the masked /proc files this kernel has, the host's disks.
     settings.add_filter(
         r"(?m)(^mount: /sys/\S+ \S+\n)+",
-        "mount: /sys/... [the host's /sys submounts, read-only]\n",
+        "mount: /sys/... <the host's /sys submounts, read-only>\n",
     );
-    settings.add_filter(r"(?m)(^mount: /proc/(acpi|asound|kcore|keys|latency_stats|timer_list|timer_stats|sched_debug|scsi|sysrq-trigger) \S+\n)+", "mount: /proc/... [the masked files this kernel has]\n");
+    settings.add_filter(r"(?m)(^mount: /proc/(acpi|asound|kcore|keys|latency_stats|timer_list|timer_stats|sched_debug|scsi|sysrq-trigger) \S+\n)+", "mount: /proc/... <the masked files this kernel has>\n");
     settings.add_filter(
         r"(?m)^mount: (/|/etc/\S+) \S+$",
-        "mount: $1 [the host's file system]",
+        "mount: $1 <the host's file system>",
     );
-    settings.add_filter(r"(?m)^mounts: \d+$", "mounts: [N]");
+    settings.add_filter(r"(?m)^mounts: \d+$", "mounts: <n>");
     settings.bind(|| insta::assert_snapshot!("probe", run.stdout));
 }
 

@@ -276,14 +276,14 @@ fn inside_view_and_trace_snapshots() {
     assert_eq!(run.code, Some(0), "{run:?}");
     let address = eth0_address(&run.stdout).to_string();
     let mut settings = full_trace_redactions(test_rootfs());
-    settings.add_filter(&regex_escape(&address), "[CONTAINER IP]");
-    settings.add_filter(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", "[MAC]");
+    settings.add_filter(&regex_escape(&address), "<container ip>");
+    settings.add_filter(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", "<mac>");
     settings.add_filter(r"fe80::[0-9a-f:]+", "[LINK-LOCAL]");
-    settings.add_filter(r"eth0@if\d+", "eth0@if[N]");
-    settings.add_filter(r"(?m)^(\d+): ", "[N]: ");
+    settings.add_filter(r"eth0@if\d+", "eth0@if<n>");
+    settings.add_filter(r"(?m)^(\d+): ", "<n>: ");
     settings.add_filter(r" tentative", "");
-    settings.add_filter(r"ws[vc]-[0-9a-f]{8}", "[VETH]");
-    settings.add_filter(r"\(pid \d+\)", "(pid [PID])");
+    settings.add_filter(r"ws[vc]-[0-9a-f]{8}", "<veth>");
+    settings.add_filter(r"\(pid \d+\)", "(pid <pid>)");
     settings.bind(|| {
         insta::assert_snapshot!("inside", run.stdout);
         insta::assert_snapshot!(

@@ -196,7 +196,7 @@ fn trace_and_images_snapshots() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("mount(\"overlay\""), "{}", run.stderr);
     let mut settings = full_trace_redactions(test_rootfs());
-    settings.add_filter(r"[0-9a-f]{64}", "[LAYER SHA256]");
+    settings.add_filter(r"[0-9a-f]{64}", "<layer sha256>");
     // Only the overlay's part of the trace: the rest is chapter 5's and 6's.
     // Not the sweep of what another test's killed run left in the shared
     // state directory (a note, and the unmount after it): that is theirs.
@@ -219,8 +219,8 @@ fn trace_and_images_snapshots() {
         .map(|l| format!("{l}\n"))
         .collect();
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(r"\d+ KiB", "[SIZE] KiB");
-    settings.add_filter(r"\b[0-9a-f]{12}\b", "[LAYER]");
+    settings.add_filter(r"\d+ KiB", "<size> KiB");
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "<layer>");
     settings.bind(|| insta::assert_snapshot!("images", ours));
 }
 

@@ -138,9 +138,9 @@ fn the_trace_shows_the_sets_shrink_last_before_the_command() {
         .collect();
     let mut settings = full_trace_redactions(test_rootfs());
     // (How long the program is depends on the machine: x86_64, aarch64.)
-    settings.add_filter(r"len = \d+", "len = [N]");
+    settings.add_filter(r"len = \d+", "len = <n>");
     // (How many capabilities there are to drop depends on the kernel.)
-    settings.add_filter(r"for each of \d+", "for each of [N]");
+    settings.add_filter(r"for each of \d+", "for each of <n>");
     settings.bind(|| insta::assert_snapshot!("trace_security", ours));
 }
 

@@ -431,13 +431,13 @@ fn trace_of_a_pull() {
     assert_eq!(run.code, Some(0), "{run:?}");
     let mut settings = insta::Settings::clone_current();
     // Ports the kernel picked, and digests of a rootfs built on this machine.
-    for (addr, name) in [(proxy.addr(), "[REGISTRY]"), (tokens.addr(), "[REALM]")] {
+    for (addr, name) in [(proxy.addr(), "<registry>"), (tokens.addr(), "<realm>")] {
         settings.add_filter(&workshop_tests::regex_escape(addr), name);
     }
-    settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]");
+    settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:<digest>");
     settings.add_filter(
         r"(?m)^(\[parent\] registry │ # layer )[0-9a-f]{12}: \d+ bytes; unpacked \d+",
-        "$1[DIGEST]: [SIZE] bytes; unpacked [N]",
+        "$1<digest>: <size> bytes; unpacked <n>",
     );
     settings.add_filter(r"(?m)^skipped device node.*\n", "");
     // Three layers come in parallel, their lines in the order of the
