@@ -169,38 +169,8 @@ fn ps_inside_shows_host_processes() {
 /// stops at the chroot, where `c` is typed, and not at the chdir after it.
 #[test]
 fn step_pauses_where_its_filter_says_and_c_runs_to_the_end() {
-    use std::io::Write;
-    workshop_tests::require("script");
-    let step = step_command(BIN, test_rootfs());
-    let mut inner = vec![BIN.to_string()];
-    inner.extend(step.get_args().map(|a| a.to_string_lossy().into_owned()));
-    inner.extend(["--step=chroot,chdir", "--", "/bin/echo", "done"].map(String::from));
-    let mut script = std::process::Command::new("script");
-    for (key, value) in step.get_envs() {
-        match value {
-            Some(value) => script.env(key, value),
-            None => script.env_remove(key),
-        };
-    }
-    let mut child = script
-        .args([
-            "--quiet",
-            "--return",
-            "--command",
-            &inner.join(" "),
-            "/dev/null",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("script(1) from util-linux");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"c\n").unwrap();
-    // Kept open until the end: at end-of-file script(1) would hang up the
-    // terminal, maybe before the pause has read our `c`.
-    let run = collect(workshop_tests::ChildExt::wait_with_output_bounded(child));
-    drop(stdin);
+    let args = ["--step=chroot,chdir", "--", "/bin/echo", "done"];
+    let run = workshop_tests::contract::on_a_terminal(BIN, &args, b"c\n");
     assert_eq!(run.code, Some(0), "{run:?}");
     let pauses: Vec<&str> = run.stdout.lines().filter(|l| l.contains("next:")).collect();
     assert_eq!(pauses.len(), 1, "{pauses:?}");

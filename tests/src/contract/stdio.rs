@@ -13,14 +13,27 @@ use crate::{collect, run_step, step_command, test_rootfs};
 /// On a terminal, as a learner types `cargo run --bin 01-chroot`: the shell
 /// is interactive, reads what is typed and its exit code comes back.
 pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
+    // -it, as with docker: stdin kept open, and a pty of the container's own.
+    let run = on_a_terminal(
+        bin,
+        &["-q", "-i", "-t", "/bin/sh", "-i"],
+        b"[ -t 0 ] && echo on-a-tty; echo $((6 * 7)); exit 4\n",
+    );
+    assert_eq!(run.code, Some(4), "{run:?}");
+    assert!(run.stdout.contains("on-a-tty"), "{}", run.stdout);
+    assert!(run.stdout.contains("42"), "{}", run.stdout);
+}
+
+/// Runs step binary `bin` with `args` (after the test's own: rootfs,
+/// state directory) on a terminal of its own, as a learner's shell gives
+/// it, with `typed` typed at it. script(1) runs the command on a new
+/// pseudo-terminal and copies our stdin to it.
+pub fn on_a_terminal(bin: &str, args: &[&str], typed: &[u8]) -> crate::Run {
     crate::require("script");
-    // script(1) runs the command on a new pseudo-terminal and copies our
-    // stdin to it: the shell inside sees a real tty.
     let step = step_command(bin, test_rootfs());
     let mut inner = vec![bin.to_string()];
     inner.extend(step.get_args().map(|a| a.to_string_lossy().into_owned()));
-    // -it, as with docker: stdin kept open, and a pty of the container's own.
-    inner.extend(["-q", "-i", "-t", "/bin/sh", "-i"].map(String::from));
+    inner.extend(args.iter().map(|a| a.to_string()));
     let mut script = std::process::Command::new("script");
     // The step's environment (cgroup parent, no colors) reaches it through script.
     for (key, value) in step.get_envs() {
@@ -43,16 +56,12 @@ pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
         .spawn()
         .expect("script(1) from util-linux");
     let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(b"[ -t 0 ] && echo on-a-tty; echo $((6 * 7)); exit 4\n")
-        .unwrap();
-    // stdin stays open until the shell has exited: at end-of-file script(1)
-    // would hang up the terminal, maybe before the shell read our line.
+    stdin.write_all(typed).unwrap();
+    // stdin stays open until the command has exited: at end-of-file
+    // script(1) would hang up the terminal, maybe before it read our line.
     let run = collect(child.wait_with_output_bounded());
     drop(stdin);
-    assert_eq!(run.code, Some(4), "{run:?}");
-    assert!(run.stdout.contains("on-a-tty"), "{}", run.stdout);
-    assert!(run.stdout.contains("42"), "{}", run.stdout);
+    run
 }
 
 pub fn stdin_is_the_containers(bin: &str) {
