@@ -71,11 +71,11 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     });
 
     out.push(match (h.euid, h.sudo) {
-        (0, _) => check("root or sudo", "01-07", Ok, "root".into()),
-        (_, true) => check("root or sudo", "01-07", Ok, format!("{} with sudo", h.user)),
+        (0, _) => check("root or sudo", "01-09", Ok, "root".into()),
+        (_, true) => check("root or sudo", "01-09", Ok, format!("{} with sudo", h.user)),
         (_, false) => check(
             "root or sudo",
-            "01-02, 04-07",
+            "01-02, 04-09",
             Fail,
             format!("{}, no sudo", h.user),
         )
@@ -84,7 +84,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
 
     // User namespaces: steps 03 and later all make one.
     let userns = if h.max_user_namespaces == Some(0) {
-        check("user namespaces", "03-07", Fail, "user.max_user_namespaces = 0".into()).fix(
+        check("user namespaces", "03-09", Fail, "user.max_user_namespaces = 0".into()).fix(
             "sudo sysctl -w user.max_user_namespaces=15000 (and the same in /etc/sysctl.d/ to keep it)",
         )
     } else if h.unprivileged_userns_clone == Some(0) {
@@ -107,7 +107,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
         let max = h.max_user_namespaces.map_or("?".into(), |m| m.to_string());
         check(
             "user namespaces",
-            "03-07",
+            "03-09",
             Ok,
             format!("allowed (max {max})"),
         )
@@ -197,7 +197,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     }
 
     out.push(match (h.overlay, h.overlay_in_userns) {
-        (false, _) => check("overlayfs", "07", Fail, "not in /proc/filesystems".into())
+        (false, _) => check("overlayfs", "07-09", Fail, "not in /proc/filesystems".into())
             .fix("sudo modprobe overlay"),
         (true, Some(false)) => check(
             "overlayfs",
@@ -208,7 +208,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
         .fix("a 5.11+ kernel for rootless overlays; step 07 with sudo works"),
         (true, _) => check(
             "overlayfs",
-            "07",
+            "07-09",
             Ok,
             "yes, also in a user namespace".into(),
         ),
@@ -223,16 +223,16 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
                 "legacy"
             };
             let number = version.split_whitespace().nth(1).unwrap_or("?");
-            check("iptables", "06", Ok, format!("{number}, {backend} backend"))
+            check("iptables", "06-09", Ok, format!("{number}, {backend} backend"))
         }
-        None => check("iptables", "06", Fail, "missing".into())
+        None => check("iptables", "06-09", Fail, "missing".into())
             .fix("sudo scripts/host-setup (installs iptables)"),
     });
     out.push(match h.ip_forward {
-        Some(true) => check("ip_forward", "06", Ok, "on".into()),
+        Some(true) => check("ip_forward", "06-09", Ok, "on".into()),
         _ => check(
             "ip_forward",
-            "06",
+            "06-09",
             Ok,
             "off (step 06 turns it on, and says so)".into(),
         ),
@@ -260,8 +260,8 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     }
 
     out.push(match &h.rootfs {
-        Some(what) => check("rootfs/", "01-07", Ok, what.clone()),
-        None => check("rootfs/", "01-07", Fail, "missing".into()).fix("./rootfs-fetch.sh"),
+        Some(what) => check("rootfs/", "01-09", Ok, what.clone()),
+        None => check("rootfs/", "01-09", Fail, "missing".into()).fix("./rootfs-fetch.sh"),
     });
     out.push(if h.probe {
         check("tests' probe", "tests", Ok, "built".into())
@@ -272,14 +272,14 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     out.push(if h.state_dir_writable {
         check(
             "state directory",
-            "06, 07",
+            "05-09",
             Ok,
             format!("{} writable", h.state_dir.display()),
         )
     } else {
         check(
             "state directory",
-            "06, 07",
+            "05-09",
             Fail,
             format!("{} not writable", h.state_dir.display()),
         )
@@ -292,7 +292,7 @@ impl Check {
     /// The steps a host tool is for, from its groups in the list.
     fn with_steps(mut self, groups: &[String]) -> Self {
         self.steps = if groups.iter().any(|g| g == "steps") {
-            "03-07"
+            "03-09"
         } else if groups.iter().any(|g| g == "rootfs") {
             "rootfs"
         } else {
