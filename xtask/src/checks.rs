@@ -197,8 +197,13 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     }
 
     out.push(match (h.overlay, h.overlay_in_userns) {
-        (false, _) => check("overlayfs", "07-09", Fail, "not in /proc/filesystems".into())
-            .fix("sudo modprobe overlay"),
+        (false, _) => check(
+            "overlayfs",
+            "07-09",
+            Fail,
+            "not in /proc/filesystems".into(),
+        )
+        .fix("sudo modprobe overlay"),
         (true, Some(false)) => check(
             "overlayfs",
             "07 rootless",
@@ -223,7 +228,12 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
                 "legacy"
             };
             let number = version.split_whitespace().nth(1).unwrap_or("?");
-            check("iptables", "06-09", Ok, format!("{number}, {backend} backend"))
+            check(
+                "iptables",
+                "06-09",
+                Ok,
+                format!("{number}, {backend} backend"),
+            )
         }
         None => check("iptables", "06-09", Fail, "missing".into())
             .fix("sudo scripts/host-setup (installs iptables)"),
