@@ -116,7 +116,7 @@ impl Client {
     /// authenticating on a 401 and asking again, once. Only a 2xx
     /// answer comes back; `what` names the thing in a 404's error.
     pub fn get(&self, path: &str, accept: &str, what: &'static str) -> Result<Response<Body>> {
-        let url = format!("{}{}/{path}", self.base, self.repository);
+        let url = self.url(path);
         let mut answer = self.send(&url, accept)?;
         if answer.status() == 401 {
             let challenge = answer

@@ -111,7 +111,7 @@ fn fetch(client: &Client, reference: &str) -> Result<Fetched> {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(|t| t.split(';').next().unwrap_or(t).trim().to_string());
-    let url = format!("{}{}/{path}", client.base, client.repository);
+    let url = client.url(&path);
     let mut bytes = Vec::new();
     Deadline::new(answer.body_mut().as_reader(), SMALL_BODY_TIME)
         .take(MANIFEST_MAX + 1)
@@ -205,7 +205,7 @@ fn json_error(
     err: impl ToString,
 ) -> RegistryError {
     RegistryError::Json {
-        url: format!("{}{}/manifests/{reference}", client.base, client.repository),
+        url: client.url(&format!("manifests/{reference}")),
         what,
         reason: err.to_string(),
     }

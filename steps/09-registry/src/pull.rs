@@ -7,8 +7,8 @@
 //! As step 07's import, a pull takes a run lock (its temporary files are
 //! named after it, so the next run can tell a dead pull's leftovers) and
 //! the store's shared lock (no `rmi` takes a layer from under it). Layers
-//! already in the store are not fetched again: they are named by digest,
-//! and the same digest is the same bytes.
+//! already in the store are not fetched again: they are named by the
+//! digest of their tar (their diff_id), and the same digest is the same files.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
