@@ -274,7 +274,15 @@ fn leftovers(
             left.push(format!("leases {text:?}"));
         }
     }
-    for kind in ["overlay", "roots", "volumes", "containers", "idmapped"] {
+    // (records: step 10's, of containers that were --rm.)
+    for kind in [
+        "overlay",
+        "roots",
+        "volumes",
+        "containers",
+        "idmapped",
+        "records",
+    ] {
         for entry in fs::read_dir(state.join(kind))
             .into_iter()
             .flatten()

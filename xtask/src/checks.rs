@@ -71,11 +71,11 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     });
 
     out.push(match (h.euid, h.sudo) {
-        (0, _) => check("root or sudo", "01-09", Ok, "root".into()),
-        (_, true) => check("root or sudo", "01-09", Ok, format!("{} with sudo", h.user)),
+        (0, _) => check("root or sudo", "01-10", Ok, "root".into()),
+        (_, true) => check("root or sudo", "01-10", Ok, format!("{} with sudo", h.user)),
         (_, false) => check(
             "root or sudo",
-            "01-02, 04-09",
+            "01-02, 04-10",
             Fail,
             format!("{}, no sudo", h.user),
         )
@@ -84,7 +84,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
 
     // User namespaces: steps 03 and later all make one.
     let userns = if h.max_user_namespaces == Some(0) {
-        check("user namespaces", "03-09", Fail, "user.max_user_namespaces = 0".into()).fix(
+        check("user namespaces", "03-10", Fail, "user.max_user_namespaces = 0".into()).fix(
             "sudo sysctl -w user.max_user_namespaces=15000 (and the same in /etc/sysctl.d/ to keep it)",
         )
     } else if h.unprivileged_userns_clone == Some(0) {
@@ -107,7 +107,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
         let max = h.max_user_namespaces.map_or("?".into(), |m| m.to_string());
         check(
             "user namespaces",
-            "03-09",
+            "03-10",
             Ok,
             format!("allowed (max {max})"),
         )
@@ -199,7 +199,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     out.push(match (h.overlay, h.overlay_in_userns) {
         (false, _) => check(
             "overlayfs",
-            "07-09",
+            "07-10",
             Fail,
             "not in /proc/filesystems".into(),
         )
@@ -213,7 +213,7 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
         .fix("a 5.11+ kernel for rootless overlays; step 07 with sudo works"),
         (true, _) => check(
             "overlayfs",
-            "07-09",
+            "07-10",
             Ok,
             "yes, also in a user namespace".into(),
         ),
@@ -230,19 +230,19 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
             let number = version.split_whitespace().nth(1).unwrap_or("?");
             check(
                 "iptables",
-                "06-09",
+                "06-10",
                 Ok,
                 format!("{number}, {backend} backend"),
             )
         }
-        None => check("iptables", "06-09", Fail, "missing".into())
+        None => check("iptables", "06-10", Fail, "missing".into())
             .fix("sudo scripts/host-setup (installs iptables)"),
     });
     out.push(match h.ip_forward {
-        Some(true) => check("ip_forward", "06-09", Ok, "on".into()),
+        Some(true) => check("ip_forward", "06-10", Ok, "on".into()),
         _ => check(
             "ip_forward",
-            "06-09",
+            "06-10",
             Ok,
             "off (step 06 turns it on, and says so)".into(),
         ),
@@ -270,8 +270,8 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     }
 
     out.push(match &h.rootfs {
-        Some(what) => check("rootfs/", "01-09", Ok, what.clone()),
-        None => check("rootfs/", "01-09", Fail, "missing".into()).fix("./rootfs-fetch.sh"),
+        Some(what) => check("rootfs/", "01-10", Ok, what.clone()),
+        None => check("rootfs/", "01-10", Fail, "missing".into()).fix("./rootfs-fetch.sh"),
     });
     out.push(if h.probe {
         check("tests' probe", "tests", Ok, "built".into())
@@ -282,14 +282,14 @@ pub fn checks(h: &HostFacts) -> Vec<Check> {
     out.push(if h.state_dir_writable {
         check(
             "state directory",
-            "05-09",
+            "05-10",
             Ok,
             format!("{} writable", h.state_dir.display()),
         )
     } else {
         check(
             "state directory",
-            "05-09",
+            "05-10",
             Fail,
             format!("{} not writable", h.state_dir.display()),
         )
@@ -302,7 +302,7 @@ impl Check {
     /// The steps a host tool is for, from its groups in the list.
     fn with_steps(mut self, groups: &[String]) -> Self {
         self.steps = if groups.iter().any(|g| g == "steps") {
-            "03-09"
+            "03-10"
         } else if groups.iter().any(|g| g == "rootfs") {
             "rootfs"
         } else {

@@ -299,6 +299,9 @@ impl Container {
         // Blocks until the child execs (EOF) or reports an error and exits.
         let mut report = Vec::new();
         let _ = std::fs::File::from(error_read).read_to_end(&mut report);
+        if report.is_empty() {
+            self.running(&trace, child);
+        }
         // Once the child is gone, its output is copied out before the
         // trace goes on, so the two stay in order.
         let status = wait_for(&trace, child, || relay.drain(Duration::from_secs(2)))?;
@@ -311,6 +314,17 @@ impl Container {
         }
         // ANCHOR_END: release
         Ok(Some(status))
+    }
+
+    /// Every layer's [`Layer::running`], in layer order.
+    fn running(&mut self, trace: &Trace, child: Pid) {
+        for layer in self.layers.iter_mut() {
+            let mut cx = ParentCx {
+                spec: &mut self.spec,
+                trace: trace.for_layer(layer.name(), layer.color()),
+            };
+            layer.running(&mut cx, child);
+        }
     }
 
     /// Every layer's [`Layer::released`], in layer order.

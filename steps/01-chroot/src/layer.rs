@@ -15,6 +15,7 @@
 //!  release ───────────────────────────────▶ enter()  (mounts, hostname, chroot)
 //!  released()       child is on its way      execve(command)
 //!                   (tidy what it no longer needs, in parallel with it)
+//!  running()        the command runs         (record it: step 10's state)
 //!  wait for the child to exit
 //!  cleanup()        in reverse layer order, always, also after errors
 //! ```
@@ -143,6 +144,14 @@ pub trait Layer: std::any::Any {
     /// The child's trace waits in its pipe until these hooks are done, so
     /// the two never interleave.
     fn released(&mut self, _cx: &mut ParentCx<'_>) {}
+
+    /// In the parent, once the command runs: the child's `execve`
+    /// worked (the error pipe closed with nothing in it). From here on the
+    /// container is up, and only its exit is left to wait for. Step 10
+    /// records it here (its pid, its start time) and tells the command
+    /// line, which waits for no more than this, that the container is
+    /// running. It cannot fail the run: the command is already running.
+    fn running(&mut self, _cx: &mut ParentCx<'_>, _child: Pid) {}
 
     /// In the child, before the command is executed.
     fn enter(&self, _cx: &ChildCx<'_>) -> Result<()> {

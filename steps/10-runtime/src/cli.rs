@@ -1,0 +1,152 @@
+//! Step 10's flags (its command line is step 09's and these: see step
+//! 01's flags.rs), and its subcommands: Docker's lifecycle.
+
+use clap::{ArgMatches, FromArgMatches, Subcommand};
+use step01_chroot::flags::Has;
+use step09_registry::cli::RegistryFlags;
+
+/// Step 10's own flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RuntimeArgs {
+    /// Run the container in the background and print its id; `logs`, `ps`, `stop` and `rm` find it again.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// An option of the container's log (with -d), as Docker's json-file: max-size=10m, max-file=3.
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opts: Vec<String>,
+}
+
+/// What step 10 reads: step 09's flags and [`RuntimeArgs`].
+pub trait RuntimeFlags: RegistryFlags + Has<RuntimeArgs> {}
+
+impl<T: RegistryFlags + Has<RuntimeArgs>> RuntimeFlags for T {}
+
+/// Step 10's subcommands: a container's life after `run`.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Lifecycle {
+    /// List containers: running ones, or all with -a.
+    Ps {
+        /// Show every container, exited ones too.
+        #[arg(short, long)]
+        all: bool,
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print what a detached container wrote to stdout and stderr.
+    Logs {
+        /// Go on printing as it writes, until it exits.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines ("all": every line).
+        #[arg(short = 'n', long, value_name = "N", default_value = "all", value_parser = parse_tail)]
+        tail: Tail,
+        /// Begin each line with the time it was written.
+        #[arg(short, long)]
+        timestamps: bool,
+        /// Its name, id, or the start of its id.
+        container: String,
+    },
+    /// Stop containers: their stop signal (SIGTERM unless the image says), then SIGKILL after -t seconds.
+    Stop {
+        /// Seconds to wait for the container to exit before SIGKILL.
+        #[arg(
+            short = 't',
+            long = "time",
+            value_name = "SECONDS",
+            default_value_t = 10
+        )]
+        time: u64,
+        /// Names, ids, or the starts of ids.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers (SIGKILL unless -s says).
+    Kill {
+        /// The signal: KILL, TERM, HUP, 15, ...
+        #[arg(short, long, default_value = "KILL", value_parser = crate::pidfd::parse_signal)]
+        signal: nix::sys::signal::Signal,
+        /// Names, ids, or the starts of ids.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers: their record, log and writable layer.
+    Rm {
+        /// Kill a running container first (SIGKILL).
+        #[arg(short, long)]
+        force: bool,
+        /// Names, ids, or the starts of ids.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+}
+
+/// `logs --tail`: all, or a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail(pub Option<usize>);
+
+fn parse_tail(text: &str) -> Result<Tail, String> {
+    match text {
+        "all" => Ok(Tail(None)),
+        n => n
+            .parse()
+            .map(|n| Tail(Some(n)))
+            .map_err(|_| format!("{n:?}: a number of lines, or all")),
+    }
+}
+
+// ANCHOR: command
+/// Every subcommand: step 10's, and step 09's others. Where both have one
+/// of a name, step 10's wins: step 07's `rm NAME` removed a kept
+/// writable layer, and Docker's `rm` removes a whole container, which
+/// step 10's does (the writable layer with it).
+///
+/// clap's derive cannot leave out a subcommand it flattens in, so this
+/// enum says by hand what the derive would: which words are whose.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Step 10's.
+    Own(Lifecycle),
+    /// Step 09's (`run`, `pull`, `images`, ...).
+    Earlier(step09_registry::cli::Command),
+}
+
+impl FromArgMatches for Command {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        match matches.subcommand_name() {
+            Some(name) if Lifecycle::has_subcommand(name) => {
+                Lifecycle::from_arg_matches(matches).map(Command::Own)
+            }
+            _ => step09_registry::cli::Command::from_arg_matches(matches).map(Command::Earlier),
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for Command {
+    fn augment_subcommands(top: clap::Command) -> clap::Command {
+        let mut top = Lifecycle::augment_subcommands(top);
+        let earlier =
+            step09_registry::cli::Command::augment_subcommands(clap::Command::new("earlier"));
+        for sub in earlier.get_subcommands() {
+            if !Lifecycle::has_subcommand(sub.get_name()) {
+                top = top.subcommand(sub.clone());
+            }
+        }
+        top
+    }
+
+    fn augment_subcommands_for_update(top: clap::Command) -> clap::Command {
+        Self::augment_subcommands(top)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        Lifecycle::has_subcommand(name) || step09_registry::cli::Command::has_subcommand(name)
+    }
+}
+// ANCHOR_END: command

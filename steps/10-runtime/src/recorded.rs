@@ -1,0 +1,152 @@
+//! Step 10's layer: the container's record, kept true through its life.
+//!
+//! It is the *first* layer, so that its hooks frame everyone else's:
+//!
+//! ```text
+//! check()     the name is free                (nothing made yet)
+//! prepare()   the record, created + locked;   before any other layer makes
+//!             with -d, the logger             anything: a run killed from
+//!                                             here on is found by its record
+//! running()   "running", pid + start time; `run -d` is told
+//! cleanup()   last of all, once every other layer has cleaned up: the
+//!             logger flushed, then "exited" and the code (or, if the
+//!             command never ran, no record at all); the engine lets go
+//!             of the run's lock after this, so a record that says
+//!             "running" with that lock free has lost its monitor
+//! ```
+
+use std::fs::File;
+
+use nix::unistd::Pid;
+use step01_chroot::layer::{Layer, ParentCx, Plan};
+use step01_chroot::{Error, ExitStatus, Result};
+
+use crate::monitor::{Word, say};
+use crate::record::{Config, Record, Records, Status};
+
+/// Step 10's layer.
+pub struct Recorded {
+    records: Records,
+    config: Config,
+    /// `run -d`'s pipe, in a monitor: told once the command runs.
+    caller: Option<File>,
+    /// Made by `prepare`.
+    record: Option<Record>,
+    logger: Option<Pid>,
+}
+
+impl Recorded {
+    /// The record `config` describes, under `records`.
+    pub fn new(records: Records, config: Config, caller: Option<File>) -> Self {
+        Recorded {
+            records,
+            config,
+            caller,
+            record: None,
+            logger: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorded")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Layer for Recorded {
+    fn name(&self) -> &'static str {
+        "record"
+    }
+
+    fn color(&self) -> colored::Color {
+        colored::Color::BrightWhite
+    }
+
+    fn check(&self, _plan: &Plan<'_>) -> Result<()> {
+        self.records
+            .check_name(&self.config.name)
+            .map_err(Error::layer)
+    }
+
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let me = std::process::id() as i32;
+        let record = self
+            .records
+            .create(self.config.clone(), me)
+            .map_err(Error::layer)?;
+        cx.trace.note(format!(
+            "the container's record: {}",
+            record.dir().display()
+        ));
+        if self.caller.is_some() {
+            // A monitor: what the engine relays goes to the log from here.
+            match crate::monitor::start_logger(&record) {
+                Ok(logger) => self.logger = Some(logger),
+                Err(source) => {
+                    let _ = record.remove();
+                    return Err(Error::Io {
+                        what: "starting the logger of",
+                        path: record.dir().to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        }
+        self.record = Some(record);
+        Ok(())
+    }
+
+    // ANCHOR: running
+    fn running(&mut self, cx: &mut ParentCx<'_>, child: Pid) {
+        let Some(record) = &self.record else { return };
+        let start = crate::pidfd::start_time(child.as_raw());
+        let written = record.update(|state| {
+            state.status = Status::Running;
+            state.pid = Some(child.as_raw());
+            state.pid_start = start;
+            state.started = Some(crate::record::now());
+        });
+        if let Err(err) = written {
+            cx.trace.note(format!(
+                "warning: the record says nothing of the start: {err}"
+            ));
+        }
+        cx.trace.note(format!(
+            "running: pid {child}, started at tick {} (/proc/{child}/stat)",
+            start.unwrap_or_default()
+        ));
+        if let Some(mut caller) = self.caller.take() {
+            say(&mut caller, &Word::Running(record.config.id.clone()));
+        }
+    }
+    // ANCHOR_END: running
+
+    fn cleanup(&mut self, cx: &mut ParentCx<'_>, exit: Option<&ExitStatus>) -> Result<()> {
+        if let Some(logger) = self.logger.take() {
+            crate::monitor::stop_logger(logger);
+        }
+        let Some(record) = self.record.take() else {
+            return Ok(());
+        };
+        // Never ran (bad input, a failed start): nothing to keep; --rm:
+        // nothing wanted.
+        let ran = record.state().is_ok_and(|s| s.pid.is_some());
+        let (result, note) = match exit {
+            Some(status) if ran && !record.config.auto_remove => {
+                let written = record.update(|state| {
+                    state.status = Status::Exited;
+                    state.finished = Some(crate::record::now());
+                    state.exit_code = Some(status.code());
+                });
+                (written.map(drop), "the record keeps how it ended")
+            }
+            Some(_) if ran => (record.remove(), "--rm: the record goes"),
+            _ => (record.remove(), "it never ran: no record is kept"),
+        };
+        cx.trace.note(note);
+        result.map_err(Error::layer)
+    }
+}

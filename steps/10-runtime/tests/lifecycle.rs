@@ -1,0 +1,296 @@
+//! Step 10, as a learner lives with containers: `run -d`, then `ps`,
+//! `logs`, `stop`, `kill`, `rm`, on the real kernel. Every wait is bounded.
+
+mod common;
+
+use common::{Host, parent_of, process_alive};
+
+/// A container that says hello on both streams, then ticks until SIGTERM,
+/// which it answers with "bye" and exit code 3.
+const POLITE: &str = "echo hello; echo oops >&2; trap 'echo bye; exit 3' TERM; \
+                      while :; do sleep 0.1; done";
+
+#[test]
+fn a_detached_container_outlives_run_and_stop_ends_it_politely() {
+    let host = Host::new();
+    let id = host.detach(&["--name", "web", "sh", "-c", POLITE]);
+    // run -d has returned; the container runs on, with a monitor that is
+    // not our child (double-forked: re-parented away from us).
+    let state = host.state(&id);
+    assert_eq!(state["status"], "running", "{state}");
+    let pid = state["pid"].as_i64().unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap();
+    assert!(
+        process_alive(pid),
+        "the container runs after run -d returned"
+    );
+    assert_eq!(
+        parent_of(pid),
+        Some(monitor),
+        "the monitor is the container's parent"
+    );
+    assert_ne!(parent_of(monitor), Some(std::process::id() as i64));
+    let ps = host.sub(&["ps"]);
+    assert_eq!(ps.code, Some(0), "{ps:?}");
+    let row = ps
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .expect("ps lists it");
+    assert!(row.contains(" Up ") && row.ends_with("web"), "{ps:?}");
+    assert_eq!(host.sub(&["ps", "-q"]).stdout, format!("{id}\n"));
+    // Its output, kept: each stream where it was written.
+    host.wait_until("hello in the log", || {
+        host.sub(&["logs", "web"]).stdout.contains("hello")
+    });
+    let logs = host.sub(&["logs", "web"]);
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("hello\n", "oops\n"),
+        "{logs:?}"
+    );
+    let stamped = host.sub(&["logs", "-t", "--tail", "1", &id[..6]]);
+    assert!(
+        stamped.stderr.is_empty() || stamped.stdout.is_empty(),
+        "{stamped:?}"
+    );
+    assert!(
+        (stamped.stdout.clone() + &stamped.stderr).starts_with("20"),
+        "a time first: {stamped:?}"
+    );
+    // stop: SIGTERM, which the container's trap answers.
+    let stop = host.sub(&["stop", "web"]);
+    assert_eq!(
+        (stop.code, stop.stdout.as_str()),
+        (Some(0), "web\n"),
+        "{stop:?}"
+    );
+    assert!(!process_alive(pid));
+    let state = host.state(&id);
+    assert_eq!(
+        (state["status"].as_str(), state["exit_code"].as_i64()),
+        (Some("exited"), Some(3))
+    );
+    assert!(host.sub(&["logs", "web"]).stdout.ends_with("bye\n"));
+    assert!(
+        host.sub(&["ps"]).stdout.lines().count() == 1,
+        "only the header"
+    );
+    let all = host.sub(&["ps", "-a"]).stdout;
+    assert!(all.contains("Exited (3) "), "{all}");
+    // rm: the record, the log and the writable layer go.
+    assert!(host.path().join("overlay/web").exists());
+    let rm = host.sub(&["rm", "web"]);
+    assert_eq!((rm.code, rm.stdout.as_str()), (Some(0), "web\n"), "{rm:?}");
+    assert!(!host.record(&id).exists());
+    assert!(!host.path().join("overlay/web").exists());
+    assert_eq!(host.sub(&["ps", "-a"]).stdout.lines().count(), 1);
+}
+
+#[test]
+fn stop_kills_what_ignores_its_stop_signal() {
+    let host = Host::new();
+    // sleep as PID 1 of its namespace has no handler: SIGTERM does nothing.
+    let id = host.detach(&["sleep", "1000"]);
+    let stop = host.sub(&["stop", "-t", "1", &id]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    assert_eq!(host.state(&id)["exit_code"], 137);
+    assert!(host.sub(&["ps", "-a"]).stdout.contains("Exited (137)"));
+    // kill -s: any signal, to a running container only.
+    let id = host.detach(&[
+        "sh",
+        "-c",
+        "trap 'exit 10' USR1; while :; do sleep 0.1; done",
+    ]);
+    let kill = host.sub(&["kill", "-s", "USR1", &id]);
+    assert_eq!(kill.code, Some(0), "{kill:?}");
+    host.wait_until("the container to exit", || {
+        host.state(&id)["status"] == "exited"
+    });
+    assert_eq!(host.state(&id)["exit_code"], 10);
+    let again = host.sub(&["kill", &id]);
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(again.stderr.contains("is not running"), "{again:?}");
+}
+
+#[test]
+fn logs_follow_ends_when_the_container_does() {
+    let host = Host::new();
+    let id = host.detach(&["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.3; done"]);
+    let follow = host.sub(&["logs", "-f", &id]);
+    assert_eq!(
+        (follow.code, follow.stdout.as_str()),
+        (Some(0), "1\n2\n3\n"),
+        "{follow:?}"
+    );
+    assert_eq!(host.state(&id)["exit_code"], 0);
+}
+
+#[test]
+fn the_log_is_capped_and_rotated() {
+    let host = Host::new();
+    let id = host.detach(&[
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=2",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 1000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    let follow = host.sub(&["logs", "-f", &id]);
+    let dir = host.record(&id);
+    let files: Vec<_> = ["json.log", "json.log.1", "json.log.2"]
+        .iter()
+        .filter(|f| dir.join(f).exists())
+        .collect();
+    assert_eq!(files, [&"json.log", &"json.log.1"], "max-file=2");
+    assert!(std::fs::metadata(dir.join("json.log")).unwrap().len() <= 4096);
+    // The newest lines, in order, the last one last.
+    assert!(
+        follow.stdout.ends_with("line 998\nline 999\n"),
+        "{follow:?}"
+    );
+    let tail = host.sub(&["logs", "--tail", "2", &id]);
+    assert_eq!(tail.stdout, "line 998\nline 999\n");
+}
+
+#[test]
+fn a_foreground_run_is_recorded_too() {
+    let host = Host::new();
+    let run = host.run(&["-q", "--name", "fg", "sh", "-c", "exit 5"]);
+    assert_eq!(run.code, Some(5), "{run:?}");
+    assert!(host.sub(&["ps", "-a"]).stdout.contains("Exited (5)"));
+    let logs = host.sub(&["logs", "fg"]);
+    assert_eq!(logs.code, Some(1));
+    assert!(logs.stderr.contains("ran in the foreground"), "{logs:?}");
+    // --rm: nothing is kept.
+    let run = host.run(&["-q", "--rm", "--name", "gone", "true"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!host.sub(&["ps", "-a"]).stdout.contains("gone"));
+}
+
+#[test]
+fn a_killed_monitor_is_shown_as_such_and_rm_cleans_up() {
+    let host = Host::new();
+    let id = host.detach(&["--name", "orphan", "sleep", "1000"]);
+    let state = host.state(&id);
+    let (pid, monitor) = (
+        state["pid"].as_i64().unwrap(),
+        state["monitor_pid"].as_i64().unwrap(),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The container dies with its monitor (PR_SET_PDEATHSIG).
+    host.wait_until("the container to die with its monitor", || {
+        !process_alive(pid)
+    });
+    let ps = host.sub(&["ps"]);
+    assert!(ps.stdout.contains("monitor died"), "{ps:?}");
+    let rm = host.sub(&["rm", "orphan"]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    assert!(!host.record(&id).exists());
+    assert!(!host.path().join("overlay/orphan").exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let state_dir = host.path().display().to_string();
+    assert!(!mounts.contains(&state_dir), "a mount was left: {mounts}");
+}
+
+#[test]
+fn bad_input_is_refused_with_the_fix_and_leaves_nothing() {
+    let host = Host::new();
+    let id = host.detach(&["--name", "taken", "sleep", "1000"]);
+    // A name in use.
+    let twice = host.run(&["-d", "--name", "taken", "true"]);
+    twice.assert_error(125, "choose another --name");
+    // A command that is not there: the start fails, run -d says so.
+    let missing = host.run(&["-d", "/no/such/command"]);
+    missing.assert_error(127, "/no/such/command");
+    assert_eq!(host.ids(), vec![id], "a failed start leaves no record");
+    for (args, needle) in [
+        (vec!["-d", "-t", "sh"], "-d with -i or -t"),
+        (vec!["-d", "--log-opt", "max-size=1", "true"], "--log-opt"),
+        (vec!["-d", "--log-opt", "mode=fast", "true"], "--log-opt"),
+    ] {
+        host.run(&args).assert_error(125, needle);
+    }
+    // Unknown containers; a running one removed without -f.
+    for sub in [
+        vec!["logs", "nope"],
+        vec!["stop", "nope"],
+        vec!["kill", "nope"],
+        vec!["rm", "nope"],
+    ] {
+        let run = host.sub(&sub);
+        run.assert_error(1, "no such container: nope");
+    }
+    host.sub(&["rm", "taken"]).assert_error(1, "rm -f");
+    let forced = host.sub(&["rm", "-f", "taken"]);
+    assert_eq!(forced.code, Some(0), "{forced:?}");
+    assert!(host.ids().is_empty());
+    // A record that cannot be read is named, not a panic.
+    let id = host.detach(&["true"]);
+    host.wait_until("the container to exit", || {
+        host.state(&id)["status"] == "exited"
+    });
+    std::fs::write(host.record(&id).join("state.json"), "{").unwrap();
+    host.sub(&["ps", "-a"]).assert_error(1, "state.json");
+    assert_eq!(host.sub(&["rm", "-f", &id]).code, Some(0));
+}
+
+/// The session chapter 10 shows: a detached container's life, as typed.
+#[test]
+fn a_session_with_a_detached_container() {
+    let host = Host::new();
+    let mut transcript = String::new();
+    let mut say = |args: &[&str], run: &workshop_tests::Run| {
+        let words: Vec<String> = args
+            .iter()
+            .map(|a| match a.contains(' ') {
+                true => format!("\"{a}\""),
+                false => a.to_string(),
+            })
+            .collect();
+        transcript += &format!(
+            "$ 10-runtime {}\n{}{}",
+            words.join(" "),
+            run.stdout,
+            run.stderr
+        );
+    };
+    let script = "echo hello; trap 'echo bye; exit 3' TERM; while :; do sleep 0.1; done";
+    let args = [
+        "--rootfs", "<rootfs>", "-d", "--name", "web", "sh", "-c", script,
+    ];
+    let run = host.run(&["-d", "--name", "web", "sh", "-c", script]);
+    say(&args, &run);
+    host.wait_until("hello in the log", || {
+        host.sub(&["logs", "web"]).stdout.contains("hello")
+    });
+    for args in [
+        &["ps"][..],
+        &["logs", "web"],
+        &["stop", "web"],
+        &["ps", "-a"],
+        &["rm", "web"],
+    ] {
+        let run = host.sub(args);
+        assert_eq!(run.code, Some(0), "{args:?}: {run:?}");
+        say(args, &run);
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "<container id>");
+    settings.add_filter(
+        r"(Less than a second|About a minute|\d+ seconds?|\d+ minutes)",
+        "<time>",
+    );
+    // (the table's columns are as wide as their cells, which the
+    // redactions change: one gap of three spaces stands for each.)
+    settings.add_filter(r" {3,}", "   ");
+    let rootfs = workshop_tests::test_rootfs().display().to_string();
+    settings.add_filter(&workshop_tests::regex_escape(&rootfs), "<rootfs>");
+    settings.bind(|| insta::assert_snapshot!("session", transcript));
+}
