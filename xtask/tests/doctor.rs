@@ -78,7 +78,7 @@ fn user_namespaces_switched_off() {
     host.max_user_namespaces = Some(0);
     let text = verdict(&host);
     assert!(text.starts_with("can every step run: false"));
-    assert!(text.contains("[03-09]") && text.contains("user.max_user_namespaces=15000"));
+    assert!(text.contains("[03-10]") && text.contains("user.max_user_namespaces=15000"));
     insta::assert_snapshot!(text);
 }
 

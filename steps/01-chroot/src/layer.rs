@@ -229,6 +229,16 @@ impl Layers {
         self.replace::<L>(Layers::new())
     }
 
+    /// Keeps only the layers `keep` says yes to, in their order: a later
+    /// step may use part of a stack, as step 10's `exec` applies a
+    /// container's process layers (user, capabilities, seccomp) to a new
+    /// process, and none of those that make its mounts or its network.
+    /// [`is`] tells a layer's type.
+    pub fn retain(&mut self, mut keep: impl FnMut(&dyn Layer) -> bool) -> &mut Self {
+        self.0.retain(|layer| keep(layer.as_ref()));
+        self
+    }
+
     /// The layers' names, in order (for messages and `Debug`).
     pub fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|l| l.name()).collect()
@@ -265,7 +275,7 @@ impl Layers {
 // ANCHOR_END: layers
 
 /// Whether `layer` is of type `L`: its type, seen through `Any`.
-fn is<L: Layer>(layer: &dyn Layer) -> bool {
+pub fn is<L: Layer>(layer: &dyn Layer) -> bool {
     let layer: &dyn std::any::Any = layer;
     layer.is::<L>()
 }

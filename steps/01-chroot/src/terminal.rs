@@ -18,8 +18,9 @@ pub(crate) fn no_size() -> libc::winsize {
     }
 }
 
-/// The window size of the terminal on `fd`, if it is one.
-pub(crate) fn window_size(fd: i32) -> Option<nix::pty::Winsize> {
+/// The window size of the terminal on `fd`, if it is one. (Public for
+/// later steps that relay a terminal of their own: step 10's `attach`.)
+pub fn window_size(fd: i32) -> Option<nix::pty::Winsize> {
     let mut ws = no_size();
     // SAFETY: TIOCGWINSZ writes a winsize into `ws`.
     let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
@@ -59,12 +60,13 @@ pub(crate) fn watch_window_size() {
 /// runs on every way out of the runtime but SIGKILL (errors, panics, and
 /// the signals it forwards, after which the container exits).
 #[derive(Debug)]
-pub(crate) struct RawMode {
+pub struct RawMode {
     saved: Termios,
 }
 
 impl RawMode {
-    pub(crate) fn enter() -> Option<Self> {
+    /// Puts our stdin's terminal in raw mode; `None` if stdin is no terminal.
+    pub fn enter() -> Option<Self> {
         let stdin = std::io::stdin();
         if !isatty(stdin.as_fd()).unwrap_or(false) {
             return None;

@@ -34,6 +34,13 @@ pub enum Lifecycle {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run a command in a running container, in its namespaces and cgroup, as its own process.
+    Exec(ExecArgs),
+    /// Attach your terminal to a detached container's (Ctrl-P Ctrl-Q detaches; it runs on).
+    Attach {
+        /// Its name, id, or the start of its id.
+        container: String,
+    },
     /// Print what a detached container wrote to stdout and stderr.
     Logs {
         /// Go on printing as it writes, until it exits.
@@ -80,6 +87,41 @@ pub enum Lifecycle {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+}
+
+/// `exec`'s flags, as Docker's.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ExecArgs {
+    /// Keep stdin open: what you type (or pipe in) reaches the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command a terminal of its own (a pty in the container's devpts).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable, over the container's (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// The working directory (default: the container's).
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Run as USER: name, uid, name:group or uid:gid (default: the container's).
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Print nothing but errors (no trace of system calls).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Its name, id, or the start of its id.
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// `logs --tail`: all, or a number.

@@ -44,6 +44,18 @@ pub enum RuntimeError {
     },
     #[error("the monitor of container {id} {what}")]
     Monitor { id: String, what: String },
+    #[error("container {0} ran in the foreground: its output went to the terminal, not to a log")]
+    NoLog(String),
+    #[error("container {0} has no console to attach to: it runs in the foreground")]
+    NoConsole(String),
+    #[error("{0}")]
+    State(step01_chroot::state::StateDirError),
+    #[error(
+        "{path} is not a directory of ours (a symlink, or someone else's)
+  hint: remove it; the runtime makes it anew",
+        path = .0.display()
+    )]
+    NotOurs(PathBuf),
 }
 
 impl RuntimeError {

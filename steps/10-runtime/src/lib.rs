@@ -8,23 +8,37 @@
 //! | concept | file |
 //! |---|---|
 //! | **the monitor**: the parent a detached container needs, double-forked (this step's idea) | [`monitor.rs`](monitor) |
-//! | **records**: one directory per container, its state written whole, under a lock | [`record.rs`](record) |
+//! | **records**: one directory per container, its state written whole, under a lock | [`record.rs`](record), [`records.rs`](records) |
 //! | the layer that keeps a record true: made, running, exited | [`recorded.rs`](recorded) |
-//! | **logs**: Docker's json-file, capped and rotated; `logs -f` | [`logs.rs`](logs) |
+//! | **the console**: a detached container's stdio (pipes or a pty), logged, and `attach.sock` | [`console.rs`](console) |
+//! | **logs**: Docker's json-file, capped and rotated | [`logs.rs`](logs) |
+//! | `logs -f`: reading while the console writes and rotates | [`log_reader.rs`](log_reader) |
+//! | `attach`: your terminal to the console again; Ctrl-P Ctrl-Q | [`attach.rs`](attach) |
 //! | signalling a process we did not start: pid + start time, pidfd | [`pidfd.rs`](pidfd) |
 //! | `ps`: what is running, for how long, how it ended | [`ps.rs`](ps) |
-//! | `stop`, `kill`, `rm`, `logs`, `ps` | [`commands.rs`](commands) |
+//! | `stop`, `kill`, `rm`: signals through pidfds, then the monitor's cleanup | [`ending.rs`](ending) |
+//! | `ps`, `logs`, `attach`, and which subcommand does what | [`commands.rs`](commands) |
+//! | **exec**: a new process in a running container, held as its own | [`exec.rs`](exec), [`join.rs`](join) |
+//! | CVE-2019-5736: `exec` runs from a sealed copy of itself | [`sealed.rs`](sealed) |
 //! | the command line: `-d`, `--log-opt`, and the subcommands | [`cli.rs`](cli) |
 
+pub mod attach;
 pub mod cli;
 pub mod commands;
+pub mod console;
+pub mod ending;
 pub mod error;
+pub mod exec;
+pub mod join;
+pub mod log_reader;
 pub mod logs;
 pub mod monitor;
 pub mod pidfd;
 pub mod ps;
 pub mod record;
 pub mod recorded;
+pub mod records;
+pub mod sealed;
 
 use std::fs::File;
 use std::process::ExitCode;
@@ -34,20 +48,27 @@ use step01_chroot::error::exit_code;
 use step01_chroot::flags::FlagGroups;
 use step01_chroot::layer::Layers;
 use step01_chroot::spec::Spec;
-use step01_chroot::{Container, Error, Result};
+use step01_chroot::{Container, Error, ExitStatus, Result};
 use step07_overlay::cli::OverlayArgs;
 use step09_registry::cli::RegistryArgs;
 
 use crate::cli::{RuntimeArgs, RuntimeFlags};
+use crate::console::Ends;
 use crate::logs::LogOptions;
 use crate::monitor::Word;
-use crate::record::{Config, Records};
+use crate::record::Config;
 use crate::recorded::Recorded;
+use crate::records::Records;
 
 // ANCHOR: layers
 /// Step 10's layers: its record first (recorded.rs says why first), then
-/// step 09's. `caller` is `run -d`'s pipe, in a monitor.
-pub fn layers(args: &impl RuntimeFlags, spec: &Spec, caller: Option<File>) -> Result<Layers> {
+/// step 09's. `monitor`: `run -d`'s pipe and the console's ends, in a
+/// monitor.
+pub fn layers(
+    args: &impl RuntimeFlags,
+    spec: &Spec,
+    monitor: Option<(File, Ends)>,
+) -> Result<Layers> {
     let own: &RuntimeArgs = args.group();
     let overlay: &OverlayArgs = args.group();
     let registry: &RegistryArgs = args.group();
@@ -61,23 +82,40 @@ pub fn layers(args: &impl RuntimeFlags, spec: &Spec, caller: Option<File>) -> Re
         image,
         command: spec.command.clone(),
         created: record::now(),
-        stop_signal: "SIGTERM".into(),
+        stop_signal: stop_signal(spec, overlay.image.as_deref()),
         detached: own.detach,
         auto_remove: overlay.rm,
         log: LogOptions::from_flags(&own.log_opts).map_err(Error::layer)?,
+        argv: std::env::args().collect(),
     };
     let records = Records::new(&spec.state_dir);
     let mut layers = Layers::new();
-    layers.push(Recorded::new(records, config, caller));
+    layers.push(Recorded::new(records, config, monitor));
     layers.append(step09_registry::layers(args, spec)?);
     Ok(layers)
 }
 // ANCHOR_END: layers
 
+/// What `stop` sends first: the image's StopSignal (nginx asks for
+/// SIGQUIT, to finish its requests), or SIGTERM.
+fn stop_signal(spec: &Spec, image: Option<&str>) -> String {
+    let config = image.and_then(|name| {
+        step09_registry::local::Local::new(&spec.state_dir)
+            .config(name)
+            .ok()
+            .flatten()
+    });
+    config
+        .and_then(|c| c.config().clone())
+        .and_then(|c| c.stop_signal().clone())
+        .filter(|s| crate::pidfd::parse_signal(s).is_ok())
+        .unwrap_or_else(|| "SIGTERM".into())
+}
+
 /// Step 10's container.
-pub fn container(args: &impl RuntimeFlags, caller: Option<File>) -> Result<Container> {
+pub fn container(args: &impl RuntimeFlags, monitor: Option<(File, Ends)>) -> Result<Container> {
     args.group::<RunArgs>()
-        .container(|spec| layers(args, spec, caller))
+        .container(|spec| layers(args, spec, monitor))
 }
 
 /// Runs the container these flags describe: in the foreground, detached
@@ -96,7 +134,13 @@ pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>) -> ExitCode {
     if own.detach {
         return detach(args);
     }
-    let result = container(args, None).and_then(|c| c.run());
+    if !own.log_opts.is_empty() {
+        step01_chroot::cli::usage_error(
+            "--log-opt is for a detached container's log, and a foreground one has none",
+            "add -d, or leave --log-opt out",
+        );
+    }
+    let result = container(args, None).and_then(|c| run_recorded(c, &run.state_dir));
     finish(run, result)
 }
 
@@ -104,16 +148,8 @@ pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>) -> ExitCode {
 /// and passes on its word.
 fn detach(args: &impl RuntimeFlags) -> ExitCode {
     let run: &RunArgs = args.group();
-    let refuse = |message: &str, hint: &str| step01_chroot::cli::usage_error(message, hint);
-    if run.tty || run.interactive {
-        refuse(
-            "-d with -i or -t: a detached container has no terminal or input of yours (not yet: \
-             attach comes later)",
-            "leave out -i and -t, or run in the foreground",
-        );
-    }
     if run.trace.step.is_some() {
-        refuse(
+        step01_chroot::cli::usage_error(
             "--step pauses at a terminal, and a detached container has none",
             "run in the foreground to step through it",
         );
@@ -142,15 +178,41 @@ fn detach(args: &impl RuntimeFlags) -> ExitCode {
 /// layer holding `run -d`'s pipe; and, if the container never ran, the
 /// reason, for `run -d` to print.
 fn as_monitor(args: &impl RuntimeFlags, mut caller: File) -> ExitCode {
-    let result = container(args, caller.try_clone().ok()).and_then(|c| c.run());
-    match result {
+    let run: &RunArgs = args.group();
+    let fail = |caller: &mut File, message: String, code: u8| {
+        monitor::say(caller, &Word::Failed { message, code });
+        ExitCode::from(code)
+    };
+    // Our stdio first: the checks of `-it` look at our stdin.
+    let ends = match Ends::open(run.tty, run.interactive) {
+        Ok(ends) => ends,
+        Err(err) => {
+            let message = format!("making the container's stdio: {err}");
+            return fail(&mut caller, message, exit_code::RUNTIME_ERROR);
+        }
+    };
+    let copy = caller.try_clone().ok().map(|c| (c, ends));
+    match container(args, copy).and_then(|c| run_recorded(c, &run.state_dir)) {
         Ok(status) => ExitCode::from(status.code()),
         // (If the command ran, `run -d` has its word and is gone.)
-        Err(err) => {
-            let (message, code) = (err.to_string(), err.exit_code());
-            monitor::say(&mut caller, &Word::Failed { message, code });
-            ExitCode::from(code)
-        }
+        Err(err) => fail(&mut caller, err.to_string(), err.exit_code()),
     }
 }
 // ANCHOR_END: as_monitor
+
+/// Runs `container`; if it fails after its record was made (a command that
+/// is not there, a layer that could not be set up), the record keeps the
+/// error and its exit code, as `ps -a` and `inspect` show.
+fn run_recorded(container: Container, state_dir: &std::path::Path) -> Result<ExitStatus> {
+    let id = container.spec().id.clone();
+    let result = container.run();
+    if let Err(err) = &result
+        && let Ok(record) = Records::new(state_dir).find(&id)
+    {
+        let _ = record.update(|state| {
+            state.exit_code = Some(err.exit_code());
+            state.error = Some(err.to_string());
+        });
+    }
+    result
+}

@@ -1,9 +1,9 @@
 //! A detached container's output, kept: Docker's `json-file` log.
 //!
 //! Nobody is at a terminal to read a detached container's output, so its
-//! monitor hands the container's stdout and stderr pipes to a **logger**
-//! (a process of its own, see monitor.rs), which writes one JSON object a
-//! line, as Docker's default log driver does:
+//! monitor hands the container's stdout and stderr to a **console** (a
+//! process of its own, console.rs), which writes one JSON object a line,
+//! as Docker's default log driver does:
 //!
 //! ```text
 //! {"log":"hello\n","stream":"stdout","time":"2026-12-02T03:04:05.123456789Z"}
@@ -13,17 +13,19 @@
 //! without one (a program that never prints a newline must not make the
 //! logger hold its output for ever). The file is capped: past `max-size`
 //! it is renamed `json.log.1` (the older ones shift up) and a new one is
-//! begun; `max-file` files are kept in all. `logs` reads them oldest first.
+//! begun; `max-file` files are kept in all. `logs` reads them oldest first
+//! (log_reader.rs).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::RuntimeError;
+
+/// The most files `max-file` may keep (`logs` reads them all, oldest first).
+const MAX_FILES: u32 = 60;
 
 /// The longest piece of a line written as one entry.
 const PARTIAL_LINE: usize = 16 << 10;
@@ -57,7 +59,7 @@ impl LogOptions {
                 flag: "--log-opt",
                 value: flag.clone(),
                 why: why.into(),
-                hint: "json-file's options: max-size=10m (at least 4k), max-file=3",
+                hint: "json-file's options: max-size=10m (at least 4k), max-file=3 (at most 60)",
             };
             match flag.split_once('=') {
                 Some(("max-size", size)) => {
@@ -69,8 +71,8 @@ impl LogOptions {
                 }
                 Some(("max-file", n)) => {
                     options.max_file = n.parse().map_err(|_| bad("not a number"))?;
-                    if options.max_file == 0 {
-                        return Err(bad("at least one file is kept"));
+                    if !(1..=MAX_FILES).contains(&options.max_file) {
+                        return Err(bad("from 1 to 60 files"));
                     }
                 }
                 _ => return Err(bad("an option json-file does not have")),
@@ -110,6 +112,11 @@ impl JsonLog {
         })
     }
 
+    /// The open file's descriptor (for the console to keep).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.file)
+    }
+
     /// Writes one entry, rotating first if it would not fit.
     pub fn write(&mut self, stream: &str, text: &[u8]) -> std::io::Result<()> {
         let entry = Entry {
@@ -127,41 +134,68 @@ impl JsonLog {
         Ok(())
     }
 
-    /// json.log.N-1 → json.log.N, …, json.log → json.log.1 (the oldest
-    /// falls off the end), then a new json.log.
+    /// json.log → json.log.N, N one more than the newest there; the
+    /// oldest beyond `max-file` go; then a new json.log. A rotated file
+    /// keeps its name until it goes, so a reader can find it again.
     fn rotate(&mut self) -> std::io::Result<()> {
-        let kept = self.options.max_file;
-        for n in (1..kept).rev() {
-            let from = numbered(&self.path, n - 1);
-            if from.exists() {
-                fs::rename(&from, numbered(&self.path, n))?;
-            }
-        }
+        let kept = u64::from(self.options.max_file);
         if kept == 1 {
             fs::remove_file(&self.path)?;
+        } else {
+            let newest = rotated(&self.path).last().map_or(0, |(n, _)| *n);
+            fs::rename(&self.path, numbered(&self.path, newest + 1))?;
+            for (n, old) in rotated(&self.path) {
+                if n + kept - 1 <= newest + 1 {
+                    fs::remove_file(old)?;
+                }
+            }
         }
         *self = JsonLog::open(&self.path, self.options)?;
         Ok(())
     }
 }
 
-/// `json.log` for 0, `json.log.N` otherwise.
-fn numbered(path: &Path, n: u32) -> PathBuf {
-    match n {
-        0 => path.to_path_buf(),
-        n => PathBuf::from(format!("{}.{n}", path.display())),
-    }
+/// `json.log.N`.
+pub(crate) fn numbered(path: &Path, n: u64) -> PathBuf {
+    PathBuf::from(format!("{}.{n}", path.display()))
+}
+
+/// The rotated files of `json.log` at `path`, oldest (lowest N) first.
+pub(crate) fn rotated(path: &Path) -> Vec<(u64, PathBuf)> {
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut found: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e
+                .file_name()
+                .to_str()?
+                .strip_prefix(&name)?
+                .strip_prefix('.')?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// Cuts one stream into lines as it comes.
 #[derive(Debug, Default)]
-struct Lines {
+pub struct Lines {
     pending: Vec<u8>,
 }
 
 impl Lines {
     /// Takes `bytes`, gives the whole lines (and overlong pieces) now complete.
-    fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         self.pending.extend_from_slice(bytes);
         let mut out = Vec::new();
         while let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
@@ -174,189 +208,9 @@ impl Lines {
     }
 
     /// What is left at end-of-file.
-    fn rest(&mut self) -> Option<Vec<u8>> {
+    pub fn rest(&mut self) -> Option<Vec<u8>> {
         (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
     }
-}
-
-/// The logger's loop: reads the container's stdout and stderr until both
-/// end, and writes each line to `log` as it comes. One thread, poll(2).
-pub fn copy_to_log(stdout: OwnedFd, stderr: OwnedFd, log: &mut JsonLog) {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut streams = [
-        (Some(File::from(stdout)), "stdout", Lines::default()),
-        (Some(File::from(stderr)), "stderr", Lines::default()),
-    ];
-    let mut buf = vec![0u8; 64 << 10];
-    while streams.iter().any(|(f, ..)| f.is_some()) {
-        let ready: Vec<bool> = {
-            let mut fds: Vec<PollFd> = streams
-                .iter()
-                .filter_map(|(f, ..)| f.as_ref())
-                .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN))
-                .collect();
-            if poll(&mut fds, PollTimeout::NONE).is_err() {
-                continue; // EINTR
-            }
-            fds.iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect()
-        };
-        let open = streams.iter_mut().filter(|(f, ..)| f.is_some());
-        for ((file, name, lines), ready) in open.zip(ready) {
-            if !ready {
-                continue;
-            }
-            let n = file
-                .as_mut()
-                .map_or(Ok(0), |f| f.read(&mut buf))
-                .unwrap_or(0);
-            let pieces = match n {
-                0 => {
-                    *file = None;
-                    lines.rest().into_iter().collect()
-                }
-                n => lines.push(&buf[..n]),
-            };
-            for piece in pieces {
-                // A full disk loses lines, not the container.
-                let _ = log.write(name, &piece);
-            }
-        }
-    }
-}
-
-/// `logs`: which lines, and how.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Show {
-    /// The last N lines only.
-    pub tail: Option<usize>,
-    /// Each line prefixed with its time.
-    pub timestamps: bool,
-}
-
-/// Prints the log in `dir` (rotated files first), to stdout or stderr as
-/// each line was written. With `follow`, goes on printing what comes until
-/// `done()` says the container has ended (and its logger with it).
-pub fn print(
-    dir: &Path,
-    show: Show,
-    follow: bool,
-    mut done: impl FnMut() -> bool,
-) -> Result<(), RuntimeError> {
-    let path = dir.join("json.log");
-    let mut entries = Vec::new();
-    let rotated = (1..64)
-        .map(|n| numbered(&path, n))
-        .take_while(|p| p.exists());
-    for file in rotated.collect::<Vec<_>>().iter().rev() {
-        if let Some(mut whole) = Reading::open(file)? {
-            whole.read_new(&mut entries)?;
-        }
-    }
-    let mut current = Reading::open(&path)?;
-    if let Some(current) = &mut current {
-        current.read_new(&mut entries)?;
-    }
-    let skip = show.tail.map_or(0, |n| entries.len().saturating_sub(n));
-    for entry in &entries[skip..] {
-        emit(entry, show);
-    }
-    if !follow {
-        return Ok(());
-    }
-    loop {
-        // Asked before reading: when the container has ended, one last
-        // read finds everything its logger wrote.
-        let over = done();
-        let mut more = Vec::new();
-        if let Some(current) = &mut current {
-            // Renamed to json.log.1 or not, our descriptor reads on.
-            current.read_new(&mut more)?;
-        }
-        // Rotated: a new json.log, read from its start.
-        let rotated = current.as_ref().and_then(|c| c.ino) != inode(&path);
-        if rotated && let Some(mut new) = Reading::open(&path)? {
-            new.read_new(&mut more)?;
-            current = Some(new);
-        }
-        more.iter().for_each(|e| emit(e, show));
-        if over {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
-}
-
-/// A log file being read: its descriptor (which follows the file through
-/// a rename), its inode, and how far it has been read.
-struct Reading {
-    path: PathBuf,
-    reader: BufReader<File>,
-    ino: Option<u64>,
-}
-
-impl Reading {
-    /// `None` if there is no such file (yet).
-    fn open(path: &Path) -> Result<Option<Reading>, RuntimeError> {
-        use std::os::unix::fs::MetadataExt;
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(RuntimeError::io("reading", path)(err)),
-        };
-        let ino = file.metadata().ok().map(|m| m.ino());
-        Ok(Some(Reading {
-            path: path.to_path_buf(),
-            reader: BufReader::new(file),
-            ino,
-        }))
-    }
-
-    /// Appends the whole lines written since the last call. A line the
-    /// logger is still writing waits for the next call.
-    fn read_new(&mut self, out: &mut Vec<Entry>) -> Result<(), RuntimeError> {
-        let mut line = String::new();
-        loop {
-            let n = self
-                .reader
-                .read_line(&mut line)
-                .map_err(RuntimeError::io("reading", &self.path))?;
-            if n == 0 || !line.ends_with('\n') {
-                // Not a whole line yet: give back what was read of it.
-                let back = -(line.len() as i64);
-                self.reader
-                    .seek_relative(back)
-                    .map_err(RuntimeError::io("reading", &self.path))?;
-                return Ok(());
-            }
-            // A damaged line is skipped: the rest of the log is still worth reading.
-            if let Ok(entry) = serde_json::from_str(&line) {
-                out.push(entry);
-            }
-            line.clear();
-        }
-    }
-}
-
-/// The inode `path` names now, if any.
-fn inode(path: &Path) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).ok().map(|m| m.ino())
-}
-
-/// One entry, where the container wrote it.
-fn emit(entry: &Entry, show: Show) {
-    let stamp = match show.timestamps {
-        true => format!("{} ", entry.time),
-        false => String::new(),
-    };
-    let text = format!("{stamp}{}", entry.log);
-    let _ = match entry.stream.as_str() {
-        "stderr" => std::io::stderr().lock().write_all(text.as_bytes()),
-        _ => std::io::stdout().lock().write_all(text.as_bytes()),
-    };
 }
 
 #[cfg(test)]
@@ -390,12 +244,15 @@ mod tests {
                 .unwrap();
         }
         assert!(fs::metadata(&path).unwrap().len() <= 4096);
-        assert!(numbered(&path, 1).exists());
-        assert!(!numbered(&path, 2).exists(), "max-file=2 keeps two files");
+        let kept = rotated(&path);
+        assert_eq!(kept.len(), 1, "max-file=2 keeps two files: {kept:?}");
         let mut entries = Vec::new();
-        for file in [numbered(&path, 1), path.clone()] {
-            let mut reading = Reading::open(&file).unwrap().unwrap();
-            reading.read_new(&mut entries).unwrap();
+        for file in [kept[0].1.clone(), path.clone()] {
+            let text = fs::read_to_string(file).unwrap();
+            entries.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<Entry>(l).unwrap()),
+            );
         }
         // The newest lines, in order, none lost between the two files.
         assert_eq!(entries.last().unwrap().log, "line 199\n");

@@ -1,10 +1,12 @@
 //! `10-runtime`: step 09's runtime, with containers that live on their
-//! own: `run -d`, `ps`, `logs`, `stop`, `kill`, `rm`. The concepts are in
-//! the library.
+//! own: `run -d`, `ps`, `logs`, `exec`, `stop`, `kill`, `rm`. The concepts
+//! are in the library.
 
 use clap::parser::ValueSource;
 use std::process::ExitCode;
-use step01_chroot::cli::{RunArgs, finish_command, flags_given, parse_with_matches, usage_error};
+use step01_chroot::cli::{
+    RunArgs, finish, finish_command, flags_given, parse_with_matches, usage_error,
+};
 use step01_chroot::flags::FlagGroups;
 use step02_pid_ns::cli::PidNsArgs;
 use step03_user_ns::cli::UserNsArgs;
@@ -14,10 +16,10 @@ use step06_netns_veth::cli::NetArgs;
 use step07_overlay::cli::OverlayArgs;
 use step08_security::cli::SecurityArgs;
 use step09_registry::cli::{Command as Step09, PullPolicy, RegistryArgs};
-use step10_runtime::cli::{Command, RuntimeArgs};
+use step10_runtime::cli::{Command, ExecArgs, Lifecycle, RuntimeArgs};
 
 step01_chroot::step_command_line! {
-    /// Run containers in the foreground or the background, and live with them: ps, logs, stop, kill, rm.
+    /// Run containers in the foreground or the background, and live with them: ps, logs, exec, stop, kill, rm.
     ///
     /// Step 10 of the container workshop: `10-runtime run -d --name web busybox httpd -f`, then `10-runtime logs web`.
     #[command(name = "10-runtime", version)]
@@ -40,18 +42,12 @@ step01_chroot::step_command_line! {
 fn main() -> ExitCode {
     // A monitor (monitor.rs) is this program again, with the same words.
     let monitor_of = step10_runtime::monitor::caller_from_env();
-    let (mut cli, mut matches): (Cli, _) = parse_with_matches();
-    let definition = <Cli as clap::CommandFactory>::command();
+    let (cli, matches): (Cli, _) = parse_with_matches();
+    let argv: Vec<String> = std::env::args().collect();
     match &cli.command {
-        Some(Command::Earlier(Step09::Run { words })) => {
-            // Docker's shape, read again as step 09 reads it.
-            let argv: Vec<String> = std::env::args().collect();
-            let (before, after) = step09_registry::run_line::split(&argv, words);
-            let image;
-            (cli, matches, image) = step09_registry::run_line::reparse(&definition, before, after);
-            cli.overlay.image = Some(image);
-        }
+        Some(Command::Earlier(Step09::Run { .. })) | None => {}
         Some(command) => {
+            let definition = <Cli as clap::CommandFactory>::command();
             if let Some(flag) = flags_given(&definition, &matches)
                 .iter()
                 .find(|f| *f != "--state-dir")
@@ -64,29 +60,106 @@ fn main() -> ExitCode {
             }
             let state_dir = &cli.run.state_dir;
             return match command {
+                Command::Own(Lifecycle::Exec(exec)) => exec_in(exec, state_dir),
                 Command::Own(own) => step10_runtime::commands::run(own, state_dir),
                 Command::Earlier(earlier) => {
                     finish_command(step09_registry::commands::run(earlier, state_dir))
                 }
             };
         }
-        None => {}
     }
+    let (mut cli, matches) = run_line(cli, matches, &argv);
     if cli.group::<NetArgs>().cleanup {
+        let definition = <Cli as clap::CommandFactory>::command();
         return step07_overlay::main(&cli, None, &definition, &matches);
     }
-    cli.registry.command_given = matches.value_source("command") == Some(ValueSource::CommandLine);
     if monitor_of.is_some() {
         // Its caller pulled the image already, and has the terminal.
         cli.run.trace.quiet = true;
         cli.registry.pull = PullPolicy::Missing;
     }
-    if let Some(name) = cli.overlay.image.clone() {
-        cli.registry.image_asked = Some(name.clone());
-        match step09_registry::image_for_run(&name, &cli) {
-            Ok(store_name) => cli.overlay.image = Some(store_name),
-            Err(err) => return finish_command(Err(err)),
-        }
+    if let Err(err) = resolve_image(&mut cli) {
+        return finish_command(Err(err));
     }
     step10_runtime::run(&cli, monitor_of)
+}
+
+/// A container's command line, read whole: `[FLAGS] COMMAND`, or Docker's
+/// `run [FLAGS] IMAGE [COMMAND]`, read again as step 09 reads it.
+fn run_line(cli: Cli, matches: clap::ArgMatches, argv: &[String]) -> (Cli, clap::ArgMatches) {
+    let (mut cli, matches) = match &cli.command {
+        Some(Command::Earlier(Step09::Run { words })) => {
+            let definition = <Cli as clap::CommandFactory>::command();
+            let (before, after) = step09_registry::run_line::split(argv, words);
+            let (mut cli, matches, image): (Cli, _, _) =
+                step09_registry::run_line::reparse(&definition, before, after);
+            cli.overlay.image = Some(image);
+            (cli, matches)
+        }
+        _ => (cli, matches),
+    };
+    cli.registry.command_given = matches.value_source("command") == Some(ValueSource::CommandLine);
+    (cli, matches)
+}
+
+/// `--image NAME`: the name in step 07's store (pulled first, as `--pull`
+/// says), the name given kept for messages.
+fn resolve_image(cli: &mut Cli) -> step01_chroot::Result<()> {
+    if let Some(name) = cli.overlay.image.clone() {
+        cli.registry.image_asked = Some(name.clone());
+        cli.overlay.image = Some(step09_registry::image_for_run(&name, cli)?);
+    }
+    Ok(())
+}
+
+/// `exec`: from a sealed copy of ourselves (sealed.rs), the container's
+/// own command line read again from its record, with the exec's command,
+/// user, directory and environment put in.
+fn exec_in(exec: &ExecArgs, state_dir: &std::path::Path) -> ExitCode {
+    if let Err(err) = step10_runtime::sealed::reexec_sealed() {
+        eprintln!("error: running from a sealed copy of this program: {err}");
+        return ExitCode::from(step01_chroot::error::exit_code::RUNTIME_ERROR);
+    }
+    let record = match step10_runtime::records::Records::new(state_dir).find(&exec.container) {
+        Ok(record) => record,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !matches!(
+        record.view(),
+        Ok((_, step10_runtime::record::Life::Running))
+    ) {
+        eprintln!("error: container {} is not running", exec.container);
+        return ExitCode::FAILURE;
+    }
+    let argv = &record.config.argv;
+    let parsed = <Cli as clap::Parser>::try_parse_from(argv).and_then(|cli| {
+        let matches = <Cli as clap::CommandFactory>::command().try_get_matches_from(argv)?;
+        Ok((cli, matches))
+    });
+    let Ok((cli, matches)) = parsed else {
+        eprintln!(
+            "error: the command line in the record of {} does not parse: {argv:?}",
+            exec.container
+        );
+        return ExitCode::FAILURE;
+    };
+    let (mut cli, _) = run_line(cli, matches, argv);
+    cli.run.command = exec.command.clone();
+    cli.registry.command_given = true;
+    // Docker's exec runs the command as given: no entrypoint before it.
+    cli.registry.entrypoint = Some(String::new());
+    cli.registry.pull = PullPolicy::Never;
+    cli.run.env.extend(exec.env.iter().cloned());
+    (cli.run.interactive, cli.run.tty) = (exec.interactive, exec.tty);
+    cli.run.trace.quiet = exec.quiet;
+    cli.run.trace.step = None;
+    cli.registry.user = exec.user.clone().or(cli.registry.user);
+    cli.registry.workdir = exec.workdir.clone().or(cli.registry.workdir);
+    let result = resolve_image(&mut cli)
+        .and_then(|()| step10_runtime::exec::container(&cli, &record))
+        .and_then(|c| c.run());
+    finish(&cli.run, result)
 }

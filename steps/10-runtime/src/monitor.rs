@@ -13,8 +13,9 @@
 //!   terminal) becomes the monitor. Its parent is gone, so the kernel
 //!   re-parents it to init (or the nearest subreaper). Nothing the caller
 //!   does later (exit, Ctrl-C, closing the terminal) reaches it;
-//! * its stdin is /dev/null, and its stdout and stderr, which the engine
-//!   relays the container's output to, are pipes to a **logger** (logs.rs);
+//! * its stdin, stdout and stderr, which the engine relays the container's
+//!   stdio to, are pipes or a pty to a **console** (console.rs), which
+//!   logs the output and lets `attach` in;
 //! * it says how the start went over a pipe, as one line of JSON on
 //!   descriptor 3, named by the variable `WORKSHOP_MONITOR_FD` (runc
 //!   passes its init pipe the same way, `_LIBCONTAINER_INITPIPE`). `run
@@ -22,22 +23,20 @@
 //!
 //! ```text
 //! run -d ──fork──▶ (child) ──fork──▶ monitor ─── engine, as in steps 01-09
-//!   │                exit               │ fork ▶ logger: pipes → json.log
+//!   │                exit               │ fork ▶ console: json.log, attach.sock
 //!   │◀──── {"running":"3f2a…"} ─────────┤ clone ▶ container
 //!   print 3f2a…, exit 0                 │ waitpid … cleanup, "exited" in state.json
 //! ```
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::OFlag;
-use nix::unistd::{ForkResult, Pid, pipe2};
+use nix::unistd::pipe2;
 use serde::{Deserialize, Serialize};
-
-use crate::record::Record;
 
 /// The variable that makes this program a monitor, and names the
 /// descriptor of the pipe to its caller.
@@ -58,6 +57,9 @@ pub enum Word {
 /// command (which the engine starts with our descriptors) never gets it.
 pub fn caller_from_env() -> Option<File> {
     let fd: i32 = std::env::var(MONITOR_FD).ok()?.parse().ok()?;
+    // SAFETY: called first thing in main, with one thread: nobody reads
+    // the environment meanwhile. (Gone from ours, it reaches no helper.)
+    unsafe { std::env::remove_var(MONITOR_FD) };
     let moved = nix::fcntl::fcntl(
         // SAFETY: the descriptor our caller left us; we only duplicate it.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
@@ -85,36 +87,54 @@ pub fn start() -> std::io::Result<Word> {
     let writer = to_us.as_raw_fd();
     let mut argv = std::env::args_os();
     let mut monitor = Command::new("/proc/self/exe");
+    // (The working directory stays ours: relative paths on the command
+    // line, which the monitor reads again, mean what they meant here.)
     monitor
         .arg0(argv.next().unwrap_or_default())
         .args(argv)
         .env(MONITOR_FD, "3")
-        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: runs in the forked child before execve: fork, setsid and
-    // dup2 are async-signal-safe, and nothing here allocates.
+    // SAFETY: runs in the forked child before execve. Only raw system
+    // calls, no allocation and no lock: the fork here is the system call
+    // (glibc's fork() would run atfork handlers, which need not be
+    // async-signal-safe), and std has made sure 0, 1 and 2 are open, so
+    // `writer` is not one of them.
     unsafe {
         monitor.pre_exec(move || {
             // The second fork: the first child exits here, at once, and
             // the grandchild goes on to execve as the monitor, parentless.
-            match libc::fork() {
+            match libc::syscall(libc::SYS_fork) {
                 -1 => return Err(std::io::Error::last_os_error()),
                 0 => {}
                 _ => libc::_exit(0),
             }
-            libc::setsid();
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
             // Descriptor 3, without close-on-exec: it survives execve.
             if libc::dup2(writer, 3) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Nothing else of our caller's: a descriptor it left open
+            // (`5>&1`, a script's flock) would stay open for as long as
+            // the container lives.
+            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+            // A caller that ignores SIGCHLD would leave the monitor
+            // ignoring it too (it survives execve), and the engine's
+            // waitpid would find no child.
+            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
             Ok(())
         });
     }
     let mut first_child = monitor.spawn()?;
     drop(to_us);
-    first_child.wait()?;
+    // ECHILD: our own caller ignores SIGCHLD, and the kernel reaped it.
+    match first_child.wait() {
+        Err(err) if err.raw_os_error() != Some(libc::ECHILD) => return Err(err),
+        _ => {}
+    }
     let mut line = String::new();
     BufReader::new(File::from(from_monitor)).read_line(&mut line)?;
     serde_json::from_str(&line).or_else(|_| {
@@ -125,80 +145,3 @@ pub fn start() -> std::io::Result<Word> {
     })
 }
 // ANCHOR_END: start
-
-// ANCHOR: logger
-/// Forks the logger, and makes our stdout and stderr its pipes: what the
-/// engine relays from the container goes to json.log from here on. Done
-/// while we are one thread (checked), before the engine starts any.
-pub fn start_logger(record: &Record) -> std::io::Result<Pid> {
-    let path = record.dir().join("json.log");
-    let options = record.config.log;
-    // Made here, so that an error is ours to report.
-    drop(crate::logs::JsonLog::open(&path, options)?);
-    let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)?;
-    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
-    assert_eq!(
-        threads(),
-        1,
-        "the logger is forked while the monitor has one thread"
-    );
-    // SAFETY: one thread (asserted above): the child's copy of memory
-    // holds no lock another thread took.
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Child => {
-            // The logger holds its two pipes and nothing else of ours:
-            // not the caller's pipe, not the monitor's lock (which would
-            // otherwise outlive the monitor here).
-            // SAFETY: dup2 and close_range on descriptors; the pipes move
-            // to 3 and 4, everything above goes, 0-2 become /dev/null.
-            unsafe {
-                libc::dup2(out_read.as_raw_fd(), 3);
-                libc::dup2(err_read.as_raw_fd(), 4);
-                libc::close_range(5, libc::c_uint::MAX, 0);
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                for fd in 0..3 {
-                    libc::dup2(null, fd);
-                }
-                libc::close(null);
-            }
-            std::mem::forget((out_read, out_write, err_read, err_write));
-            if let Ok(mut log) = crate::logs::JsonLog::open(&path, options) {
-                // SAFETY: 3 and 4 are the pipes' read ends, ours alone now.
-                let (out, err) = unsafe { (OwnedFd::from_raw_fd(3), OwnedFd::from_raw_fd(4)) };
-                crate::logs::copy_to_log(out, err, &mut log);
-            }
-            // SAFETY: the logger's work is done; no destructor of the
-            // monitor's state (copied by fork) must run in it.
-            unsafe { libc::_exit(0) }
-        }
-        ForkResult::Parent { child } => {
-            drop((out_read, err_read));
-            // SAFETY: dup2 onto our stdout and stderr; the pipes' other
-            // copies close with their OwnedFds.
-            unsafe {
-                libc::dup2(out_write.as_raw_fd(), 1);
-                libc::dup2(err_write.as_raw_fd(), 2);
-            }
-            Ok(child)
-        }
-    }
-}
-// ANCHOR_END: logger
-
-/// Ends the logger: closes our stdout and stderr (its pipes' last write
-/// ends), so it reads end-of-file, writes what is left, and exits.
-pub fn stop_logger(logger: Pid) {
-    if let Ok(null) = File::options().write(true).open("/dev/null") {
-        // SAFETY: dup2 onto our stdout and stderr.
-        unsafe {
-            libc::dup2(null.as_raw_fd(), 1);
-            libc::dup2(null.as_raw_fd(), 2);
-        }
-    }
-    let _ = nix::sys::wait::waitpid(logger, None);
-}
-
-/// How many threads this process has (/proc/self/task).
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
-}

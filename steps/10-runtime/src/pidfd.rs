@@ -45,6 +45,11 @@ impl Process {
         (start_time(pid) == Some(start)).then_some(Process { fd })
     }
 
+    /// Its pidfd, for setns(2).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Sends `signal` to it; ESRCH once it has exited.
     pub fn signal(&self, signal: Signal) -> nix::Result<()> {
         // SAFETY: a pidfd we own, a signal number, no siginfo, no flags.
@@ -63,10 +68,16 @@ impl Process {
     /// Waits at most `limit` for it to exit; whether it did.
     pub fn wait_exit(&self, limit: Duration) -> bool {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        let deadline = std::time::Instant::now() + limit;
+        // No deadline for a limit past the end of time (`stop -t` huge).
+        let deadline = std::time::Instant::now().checked_add(limit);
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            let timeout = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
             let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, timeout) {
                 Ok(0) => return false,

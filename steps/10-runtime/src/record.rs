@@ -25,7 +25,6 @@
 //! however it dies. [`Record::view`] asks that lock.
 
 use std::fs::{self, File};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -57,6 +56,10 @@ pub struct Config {
     pub auto_remove: bool,
     /// `--log-opt`s.
     pub log: LogOptions,
+    /// The command line that made it, the program's name first: `exec`
+    /// reads it again to hold a new process to what this one is held to.
+    #[serde(default)]
+    pub argv: Vec<String>,
 }
 
 /// Where a container is in its life, as its monitor last wrote it.
@@ -120,147 +123,31 @@ pub enum Life {
     MonitorGone,
 }
 
-/// All records: `<state>/records` (step 05 has `containers/` for its /etc files).
-#[derive(Clone, Debug)]
-pub struct Records {
-    dir: PathBuf,
-}
-
 /// One container's directory.
 #[derive(Clone, Debug)]
 pub struct Record {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Read when the record was opened; it never changes.
     pub config: Config,
 }
 
-impl Records {
-    /// The records under `state_dir`.
-    pub fn new(state_dir: &Path) -> Self {
-        Records {
-            dir: state_dir.join("records"),
-        }
-    }
-
-    /// Makes the record of a new container, unless its name is taken.
-    /// Under a lock on the whole list, so two runs with one `--name` cannot
-    /// both find it free.
-    pub fn create(&self, config: Config, monitor_pid: i32) -> Result<Record> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(RuntimeError::io("making", &self.dir))?;
-        let _lock = lock(&self.dir)?;
-        self.sweep();
-        self.check_name(&config.name)?;
-        let dir = self.dir.join(&config.id);
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(RuntimeError::io("making", &dir))?;
-        // The state, then the config: a record without its config is not
-        // listed, so nobody sees one without a state.
-        let record = Record { dir, config };
-        write_whole(&record.dir.join("state.json"), &State::created(monitor_pid))?;
-        write_whole(&record.dir.join("config.json"), &record.config)?;
-        Ok(record)
-    }
-
-    /// Refuses a name another container has (as its name or its id).
-    pub fn check_name(&self, name: &str) -> Result<()> {
-        let taken = self.list()?.into_iter().find(|r| {
-            (r.config.name == name || r.config.id == name)
-                && r.view().is_ok_and(|(_, life)| {
-                    // A --rm container whose monitor died is swept, not kept.
-                    life != Life::MonitorGone || !r.config.auto_remove
-                })
-        });
-        match taken {
-            Some(other) => Err(RuntimeError::NameInUse {
-                name: name.into(),
-                id: other.config.id,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Removes the records nobody wants: of containers whose monitor died
-    /// before they ran, or that were `--rm` (a killed run must leave nothing
-    /// that the next one does not remove). A container that ran and was
-    /// not `--rm` stays, shown as gone, until `rm`: it may have left a
-    /// writable layer its user wants, or logs.
-    fn sweep(&self) {
-        // Half made (its maker was killed before the config was written;
-        // we hold the lock makers hold) or half removed: garbage.
-        for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".removing-") {
-                let _ = fs::remove_dir_all(entry.path());
-            } else if !name.starts_with('.') && !entry.path().join("config.json").exists() {
-                let _ = remove_dir(&entry.path());
-            }
-        }
-        for record in self.list().unwrap_or_default() {
-            let unwanted = match record.view() {
-                Ok((state, Life::MonitorGone)) => record.config.auto_remove || state.pid.is_none(),
-                Ok(_) => false,
-                Err(_) => false,
-            };
-            if unwanted {
-                let _ = record.remove();
-            }
-        }
-    }
-
-    /// Every record, oldest first. One that cannot be read (a corrupt
-    /// file) is left out here, and named by [`Records::find`].
-    pub fn list(&self) -> Result<Vec<Record>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(RuntimeError::io("reading", &self.dir)(err)),
-        };
-        let mut records: Vec<Record> = entries
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| Record::open(&e.path()).ok())
-            .collect();
-        records.sort_by(|a, b| a.config.created.cmp(&b.config.created));
-        Ok(records)
-    }
-
-    /// The container `query` names: its name, its id, or the start of its
-    /// id when only one id starts so (as Docker finds them).
-    pub fn find(&self, query: &str) -> Result<Record> {
-        let not_found = || RuntimeError::NoSuchContainer(query.into());
-        if query.is_empty() || query.contains('/') || query.starts_with('.') {
-            return Err(not_found());
-        }
-        let exact = self.dir.join(query);
-        if exact.is_dir() {
-            return Record::open(&exact);
-        }
-        let records = self.list()?;
-        if let Some(named) = records.iter().find(|r| r.config.name == query) {
-            return Ok(named.clone());
-        }
-        let mut by_prefix = records
-            .into_iter()
-            .filter(|r| r.config.id.starts_with(query));
-        match (by_prefix.next(), by_prefix.next()) {
-            (Some(one), None) => Ok(one),
-            (Some(_), Some(_)) => Err(RuntimeError::Ambiguous(query.into())),
-            _ => Err(not_found()),
-        }
-    }
-}
-
 impl Record {
-    /// Reads the record in `dir`.
+    /// Reads the record in `dir`. Its id and name become paths (the
+    /// record's, step 07's writable layer): a config that names anything
+    /// but a plain id and a plain name is refused as damaged.
     pub fn open(dir: &Path) -> Result<Record> {
-        let config = read_json(&dir.join("config.json"))?;
+        let path = dir.join("config.json");
+        let config: Config = read_json(&path)?;
+        let damaged = |reason: &str| RuntimeError::Corrupt {
+            path: path.clone(),
+            reason: reason.into(),
+        };
+        if !is_id(&config.id) || dir.file_name() != Some(config.id.as_ref()) {
+            return Err(damaged("its id is not the directory's name"));
+        }
+        if !step07_overlay::store::valid_name(&config.name) {
+            return Err(damaged("its name is not a container's name"));
+        }
         Ok(Record {
             dir: dir.to_path_buf(),
             config,
@@ -298,6 +185,10 @@ impl Record {
         // CHECK: --lib record::tests::a_running_record_is_running_while_its_monitor_lives | running while the monitor lives, gone after
         // CHECK: --lib record::tests::a_record_whose_monitor_is_gone_says_so | a record whose monitor died is shown as gone
         // CHECK: --lib record::tests::a_state_is_written_whole_and_a_corrupt_one_is_named | an exited container is exited
+        if !self.dir.exists() {
+            // Removed (by `rm`, or by its monitor: --rm): it has ended.
+            return Ok((State::created(0), Life::Exited(None)));
+        }
         let state = self.state()?;
         if state.status == Status::Exited {
             return Ok((state.clone(), Life::Exited(state.exit_code)));
@@ -346,7 +237,7 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
 /// nothing that looks like a record: first renamed (rename(2) is atomic)
 /// to `.removing-…`, which nobody lists and the next sweep finishes.
 /// Already gone (another remover's): as good.
-fn remove_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_dir(dir: &Path) -> std::io::Result<()> {
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
     let doomed = dir.with_file_name(format!(".removing-{name}-{}", std::process::id()));
     fs::rename(dir, &doomed)
@@ -358,13 +249,13 @@ fn remove_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// An exclusive flock(2) on a directory, released on drop.
-fn lock(dir: &Path) -> Result<File> {
+pub(crate) fn lock(dir: &Path) -> Result<File> {
     let file = File::open(dir).map_err(RuntimeError::io("opening", dir))?;
     file.lock().map_err(RuntimeError::io("locking", dir))?;
     Ok(file)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = fs::read(path).map_err(RuntimeError::io("reading", path))?;
     serde_json::from_slice(&bytes).map_err(|err| RuntimeError::Corrupt {
         path: path.to_path_buf(),
@@ -373,7 +264,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 /// Writes `value` as JSON into `path`: aside, then renamed over it.
-fn write_whole(path: &Path, value: &impl Serialize) -> Result<()> {
+pub(crate) fn write_whole(path: &Path, value: &impl Serialize) -> Result<()> {
     let json = serde_json::to_vec_pretty(value).expect("plain data serializes");
     let name = path.file_name().expect("a file name").to_string_lossy();
     let aside = path.with_file_name(format!(".{name}.{}", std::process::id()));
@@ -381,9 +272,15 @@ fn write_whole(path: &Path, value: &impl Serialize) -> Result<()> {
     fs::rename(&aside, path).map_err(RuntimeError::io("writing", path))
 }
 
+/// Whether `text` is a container id: 12 hex digits (step 01's spec.rs).
+pub fn is_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Records;
 
     fn config(id: &str, name: &str) -> Config {
         Config {
@@ -396,6 +293,7 @@ mod tests {
             detached: true,
             auto_remove: false,
             log: LogOptions::default(),
+            argv: Vec::new(),
         }
     }
 

@@ -4,12 +4,12 @@
 //!
 //! ```text
 //! check()     the name is free                (nothing made yet)
-//! prepare()   the record, created + locked;   before any other layer makes
-//!             with -d, the logger             anything: a run killed from
+//! prepare()   the record, created;            before any other layer makes
+//!             with -d, the console            anything: a run killed from
 //!                                             here on is found by its record
 //! running()   "running", pid + start time; `run -d` is told
 //! cleanup()   last of all, once every other layer has cleaned up: the
-//!             logger flushed, then "exited" and the code (or, if the
+//!             console flushed, then "exited" and the code (or, if the
 //!             command never ran, no record at all); the engine lets go
 //!             of the run's lock after this, so a record that says
 //!             "running" with that lock free has lost its monitor
@@ -21,8 +21,10 @@ use nix::unistd::Pid;
 use step01_chroot::layer::{Layer, ParentCx, Plan};
 use step01_chroot::{Error, ExitStatus, Result};
 
+use crate::console::Ends;
 use crate::monitor::{Word, say};
-use crate::record::{Config, Record, Records, Status};
+use crate::record::{Config, Record, Status};
+use crate::records::Records;
 
 /// Step 10's layer.
 pub struct Recorded {
@@ -30,20 +32,25 @@ pub struct Recorded {
     config: Config,
     /// `run -d`'s pipe, in a monitor: told once the command runs.
     caller: Option<File>,
+    /// The console's ends of the stdio, in a monitor.
+    ends: Option<Ends>,
     /// Made by `prepare`.
     record: Option<Record>,
-    logger: Option<Pid>,
+    console: Option<crate::console::Console>,
 }
 
 impl Recorded {
-    /// The record `config` describes, under `records`.
-    pub fn new(records: Records, config: Config, caller: Option<File>) -> Self {
+    /// The record `config` describes, under `records`; in a monitor, with
+    /// `run -d`'s pipe and the console's ends.
+    pub fn new(records: Records, config: Config, monitor: Option<(File, Ends)>) -> Self {
+        let (caller, ends) = monitor.unzip();
         Recorded {
             records,
             config,
             caller,
+            ends,
             record: None,
-            logger: None,
+            console: None,
         }
     }
 }
@@ -81,14 +88,14 @@ impl Layer for Recorded {
             "the container's record: {}",
             record.dir().display()
         ));
-        if self.caller.is_some() {
-            // A monitor: what the engine relays goes to the log from here.
-            match crate::monitor::start_logger(&record) {
-                Ok(logger) => self.logger = Some(logger),
+        if let Some(ends) = self.ends.take() {
+            // A monitor: the console takes the container's stdio from here.
+            match crate::console::start(&record, ends) {
+                Ok(console) => self.console = Some(console),
                 Err(source) => {
                     let _ = record.remove();
                     return Err(Error::Io {
-                        what: "starting the logger of",
+                        what: "starting the console of",
                         path: record.dir().to_path_buf(),
                         source,
                     });
@@ -125,17 +132,18 @@ impl Layer for Recorded {
     // ANCHOR_END: running
 
     fn cleanup(&mut self, cx: &mut ParentCx<'_>, exit: Option<&ExitStatus>) -> Result<()> {
-        if let Some(logger) = self.logger.take() {
-            crate::monitor::stop_logger(logger);
+        if let Some(console) = self.console.take() {
+            console.finish();
         }
         let Some(record) = self.record.take() else {
             return Ok(());
         };
-        // Never ran (bad input, a failed start): nothing to keep; --rm:
-        // nothing wanted.
-        let ran = record.state().is_ok_and(|s| s.pid.is_some());
+        // --rm: nothing wanted. Otherwise, as Docker keeps a container
+        // that failed to start: exited, and the run's error (which the
+        // engine returns after this) is added to it (lib.rs).
         let (result, note) = match exit {
-            Some(status) if ran && !record.config.auto_remove => {
+            _ if record.config.auto_remove => (record.remove(), "--rm: the record goes"),
+            Some(status) => {
                 let written = record.update(|state| {
                     state.status = Status::Exited;
                     state.finished = Some(crate::record::now());
@@ -143,8 +151,13 @@ impl Layer for Recorded {
                 });
                 (written.map(drop), "the record keeps how it ended")
             }
-            Some(_) if ran => (record.remove(), "--rm: the record goes"),
-            _ => (record.remove(), "it never ran: no record is kept"),
+            None => {
+                let written = record.update(|state| {
+                    state.status = Status::Exited;
+                    state.finished = Some(crate::record::now());
+                });
+                (written.map(drop), "it did not start: the record says so")
+            }
         };
         cx.trace.note(note);
         result.map_err(Error::layer)

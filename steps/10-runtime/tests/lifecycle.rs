@@ -140,11 +140,14 @@ fn the_log_is_capped_and_rotated() {
     ]);
     let follow = host.sub(&["logs", "-f", &id]);
     let dir = host.record(&id);
-    let files: Vec<_> = ["json.log", "json.log.1", "json.log.2"]
-        .iter()
-        .filter(|f| dir.join(f).exists())
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("json.log"))
         .collect();
-    assert_eq!(files, [&"json.log", &"json.log.1"], "max-file=2");
+    files.sort();
+    assert_eq!(files.len(), 2, "max-file=2: {files:?}");
+    assert_eq!(files[0], "json.log");
     assert!(std::fs::metadata(dir.join("json.log")).unwrap().len() <= 4096);
     // The newest lines, in order, the last one last.
     assert!(
@@ -206,14 +209,12 @@ fn bad_input_is_refused_with_the_fix_and_leaves_nothing() {
     // A name in use.
     let twice = host.run(&["-d", "--name", "taken", "true"]);
     twice.assert_error(125, "choose another --name");
-    // A command that is not there: the start fails, run -d says so.
-    let missing = host.run(&["-d", "/no/such/command"]);
-    missing.assert_error(127, "/no/such/command");
-    assert_eq!(host.ids(), vec![id], "a failed start leaves no record");
+    // Bad flags: refused before anything is made.
     for (args, needle) in [
-        (vec!["-d", "-t", "sh"], "-d with -i or -t"),
         (vec!["-d", "--log-opt", "max-size=1", "true"], "--log-opt"),
         (vec!["-d", "--log-opt", "mode=fast", "true"], "--log-opt"),
+        (vec!["-d", "--log-opt", "max-file=61", "true"], "--log-opt"),
+        (vec!["--log-opt", "max-size=1m", "true"], "add -d"),
     ] {
         host.run(&args).assert_error(125, needle);
     }
@@ -227,10 +228,38 @@ fn bad_input_is_refused_with_the_fix_and_leaves_nothing() {
         let run = host.sub(&sub);
         run.assert_error(1, "no such container: nope");
     }
+    assert_eq!(host.ids(), vec![id.clone()], "bad flags leave no record");
+    // A command that is not there: the start fails, and says so; the
+    // container is kept, as Docker keeps it, until `rm` (with the
+    // writable layer step 07 made for it).
+    let missing = host.run(&["-d", "--name", "nf", "/no/such/command"]);
+    missing.assert_error(127, "/no/such/command");
+    let failed = host.sub(&["ps", "-a"]).stdout;
+    assert!(failed.contains("Exited (127)"), "{failed}");
+    assert!(host.path().join("overlay/nf").exists());
+    let rm = host.sub(&["rm", "nf"]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    assert!(!host.path().join("overlay/nf").exists());
+    // A writable layer with no record (step 07's kept container): rm
+    // takes it too.
+    let kept = host.run(&["-q", "--name", "old", "true"]);
+    assert_eq!(kept.code, Some(0), "{kept:?}");
+    let record = host.ids().into_iter().find(|i| *i != id).unwrap();
+    std::fs::remove_dir_all(host.record(&record)).unwrap();
+    let rm = host.sub(&["rm", "old"]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    assert!(!host.path().join("overlay/old").exists());
     host.sub(&["rm", "taken"]).assert_error(1, "rm -f");
     let forced = host.sub(&["rm", "-f", "taken"]);
     assert_eq!(forced.code, Some(0), "{forced:?}");
     assert!(host.ids().is_empty());
+    // A --rm container is gone once stopped: stop and rm -f say so
+    // without an error.
+    let gone = host.detach(&["--rm", "sleep", "1000"]);
+    assert_eq!(host.sub(&["stop", "-t", "1", &gone]).code, Some(0));
+    assert!(!host.record(&gone).exists());
+    let gone = host.detach(&["--rm", "sleep", "1000"]);
+    assert_eq!(host.sub(&["rm", "-f", &gone]).code, Some(0));
     // A record that cannot be read is named, not a panic.
     let id = host.detach(&["true"]);
     host.wait_until("the container to exit", || {
@@ -293,4 +322,116 @@ fn a_session_with_a_detached_container() {
     let rootfs = workshop_tests::test_rootfs().display().to_string();
     settings.add_filter(&workshop_tests::regex_escape(&rootfs), "<rootfs>");
     settings.bind(|| insta::assert_snapshot!("session", transcript));
+}
+
+#[test]
+fn the_monitor_keeps_nothing_of_its_caller_and_its_relative_paths() {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let host = Host::new();
+    // A descriptor the caller left open (`5>&1`): the container must not
+    // hold it for its whole life, or whoever reads its other end waits.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&writer);
+    let mut cmd = host.run_command(&["-d", "sleep", "1000"]);
+    // SAFETY: dup2 onto 5, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || match libc::dup2(fd, 5) {
+            -1 => Err(std::io::Error::last_os_error()),
+            _ => Ok(()),
+        });
+    }
+    let run = workshop_tests::collect(workshop_tests::CommandExt::output_bounded(&mut cmd));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    drop(writer);
+    let (done, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest);
+        let _ = done.send(());
+    });
+    assert!(
+        got.recv_timeout(std::time::Duration::from_secs(10)).is_ok(),
+        "the monitor holds its caller's descriptor 5"
+    );
+    // Relative paths mean what they meant to the caller.
+    let cwd = workshop_tests::temp_dir("cwd");
+    std::os::unix::fs::symlink(workshop_tests::test_rootfs(), cwd.path().join("r")).unwrap();
+    let mut cmd = std::process::Command::new(common::BIN);
+    workshop_tests::die_with_the_test(&mut cmd);
+    cmd.current_dir(cwd.path())
+        .args([
+            "--state-dir",
+            "s",
+            "--rootfs",
+            "r",
+            "-d",
+            "--network",
+            "none",
+            "true",
+        ])
+        .env(
+            "WORKSHOP_CGROUP_PARENT",
+            workshop_tests::test_cgroup_parent(),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("SUDO_UID")
+        .stdin(std::process::Stdio::null());
+    let run = workshop_tests::collect(workshop_tests::CommandExt::output_bounded(&mut cmd));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let id = run.stdout.trim();
+    let record = cwd.path().join("s/records").join(id);
+    assert!(
+        record.exists(),
+        "the record is under the relative --state-dir"
+    );
+    let state = cwd.path().join("s");
+    let rm = std::process::Command::new(common::BIN)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["rm", "-f", id])
+        .output()
+        .unwrap();
+    assert!(rm.status.success(), "{rm:?}");
+}
+
+#[test]
+fn logs_follow_misses_no_line_across_rotations() {
+    let host = Host::new();
+    let id = host.detach(&[
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=60",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    let follow = host.sub(&["logs", "-f", &id]);
+    let expected: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    assert!(
+        follow.stdout == expected,
+        "lines were lost or repeated: {} of 2000",
+        follow.stdout.lines().count()
+    );
+}
+
+#[test]
+fn a_records_symlink_in_the_state_directory_is_refused() {
+    let host = Host::new();
+    let elsewhere = workshop_tests::temp_dir("victim");
+    std::fs::create_dir(elsewhere.path().join("sub")).unwrap();
+    std::fs::write(elsewhere.path().join("important.conf"), "keep").unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), host.path().join("records")).unwrap();
+    host.run(&["-d", "true"])
+        .assert_error(125, "is not a directory of ours");
+    host.sub(&["ps", "-a"])
+        .assert_error(1, "is not a directory of ours");
+    host.sub(&["rm", "-f", "sub"])
+        .assert_error(1, "is not a directory of ours");
+    assert!(elsewhere.path().join("sub").exists());
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.path().join("important.conf")).unwrap(),
+        "keep"
+    );
 }

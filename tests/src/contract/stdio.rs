@@ -29,11 +29,28 @@ pub fn an_interactive_shell_works_on_a_terminal(bin: &str) {
 /// it, with `typed` typed at it. script(1) runs the command on a new
 /// pseudo-terminal and copies our stdin to it.
 pub fn on_a_terminal(bin: &str, args: &[&str], typed: &[u8]) -> crate::Run {
+    let mut step = step_command(bin, test_rootfs());
+    step.args(args);
+    command_on_a_terminal(&step, typed)
+}
+
+/// [`on_a_terminal`] for any command: `step`'s program, arguments and
+/// environment, run by script(1) on a terminal of its own.
+pub fn command_on_a_terminal(step: &std::process::Command, typed: &[u8]) -> crate::Run {
+    typing_later(step, typed, std::time::Duration::ZERO)
+}
+
+/// [`command_on_a_terminal`], typing only after `pause`: keys typed before
+/// a program puts the terminal in raw mode are taken by the terminal
+/// itself (Ctrl-Q is XON, Ctrl-C a signal), not by the program.
+pub fn typing_later(
+    step: &std::process::Command,
+    typed: &[u8],
+    pause: std::time::Duration,
+) -> crate::Run {
     crate::require("script");
-    let step = step_command(bin, test_rootfs());
-    let mut inner = vec![bin.to_string()];
+    let mut inner = vec![step.get_program().to_string_lossy().into_owned()];
     inner.extend(step.get_args().map(|a| a.to_string_lossy().into_owned()));
-    inner.extend(args.iter().map(|a| a.to_string()));
     let mut script = std::process::Command::new("script");
     // The step's environment (cgroup parent, no colors) reaches it through script.
     for (key, value) in step.get_envs() {
@@ -56,6 +73,7 @@ pub fn on_a_terminal(bin: &str, args: &[&str], typed: &[u8]) -> crate::Run {
         .spawn()
         .expect("script(1) from util-linux");
     let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(pause);
     stdin.write_all(typed).unwrap();
     // stdin stays open until the command has exited: at end-of-file
     // script(1) would hang up the terminal, maybe before it read our line.
