@@ -116,13 +116,17 @@ pub(crate) fn setup_and_exec(
     if error_pipe.is_some_and(runtime_gone) {
         die(exit_code::RUNTIME_ERROR);
     }
+    clean_process_state(trace)?;
     if spec.stdio.tty {
         // Last of all, so that nothing above runs with it: the terminal.
         trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
             plumbing.map_or(Ok(()), Plumbing::attach_terminal)
         })?;
+        // From here the parent relays your keys to the container's
+        // terminal: a `--step` pause would wait for an Enter that goes
+        // there instead. The pause before the terminal was the last.
+        return exec(spec, &trace.without_pause());
     }
-    clean_process_state(trace)?;
     exec(spec, trace)
 }
 // ANCHOR_END: setup_and_exec

@@ -177,3 +177,16 @@ fn step_pauses_where_its_filter_says_and_c_runs_to_the_end() {
     assert!(pauses[0].contains("chroot(\""), "{pauses:?}");
     assert!(run.stdout.contains("done"), "{run:?}");
 }
+
+/// `-it --step`: every pause takes its Enter, and none waits for one that
+/// went to the container's terminal (the terminal is handed over after
+/// the last pause). Enters beyond the pauses reach the shell as empty lines.
+#[test]
+fn step_with_a_terminal_pauses_before_the_terminal_is_handed_over() {
+    let mut typed = b"\n".repeat(40);
+    typed.extend_from_slice(b"exit 3\n");
+    let run = workshop_tests::contract::on_a_terminal(BIN, &["-it", "--step", "/bin/sh"], &typed);
+    assert_eq!(run.code, Some(3), "{run:?}");
+    let pauses = run.stdout.lines().filter(|l| l.contains("next:")).count();
+    assert!(pauses > 5, "{run:?}");
+}

@@ -71,7 +71,7 @@ pub fn run(command: &Command, state_dir: &Path) -> Result<()> {
         Command::Images => {
             let store = Store::new(state_dir);
             println_or_not(format_args!(
-                "{:<20} {:<8} {:>10}  LAYERS",
+                "{:<20} {:<8} {:>11}  LAYER IDS",
                 "NAME", "LAYERS", "SIZE"
             ));
             for image in store.images().map_err(Error::layer)? {
