@@ -145,6 +145,43 @@ pub fn claim(
 }
 // ANCHOR_END: claim
 
+// ANCHOR: adopt
+/// Makes run `run` the owner of `dir`, a container directory that was
+/// kept and is nobody's now (its run ended, or was killed): for a later
+/// step that starts a kept container again (step 10's `start`). The owner
+/// file is written aside, then hard-linked into place, which fails if one
+/// is there: of two runs adopting at once, one wins. An owner that is dead
+/// (its lock is free: owner.rs) is taken over. Returns false if a live run
+/// owns it.
+pub fn adopt(dir: &Path, run: &str) -> std::io::Result<bool> {
+    let owner = dir.join("owner");
+    let aside = dir.join(format!(".owner-{run}"));
+    std::fs::write(&aside, run)?;
+    let adopted = loop {
+        match std::fs::hard_link(&aside, &owner) {
+            Ok(()) => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_to_string(&owner).unwrap_or_default();
+                if crate::owner::alive(other.trim()) {
+                    break false;
+                }
+                // Dead: its owner file goes (unless another adopter's
+                // took its place meanwhile), and we try again.
+                if std::fs::read_to_string(&owner).is_ok_and(|now| now == other) {
+                    let _ = std::fs::remove_file(&owner);
+                }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&aside);
+                return Err(e);
+            }
+        }
+    };
+    std::fs::remove_file(&aside)?;
+    Ok(adopted)
+}
+// ANCHOR_END: adopt
+
 /// The run that owns `<state>/<kind>/<entry>`: named in its `owner` file,
 /// or in the name of a claim that a run was killed in the middle of.
 pub fn owner_of(dir: &Path) -> Option<String> {

@@ -25,6 +25,11 @@ pub struct OverlayArgs {
     /// Remove the container's writable layer when it exits.
     #[arg(long, env = "WORKSHOP_RM", value_parser = clap::builder::BoolishValueParser::new())]
     pub rm: bool,
+
+    /// Start the container kept under --name again, on its writable layer
+    /// (not a flag: set by a later step, step 10's `start`).
+    #[arg(skip)]
+    pub resume: bool,
 }
 
 /// What step 07's layers read: step 06's flags and [`OverlayArgs`].

@@ -68,7 +68,11 @@ pub fn layers(args: &impl OverlayFlags, spec: &Spec) -> Result<Layers> {
         .then(|| mapping.moves_root())
         .flatten()
         .map(|(uid, gid)| (uid.clone(), gid.clone()));
-    let overlay = overlay::Overlay::new(lowers, from_rootfs, bind, own.name.clone(), own.rm, idmap);
+    let mut overlay =
+        overlay::Overlay::new(lowers, from_rootfs, bind, own.name.clone(), own.rm, idmap);
+    if own.resume {
+        overlay = overlay.resumed();
+    }
     // The parent reads the lowers itself, and the merged view is already in
     // the state directory, where container root may pass: step 03's bind
     // of the rootfs has nothing left to do.

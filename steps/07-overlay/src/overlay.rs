@@ -48,6 +48,11 @@ pub enum OverlayError {
     /// A lower layer is missing.
     #[error("layer {0} is not there\n  hint: import the image again (07-overlay import)")]
     NoLayer(PathBuf),
+    /// `resume`, and nothing is kept under that name.
+    #[error(
+        "no container {0:?} is kept here to start again\n  hint: `ps -a` lists them; a --rm container keeps nothing"
+    )]
+    NotKept(String),
     /// The name is taken.
     #[error(
         "a container named {0:?} exists (its changes are kept for `07-overlay diff {0}`)\n  \
@@ -104,6 +109,8 @@ pub struct Overlay {
     views: Option<IdmappedLowers>,
     base: Option<PathBuf>,
     mounted: bool,
+    /// On the writable layer kept under `name`, again (`resumed`).
+    resume: bool,
 }
 
 impl Overlay {
@@ -126,7 +133,17 @@ impl Overlay {
             views: None,
             base: None,
             mounted: false,
+            resume: false,
         }
+    }
+
+    /// The same overlay, on the writable layer a container kept under its
+    /// name: the container starts again where it stopped (step 10's
+    /// `start`; Docker's). Its directory is adopted (step 01's state.rs),
+    /// not claimed anew.
+    pub fn resumed(mut self) -> Self {
+        self.resume = true;
+        self
     }
 }
 
@@ -267,12 +284,15 @@ impl Layer for Overlay {
                 return Err(Error::layer(OverlayError::NoLayer(lower.clone())));
             }
         }
-        if let Some(name) = &self.name
-            && named_container_dir(&plan.spec.state_dir, "--name", name)
+        if let Some(name) = &self.name {
+            let kept = named_container_dir(&plan.spec.state_dir, "--name", name)
                 .map_err(Error::layer)?
-                .exists()
-        {
-            return Err(Error::layer(OverlayError::NameTaken(name.clone())));
+                .exists();
+            match (kept, self.resume) {
+                (true, false) => return Err(Error::layer(OverlayError::NameTaken(name.clone()))),
+                (false, true) => return Err(Error::layer(OverlayError::NotKept(name.clone()))),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -304,28 +324,47 @@ impl Layer for Overlay {
             }
             Some(lock)
         };
-        trace.call(
-            format!("mkdir({base:?}, 0710); chown(-1, {group}); owner"),
-            || {
-                step01_chroot::state::claim(
-                    &cx.spec.state_dir,
-                    "overlay",
-                    &name,
-                    group,
-                    &cx.spec.id,
-                    // --rm, said at once: a run killed any time after this
-                    // is not taken for a kept container.
-                    if self.remove { &["rm"] } else { &[] },
-                )
-                .map(drop)
-                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            },
-        )?;
+        if self.resume {
+            // EBUSY: a live run has it (it runs already).
+            let run = &cx.spec.id;
+            let adopted = trace.call(format!("link(\"{run}\", {base:?}/owner)"), || {
+                match step01_chroot::state::adopt(&base, run) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(nix::errno::Errno::EBUSY),
+                    Err(e) => Err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+                }
+            });
+            match adopted {
+                Err(err) if err.errno == nix::errno::Errno::EBUSY => {
+                    return Err(Error::layer(OverlayError::NameTaken(name)));
+                }
+                other => other?,
+            }
+        } else {
+            trace.call(
+                format!("mkdir({base:?}, 0710); chown(-1, {group}); owner"),
+                || {
+                    step01_chroot::state::claim(
+                        &cx.spec.state_dir,
+                        "overlay",
+                        &name,
+                        group,
+                        &cx.spec.id,
+                        // --rm, said at once: a run killed any time after this
+                        // is not taken for a kept container.
+                        if self.remove { &["rm"] } else { &[] },
+                    )
+                    .map(drop)
+                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+                },
+            )?;
+        }
         self.base = Some(base.clone());
         let result = self.fill(cx, &base, store_lock);
         if result.is_err() {
-            // A container that never started is not kept.
-            self.remove = true;
+            // A container that never started is not kept (one started
+            // again keeps what it had).
+            self.remove = !self.resume;
             let _ = self.cleanup(cx, None);
         }
         result

@@ -15,6 +15,10 @@ pub struct RuntimeArgs {
     /// An option of the container's log (with -d), as Docker's json-file: max-size=10m, max-file=3.
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opts: Vec<String>,
+
+    /// When to start the container again when it ends (with -d): no, on-failure[:N], always, unless-stopped.
+    #[arg(long, value_name = "POLICY", default_value = "no", value_parser = crate::restart::parse)]
+    pub restart: crate::restart::Policy,
 }
 
 /// What step 10 reads: step 09's flags and [`RuntimeArgs`].
@@ -36,6 +40,18 @@ pub enum Lifecycle {
     },
     /// Run a command in a running container, in its namespaces and cgroup, as its own process.
     Exec(ExecArgs),
+    /// Print a completion script for SHELL: 10-runtime completion bash > /etc/bash_completion.d/10-runtime
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): 10-runtime man | man -l -
+    Man,
+    /// Print a container's record (or, for a name no container has, an image's) as JSON.
+    Inspect {
+        /// A container's name or id, or an image's reference or id.
+        name: String,
+    },
     /// Attach your terminal to a detached container's (Ctrl-P Ctrl-Q detaches; it runs on).
     Attach {
         /// Its name, id, or the start of its id.
@@ -54,6 +70,12 @@ pub enum Lifecycle {
         timestamps: bool,
         /// Its name, id, or the start of its id.
         container: String,
+    },
+    /// Start containers that ran before again, detached, on their writable layers (as they were left).
+    Start {
+        /// Names, ids, or the starts of ids.
+        #[arg(required = true)]
+        containers: Vec<String>,
     },
     /// Stop containers: their stop signal (SIGTERM unless the image says), then SIGKILL after -t seconds.
     Stop {

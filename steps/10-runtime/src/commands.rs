@@ -51,9 +51,27 @@ impl From<RuntimeError> for Failed {
 fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
     let records = Records::new(state_dir);
     match command {
-        // It needs the command line's types, which main has.
-        Lifecycle::Exec(_) => unreachable!("main runs exec itself"),
+        // They need the command line's types, which main has.
+        Lifecycle::Exec(_) | Lifecycle::Completion { .. } | Lifecycle::Man => {
+            unreachable!("main runs these itself")
+        }
         Lifecycle::Ps { all, quiet } => ps(&records, *all, *quiet),
+        Lifecycle::Inspect { name } => {
+            let json = match records.find(name) {
+                Ok(record) => inspect(&record)?,
+                // Docker's inspect names images too: step 09's.
+                Err(RuntimeError::NoSuchContainer(_)) => {
+                    step09_registry::images::inspect(state_dir, name).map_err(|err| {
+                        eprintln_or_not(format_args!("error: {err}"));
+                        Failed::Printed
+                    })?
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let text = serde_json::to_string_pretty(&json).expect("JSON prints");
+            println_or_not(format_args!("{text}"));
+            Ok(())
+        }
         Lifecycle::Attach { container } => {
             let record = records.find(container)?;
             match crate::attach::attach(&record)? {
@@ -99,6 +117,7 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
                 ended,
             )?)
         }
+        Lifecycle::Start { containers } => each(&records, containers, start),
         Lifecycle::Stop { time, containers } => each(&records, containers, |record| {
             ending::stop(record, Duration::from_secs(*time))
         }),
@@ -197,5 +216,67 @@ fn ps(records: &Records, all: bool, quiet: bool) -> Result<(), Failed> {
     match damaged.is_empty() {
         true => Ok(()),
         false => Err(Failed::Printed),
+    }
+}
+
+/// A container's record as `inspect` shows it, in Docker's words.
+fn inspect(record: &Record) -> Result<serde_json::Value, RuntimeError> {
+    let (state, life) = record.view()?;
+    let c = &record.config;
+    let status = match life {
+        Life::Created => "created",
+        Life::Running => "running",
+        Life::Exited(_) => "exited",
+        Life::Restarting(_) => "restarting",
+        Life::MonitorGone => "dead",
+    };
+    Ok(serde_json::json!({
+        "Id": c.id,
+        "Name": c.name,
+        "Image": c.image,
+        "Command": c.command,
+        "Created": c.created,
+        "State": {
+            "Status": status,
+            "Running": life == Life::Running,
+            "Restarting": matches!(life, Life::Restarting(_)),
+            "RestartCount": state.restarts,
+            "Pid": state.pid,
+            "MonitorPid": state.monitor_pid,
+            "ExitCode": state.exit_code,
+            "StartedAt": state.started,
+            "FinishedAt": state.finished,
+            "Error": state.error,
+        },
+        "Ports": c.ports,
+        "StopSignal": c.stop_signal,
+        "Detached": c.detached,
+        "AutoRemove": c.auto_remove,
+        "RestartPolicy": c.restart,
+        "LogPath": c.detached.then(|| record.dir().join("json.log")),
+        "Log": { "MaxSize": c.log.max_size, "MaxFile": c.log.max_file },
+    }))
+}
+
+/// `start`: a monitor for a container that ran before, on its command
+/// line, record and writable layer; as `run -d`, it waits for the word.
+fn start(record: &Record) -> Result<(), RuntimeError> {
+    if matches!(
+        record.view()?.1,
+        Life::Running | Life::Created | Life::Restarting(_)
+    ) {
+        return Err(RuntimeError::Running(record.config.name.clone()));
+    }
+    let again = crate::Again {
+        id: record.config.id.clone(),
+        restart: false,
+    };
+    let word = crate::monitor::start(&record.config.argv, Some(&again));
+    match word.map_err(RuntimeError::io("starting the monitor of", record.dir()))? {
+        crate::monitor::Word::Running(_) => Ok(()),
+        crate::monitor::Word::Failed { message, .. } => Err(RuntimeError::Monitor {
+            id: record.config.id.clone(),
+            what: format!("could not start it again: {message}"),
+        }),
     }
 }

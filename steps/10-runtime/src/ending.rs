@@ -26,9 +26,11 @@ const MONITOR_GRACE: Duration = Duration::from_secs(30);
 /// the monitor's cleanup. A container that is not running is stopped
 /// already.
 pub fn stop(record: &Record, grace: Duration) -> Result<()> {
+    // First: its monitor must not start it again (`--restart`).
+    mark_stopped(record)?;
     let (state, life) = started(record)?;
     if life != Life::Running {
-        return Ok(());
+        return wait_for_monitor(record);
     }
     let first = parse_signal(&record.config.stop_signal).unwrap_or(Signal::SIGTERM);
     if let Some(process) = open(&state) {
@@ -48,6 +50,15 @@ pub fn stop(record: &Record, grace: Duration) -> Result<()> {
     wait_for_monitor(record)
 }
 // ANCHOR_END: stop
+
+/// Marks the record: ended by the user, not to be restarted. (Gone
+/// already: nothing to mark.)
+fn mark_stopped(record: &Record) -> Result<()> {
+    if !record.dir().exists() {
+        return Ok(());
+    }
+    record.update(|state| state.stopped = true).map(drop)
+}
 
 /// `kill -s SIGNAL`: one signal, to a running container only.
 pub fn kill(record: &Record, signal: Signal) -> Result<()> {
@@ -96,7 +107,10 @@ fn open(state: &State) -> Option<Process> {
 /// or removed the record: `--rm`).
 pub fn wait_for_monitor(record: &Record) -> Result<()> {
     let deadline = Instant::now() + MONITOR_GRACE;
-    while matches!(record.view()?.1, Life::Running | Life::Created) {
+    while matches!(
+        record.view()?.1,
+        Life::Running | Life::Created | Life::Restarting(_)
+    ) {
         if Instant::now() > deadline {
             return Err(RuntimeError::Monitor {
                 id: record.config.id.clone(),
@@ -116,7 +130,7 @@ pub fn wait_for_monitor(record: &Record) -> Result<()> {
 /// sweep.
 pub fn remove(record: &Record, state_dir: &Path, force: bool) -> Result<()> {
     let looked = match force {
-        true => started(record),
+        true => mark_stopped(record).and_then(|()| started(record)),
         false => record.view(),
     };
     let (state, life) = match looked {
@@ -128,10 +142,10 @@ pub fn remove(record: &Record, state_dir: &Path, force: bool) -> Result<()> {
         other => other?,
     };
     match life {
-        Life::Running | Life::Created if !force => {
+        Life::Running | Life::Created | Life::Restarting(_) if !force => {
             return Err(RuntimeError::Running(record.config.name.clone()));
         }
-        Life::Running | Life::Created => {
+        Life::Running | Life::Created | Life::Restarting(_) => {
             let _ = signal_it(record, &state, Signal::SIGKILL);
             wait_for_monitor(record)?;
         }

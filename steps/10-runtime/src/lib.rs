@@ -20,6 +20,7 @@
 //! | `ps`, `logs`, `attach`, and which subcommand does what | [`commands.rs`](commands) |
 //! | **exec**: a new process in a running container, held as its own | [`exec.rs`](exec), [`join.rs`](join) |
 //! | CVE-2019-5736: `exec` runs from a sealed copy of itself | [`sealed.rs`](sealed) |
+//! | `start` and `--restart`: a container on its writable layer again | [`restart.rs`](restart) |
 //! | the command line: `-d`, `--log-opt`, and the subcommands | [`cli.rs`](cli) |
 
 pub mod attach;
@@ -38,6 +39,7 @@ pub mod ps;
 pub mod record;
 pub mod recorded;
 pub mod records;
+pub mod restart;
 pub mod sealed;
 
 use std::fs::File;
@@ -68,6 +70,7 @@ pub fn layers(
     args: &impl RuntimeFlags,
     spec: &Spec,
     monitor: Option<(File, Ends)>,
+    again: Option<Again>,
 ) -> Result<Layers> {
     let own: &RuntimeArgs = args.group();
     let overlay: &OverlayArgs = args.group();
@@ -86,11 +89,18 @@ pub fn layers(
         detached: own.detach,
         auto_remove: overlay.rm,
         log: LogOptions::from_flags(&own.log_opts).map_err(Error::layer)?,
+        restart: own.restart,
+        ports: args
+            .group::<step06_netns_veth::cli::NetArgs>()
+            .publish
+            .iter()
+            .map(|p| format!("0.0.0.0:{}->{}/{}", p.host, p.container, p.protocol))
+            .collect(),
         argv: std::env::args().collect(),
     };
     let records = Records::new(&spec.state_dir);
     let mut layers = Layers::new();
-    layers.push(Recorded::new(records, config, monitor));
+    layers.push(Recorded::new(records, config, monitor, again));
     layers.append(step09_registry::layers(args, spec)?);
     Ok(layers)
 }
@@ -112,15 +122,25 @@ fn stop_signal(spec: &Spec, image: Option<&str>) -> String {
         .unwrap_or_else(|| "SIGTERM".into())
 }
 
-/// Step 10's container.
-pub fn container(args: &impl RuntimeFlags, monitor: Option<(File, Ends)>) -> Result<Container> {
-    args.group::<RunArgs>()
-        .container(|spec| layers(args, spec, monitor))
+/// Step 10's container; `again`: the id of one that ran before, started
+/// again on its record and writable layer (`start`).
+pub fn container(
+    args: &impl RuntimeFlags,
+    monitor: Option<(File, Ends)>,
+    again: Option<&Again>,
+) -> Result<Container> {
+    let run: &RunArgs = args.group();
+    let mut spec = run.spec()?;
+    if let Some(again) = again {
+        spec.id = again.id.clone();
+    }
+    let layers = layers(args, &spec, monitor, again.cloned())?;
+    Ok(Container::new(spec, run.trace_options()).with_layers(layers))
 }
 
 /// Runs the container these flags describe: in the foreground, detached
 /// (`-d`: through a monitor), or as that monitor.
-pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>) -> ExitCode {
+pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>, again: Option<&Again>) -> ExitCode {
     let run: &RunArgs = args.group();
     let own: &RuntimeArgs = args.group();
     if run.trace.dry_run {
@@ -129,10 +149,16 @@ pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>) -> ExitCode {
         return finish(run, result);
     }
     if let Some(caller) = monitor_of {
-        return as_monitor(args, caller);
+        return as_monitor(args, caller, again);
     }
     if own.detach {
         return detach(args);
+    }
+    if own.restart != restart::Policy::No {
+        step01_chroot::cli::usage_error(
+            "--restart is for a detached container: a foreground one's monitor is your command line",
+            "add -d, or leave --restart out",
+        );
     }
     if !own.log_opts.is_empty() {
         step01_chroot::cli::usage_error(
@@ -140,7 +166,7 @@ pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>) -> ExitCode {
             "add -d, or leave --log-opt out",
         );
     }
-    let result = container(args, None).and_then(|c| run_recorded(c, &run.state_dir));
+    let result = container(args, None, None).and_then(|c| run_recorded(c, &run.state_dir));
     finish(run, result)
 }
 
@@ -154,10 +180,18 @@ fn detach(args: &impl RuntimeFlags) -> ExitCode {
             "run in the foreground to step through it",
         );
     }
-    if let Err(err) = LogOptions::from_flags(&args.group::<RuntimeArgs>().log_opts) {
+    let own: &RuntimeArgs = args.group();
+    if own.restart != restart::Policy::No && args.group::<OverlayArgs>().rm {
+        step01_chroot::cli::usage_error(
+            "--restart and --rm: a container removed when it ends cannot start again",
+            "choose one of them",
+        );
+    }
+    if let Err(err) = LogOptions::from_flags(&own.log_opts) {
         return finish(run, Err(Error::layer(err)));
     }
-    match monitor::start() {
+    let argv: Vec<String> = std::env::args().collect();
+    match monitor::start(&argv, None) {
         Ok(Word::Running(id)) => {
             step01_chroot::cli::println_or_not(format_args!("{id}"));
             ExitCode::SUCCESS
@@ -177,7 +211,7 @@ fn detach(args: &impl RuntimeFlags) -> ExitCode {
 /// The monitor's life: the engine, as in the foreground, with the record
 /// layer holding `run -d`'s pipe; and, if the container never ran, the
 /// reason, for `run -d` to print.
-fn as_monitor(args: &impl RuntimeFlags, mut caller: File) -> ExitCode {
+fn as_monitor(args: &impl RuntimeFlags, mut caller: File, again: Option<&Again>) -> ExitCode {
     let run: &RunArgs = args.group();
     let fail = |caller: &mut File, message: String, code: u8| {
         monitor::say(caller, &Word::Failed { message, code });
@@ -192,11 +226,62 @@ fn as_monitor(args: &impl RuntimeFlags, mut caller: File) -> ExitCode {
         }
     };
     let copy = caller.try_clone().ok().map(|c| (c, ends));
-    match container(args, copy).and_then(|c| run_recorded(c, &run.state_dir)) {
-        Ok(status) => ExitCode::from(status.code()),
+    let container = match container(args, copy, again) {
+        Ok(container) => container,
+        Err(err) => return fail(&mut caller, err.to_string(), err.exit_code()),
+    };
+    let id = container.spec().id.clone();
+    let code = match run_recorded(container, &run.state_dir) {
+        Ok(status) => status.code(),
         // (If the command ran, `run -d` has its word and is gone.)
-        Err(err) => fail(&mut caller, err.to_string(), err.exit_code()),
+        Err(err) => {
+            fail(&mut caller, err.to_string(), err.exit_code());
+            err.exit_code()
+        }
+    };
+    restart_if_asked(&run.state_dir, &id, code);
+    ExitCode::from(code)
+}
+
+// ANCHOR: restart
+/// Once the container has ended and all is cleaned up: if its `--restart`
+/// policy says so, and nobody stopped it, a new monitor starts it again
+/// (as `start` does), after a wait that doubles at each restart.
+fn restart_if_asked(state_dir: &std::path::Path, id: &str, code: u8) {
+    let Ok(record) = Records::new(state_dir).find(id) else {
+        return; // --rm, or removed
+    };
+    let Ok(state) = record.state() else { return };
+    if !restart::again(record.config.restart, code, state.restarts, state.stopped) {
+        return;
     }
+    if record.update(|s| s.restarting = true).is_err() {
+        return;
+    }
+    std::thread::sleep(restart::backoff(state.restarts));
+    // A `stop` may have come while we waited.
+    if record.state().is_ok_and(|s| s.stopped) {
+        let _ = record.update(|s| s.restarting = false);
+        return;
+    }
+    let again = Again {
+        id: id.into(),
+        restart: true,
+    };
+    if monitor::start(&record.config.argv, Some(&again)).is_err() {
+        let _ = record.update(|s| s.restarting = false);
+    }
+}
+// ANCHOR_END: restart
+
+/// A container that ran before, started again on its record and its
+/// writable layer: by `start`, or by its `--restart` policy.
+#[derive(Clone, Debug)]
+pub struct Again {
+    /// Its id.
+    pub id: String,
+    /// By its restart policy (which a `stop` forbids), not by `start`.
+    pub restart: bool,
 }
 // ANCHOR_END: as_monitor
 

@@ -42,6 +42,7 @@ step01_chroot::step_command_line! {
 fn main() -> ExitCode {
     // A monitor (monitor.rs) is this program again, with the same words.
     let monitor_of = step10_runtime::monitor::caller_from_env();
+    let again = step10_runtime::monitor::again_from_env();
     let (cli, matches): (Cli, _) = parse_with_matches();
     let argv: Vec<String> = std::env::args().collect();
     match &cli.command {
@@ -61,6 +62,23 @@ fn main() -> ExitCode {
             let state_dir = &cli.run.state_dir;
             return match command {
                 Command::Own(Lifecycle::Exec(exec)) => exec_in(exec, state_dir),
+                Command::Own(Lifecycle::Completion { shell }) => {
+                    let mut definition = <Cli as clap::CommandFactory>::command();
+                    clap_complete::generate(
+                        *shell,
+                        &mut definition,
+                        "10-runtime",
+                        &mut std::io::stdout(),
+                    );
+                    ExitCode::SUCCESS
+                }
+                Command::Own(Lifecycle::Man) => {
+                    let definition = <Cli as clap::CommandFactory>::command();
+                    match clap_mangen::Man::new(definition).render(&mut std::io::stdout()) {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(_) => ExitCode::FAILURE, // stdout closed
+                    }
+                }
                 Command::Own(own) => step10_runtime::commands::run(own, state_dir),
                 Command::Earlier(earlier) => {
                     finish_command(step09_registry::commands::run(earlier, state_dir))
@@ -77,11 +95,13 @@ fn main() -> ExitCode {
         // Its caller pulled the image already, and has the terminal.
         cli.run.trace.quiet = true;
         cli.registry.pull = PullPolicy::Missing;
+        // Started again: on the writable layer it kept (step 07).
+        cli.overlay.resume = again.is_some();
     }
     if let Err(err) = resolve_image(&mut cli) {
         return finish_command(Err(err));
     }
-    step10_runtime::run(&cli, monitor_of)
+    step10_runtime::run(&cli, monitor_of, again.as_ref())
 }
 
 /// A container's command line, read whole: `[FLAGS] COMMAND`, or Docker's

@@ -42,6 +42,21 @@ use serde::{Deserialize, Serialize};
 /// descriptor of the pipe to its caller.
 pub const MONITOR_FD: &str = "WORKSHOP_MONITOR_FD";
 
+/// The variable that names the container a monitor starts again.
+pub const AGAIN: &str = "WORKSHOP_START_AGAIN";
+
+/// In a monitor: the container it starts again, if any.
+pub fn again_from_env() -> Option<crate::Again> {
+    let text = std::env::var(AGAIN).ok()?;
+    // SAFETY: called first thing in main, with one thread.
+    unsafe { std::env::remove_var(AGAIN) };
+    let (how, id) = text.split_once(':')?;
+    crate::record::is_id(id).then(|| crate::Again {
+        id: id.into(),
+        restart: how == "r",
+    })
+}
+
 /// The one line a monitor writes to its caller.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,17 +96,24 @@ pub fn say(caller: &mut File, word: &Word) {
 }
 
 // ANCHOR: start
-/// `run -d`: starts the monitor, waits for its word, and returns it.
-pub fn start() -> std::io::Result<Word> {
+/// `run -d`: starts the monitor of the container `argv` (a whole command
+/// line, the program's name first) describes, waits for its word, and
+/// returns it. `again`: the id of a container that ran before, started
+/// again (`start`), on its record and writable layer.
+pub fn start(argv: &[String], again: Option<&crate::Again>) -> std::io::Result<Word> {
     let (from_monitor, to_us) = pipe2(OFlag::O_CLOEXEC)?;
     let writer = to_us.as_raw_fd();
-    let mut argv = std::env::args_os();
     let mut monitor = Command::new("/proc/self/exe");
+    if let Some(again) = again {
+        // `r:` by its restart policy, `s:` by `start`.
+        let how = if again.restart { "r" } else { "s" };
+        monitor.env(AGAIN, format!("{how}:{}", again.id));
+    }
     // (The working directory stays ours: relative paths on the command
     // line, which the monitor reads again, mean what they meant here.)
     monitor
-        .arg0(argv.next().unwrap_or_default())
-        .args(argv)
+        .arg0(argv.first().cloned().unwrap_or_default())
+        .args(argv.iter().skip(1))
         .env(MONITOR_FD, "3")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use crate::record::{Life, Record, State, parse_time};
 
 /// One row of `ps`.
-pub fn row(record: &Record, state: &State, life: Life, now: SystemTime) -> [String; 6] {
+pub fn row(record: &Record, state: &State, life: Life, now: SystemTime) -> [String; 7] {
     let c = &record.config;
     let since = |time: &Option<String>| {
         time.as_deref()
@@ -21,6 +21,11 @@ pub fn row(record: &Record, state: &State, life: Life, now: SystemTime) -> [Stri
             code.map_or("?".into(), |c| c.to_string()),
             human(since(&state.finished))
         ),
+        Life::Restarting(code) => format!(
+            "Restarting ({}) {} ago",
+            code.map_or("?".into(), |c| c.to_string()),
+            human(since(&state.finished))
+        ),
         Life::MonitorGone => "Gone: its monitor died (rm removes it)".to_string(),
     };
     [
@@ -29,25 +34,31 @@ pub fn row(record: &Record, state: &State, life: Life, now: SystemTime) -> [Stri
         quoted_command(&c.command),
         format!("{} ago", human(since(&Some(c.created.clone())))),
         status,
+        // Published while it runs: the rules go with its monitor.
+        match life {
+            Life::Running => c.ports.join(", "),
+            _ => String::new(),
+        },
         c.name.clone(),
     ]
 }
 
 /// The header of [`row`]'s columns.
-pub const HEADER: [&str; 6] = [
+pub const HEADER: [&str; 7] = [
     "CONTAINER ID",
     "IMAGE",
     "COMMAND",
     "CREATED",
     "STATUS",
+    "PORTS",
     "NAMES",
 ];
 
 /// Rows as a table: each column as wide as its widest cell, three spaces apart.
-pub fn table(rows: &[[String; 6]]) -> Vec<String> {
+pub fn table(rows: &[[String; 7]]) -> Vec<String> {
     let header = HEADER.map(String::from);
-    let all: Vec<&[String; 6]> = std::iter::once(&header).chain(rows).collect();
-    let widths: Vec<usize> = (0..6)
+    let all: Vec<&[String; 7]> = std::iter::once(&header).chain(rows).collect();
+    let widths: Vec<usize> = (0..7)
         .map(|i| all.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     all.iter()
@@ -128,6 +139,7 @@ mod tests {
             "\"sh\"".into(),
             "1 second ago".into(),
             "Up 1 second".into(),
+            String::new(),
             "web".into(),
         ];
         let lines = table(&[row]);

@@ -56,6 +56,12 @@ pub struct Config {
     pub auto_remove: bool,
     /// `--log-opt`s.
     pub log: LogOptions,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart: crate::restart::Policy,
+    /// Published ports, as `ps` shows them (`0.0.0.0:8080->80/tcp`).
+    #[serde(default)]
+    pub ports: Vec<String>,
     /// The command line that made it, the program's name first: `exec`
     /// reads it again to hold a new process to what this one is held to.
     #[serde(default)]
@@ -93,6 +99,19 @@ pub struct State {
     pub exit_code: Option<u8>,
     /// Why it could not start, or what went wrong as it ended.
     pub error: Option<String>,
+    /// Restarts by its `--restart` policy so far.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Ended by `stop` or `rm -f`: not to be restarted.
+    #[serde(default)]
+    pub stopped: bool,
+    /// Exited, and its monitor waits to start it again (`--restart`).
+    #[serde(default)]
+    pub restarting: bool,
+    /// The monitor's start time (/proc/PID/stat), to tell it from a
+    /// process that has its pid later.
+    #[serde(default)]
+    pub monitor_start: Option<u64>,
 }
 
 impl State {
@@ -107,6 +126,10 @@ impl State {
             finished: None,
             exit_code: None,
             error: None,
+            restarts: 0,
+            stopped: false,
+            restarting: false,
+            monitor_start: crate::pidfd::start_time(monitor_pid),
         }
     }
 }
@@ -118,6 +141,8 @@ pub enum Life {
     Created,
     Running,
     Exited(Option<u8>),
+    /// Exited, and its monitor, alive, will start it again (`--restart`).
+    Restarting(Option<u8>),
     /// The file says created or running, and no monitor holds the run's
     /// lock: it was killed, or the host rebooted (/run is a tmpfs).
     MonitorGone,
@@ -191,7 +216,15 @@ impl Record {
         }
         let state = self.state()?;
         if state.status == Status::Exited {
-            return Ok((state.clone(), Life::Exited(state.exit_code)));
+            let waits = state.restarting
+                && state.monitor_start.is_some_and(|start| {
+                    crate::pidfd::Process::open(state.monitor_pid, start).is_some()
+                });
+            let life = match waits {
+                true => Life::Restarting(state.exit_code),
+                false => Life::Exited(state.exit_code),
+            };
+            return Ok((state, life));
         }
         if self.monitor_alive() {
             let life = match state.status {
@@ -293,6 +326,8 @@ mod tests {
             detached: true,
             auto_remove: false,
             log: LogOptions::default(),
+            restart: Default::default(),
+            ports: Vec::new(),
             argv: Vec::new(),
         }
     }

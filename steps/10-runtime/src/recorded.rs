@@ -34,6 +34,9 @@ pub struct Recorded {
     caller: Option<File>,
     /// The console's ends of the stdio, in a monitor.
     ends: Option<Ends>,
+    /// Started again (`start`, or `--restart`): its record is there
+    /// already.
+    again: Option<crate::Again>,
     /// Made by `prepare`.
     record: Option<Record>,
     console: Option<crate::console::Console>,
@@ -42,13 +45,19 @@ pub struct Recorded {
 impl Recorded {
     /// The record `config` describes, under `records`; in a monitor, with
     /// `run -d`'s pipe and the console's ends.
-    pub fn new(records: Records, config: Config, monitor: Option<(File, Ends)>) -> Self {
+    pub fn new(
+        records: Records,
+        config: Config,
+        monitor: Option<(File, Ends)>,
+        again: Option<crate::Again>,
+    ) -> Self {
         let (caller, ends) = monitor.unzip();
         Recorded {
             records,
             config,
             caller,
             ends,
+            again,
             record: None,
             console: None,
         }
@@ -73,6 +82,10 @@ impl Layer for Recorded {
     }
 
     fn check(&self, _plan: &Plan<'_>) -> Result<()> {
+        if self.again.is_some() {
+            // Its own name: `prepare` checks that it is not running.
+            return Ok(());
+        }
         self.records
             .check_name(&self.config.name)
             .map_err(Error::layer)
@@ -80,10 +93,11 @@ impl Layer for Recorded {
 
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
         let me = std::process::id() as i32;
-        let record = self
-            .records
-            .create(self.config.clone(), me)
-            .map_err(Error::layer)?;
+        let record = match &self.again {
+            Some(again) => self.records.again(&self.config.id, me, again.restart),
+            None => self.records.create(self.config.clone(), me),
+        }
+        .map_err(Error::layer)?;
         cx.trace.note(format!(
             "the container's record: {}",
             record.dir().display()

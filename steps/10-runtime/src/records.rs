@@ -77,6 +77,32 @@ impl Records {
         Record::open(&dir)
     }
 
+    /// The record of container `id`, which ran before, made ready to run
+    /// again (`start`): not running now, its state new, its output to be
+    /// logged (started again, it is detached, whatever it was).
+    /// `restart`: by its `--restart` policy, which a `stop` since forbids.
+    pub fn again(&self, id: &str, monitor_pid: i32, restart: bool) -> Result<Record> {
+        self.checked()?;
+        let _lock = lock(&self.dir)?;
+        let mut record = self.find(id)?;
+        let (old, life) = record.view()?;
+        if matches!(life, Life::Running | Life::Created) {
+            return Err(RuntimeError::Running(record.config.name.clone()));
+        }
+        if restart && old.stopped {
+            return Err(RuntimeError::Monitor {
+                id: id.into(),
+                what: "was stopped: it is not restarted".into(),
+            });
+        }
+        record.config.detached = true;
+        write_whole(&record.dir().join("config.json"), &record.config)?;
+        let mut state = State::created(monitor_pid);
+        state.restarts = old.restarts + u32::from(restart);
+        write_whole(&record.dir().join("state.json"), &state)?;
+        Ok(record)
+    }
+
     /// Refuses a name another container has (as its name or its id).
     pub fn check_name(&self, name: &str) -> Result<()> {
         let taken = self.list()?.into_iter().find(|r| {
