@@ -120,7 +120,8 @@ pub fn absolute_path(text: &str) -> std::result::Result<PathBuf, String> {
     Ok(plain)
 }
 
-fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
+/// `KEY=VALUE`, for `-e` (and any later step's flag of that shape).
+pub fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

@@ -50,7 +50,10 @@ pub fn attach(record: &Record) -> Result<Ended, RuntimeError> {
         },
         _ => RuntimeError::io("connecting to", &path)(err),
     })?;
-    let _raw = RawMode::enter();
+    // Raw only for a container with a terminal: without one, a line is
+    // sent as you type it, Enter a newline, as to any program's stdin.
+    let _raw = record.config.tty.then(RawMode::enter).flatten();
+    let _ended = EndOnSignal::install();
     let mut size = None;
     let mut stdin_open = true;
     let mut held_ctrl_p = false;
@@ -63,6 +66,11 @@ pub fn attach(record: &Record) -> Result<Ended, RuntimeError> {
             let (rows, cols) = now.unwrap_or_default();
             let body = [rows.to_be_bytes(), cols.to_be_bytes()].concat();
             send(&mut console, &frame(WINDOW, &body))?;
+        }
+        if ENDED.load(std::sync::atomic::Ordering::SeqCst) {
+            // SIGTERM, SIGHUP, SIGQUIT: our terminal back as it was (on
+            // the way out, RawMode's drop), and the container runs on.
+            return Ok(Ended::Detached);
         }
         let (from_us, from_console) = {
             let stdin = std::io::stdin();
@@ -125,4 +133,32 @@ fn send(console: &mut UnixStream, frame: &[u8]) -> Result<(), RuntimeError> {
     console
         .write_all(frame)
         .map_err(RuntimeError::io("writing to", path))
+}
+
+/// Set by a signal that ends `attach`.
+static ENDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// While it lives, SIGTERM, SIGHUP and SIGQUIT end the relay (the poll
+/// returns EINTR, the loop sees the flag) instead of killing us with the
+/// terminal left in raw mode.
+struct EndOnSignal;
+
+impl EndOnSignal {
+    fn install() -> Self {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        extern "C" fn ended(_: libc::c_int) {
+            ENDED.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        // No SA_RESTART: the poll must return.
+        let action = SigAction::new(
+            SigHandler::Handler(ended),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        for signal in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            // SAFETY: the handler only stores to an atomic.
+            let _ = unsafe { sigaction(signal, &action) };
+        }
+        EndOnSignal
+    }
 }

@@ -121,7 +121,7 @@ pub struct ExecArgs {
     #[arg(short, long)]
     pub tty: bool,
     /// Set an environment variable, over the container's (repeatable).
-    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = step01_chroot::cli::parse_env)]
     pub env: Vec<(String, String)>,
     /// The working directory (default: the container's).
     #[arg(short, long, value_name = "DIR")]
@@ -137,13 +137,6 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
-}
-
-fn parse_env(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
-        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
-    }
 }
 
 /// `logs --tail`: all, or a number.

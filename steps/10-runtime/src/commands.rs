@@ -81,7 +81,7 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
                 }
                 // The container's own code, once its monitor has it.
                 Ended::Exited => {
-                    ending::wait_for_monitor(&record)?;
+                    ending::wait_for_exit(&record)?;
                     match record.state()?.exit_code {
                         Some(0) => Ok(()),
                         Some(code) => Err(Failed::Code(code)),
@@ -132,37 +132,22 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
 /// step 07 kept (its `rm NAME`, which this one replaces); with `-f`, a
 /// record too damaged to read.
 fn rm(records: &Records, queries: &[String], state_dir: &Path, force: bool) -> Result<(), Failed> {
-    let mut failed = false;
-    for query in queries {
-        let done = match records.find(query) {
-            Ok(record) => ending::remove(&record, state_dir, force),
-            Err(RuntimeError::NoSuchContainer(_)) => {
-                match ending::remove_writable_layer(state_dir, query) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(RuntimeError::NoSuchContainer(query.clone())),
-                    Err(err) => Err(err),
-                }
-            }
-            Err(err @ RuntimeError::Corrupt { .. }) if force => match records.remove_damaged(query)
-            {
+    each_named(queries, |query| match records.find(query) {
+        Ok(record) => ending::remove(&record, state_dir, force),
+        Err(RuntimeError::NoSuchContainer(_)) => {
+            match ending::remove_writable_layer(state_dir, query) {
                 Ok(true) => Ok(()),
-                Ok(false) => Err(err),
-                Err(other) => Err(other),
-            },
-            Err(err) => Err(err),
-        };
-        match done {
-            Ok(()) => println_or_not(format_args!("{query}")),
-            Err(err) => {
-                eprintln_or_not(format_args!("error: {err}"));
-                failed = true;
+                Ok(false) => Err(RuntimeError::NoSuchContainer(query.into())),
+                Err(err) => Err(err),
             }
         }
-    }
-    match failed {
-        true => Err(Failed::Printed),
-        false => Ok(()),
-    }
+        Err(err @ RuntimeError::Corrupt { .. }) if force => match records.remove_damaged(query) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(err),
+            Err(other) => Err(other),
+        },
+        Err(err) => Err(err),
+    })
 }
 
 /// Does `act` to each container named, printing each name it did, and
@@ -172,9 +157,17 @@ fn each(
     queries: &[String],
     act: impl Fn(&Record) -> Result<()>,
 ) -> Result<(), Failed> {
+    each_named(queries, |query| {
+        records.find(query).and_then(|record| act(&record))
+    })
+}
+
+/// Does `act` to each name, as Docker does with several: each one that
+/// worked printed, each error said, and the exit code 1 if any failed.
+fn each_named(queries: &[String], act: impl Fn(&str) -> Result<()>) -> Result<(), Failed> {
     let mut failed = false;
     for query in queries {
-        match records.find(query).and_then(|record| act(&record)) {
+        match act(query) {
             Ok(()) => println_or_not(format_args!("{query}")),
             Err(err) => {
                 eprintln_or_not(format_args!("error: {err}"));
@@ -270,6 +263,7 @@ fn start(record: &Record) -> Result<(), RuntimeError> {
     let again = crate::Again {
         id: record.config.id.clone(),
         restart: false,
+        flag_env: record.config.flag_env.clone(),
     };
     let word = crate::monitor::start(&record.config.argv, Some(&again));
     match word.map_err(RuntimeError::io("starting the monitor of", record.dir()))? {

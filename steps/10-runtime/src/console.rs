@@ -248,11 +248,21 @@ fn serve(ends: Ends, listener: &UnixListener, finished: &OwnedFd, log: &mut Json
             lines: Lines::default(),
         })
         .collect();
+    // Input is written without blocking, from a buffer: a container that
+    // reads no stdin must not stall its own output, the log and every
+    // client. While the buffer is full, clients are not read (they wait).
+    if let Some(input) = &input {
+        let _ = nix::fcntl::fcntl(
+            input.as_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+        );
+    }
+    let mut pending: Vec<u8> = Vec::new();
     let mut clients: Vec<Client> = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     let mut finishing = false;
     while outputs.iter().any(|o| o.file.is_some()) {
-        let (ready_out, ready_listener, ready_finish, ready_clients) = {
+        let (ready_out, ready_listener, ready_finish, ready_input, ready_clients) = {
             let mut fds: Vec<PollFd> = Vec::new();
             let open: Vec<&File> = outputs.iter().filter_map(|o| o.file.as_ref()).collect();
             fds.extend(
@@ -261,10 +271,23 @@ fn serve(ends: Ends, listener: &UnixListener, finished: &OwnedFd, log: &mut Json
             );
             fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
             fds.push(PollFd::new(finished.as_fd(), PollFlags::POLLIN));
+            // (A slot for the input either way, so the indices stay put.)
+            let writing = !pending.is_empty() && input.is_some();
+            let slot = input.as_ref().map_or(finished.as_fd(), |i| i.as_fd());
+            let wants = if writing {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::empty()
+            };
+            fds.push(PollFd::new(slot, wants));
+            let reading = match pending.len() < PENDING_MAX {
+                true => PollFlags::POLLIN,
+                false => PollFlags::empty(),
+            };
             fds.extend(
                 clients
                     .iter()
-                    .map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)),
+                    .map(|c| PollFd::new(c.stream.as_fd(), reading)),
             );
             // Finishing: only what is there now, no waiting.
             let wait = match finishing {
@@ -281,8 +304,19 @@ fn serve(ends: Ends, listener: &UnixListener, finished: &OwnedFd, log: &mut Json
                 .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             let (out, rest) = ready.split_at(open.len());
-            (out.to_vec(), rest[0], rest[1], rest[2..].to_vec())
+            (out.to_vec(), rest[0], rest[1], rest[2], rest[3..].to_vec())
         };
+        if ready_input && let Some(file) = input.as_mut() {
+            match file.write(&pending) {
+                Ok(n) => drop(pending.drain(..n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // Its stdin is closed: what was typed has nowhere to go.
+                Err(_) => {
+                    input = None;
+                    pending.clear();
+                }
+            }
+        }
         if finishing && !ready_out.iter().any(|r| *r) {
             break; // all that was left is read
         }
@@ -294,11 +328,12 @@ fn serve(ends: Ends, listener: &UnixListener, finished: &OwnedFd, log: &mut Json
                 continue;
             }
             // A pty's master reads EIO once no slave is open: the end.
-            let n = output
-                .file
-                .as_mut()
-                .map_or(Ok(0), |f| f.read(&mut buf))
-                .unwrap_or(0);
+            // (WouldBlock: the master is non-blocking for input's sake,
+            // and poll spoke too soon.)
+            let n = match output.file.as_mut().map_or(Ok(0), |f| f.read(&mut buf)) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                other => other.unwrap_or(0),
+            };
             let pieces = match n {
                 0 => {
                     output.file = None;
@@ -335,7 +370,7 @@ fn serve(ends: Ends, listener: &UnixListener, finished: &OwnedFd, log: &mut Json
                 Ok(0) | Err(_) => gone.push(at),
                 Ok(n) => {
                     client.frames.extend_from_slice(&buf[..n]);
-                    take_frames(&mut client.frames, &mut input, window);
+                    take_frames(&mut client.frames, &mut pending, input.is_some(), window);
                 }
             }
         }
@@ -346,8 +381,17 @@ fn serve(ends: Ends, listener: &UnixListener, finished: &OwnedFd, log: &mut Json
 }
 // ANCHOR_END: serve
 
-/// Acts on every whole frame in `frames`, and leaves a partial one.
-fn take_frames(frames: &mut Vec<u8>, input: &mut Option<File>, window: Option<RawFd>) {
+/// How much typed input may wait for a container that does not read it.
+const PENDING_MAX: usize = 64 << 10;
+
+/// Acts on every whole frame in `frames`, and leaves a partial one: input
+/// goes to `pending` (if the container takes input at all).
+fn take_frames(
+    frames: &mut Vec<u8>,
+    pending: &mut Vec<u8>,
+    takes_input: bool,
+    window: Option<RawFd>,
+) {
     while frames.len() >= 3 {
         let (kind, len) = (
             frames[0],
@@ -358,11 +402,7 @@ fn take_frames(frames: &mut Vec<u8>, input: &mut Option<File>, window: Option<Ra
         }
         let body: Vec<u8> = frames.drain(..3 + len).skip(3).collect();
         match (kind, window) {
-            (INPUT, _) => {
-                if let Some(file) = input.as_mut() {
-                    let _ = file.write_all(&body);
-                }
-            }
+            (INPUT, _) if takes_input => pending.extend_from_slice(&body),
             (WINDOW, Some(master)) if body.len() == 4 => {
                 let size = libc::winsize {
                     ws_row: u16::from_be_bytes([body[0], body[1]]),
@@ -400,21 +440,22 @@ mod tests {
 
     #[test]
     fn frames_are_taken_whole_and_a_partial_one_waits() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("input");
-        let mut input = Some(File::create(&path).unwrap());
+        let mut pending = Vec::new();
         let mut frames = frame(INPUT, b"echo hi\n");
         frames.extend(frame(WINDOW, &[0, 40, 0, 100])); // no pty: ignored
         frames.extend(frame(b'?', b"unknown"));
         let mut last = frame(INPUT, b"exit\n");
         let tail = last.split_off(4);
         frames.extend(last);
-        take_frames(&mut frames, &mut input, None);
+        take_frames(&mut frames, &mut pending, true, None);
         assert_eq!(frames.len(), 4, "the partial frame waits");
         frames.extend(tail);
-        take_frames(&mut frames, &mut input, None);
+        take_frames(&mut frames, &mut pending, true, None);
         assert!(frames.is_empty());
-        drop(input);
-        assert_eq!(std::fs::read(&path).unwrap(), b"echo hi\nexit\n");
+        assert_eq!(pending, b"echo hi\nexit\n");
+        // A container without -i takes none.
+        let mut none = Vec::new();
+        take_frames(&mut frame(INPUT, b"x"), &mut none, false, None);
+        assert!(none.is_empty());
     }
 }

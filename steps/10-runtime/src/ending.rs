@@ -122,6 +122,25 @@ pub fn wait_for_monitor(record: &Record) -> Result<()> {
     Ok(())
 }
 
+/// Waits until the monitor has written how the container ended (it may
+/// go on to restart it: `attach` of a `--restart` container ends there).
+pub fn wait_for_exit(record: &Record) -> Result<()> {
+    let deadline = Instant::now() + MONITOR_GRACE;
+    loop {
+        let (state, life) = record.view()?;
+        if state.status == crate::record::Status::Exited || life == Life::MonitorGone {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(RuntimeError::Monitor {
+                id: record.config.id.clone(),
+                what: format!("wrote no exit within {} s", MONITOR_GRACE.as_secs()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 // ANCHOR: rm
 /// `rm`: the record, and the writable layer step 07 kept under the
 /// container's name. A running container only with `-f` (SIGKILL first).

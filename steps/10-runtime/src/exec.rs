@@ -24,7 +24,7 @@
 
 use step01_chroot::cli::RunArgs;
 use step01_chroot::flags::FlagGroups;
-use step01_chroot::layer::{Layers, is};
+use step01_chroot::layer::is;
 use step01_chroot::{Container, Error, Result};
 use step02_pid_ns::init::Init;
 use step08_security::capabilities::Capabilities;
@@ -53,10 +53,16 @@ pub fn container(args: &impl RuntimeFlags, record: &Record) -> Result<Container>
     // The container's id, for what its layers name after it (a label).
     spec.id = record.config.id.clone();
     let mut process = step09_registry::layers(args, &spec)?;
+    // The label first, before the join: it is written to /proc/self/attr
+    // and taken at the next execve (the command's). Inside the container's
+    // mount namespace, /proc would be the container's to fake (as in
+    // CVE-2019-16884), and before the fork into its PID namespace
+    // /proc/self would not even be us.
+    let mut labels = step09_registry::layers(args, &spec)?;
+    labels.retain(is::<Lsm>);
     process.retain(|layer| {
         is::<ImageProcess>(layer)
             || is::<DropKept>(layer)
-            || is::<Lsm>(layer)
             || is::<Capabilities>(layer)
             || is::<NoNewPrivs>(layer)
             || is::<Seccomp>(layer)
@@ -67,7 +73,7 @@ pub fn container(args: &impl RuntimeFlags, record: &Record) -> Result<Container>
     if join.joins_pid_namespace() && !process.contains::<Init>() {
         process.push(Init);
     }
-    let mut layers = Layers::new();
+    let mut layers = labels;
     layers.push(join);
     layers.append(process);
     // This run's own id: the container's monitor holds the run lock of its.

@@ -97,6 +97,8 @@ pub fn layers(
             .map(|p| format!("0.0.0.0:{}->{}/{}", p.host, p.container, p.protocol))
             .collect(),
         argv: std::env::args().collect(),
+        flag_env: record::flag_env(),
+        tty: args.group::<RunArgs>().tty,
     };
     let records = Records::new(&spec.state_dir);
     let mut layers = Layers::new();
@@ -267,9 +269,18 @@ fn restart_if_asked(state_dir: &std::path::Path, id: &str, code: u8) {
     let again = Again {
         id: id.into(),
         restart: true,
+        flag_env: record.config.flag_env.clone(),
     };
-    if monitor::start(&record.config.argv, Some(&again)).is_err() {
-        let _ = record.update(|s| s.restarting = false);
+    let failed = match monitor::start(&record.config.argv, Some(&again)) {
+        Ok(Word::Running(_)) => None,
+        Ok(Word::Failed { message, .. }) => Some(message),
+        Err(err) => Some(format!("starting a monitor: {err}")),
+    };
+    if let Some(message) = failed {
+        let _ = record.update(|s| {
+            s.restarting = false;
+            s.error = Some(format!("the restart failed: {message}"));
+        });
     }
 }
 // ANCHOR_END: restart
@@ -282,6 +293,8 @@ pub struct Again {
     pub id: String,
     /// By its restart policy (which a `stop` forbids), not by `start`.
     pub restart: bool,
+    /// The variables that filled in its flags when it was made.
+    pub flag_env: Vec<(String, String)>,
 }
 // ANCHOR_END: as_monitor
 

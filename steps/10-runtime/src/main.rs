@@ -155,6 +155,16 @@ fn exec_in(exec: &ExecArgs, state_dir: &std::path::Path) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let argv = &record.config.argv;
+    // Its flags as they were: the variables that filled them in then, not
+    // ours (WORKSHOP_NETWORK, WORKSHOP_ROOTFS, ...).
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WORKSHOP_")) {
+        // SAFETY: one thread (exec has started none yet).
+        unsafe { std::env::remove_var(key) };
+    }
+    for (key, value) in &record.config.flag_env {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(key, value) };
+    }
     let parsed = <Cli as clap::Parser>::try_parse_from(argv).and_then(|cli| {
         let matches = <Cli as clap::CommandFactory>::command().try_get_matches_from(argv)?;
         Ok((cli, matches))

@@ -54,6 +54,7 @@ pub fn again_from_env() -> Option<crate::Again> {
     crate::record::is_id(id).then(|| crate::Again {
         id: id.into(),
         restart: how == "r",
+        flag_env: Vec::new(), // (ours, already)
     })
 }
 
@@ -104,6 +105,15 @@ pub fn start(argv: &[String], again: Option<&crate::Again>) -> std::io::Result<W
     let (from_monitor, to_us) = pipe2(OFlag::O_CLOEXEC)?;
     let writer = to_us.as_raw_fd();
     let mut monitor = Command::new("/proc/self/exe");
+    if let Some(again) = again {
+        // Its flags as they were: the variables that filled them in then,
+        // and none of ours (`start` in a shell without
+        // WORKSHOP_NETWORK=none must not put the container on a bridge).
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("WORKSHOP_")) {
+            monitor.env_remove(key);
+        }
+        monitor.envs(again.flag_env.iter().cloned());
+    }
     if let Some(again) = again {
         // `r:` by its restart policy, `s:` by `start`.
         let how = if again.restart { "r" } else { "s" };

@@ -63,9 +63,18 @@ pub struct Config {
     #[serde(default)]
     pub ports: Vec<String>,
     /// The command line that made it, the program's name first: `exec`
-    /// reads it again to hold a new process to what this one is held to.
+    /// reads it again to hold a new process to what this one is held to,
+    /// and `start` to run it again.
     #[serde(default)]
     pub argv: Vec<String>,
+    /// The variables that filled in flags (`WORKSHOP_NETWORK=none` is
+    /// `--network none`): read again with `argv`, in place of whatever the
+    /// environment of `start` or `exec` says.
+    #[serde(default)]
+    pub flag_env: Vec<(String, String)>,
+    /// `-t`: its stdio is a terminal (`attach` puts yours in raw mode).
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// Where a container is in its life, as its monitor last wrote it.
@@ -102,6 +111,10 @@ pub struct State {
     /// Restarts by its `--restart` policy so far.
     #[serde(default)]
     pub restarts: u32,
+    /// It ran, this time or before (a record of a container that never
+    /// ran, whose monitor died, is swept; one that ran is kept).
+    #[serde(default)]
+    pub ran: bool,
     /// Ended by `stop` or `rm -f`: not to be restarted.
     #[serde(default)]
     pub stopped: bool,
@@ -127,6 +140,7 @@ impl State {
             exit_code: None,
             error: None,
             restarts: 0,
+            ran: false,
             stopped: false,
             restarting: false,
             monitor_start: crate::pidfd::start_time(monitor_pid),
@@ -305,6 +319,15 @@ pub(crate) fn write_whole(path: &Path, value: &impl Serialize) -> Result<()> {
     fs::rename(&aside, path).map_err(RuntimeError::io("writing", path))
 }
 
+/// The variables that fill in flags (clap's `env = "WORKSHOP_…"`), as
+/// they are now: what a record keeps beside its command line.
+pub fn flag_env() -> Vec<(String, String)> {
+    let ours = [crate::monitor::MONITOR_FD, crate::monitor::AGAIN];
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("WORKSHOP_") && !ours.contains(&k.as_str()))
+        .collect()
+}
+
 /// Whether `text` is a container id: 12 hex digits (step 01's spec.rs).
 pub fn is_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_hexdigit())
@@ -329,6 +352,8 @@ mod tests {
             restart: Default::default(),
             ports: Vec::new(),
             argv: Vec::new(),
+            flag_env: Vec::new(),
+            tty: false,
         }
     }
 
@@ -336,7 +361,7 @@ mod tests {
     /// it looks gone: one that never ran would be swept by the next).
     fn ran(records: &Records, id: &str, name: &str) -> Record {
         let record = records.create(config(id, name), 1).unwrap();
-        record.update(|s| s.pid = Some(1)).unwrap();
+        record.update(|s| s.ran = true).unwrap();
         record
     }
 
@@ -421,12 +446,14 @@ mod tests {
         // No run holds the lock of this id: its monitor is gone.
         let record = records.create(config("dddd11112222", "d"), 1).unwrap();
         assert_eq!(record.view().unwrap().1, Life::MonitorGone);
-        // Not --rm and it ran: kept (shown as gone) when the next is made.
-        record.update(|s| s.pid = Some(1)).unwrap();
+        // Not --rm and it ran (this time or before: a `start` killed before
+        // its container ran has no pid yet): kept, shown as gone, when the
+        // next is made.
+        record.update(|s| s.ran = true).unwrap();
         let _next = records.create(config("dddd33334444", "e"), 1).unwrap();
         assert!(record.dir().exists());
         // Never ran: swept.
-        record.update(|s| s.pid = None).unwrap();
+        record.update(|s| s.ran = false).unwrap();
         let _next = records.create(config("dddd55556666", "f"), 1).unwrap();
         assert!(!record.dir().exists());
     }

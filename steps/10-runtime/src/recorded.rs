@@ -126,6 +126,7 @@ impl Layer for Recorded {
         let start = crate::pidfd::start_time(child.as_raw());
         let written = record.update(|state| {
             state.status = Status::Running;
+            state.ran = true;
             state.pid = Some(child.as_raw());
             state.pid_start = start;
             state.started = Some(crate::record::now());

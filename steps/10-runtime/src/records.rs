@@ -85,6 +85,8 @@ impl Records {
         self.checked()?;
         let _lock = lock(&self.dir)?;
         let mut record = self.find(id)?;
+        // (And the record's own lock, which `stop` marks it under.)
+        let _record_lock = lock(record.dir())?;
         let (old, life) = record.view()?;
         if matches!(life, Life::Running | Life::Created) {
             return Err(RuntimeError::Running(record.config.name.clone()));
@@ -99,6 +101,7 @@ impl Records {
         write_whole(&record.dir().join("config.json"), &record.config)?;
         let mut state = State::created(monitor_pid);
         state.restarts = old.restarts + u32::from(restart);
+        state.ran = old.ran;
         write_whole(&record.dir().join("state.json"), &state)?;
         Ok(record)
     }
@@ -144,7 +147,7 @@ impl Records {
         }
         for record in self.list().unwrap_or_default() {
             let unwanted = match record.view() {
-                Ok((state, Life::MonitorGone)) => record.config.auto_remove || state.pid.is_none(),
+                Ok((state, Life::MonitorGone)) => record.config.auto_remove || !state.ran,
                 _ => false,
             };
             if unwanted {

@@ -110,3 +110,56 @@ fn attach_is_refused_where_there_is_nothing_to_attach_to() {
     let _ = child.wait();
     let _ = CommandExt::output_bounded(&mut host.sub_command(&["rm", "-f", "fg"]));
 }
+
+#[test]
+fn attach_to_a_container_without_a_terminal_sends_lines_as_typed() {
+    let host = Host::new();
+    // (On a terminal, but the container has none: no raw mode, so Enter
+    // is a newline and `read` gets its line.)
+    let id = host.detach(&["-i", "sh", "-c", "read x; echo got:$x"]);
+    let cmd = host.sub_command(&["attach", &id]);
+    let run =
+        workshop_tests::contract::typing_later(&cmd, b"hello\n", std::time::Duration::from_secs(1));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("got:hello"), "{run:?}");
+    // A --restart container: attach ends with its first exit's code.
+    let id = host.detach(&["-i", "--restart", "always", "sh", "-c", "read x; exit 3"]);
+    let mut attach = host.sub_command(&["attach", &id]);
+    let mut child = attach
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = workshop_tests::ChildExt::wait_bounded(&mut child).unwrap();
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(host.sub(&["rm", "-f", &id]).code, Some(0));
+}
+
+#[test]
+fn a_container_that_reads_no_input_keeps_its_output_flowing() {
+    let host = Host::new();
+    let id = host.detach(&["-i", "sh", "-c", "while :; do echo tick; sleep 0.1; done"]);
+    // An attach that pours a megabyte into a stdin nobody reads.
+    let mut attach = host.sub_command(&["attach", &id]);
+    let mut child = attach
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&vec![b'x'; 1 << 20]);
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ticks = || host.sub(&["logs", &id]).stdout.lines().count();
+    let before = ticks();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(ticks() >= before + 5, "the log stalled at {before} lines");
+    // Another client still gets in, and sees the output.
+    let second = host.sub(&["inspect", &id]);
+    assert_eq!(second.code, Some(0));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -32,6 +32,23 @@ fn start_runs_a_container_again_on_its_writable_layer() {
         0,
         "started by hand, not restarted"
     );
+    // Started again by a shell whose environment differs (no
+    // WORKSHOP_NETWORK=none, which made it `--network none`): its flags
+    // are as they were, so it gets no network now either.
+    let quiet = host.detach(&["--name", "quiet", "sleep", "1000"]);
+    assert_eq!(host.sub(&["stop", "-t", "0", "quiet"]).code, Some(0));
+    // (In a network namespace of the test's own: were the flags lost, the
+    // bridge this would make must not be the host's.)
+    let netns = workshop_tests::TestNetns::new("start-env");
+    let start = workshop_tests::collect(workshop_tests::CommandExt::output_bounded(
+        &mut netns.command(&host.sub_command(&["start", "quiet"])),
+    ));
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let links = host.sub(&["exec", "-q", &quiet, "cat", "/proc/net/dev"]);
+    assert!(
+        links.stdout.contains("lo:") && !links.stdout.contains("eth0"),
+        "{links:?}"
+    );
     // Not while it runs; not a container that is not there.
     let id = host.detach(&["--name", "busy", "sleep", "1000"]);
     host.sub(&["start", "busy"]).assert_error(1, "is running");
