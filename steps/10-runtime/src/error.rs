@@ -33,7 +33,7 @@ pub enum RuntimeError {
     Running(String),
     #[error("container {0} is not running")]
     NotRunning(String),
-    #[error("{0}: {1}")]
+    #[error("sending a signal to container {0}: {1}")]
     Signal(String, nix::errno::Errno),
     #[error("{flag} {value:?}: {why}\n  hint: {hint}")]
     Flag {

@@ -4,15 +4,16 @@
 //!
 //! ```text
 //! check()     the name is free                (nothing made yet)
-//! prepare()   the record, created;            before any other layer makes
-//!             with -d, the console            anything: a run killed from
-//!                                             here on is found by its record
+//! prepare()   the record, created (or, for    before any other layer makes
+//!             `start`, made ready again);     anything: a run killed from
+//!             with -d, the console            here on is found by its record
 //! running()   "running", pid + start time; `run -d` is told
 //! cleanup()   last of all, once every other layer has cleaned up: the
-//!             console flushed, then "exited" and the code (or, if the
-//!             command never ran, no record at all); the engine lets go
-//!             of the run's lock after this, so a record that says
-//!             "running" with that lock free has lost its monitor
+//!             console flushed, then "exited" and the code (a start that
+//!             failed is kept too, as Docker keeps it; --rm removes the
+//!             record); the engine lets go of the run's lock after this,
+//!             so a record that says "running" with that lock free has
+//!             lost its monitor
 //! ```
 
 use std::fs::File;

@@ -66,7 +66,8 @@ fn a_monitor_killed_while_it_starts_the_container_leaves_nothing_behind() {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let _ = child.wait();
+        // (run -d ends when its monitor speaks or dies: bounded all the same.)
+        let _ = workshop_tests::ChildExt::wait_bounded(&mut child);
         // `ps` says what happened: no container "Up" without a monitor.
         let ps = host.sub(&["ps", "-a"]);
         assert!(
