@@ -12,9 +12,16 @@
 //! A line is cut where the container wrote a newline, or after 16 KiB
 //! without one (a program that never prints a newline must not make the
 //! logger hold its output for ever). The file is capped: past `max-size`
-//! it is renamed `json.log.1` (the older ones shift up) and a new one is
-//! begun; `max-file` files are kept in all. `logs` reads them oldest first
-//! (log_reader.rs).
+//! it is renamed `json.log.N`, N one more than the last, and a new one is
+//! begun; `max-file` files are kept in all, so the oldest goes. A file
+//! keeps its number until it goes, so `logs` can read them oldest first
+//! while they are written (log_reader.rs).
+//!
+//! Numbers are looked up by name, never taken from a listing of the
+//! directory: readdir(3) may leave out a name while other names in the
+//! directory change (state.json is replaced beside the log), and a number
+//! taken from a listing that missed the newest file would have the next
+//! rename overwrite it. The tests found that out the hard way.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -97,6 +104,8 @@ pub struct JsonLog {
     file: File,
     size: u64,
     options: LogOptions,
+    /// The number the last rotation gave (0: none yet).
+    newest: u64,
 }
 
 impl JsonLog {
@@ -109,6 +118,7 @@ impl JsonLog {
             file,
             size,
             options,
+            newest: newest_rotated(path),
         })
     }
 
@@ -134,23 +144,29 @@ impl JsonLog {
         Ok(())
     }
 
-    /// json.log → json.log.N, N one more than the newest there; the
-    /// oldest beyond `max-file` go; then a new json.log. A rotated file
-    /// keeps its name until it goes, so a reader can find it again.
+    /// json.log → json.log.N, N one more than the last; the one that
+    /// falls beyond `max-file` goes; then a new json.log.
     fn rotate(&mut self) -> std::io::Result<()> {
         let kept = u64::from(self.options.max_file);
         if kept == 1 {
             fs::remove_file(&self.path)?;
         } else {
-            let newest = rotated(&self.path).last().map_or(0, |(n, _)| *n);
-            fs::rename(&self.path, numbered(&self.path, newest + 1))?;
-            for (n, old) in rotated(&self.path) {
-                if n + kept - 1 <= newest + 1 {
-                    fs::remove_file(old)?;
+            let n = self.newest + 1;
+            fs::rename(&self.path, numbered(&self.path, n))?;
+            self.newest = n;
+            // json.log and kept - 1 numbered files stay: n - kept + 2 ..= n.
+            if n + 1 >= kept {
+                match fs::remove_file(numbered(&self.path, n + 1 - kept)) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                    _ => {}
                 }
             }
         }
-        *self = JsonLog::open(&self.path, self.options)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = 0;
         Ok(())
     }
 }
@@ -160,7 +176,9 @@ pub(crate) fn numbered(path: &Path, n: u64) -> PathBuf {
     PathBuf::from(format!("{}.{n}", path.display()))
 }
 
-/// The rotated files of `json.log` at `path`, oldest (lowest N) first.
+/// The rotated files of `json.log` at `path`, oldest (lowest N) first, as
+/// a listing shows them: while the directory changes, a name may be
+/// missing (the module's comment). A starting point; then go by name.
 pub(crate) fn rotated(path: &Path) -> Vec<(u64, PathBuf)> {
     let name = path
         .file_name()
@@ -185,6 +203,17 @@ pub(crate) fn rotated(path: &Path) -> Vec<(u64, PathBuf)> {
         .collect();
     found.sort();
     found
+}
+
+/// The highest N of the `json.log.N` there, 0 if none: a listing's
+/// highest, then up by name (the numbers kept are consecutive, and a
+/// listing may have missed the newest).
+fn newest_rotated(path: &Path) -> u64 {
+    let mut newest = rotated(path).last().map_or(0, |(n, _)| *n);
+    while numbered(path, newest + 1).exists() {
+        newest += 1;
+    }
+    newest
 }
 
 /// Cuts one stream into lines as it comes.

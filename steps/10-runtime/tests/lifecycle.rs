@@ -409,9 +409,14 @@ fn logs_follow_misses_no_line_across_rotations() {
     ]);
     let follow = host.sub(&["logs", "-f", &id]);
     let expected: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(follow.code, Some(0), "{follow:?}");
+    let first_wrong = expected
+        .lines()
+        .zip(follow.stdout.lines())
+        .position(|(want, got)| want != got);
     assert!(
         follow.stdout == expected,
-        "lines were lost or repeated: {} of 2000",
+        "lines were lost or repeated: {} of 2000, the first wrong at {first_wrong:?}",
         follow.stdout.lines().count()
     );
 }
