@@ -98,20 +98,9 @@ impl Container {
     /// Layers that were prepared are always cleaned up, whatever happens.
     pub fn run(mut self) -> Result<ExitStatus> {
         let trace = Trace::new(self.opts.clone());
-        let flags = self
-            .layers
-            .iter()
-            .fold(CloneFlags::empty(), |all, layer| all | layer.clone_flags());
 
         // 1. Checks: refuse bad input before anything changes.
-        let plan = Plan {
-            spec: &self.spec,
-            clone_flags: flags,
-            dry_run: trace.dry_run(),
-        };
-        for layer in self.layers.iter() {
-            layer.check(&plan)?;
-        }
+        let flags = self.check_all(&trace)?;
 
         // 2. This run's lock (owner.rs), held until we return: what the
         //    layers make is named after our id, and whoever finds it can
@@ -151,6 +140,31 @@ impl Container {
         let exit = outcome?;
         cleanup?;
         Ok(exit.unwrap_or(ExitStatus::Exited(0)))
+    }
+
+    /// Step 1 of [`run`](Self::run) alone: every layer's check, and
+    /// nothing changed. For a command that records a container to run
+    /// later (step 10's `create`): it refuses what `run` would refuse,
+    /// before it records anything.
+    pub fn check(&self) -> Result<()> {
+        self.check_all(&Trace::new(self.opts.clone())).map(drop)
+    }
+
+    /// Every layer's check, in order; the clone flags they add up to.
+    fn check_all(&self, trace: &Trace) -> Result<CloneFlags> {
+        let flags = self
+            .layers
+            .iter()
+            .fold(CloneFlags::empty(), |all, layer| all | layer.clone_flags());
+        let plan = Plan {
+            spec: &self.spec,
+            clone_flags: flags,
+            dry_run: trace.dry_run(),
+        };
+        for layer in self.layers.iter() {
+            layer.check(&plan)?;
+        }
+        Ok(flags)
     }
 
     fn prepare_all(&mut self, trace: &Trace, prepared: &mut usize) -> Result<Option<ExitStatus>> {

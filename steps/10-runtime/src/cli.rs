@@ -71,7 +71,18 @@ pub enum Lifecycle {
         /// Its name, id, or the start of its id.
         container: String,
     },
-    /// Start containers that ran before again, detached, on their writable layers (as they were left).
+    /// Create a container and do not start it: create [FLAGS] IMAGE [COMMAND]... (run's words); `start` runs it, detached.
+    #[command(disable_help_flag = true)]
+    Create {
+        /// The flags, the image, and the command, read as `run` reads them.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "[FLAGS] IMAGE [COMMAND]"
+        )]
+        words: Vec<String>,
+    },
+    /// Start containers: made by `create`, or that ran before (again, detached, on their writable layers as they were left).
     Start {
         /// Names, ids, or the starts of ids.
         #[arg(required = true)]

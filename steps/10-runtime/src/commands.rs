@@ -52,7 +52,10 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
     let records = Records::new(state_dir);
     match command {
         // They need the command line's types, which main has.
-        Lifecycle::Exec(_) | Lifecycle::Completion { .. } | Lifecycle::Man => {
+        Lifecycle::Exec(_)
+        | Lifecycle::Create { .. }
+        | Lifecycle::Completion { .. }
+        | Lifecycle::Man => {
             unreachable!("main runs these itself")
         }
         Lifecycle::Ps { all, quiet } => ps(&records, *all, *quiet),
@@ -217,7 +220,7 @@ fn inspect(record: &Record) -> Result<serde_json::Value, RuntimeError> {
     let (state, life) = record.view()?;
     let c = &record.config;
     let status = match life {
-        Life::Created => "created",
+        Life::Waiting | Life::Created => "created",
         Life::Running => "running",
         Life::Exited(_) => "exited",
         Life::Restarting(_) => "restarting",
@@ -252,7 +255,8 @@ fn inspect(record: &Record) -> Result<serde_json::Value, RuntimeError> {
 }
 
 /// `start`: a monitor for a container that ran before, on its command
-/// line, record and writable layer; as `run -d`, it waits for the word.
+/// line, record and writable layer, or for one that `create` made; as
+/// `run -d`, it waits for the word.
 fn start(record: &Record) -> Result<(), RuntimeError> {
     if matches!(
         record.view()?.1,

@@ -173,7 +173,8 @@ pub fn remove(record: &Record, state_dir: &Path, force: bool) -> Result<()> {
         Life::MonitorGone => {
             let _ = signal_it(record, &state, Signal::SIGKILL);
         }
-        Life::Exited(_) => {}
+        // (Made by `create` and never started: nothing runs.)
+        Life::Exited(_) | Life::Waiting => {}
     }
     remove_writable_layer(state_dir, &record.config.name)?;
     record.remove()

@@ -72,6 +72,17 @@ pub fn layers(
     monitor: Option<(File, Ends)>,
     again: Option<Again>,
 ) -> Result<Layers> {
+    let config = config(args, spec)?;
+    let records = Records::new(&spec.state_dir);
+    let mut layers = Layers::new();
+    layers.push(Recorded::new(records, config, monitor, again));
+    layers.append(step09_registry::layers(args, spec)?);
+    Ok(layers)
+}
+// ANCHOR_END: layers
+
+/// What the record of the container these flags describe keeps.
+fn config(args: &impl RuntimeFlags, spec: &Spec) -> Result<Config> {
     let own: &RuntimeArgs = args.group();
     let overlay: &OverlayArgs = args.group();
     let registry: &RegistryArgs = args.group();
@@ -79,7 +90,7 @@ pub fn layers(
         (Some(name), _) | (None, Some(name)) => name.clone(),
         (None, None) => format!("--rootfs {}", spec.rootfs.display()),
     };
-    let config = Config {
+    Ok(Config {
         id: spec.id.clone(),
         name: overlay.name.clone().unwrap_or_else(|| spec.id.clone()),
         image,
@@ -99,14 +110,9 @@ pub fn layers(
         argv: std::env::args().collect(),
         flag_env: record::flag_env(),
         tty: args.group::<RunArgs>().tty,
-    };
-    let records = Records::new(&spec.state_dir);
-    let mut layers = Layers::new();
-    layers.push(Recorded::new(records, config, monitor, again));
-    layers.append(step09_registry::layers(args, spec)?);
-    Ok(layers)
+        create: false,
+    })
 }
-// ANCHOR_END: layers
 
 /// What `stop` sends first: the image's StopSignal (nginx asks for
 /// SIGQUIT, to finish its requests), or SIGTERM.
@@ -176,21 +182,8 @@ pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>, again: Option<&Ag
 /// and passes on its word.
 fn detach(args: &impl RuntimeFlags) -> ExitCode {
     let run: &RunArgs = args.group();
-    if run.trace.step.is_some() {
-        step01_chroot::cli::usage_error(
-            "--step pauses at a terminal, and a detached container has none",
-            "run in the foreground to step through it",
-        );
-    }
-    let own: &RuntimeArgs = args.group();
-    if own.restart != restart::Policy::No && args.group::<OverlayArgs>().rm {
-        step01_chroot::cli::usage_error(
-            "--restart and --rm: a container removed when it ends cannot start again",
-            "choose one of them",
-        );
-    }
-    if let Err(err) = LogOptions::from_flags(&own.log_opts) {
-        return finish(run, Err(Error::layer(err)));
+    if let Err(err) = check_detached(args) {
+        return finish(run, Err(err));
     }
     let argv: Vec<String> = std::env::args().collect();
     match monitor::start(&argv, None) {
@@ -207,6 +200,73 @@ fn detach(args: &impl RuntimeFlags) -> ExitCode {
             ExitCode::from(exit_code::RUNTIME_ERROR)
         }
     }
+}
+
+/// What a detached container cannot have (a usage error ends us here);
+/// its `--log-opt`s read.
+fn check_detached(args: &impl RuntimeFlags) -> Result<()> {
+    let run: &RunArgs = args.group();
+    if run.trace.step.is_some() {
+        step01_chroot::cli::usage_error(
+            "--step pauses at a terminal, and a detached container has none",
+            "run in the foreground to step through it",
+        );
+    }
+    let own: &RuntimeArgs = args.group();
+    if own.restart != restart::Policy::No && args.group::<OverlayArgs>().rm {
+        step01_chroot::cli::usage_error(
+            "--restart and --rm: a container removed when it ends cannot start again",
+            "choose one of them",
+        );
+    }
+    LogOptions::from_flags(&own.log_opts).map_err(Error::layer)?;
+    Ok(())
+}
+
+// ANCHOR: create
+/// `create` (`args` as `run -d` would have them): the container's record,
+/// and nothing else. Every layer's check runs first, as `run` runs them,
+/// so that what `run` would refuse is refused now, not at `start`; its
+/// namespaces, cgroup and writable layer come with its first `start`,
+/// which runs its command line (kept in the record, as for any container)
+/// in a monitor. Docker's `create` makes the writable layer already; ours
+/// is a mount whose owner is the run that uses it (step 07), so it waits.
+pub fn create(args: &impl RuntimeFlags) -> ExitCode {
+    let run: &RunArgs = args.group();
+    let made = check_detached(args).and_then(|()| {
+        let spec = run.spec()?;
+        let mut config = config(args, &spec)?;
+        config.create = true;
+        let layers = layers(args, &spec, None, None)?;
+        let records = Records::new(&spec.state_dir);
+        Container::new(spec, run.trace_options())
+            .with_layers(layers)
+            .check()?;
+        // No monitor yet: pid 0 (record.rs).
+        records.create(config, 0).map_err(Error::layer)
+    });
+    match made {
+        Ok(record) => {
+            step01_chroot::cli::println_or_not(format_args!("{}", record.config.id));
+            ExitCode::SUCCESS
+        }
+        Err(err) => finish(run, Err(err)),
+    }
+}
+// ANCHOR_END: create
+
+/// In a monitor started again (`again`): whether the container resumes
+/// on a writable layer it kept. Not at the first start of a container
+/// that `create` made, which has none yet.
+pub fn resumes(state_dir: &std::path::Path, again: &Again) -> bool {
+    let first = Records::new(state_dir)
+        .find(&again.id)
+        .ok()
+        .is_some_and(|record| {
+            record.config.create
+                && !step07_overlay::overlay::container_dir(state_dir, &record.config.name).exists()
+        });
+    !first
 }
 
 // ANCHOR: as_monitor

@@ -45,8 +45,10 @@ fn main() -> ExitCode {
     let again = step10_runtime::monitor::again_from_env();
     let (cli, matches): (Cli, _) = parse_with_matches();
     let argv: Vec<String> = std::env::args().collect();
+    let creating = matches!(&cli.command, Some(Command::Own(Lifecycle::Create { .. })));
     match &cli.command {
         Some(Command::Earlier(Step09::Run { .. })) | None => {}
+        Some(Command::Own(Lifecycle::Create { .. })) => {}
         Some(command) => {
             let definition = <Cli as clap::CommandFactory>::command();
             if let Some(flag) = flags_given(&definition, &matches)
@@ -96,21 +98,36 @@ fn main() -> ExitCode {
         cli.run.trace.quiet = true;
         cli.registry.pull = PullPolicy::Missing;
         // Started again: on the writable layer it kept (step 07).
-        cli.overlay.resume = again.is_some();
+        cli.overlay.resume = again
+            .as_ref()
+            .is_some_and(|again| step10_runtime::resumes(&cli.run.state_dir, again));
     }
     if let Err(err) = resolve_image(&mut cli) {
         return finish_command(Err(err));
+    }
+    if creating && monitor_of.is_none() {
+        // Recorded to run detached: its `start` is a `run -d` (and a
+        // monitor that `start` begins reads these words as `run`'s).
+        cli.runtime.detach = true;
+        return step10_runtime::create(&cli);
     }
     step10_runtime::run(&cli, monitor_of, again.as_ref())
 }
 
 /// A container's command line, read whole: `[FLAGS] COMMAND`, or Docker's
-/// `run [FLAGS] IMAGE [COMMAND]`, read again as step 09 reads it.
+/// `run [FLAGS] IMAGE [COMMAND]` (and `create`'s, the same words), read
+/// again as step 09 reads it.
 fn run_line(cli: Cli, matches: clap::ArgMatches, argv: &[String]) -> (Cli, clap::ArgMatches) {
-    let (mut cli, matches) = match &cli.command {
+    let split = match &cli.command {
         Some(Command::Earlier(Step09::Run { words })) => {
+            Some(step09_registry::run_line::split(argv, words))
+        }
+        Some(Command::Own(Lifecycle::Create { words })) => Some(split_create(argv, words)),
+        _ => None,
+    };
+    let (mut cli, matches) = match split {
+        Some((before, after)) => {
             let definition = <Cli as clap::CommandFactory>::command();
-            let (before, after) = step09_registry::run_line::split(argv, words);
             let (mut cli, matches, image): (Cli, _, _) =
                 step09_registry::run_line::reparse(&definition, before, after);
             cli.overlay.image = Some(image);
@@ -120,6 +137,15 @@ fn run_line(cli: Cli, matches: clap::ArgMatches, argv: &[String]) -> (Cli, clap:
     };
     cli.registry.command_given = matches.value_source("command") == Some(ValueSource::CommandLine);
     (cli, matches)
+}
+
+/// The words before `create` (global flags) and its own, `--` left out.
+fn split_create<'a>(argv: &'a [String], words: &[String]) -> (&'a [String], &'a [String]) {
+    let mut at = argv.len() - words.len() - 1;
+    if argv[at] == "--" {
+        at -= 1;
+    }
+    (&argv[1..at], &argv[at + 1..])
 }
 
 /// `--image NAME`: the name in step 07's store (pulled first, as `--pull`

@@ -14,7 +14,7 @@ pub fn row(record: &Record, state: &State, life: Life, now: SystemTime) -> [Stri
             .unwrap_or_default()
     };
     let status = match life {
-        Life::Created => "Created".to_string(),
+        Life::Waiting | Life::Created => "Created".to_string(),
         Life::Running => format!("Up {}", human(since(&state.started))),
         Life::Exited(code) => format!(
             "Exited ({}) {} ago",

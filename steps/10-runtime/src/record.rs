@@ -75,6 +75,10 @@ pub struct Config {
     /// `-t`: its stdio is a terminal (`attach` puts yours in raw mode).
     #[serde(default)]
     pub tty: bool,
+    /// Made by `create`, not `run`: it waits for `start`, and is kept
+    /// until `rm` even if no start of it ever ran.
+    #[serde(default)]
+    pub create: bool,
 }
 
 /// Where a container is in its life, as its monitor last wrote it.
@@ -94,7 +98,8 @@ pub enum Status {
 pub struct State {
     /// Created, running or exited.
     pub status: Status,
-    /// The monitor: the process that runs the engine for this container.
+    /// The monitor: the process that runs the engine for this container;
+    /// 0 while a container made by `create` waits for its first `start`.
     pub monitor_pid: i32,
     /// The container's first process, as the host numbers it.
     pub pid: Option<i32>,
@@ -152,6 +157,9 @@ impl State {
 /// monitor's lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Life {
+    /// Made by `create`, and no `start` yet: no monitor, nothing runs.
+    Waiting,
+    /// Its monitor is setting it up.
     Created,
     Running,
     Exited(Option<u8>),
@@ -219,11 +227,13 @@ impl Record {
     pub fn view(&self) -> Result<(State, Life)> {
         // EXERCISE 10: what a container really is: its state file, checked against its monitor's lock
         // HINT: "exited" in the file is the end: believe it.
+        // HINT: "created" with no monitor pid (0) is a container made by `create`: it waits for `start`.
         // HINT: otherwise the file says created or running; that holds only while the monitor lives (self.monitor_alive()).
         // HINT: a monitor may write "exited" and go between two looks: read the state again before calling it gone.
         // CHECK: --lib record::tests::a_running_record_is_running_while_its_monitor_lives | running while the monitor lives, gone after
         // CHECK: --lib record::tests::a_record_whose_monitor_is_gone_says_so | a record whose monitor died is shown as gone
         // CHECK: --lib record::tests::a_state_is_written_whole_and_a_corrupt_one_is_named | an exited container is exited
+        // CHECK: --lib record::tests::a_created_record_waits_for_start_and_is_kept | a container made by create waits
         if !self.dir.exists() {
             // Removed (by `rm`, or by its monitor: --rm): it has ended.
             return Ok((State::created(0), Life::Exited(None)));
@@ -239,6 +249,9 @@ impl Record {
                 false => Life::Exited(state.exit_code),
             };
             return Ok((state, life));
+        }
+        if state.status == Status::Created && state.monitor_pid == 0 {
+            return Ok((state, Life::Waiting)); // made by `create`
         }
         if self.monitor_alive() {
             let life = match state.status {
@@ -354,6 +367,7 @@ mod tests {
             argv: Vec::new(),
             flag_env: Vec::new(),
             tty: false,
+            create: false,
         }
     }
 
@@ -456,5 +470,24 @@ mod tests {
         record.update(|s| s.ran = false).unwrap();
         let _next = records.create(config("dddd55556666", "f"), 1).unwrap();
         assert!(!record.dir().exists());
+    }
+
+    #[test]
+    fn a_created_record_waits_for_start_and_is_kept() {
+        let state = tempfile::tempdir().unwrap();
+        let records = Records::new(state.path());
+        // `create`: no monitor (pid 0), no run lock: waiting, not gone.
+        let mut made = config("eeee11112222", "later");
+        made.create = true;
+        let record = records.create(made, 0).unwrap();
+        assert_eq!(record.view().unwrap().1, Life::Waiting);
+        // Not swept by the next container's making.
+        let _next = records.create(config("eeee33334444", "g"), 1).unwrap();
+        assert_eq!(record.view().unwrap().1, Life::Waiting);
+        // Its first `start`, killed before the container ran: kept too.
+        record.update(|s| s.monitor_pid = 1).unwrap();
+        assert_eq!(record.view().unwrap().1, Life::MonitorGone);
+        let _next = records.create(config("eeee55556666", "h"), 1).unwrap();
+        assert!(record.dir().exists());
     }
 }

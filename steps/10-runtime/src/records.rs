@@ -125,7 +125,8 @@ impl Records {
     }
 
     /// Removes the records nobody wants: of containers whose monitor died
-    /// before they ran, or that were `--rm` (a killed run must leave nothing
+    /// before they ran (unless `create` made them: their user made them to
+    /// keep), or that were `--rm` (a killed run must leave nothing
     /// that the next one does not remove). A container that ran, or failed
     /// to start, and was not `--rm` stays until `rm`: it may have left a
     /// writable layer its user wants, or logs. Only names that are ids are
@@ -147,7 +148,9 @@ impl Records {
         }
         for record in self.list().unwrap_or_default() {
             let unwanted = match record.view() {
-                Ok((state, Life::MonitorGone)) => record.config.auto_remove || !state.ran,
+                Ok((state, Life::MonitorGone)) => {
+                    record.config.auto_remove || !(state.ran || record.config.create)
+                }
                 _ => false,
             };
             if unwanted {

@@ -440,3 +440,69 @@ fn a_records_symlink_in_the_state_directory_is_refused() {
         "keep"
     );
 }
+
+#[test]
+fn create_records_a_container_and_start_runs_it() {
+    let host = Host::new();
+    let tar = workshop_tests::tarballs::tar_of_dir(workshop_tests::test_rootfs());
+    let import = host.sub(&["import", tar.path().to_str().unwrap(), "--name", "bb"]);
+    assert_eq!(import.code, Some(0), "{import:?}");
+    let made = host.run(&[
+        "create",
+        "--name",
+        "later",
+        "bb",
+        "sh",
+        "-c",
+        "echo started; touch /made",
+    ]);
+    assert_eq!(made.code, Some(0), "{made:?}");
+    let id = made.stdout.trim();
+    // The record alone: no monitor, no writable layer yet.
+    let state = host.state(id);
+    assert_eq!(
+        (state["status"].as_str(), state["monitor_pid"].as_i64()),
+        (Some("created"), Some(0))
+    );
+    assert!(!host.path().join("overlay/later").exists());
+    assert!(host.sub(&["ps", "-a"]).stdout.contains(" Created "));
+    assert_eq!(
+        host.sub(&["ps"]).stdout.lines().count(),
+        1,
+        "only the header"
+    );
+    // What run refuses, create refuses, and records nothing more.
+    host.run(&["create", "--name", "later", "bb", "true"])
+        .assert_error(125, "is in use");
+    host.run(&["create", "--memory", "1x", "bb", "true"])
+        .assert_error(125, "--memory");
+    assert_eq!(host.ids().len(), 1);
+    host.sub(&["kill", "later"])
+        .assert_error(1, "is not running");
+    // start: its first run, detached, on a new writable layer.
+    let start = host.sub(&["start", "later"]);
+    assert_eq!(
+        (start.code, start.stdout.as_str()),
+        (Some(0), "later\n"),
+        "{start:?}"
+    );
+    host.wait_until("the container to exit", || {
+        host.state(id)["status"] == "exited"
+    });
+    assert_eq!(host.state(id)["exit_code"], 0);
+    assert_eq!(host.sub(&["logs", "later"]).stdout, "started\n");
+    let diff = host.sub(&["diff", "later"]);
+    assert!(diff.stdout.contains("A /made"), "{diff:?}");
+    // And again, on that layer.
+    assert_eq!(host.sub(&["start", "later"]).code, Some(0));
+    host.wait_until("the second run to exit", || {
+        host.state(id)["status"] == "exited" && host.state(id)["monitor_pid"] != 0
+    });
+    host.wait_until("the second run's line", || {
+        host.sub(&["logs", "later"]).stdout == "started\nstarted\n"
+    });
+    let rm = host.sub(&["rm", "later"]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    assert!(!host.record(id).exists());
+    assert!(!host.path().join("overlay/later").exists());
+}
