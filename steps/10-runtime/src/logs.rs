@@ -226,13 +226,21 @@ impl Lines {
     /// Takes `bytes`, gives the whole lines (and overlong pieces) now complete.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         self.pending.extend_from_slice(bytes);
+        // Cut at `start`, and move what is left to the front once: a drain
+        // per line would move the rest of a 64 KiB read a thousand times.
         let mut out = Vec::new();
-        while let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
-            out.push(self.pending.drain(..=at).collect());
+        let mut start = 0;
+        loop {
+            let rest = &self.pending[start..];
+            let end = match rest.iter().position(|&b| b == b'\n') {
+                Some(at) if at < PARTIAL_LINE => at + 1,
+                _ if rest.len() >= PARTIAL_LINE => PARTIAL_LINE,
+                _ => break,
+            };
+            out.push(rest[..end].to_vec());
+            start += end;
         }
-        while self.pending.len() >= PARTIAL_LINE {
-            out.push(self.pending.drain(..PARTIAL_LINE).collect());
-        }
+        self.pending.drain(..start);
         out
     }
 
@@ -256,6 +264,19 @@ mod tests {
         assert_eq!(pieces.len(), 1);
         assert_eq!(pieces[0].len(), PARTIAL_LINE);
         assert_eq!(lines.rest(), Some(vec![b'x'; 5]));
+        assert_eq!(lines.rest(), None);
+        // A long line that ends is cut too; many lines in one read, in order.
+        let mut long = vec![b'y'; PARTIAL_LINE + 1];
+        long.push(b'\n');
+        let pieces = lines.push(&long);
+        assert_eq!(
+            pieces.iter().map(Vec::len).collect::<Vec<_>>(),
+            [PARTIAL_LINE, 2]
+        );
+        let many: String = (0..1000).map(|i| format!("{i}\n")).collect();
+        let pieces = lines.push(many.as_bytes());
+        assert_eq!(pieces.len(), 1000);
+        assert_eq!(pieces[999], b"999\n");
         assert_eq!(lines.rest(), None);
     }
 
