@@ -272,6 +272,12 @@ fn start(record: &Record) -> Result<(), RuntimeError> {
     let word = crate::monitor::start(&record.config.argv, Some(&again));
     match word.map_err(RuntimeError::io("starting the monitor of", record.dir()))? {
         crate::monitor::Word::Running(_) => Ok(()),
+        // Another `start` (or its --restart) won the race: it runs.
+        crate::monitor::Word::Failed { .. }
+            if matches!(record.view()?.1, Life::Running | Life::Created) =>
+        {
+            Err(RuntimeError::Running(record.config.name.clone()))
+        }
         crate::monitor::Word::Failed { message, .. } => Err(RuntimeError::Monitor {
             id: record.config.id.clone(),
             what: format!("could not start it again: {message}"),
