@@ -173,8 +173,27 @@ pub fn remove(record: &Record, state_dir: &Path, force: bool) -> Result<()> {
         Life::MonitorGone => {
             let _ = signal_it(record, &state, Signal::SIGKILL);
         }
-        // (Made by `create` and never started: nothing runs.)
-        Life::Exited(_) | Life::Waiting => {}
+        Life::Exited(_) => {}
+        // Made by `create`, never started: nothing runs, and no writable
+        // layer is its own yet. `start` takes a record out of waiting
+        // under the list's lock and its own (records.rs, `again`); under
+        // them, it is still waiting and goes, or it was started just now.
+        Life::Waiting => {
+            let list = record.dir().parent().unwrap_or(state_dir);
+            let waiting = {
+                let _list = crate::record::lock(list)?;
+                let _own = crate::record::lock(record.dir())?;
+                let waiting = record.view()?.1 == Life::Waiting;
+                if waiting {
+                    record.remove()?;
+                }
+                waiting
+            };
+            return match waiting {
+                true => Ok(()),
+                false => remove(record, state_dir, force),
+            };
+        }
     }
     remove_writable_layer(state_dir, &record.config.name)?;
     record.remove()

@@ -233,6 +233,12 @@ fn check_detached(args: &impl RuntimeFlags) -> Result<()> {
 /// is a mount whose owner is the run that uses it (step 07), so it waits.
 pub fn create(args: &impl RuntimeFlags) -> ExitCode {
     let run: &RunArgs = args.group();
+    if run.trace.dry_run {
+        step01_chroot::cli::usage_error(
+            "--dry-run shows what a run does, and create runs nothing",
+            "use run --dry-run to see the plan",
+        );
+    }
     let made = check_detached(args).and_then(|()| {
         let spec = run.spec()?;
         let mut config = config(args, &spec)?;
@@ -364,8 +370,16 @@ pub struct Again {
 fn run_recorded(container: Container, state_dir: &std::path::Path) -> Result<ExitStatus> {
     let id = container.spec().id.clone();
     let result = container.run();
+    // Only into a record that this run made or took (a `start` that lost
+    // the race to another fails before it takes the record: not its own).
+    let ours = |record: &record::Record| {
+        record
+            .state()
+            .is_ok_and(|s| s.monitor_pid == std::process::id() as i32)
+    };
     if let Err(err) = &result
         && let Ok(record) = Records::new(state_dir).find(&id)
+        && ours(&record)
     {
         let _ = record.update(|state| {
             state.exit_code = Some(err.exit_code());

@@ -139,10 +139,11 @@ fn run_line(cli: Cli, matches: clap::ArgMatches, argv: &[String]) -> (Cli, clap:
     (cli, matches)
 }
 
-/// The words before `create` (global flags) and its own, `--` left out.
+/// The words before `create` (global flags), and those after it (with a
+/// `--` that came first, as step 09's `split` keeps one after `run`).
 fn split_create<'a>(argv: &'a [String], words: &[String]) -> (&'a [String], &'a [String]) {
     let mut at = argv.len() - words.len() - 1;
-    if argv[at] == "--" {
+    if argv[at] == "--" && at > 1 && argv[at - 1] == "create" {
         at -= 1;
     }
     (&argv[1..at], &argv[at + 1..])

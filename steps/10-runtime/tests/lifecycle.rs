@@ -193,6 +193,10 @@ fn a_killed_monitor_is_shown_as_such_and_rm_cleans_up() {
     });
     let ps = host.sub(&["ps"]);
     assert!(ps.stdout.contains("monitor died"), "{ps:?}");
+    // Not started again (a new monitor would take the dead one's cgroup
+    // and mount for its own): said, with the way out.
+    host.sub(&["start", "orphan"])
+        .assert_error(1, "lost its monitor");
     let rm = host.sub(&["rm", "orphan"]);
     assert_eq!(rm.code, Some(0), "{rm:?}");
     assert!(!host.record(&id).exists());
@@ -476,9 +480,17 @@ fn create_records_a_container_and_start_runs_it() {
         .assert_error(125, "is in use");
     host.run(&["create", "--memory", "1x", "bb", "true"])
         .assert_error(125, "--memory");
+    host.run(&["create", "--dry-run", "bb", "true"])
+        .assert_error(125, "--dry-run");
     assert_eq!(host.ids().len(), 1);
     host.sub(&["kill", "later"])
         .assert_error(1, "is not running");
+    // A waiting one is removed without -f: nothing runs.
+    let other = host.run(&["create", "--name", "never", "bb", "true"]);
+    assert_eq!(other.code, Some(0), "{other:?}");
+    let rm = host.sub(&["rm", "never"]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    assert_eq!(host.ids(), [id.to_string()]);
     // start: its first run, detached, on a new writable layer.
     let start = host.sub(&["start", "later"]);
     assert_eq!(
