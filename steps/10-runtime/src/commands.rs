@@ -258,15 +258,15 @@ fn inspect(record: &Record) -> Result<serde_json::Value, RuntimeError> {
 /// line, record and writable layer, or for one that `create` made; as
 /// `run -d`, it waits for the word.
 fn start(record: &Record) -> Result<(), RuntimeError> {
-    let life = record.view()?.1;
+    let (state, life) = record.view()?;
     if matches!(life, Life::Running | Life::Created | Life::Restarting(_)) {
         return Err(RuntimeError::Running(record.config.name.clone()));
     }
     if life == Life::MonitorGone {
-        // Its monitor was killed. A new one would have the same id, and
-        // take what the dead run left (its cgroup, its mount) for its
-        // own; those are swept by runs of other ids, and by `rm`.
-        return Err(RuntimeError::MonitorGone(record.config.name.clone()));
+        // Its monitor was killed. What that run left (a cgroup, a mount)
+        // is a dead run's, which the new run (of a new id) sweeps; its
+        // container, if it outlived its monitor, goes first.
+        crate::ending::kill_survivor(&state);
     }
     let again = crate::Again {
         id: record.config.id.clone(),

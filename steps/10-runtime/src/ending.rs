@@ -98,6 +98,16 @@ fn signal_it(record: &Record, state: &State, signal: Signal) -> Result<()> {
         .map_err(|errno| RuntimeError::Signal(name, errno))
 }
 
+/// A container whose monitor was killed: its first process, if it lives
+/// on (a change of user clears PR_SET_PDEATHSIG, prctl(2)), is killed,
+/// and waited for.
+pub(crate) fn kill_survivor(state: &State) {
+    if let Some(process) = open(state) {
+        let _ = process.signal(Signal::SIGKILL);
+        process.wait_exit(MONITOR_GRACE);
+    }
+}
+
 /// The container's first process, if it is still the one recorded.
 fn open(state: &State) -> Option<Process> {
     Process::open(state.pid?, state.pid_start?)

@@ -33,10 +33,6 @@ pub enum RuntimeError {
     Running(String),
     #[error("container {0} is not running")]
     NotRunning(String),
-    #[error(
-        "container {0} lost its monitor (it was killed): it cannot start again\n  hint: `rm {0}` removes it and what it left; then run it anew"
-    )]
-    MonitorGone(String),
     #[error("sending a signal to container {0}: {1}")]
     Signal(String, nix::errno::Errno),
     #[error("{flag} {value:?}: {why}\n  hint: {hint}")]

@@ -91,6 +91,7 @@ fn config(args: &impl RuntimeFlags, spec: &Spec) -> Result<Config> {
         (None, None) => format!("--rootfs {}", spec.rootfs.display()),
     };
     Ok(Config {
+        // (Started again, the record keeps its own: records.rs, `again`.)
         id: spec.id.clone(),
         name: overlay.name.clone().unwrap_or_else(|| spec.id.clone()),
         image,
@@ -138,10 +139,9 @@ pub fn container(
     again: Option<&Again>,
 ) -> Result<Container> {
     let run: &RunArgs = args.group();
-    let mut spec = run.spec()?;
-    if let Some(again) = again {
-        spec.id = again.id.clone();
-    }
+    // Started again, it keeps its id, name and hostname (main sets the
+    // last two), and its run gets a new id: record.rs, `State::run`.
+    let spec = run.spec()?;
     let layers = layers(args, &spec, monitor, again.cloned())?;
     Ok(Container::new(spec, run.trace_options()).with_layers(layers))
 }
@@ -174,7 +174,10 @@ pub fn run(args: &impl RuntimeFlags, monitor_of: Option<File>, again: Option<&Ag
             "add -d, or leave --log-opt out",
         );
     }
-    let result = container(args, None, None).and_then(|c| run_recorded(c, &run.state_dir));
+    let result = container(args, None, None).and_then(|c| {
+        let id = c.spec().id.clone();
+        run_recorded(c, &id, &run.state_dir)
+    });
     finish(run, result)
 }
 
@@ -298,8 +301,8 @@ fn as_monitor(args: &impl RuntimeFlags, mut caller: File, again: Option<&Again>)
         Ok(container) => container,
         Err(err) => return fail(&mut caller, err.to_string(), err.exit_code()),
     };
-    let id = container.spec().id.clone();
-    let code = match run_recorded(container, &run.state_dir) {
+    let id = again.map_or_else(|| container.spec().id.clone(), |a| a.id.clone());
+    let code = match run_recorded(container, &id, &run.state_dir) {
         Ok(status) => status.code(),
         // (If the command ran, `run -d` has its word and is gone.)
         Err(err) => {
@@ -367,8 +370,7 @@ pub struct Again {
 /// Runs `container`; if it fails after its record was made (a command that
 /// is not there, a layer that could not be set up), the record keeps the
 /// error and its exit code, as `ps -a` and `inspect` show.
-fn run_recorded(container: Container, state_dir: &std::path::Path) -> Result<ExitStatus> {
-    let id = container.spec().id.clone();
+fn run_recorded(container: Container, id: &str, state_dir: &std::path::Path) -> Result<ExitStatus> {
     let result = container.run();
     // Only into a record that this run made or took (a `start` that lost
     // the race to another fails before it takes the record: not its own).
@@ -378,7 +380,7 @@ fn run_recorded(container: Container, state_dir: &std::path::Path) -> Result<Exi
             .is_ok_and(|s| s.monitor_pid == std::process::id() as i32)
     };
     if let Err(err) = &result
-        && let Ok(record) = Records::new(state_dir).find(&id)
+        && let Ok(record) = Records::new(state_dir).find(id)
         && ours(&record)
     {
         let _ = record.update(|state| {

@@ -101,6 +101,13 @@ fn main() -> ExitCode {
         cli.overlay.resume = again
             .as_ref()
             .is_some_and(|again| step10_runtime::resumes(&cli.run.state_dir, again));
+        if let Some(again) = &again {
+            // Its run has a new id (lib.rs, `container`); what was named
+            // after the container's stays so: its writable layer (kept
+            // under its name, which is its id if it had none) and hostname.
+            cli.overlay.name.get_or_insert_with(|| again.id.clone());
+            cli.pid_ns.hostname.get_or_insert_with(|| again.id.clone());
+        }
     }
     if let Err(err) = resolve_image(&mut cli) {
         return finish_command(Err(err));

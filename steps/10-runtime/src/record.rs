@@ -130,6 +130,13 @@ pub struct State {
     /// process that has its pid later.
     #[serde(default)]
     pub monitor_start: Option<u64>,
+    /// The engine's id of the run its monitor makes (step 01's owner.rs
+    /// locks it): the container's id at its first run, a new one at each
+    /// `start`, so that what a killed monitor left is a dead run's, which
+    /// the next run sweeps, and never taken for the new run's own. None:
+    /// the container's id (a record from before this field).
+    #[serde(default)]
+    pub run: Option<String>,
 }
 
 impl State {
@@ -149,6 +156,7 @@ impl State {
             stopped: false,
             restarting: false,
             monitor_start: crate::pidfd::start_time(monitor_pid),
+            run: None,
         }
     }
 }
@@ -272,9 +280,10 @@ impl Record {
     }
     // ANCHOR_END: view
 
-    /// Whether its monitor lives: the engine's run lock is held.
+    /// Whether its monitor lives: the lock of the run it makes is held.
     pub fn monitor_alive(&self) -> bool {
-        step01_chroot::owner::alive(&self.config.id)
+        let run = self.state().ok().and_then(|state| state.run);
+        step01_chroot::owner::alive(run.as_deref().unwrap_or(&self.config.id))
     }
 
     /// Removes the record.

@@ -95,7 +95,9 @@ impl Layer for Recorded {
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
         let me = std::process::id() as i32;
         let record = match &self.again {
-            Some(again) => self.records.again(&self.config.id, me, again.restart),
+            Some(again) => self
+                .records
+                .again(&again.id, me, again.restart, &cx.spec.id),
             None => self.records.create(self.config.clone(), me),
         }
         .map_err(Error::layer)?;

@@ -81,7 +81,8 @@ impl Records {
     /// again (`start`): not running now, its state new, its output to be
     /// logged (started again, it is detached, whatever it was).
     /// `restart`: by its `--restart` policy, which a `stop` since forbids.
-    pub fn again(&self, id: &str, monitor_pid: i32, restart: bool) -> Result<Record> {
+    /// `run`: the engine's id of the monitor's run (record.rs, `State::run`).
+    pub fn again(&self, id: &str, monitor_pid: i32, restart: bool, run: &str) -> Result<Record> {
         self.checked()?;
         let _lock = lock(&self.dir)?;
         let mut record = self.find(id)?;
@@ -102,6 +103,7 @@ impl Records {
         let mut state = State::created(monitor_pid);
         state.restarts = old.restarts + u32::from(restart);
         state.ran = old.ran;
+        state.run = Some(run.into());
         write_whole(&record.dir().join("state.json"), &state)?;
         Ok(record)
     }

@@ -193,10 +193,19 @@ fn a_killed_monitor_is_shown_as_such_and_rm_cleans_up() {
     });
     let ps = host.sub(&["ps"]);
     assert!(ps.stdout.contains("monitor died"), "{ps:?}");
-    // Not started again (a new monitor would take the dead one's cgroup
-    // and mount for its own): said, with the way out.
-    host.sub(&["start", "orphan"])
-        .assert_error(1, "lost its monitor");
+    // Started again: a new run (of a new id) sweeps what the dead one
+    // left, and resumes its writable layer.
+    let start = host.sub(&["start", "orphan"]);
+    assert_eq!(start.code, Some(0), "{start:?}");
+    let again = host.state(&id);
+    assert_eq!(again["status"], "running", "{again}");
+    assert_ne!(again["run"], serde_json::json!(id));
+    let ps = host.sub(&["ps"]);
+    assert!(ps.stdout.contains(" Up "), "{ps:?}");
+    let hostname = host.sub(&["exec", "orphan", "hostname"]);
+    assert_eq!(hostname.stdout.trim(), id, "{hostname:?}");
+    let stop = host.sub(&["stop", "-t", "0", "orphan"]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
     let rm = host.sub(&["rm", "orphan"]);
     assert_eq!(rm.code, Some(0), "{rm:?}");
     assert!(!host.record(&id).exists());
