@@ -5,7 +5,7 @@
 //! parent to show.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -19,15 +19,29 @@ use crate::stdio::Plumbing;
 use crate::sys::Syscall;
 use crate::trace::Trace;
 
+/// The child's descriptors from the parent.
+pub(crate) struct Ends<'a> {
+    pub sync_read: &'a OwnedFd,
+    pub error_write: &'a OwnedFd,
+    /// The stdio the parent made; none when launched (ours are kept).
+    pub plumbing: Option<&'a Plumbing>,
+    /// Launched: the gate to wait at before execve (launch.rs).
+    pub gate: Option<RawFd>,
+}
+
 /// The child's side. Never returns: it becomes the command, or it exits.
 pub(crate) fn child(
     layers: &[Box<dyn Layer>],
     spec: &Spec,
     trace: &Trace,
-    sync_read: &OwnedFd,
-    error_write: &OwnedFd,
-    plumbing: &Plumbing,
+    ends: Ends<'_>,
 ) -> isize {
+    let Ends {
+        sync_read,
+        error_write,
+        plumbing,
+        gate,
+    } = ends;
     // Wait for the parent's "go on", which carries our pid as the host sees it.
     let mut pid_bytes = [0u8; 4];
     let mut got = 0;
@@ -43,12 +57,22 @@ pub(crate) fn child(
     let trace = trace.in_child().focused_on(host_pid.as_raw());
     // First of all: the caller's terminal is not ours to keep.
     trace.keep_terminal_for_pauses();
-    if plumbing.install().is_err() {
+    let installed = match plumbing {
+        Some(plumbing) => plumbing.install(),
+        // Launched: the caller's stdio stay; a session of our own still.
+        None => nix::unistd::setsid().map(drop),
+    };
+    if installed.is_err() {
         die(exit_code::RUNTIME_ERROR);
     }
 
     let error = Some(error_write.as_fd());
-    let err = match setup_and_exec(layers, spec, &trace, host_pid, error, Some(plumbing)) {
+    let ends = Inside {
+        error_pipe: error,
+        plumbing,
+        gate,
+    };
+    let err = match setup_and_exec(layers, spec, &trace, host_pid, ends) {
         Err(err) => err,
         // The real kernel's execve does not come back when it works.
         Ok(Planned) => die(exit_code::RUNTIME_ERROR),
@@ -81,6 +105,15 @@ fn die(code: u8) -> ! {
     unsafe { libc::_exit(code as i32) }
 }
 
+/// What the child has of the parent's, inside: the error pipe (none in a
+/// dry run), the stdio it made (none when launched), the launch's gate.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Inside<'a> {
+    pub error_pipe: Option<BorrowedFd<'a>>,
+    pub plumbing: Option<&'a Plumbing>,
+    pub gate: Option<RawFd>,
+}
+
 // ANCHOR: setup_and_exec
 /// In the child: every layer's `enter`, in order, then `execve`.
 pub(crate) fn setup_and_exec(
@@ -88,13 +121,24 @@ pub(crate) fn setup_and_exec(
     spec: &Spec,
     trace: &Trace,
     host_pid: Pid,
-    error_pipe: Option<BorrowedFd<'_>>,
-    plumbing: Option<&Plumbing>,
+    inside: Inside<'_>,
 ) -> Result<Planned> {
+    let Inside {
+        error_pipe,
+        plumbing,
+        gate,
+    } = inside;
     // If the runtime dies, the container dies with it: nothing is left over.
-    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-    })?;
+    // (Unless it was launched: then the runtime leaves on purpose.)
+    let with_us = || {
+        if gate.is_some() {
+            return Ok(());
+        }
+        trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        })
+    };
+    with_us()?;
     for layer in layers {
         let cx = ChildCx {
             spec,
@@ -107,9 +151,7 @@ pub(crate) fn setup_and_exec(
     // Again: a change of effective uid clears the setting (prctl(2)), and
     // a layer may have made one (step 03's setresuid, when container root
     // is another host id than ours).
-    trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-    })?;
+    with_us()?;
     // Had the runtime died before that line, no signal would ever come, and
     // the container would live on, alone. Its end of the error pipe tells:
     // once it is closed, ours reports POLLERR (poll(2)).
@@ -117,6 +159,7 @@ pub(crate) fn setup_and_exec(
         die(exit_code::RUNTIME_ERROR);
     }
     clean_process_state(trace)?;
+    let gate = gate.zip(error_pipe);
     if spec.stdio.tty {
         // Last of all, so that nothing above runs with it: the terminal.
         trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
@@ -125,9 +168,9 @@ pub(crate) fn setup_and_exec(
         // From here the parent relays your keys to the container's
         // terminal: a `--step` pause would wait for an Enter that goes
         // there instead. The pause before the terminal was the last.
-        return exec(spec, &trace.without_pause());
+        return exec(spec, &trace.without_pause(), gate);
     }
-    exec(spec, trace)
+    exec(spec, trace, gate)
 }
 // ANCHOR_END: setup_and_exec
 
@@ -186,7 +229,7 @@ pub struct Planned;
 
 /// Replaces the child with the command. Only returns on failure, or with
 /// [`Planned`] when the kernel is not the real one (sys.rs).
-fn exec(spec: &Spec, trace: &Trace) -> Result<Planned> {
+fn exec(spec: &Spec, trace: &Trace, gate: Option<(RawFd, BorrowedFd<'_>)>) -> Result<Planned> {
     // Looked up in the container's PATH, from inside its root; a dry run
     // is not inside, and shows the command as it was given.
     let program = if trace.dry_run() {
@@ -198,6 +241,10 @@ fn exec(spec: &Spec, trace: &Trace) -> Result<Planned> {
     // A NUL byte cannot be passed to the kernel: refused here, by name.
     for text in spec.command.iter().chain(&env) {
         cstring(text)?;
+    }
+    if let Some((gate, error_pipe)) = gate {
+        // Every error that can be told is told by now: the parent leaves.
+        crate::launch::wait_at_gate(trace, gate, error_pipe)?;
     }
     let call = Syscall::Execve {
         program: program.clone(),

@@ -50,9 +50,13 @@ const CHILD_STACK_SIZE: usize = 1024 * 1024;
 pub struct Container {
     spec: Spec,
     layers: crate::layer::Layers,
-    opts: TraceOptions,
+    pub(crate) opts: TraceOptions,
     /// This run's lock (owner.rs), from the start of `run` to its end.
     lock: Option<crate::owner::RunLock>,
+    /// [`launch`](Self::launch)'s gate, where the child waits (launch.rs).
+    pub(crate) gate: Option<std::os::fd::OwnedFd>,
+    /// The child that `launch` left at its gate.
+    pub(crate) launched: Option<Pid>,
 }
 
 impl std::fmt::Debug for Container {
@@ -72,6 +76,8 @@ impl Container {
             layers: crate::layer::Layers::new(),
             opts,
             lock: None,
+            gate: None,
+            launched: None,
         }
     }
 
@@ -98,9 +104,20 @@ impl Container {
     /// Layers that were prepared are always cleaned up, whatever happens.
     pub fn run(mut self) -> Result<ExitStatus> {
         let trace = Trace::new(self.opts.clone());
+        let (outcome, prepared) = self.start(&trace)?;
+        let exit = outcome.as_ref().ok().copied().flatten();
+        let cleanup = self.cleanup(&trace, prepared, exit.as_ref());
+        let exit = outcome?;
+        cleanup?;
+        Ok(exit.unwrap_or(ExitStatus::Exited(0)))
+    }
 
+    /// Checks, the lock, prepare and spawn (and, for `run`, the wait):
+    /// how it went, and how many layers were prepared, for `cleanup`. An
+    /// error of the checks or the lock comes first: nothing to clean up.
+    pub(crate) fn start(&mut self, trace: &Trace) -> Result<(Result<Option<ExitStatus>>, usize)> {
         // 1. Checks: refuse bad input before anything changes.
-        let flags = self.check_all(&trace)?;
+        let flags = self.check_all(trace)?;
 
         // 2. This run's lock (owner.rs), held until we return: what the
         //    layers make is named after our id, and whoever finds it can
@@ -120,26 +137,22 @@ impl Container {
                 source,
             })?;
 
-        // 3. Prepare, then run; clean up whatever was prepared.
+        // 3. Prepare, then run; the caller cleans up whatever was prepared.
         let mut prepared = 0;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut outcome = self.prepare_all(&trace, &mut prepared);
+            let mut outcome = self.prepare_all(trace, &mut prepared);
             if outcome.is_ok() {
-                outcome = self.spawn_and_wait(&trace, flags, prepared);
+                outcome = self.spawn_and_wait(trace, flags, prepared);
             }
             outcome
         }));
         let outcome = outcome.unwrap_or_else(|panic| {
             // A bug of ours; the host still comes first: undo what was
             // prepared (mounts, cgroups, links), then go on panicking.
-            let _ = self.cleanup(&trace, prepared, None);
+            let _ = self.cleanup(trace, prepared, None);
             std::panic::resume_unwind(panic)
         });
-        let exit = outcome.as_ref().ok().copied().flatten();
-        let cleanup = self.cleanup(&trace, prepared, exit.as_ref());
-        let exit = outcome?;
-        cleanup?;
-        Ok(exit.unwrap_or(ExitStatus::Exited(0)))
+        Ok((outcome, prepared))
     }
 
     /// Step 1 of [`run`](Self::run) alone: every layer's check, and
@@ -188,7 +201,12 @@ impl Container {
 
     /// Calls every prepared layer's `cleanup`, last layer first. A failure
     /// does not stop the others: each is reported, the first is returned.
-    fn cleanup(&mut self, trace: &Trace, prepared: usize, exit: Option<&ExitStatus>) -> Result<()> {
+    pub(crate) fn cleanup(
+        &mut self,
+        trace: &Trace,
+        prepared: usize,
+        exit: Option<&ExitStatus>,
+    ) -> Result<()> {
         let mut first_error = None;
         for layer in self.layers[..prepared].iter_mut().rev() {
             let mut cx = ParentCx {
@@ -230,17 +248,26 @@ impl Container {
             pipe2(OFlag::O_CLOEXEC)
         })?;
 
-        // The container's stdio: pipes or a pty, never our own (stdio.rs).
-        let plumbing = Plumbing::open(self.spec.stdio).map_err(|errno| SysError {
-            call: if self.spec.stdio.tty {
-                "openpty()"
-            } else {
-                "pipe2(O_CLOEXEC) /* stdio */"
-            }
-            .into(),
-            errno,
-        })?;
-        trace.note(stdio_story(self.spec.stdio));
+        // The container's stdio: pipes or a pty, never our own (stdio.rs);
+        // launched, ours, which it keeps when we are gone (launch.rs).
+        let plumbing = match self.gate {
+            Some(_) => None,
+            None => Some(Plumbing::open(self.spec.stdio).map_err(|errno| {
+                SysError {
+                    call: if self.spec.stdio.tty {
+                        "openpty()"
+                    } else {
+                        "pipe2(O_CLOEXEC) /* stdio */"
+                    }
+                    .into(),
+                    errno,
+                }
+            })?),
+        };
+        trace.note(match plumbing {
+            Some(_) => stdio_story(self.spec.stdio),
+            None => "launched: the container's stdio are ours, as they are (nothing relayed)",
+        });
 
         let mut stack = vec![0u8; CHILD_STACK_SIZE];
         // The child gets a copy of these; it closes the parent's ends of the
@@ -250,6 +277,7 @@ impl Container {
         // Nor may the child hold our run's lock (a fork shares it): if it
         // outlived us, our run would look alive, and its leftovers stay.
         let lock_fd = self.lock.as_ref().map(crate::owner::RunLock::raw_fd);
+        let gate = self.gate.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         let child_main = Box::new(|| {
             drop(parents_ends.take());
             if let Some(fd) = lock_fd {
@@ -257,7 +285,13 @@ impl Container {
                 // which nothing in the child uses.
                 unsafe { libc::close(fd) };
             }
-            crate::child::child(layers, spec, trace, &sync_read, &error_write, &plumbing)
+            let ends = crate::child::Ends {
+                sync_read: &sync_read,
+                error_write: &error_write,
+                plumbing: plumbing.as_ref(),
+                gate,
+            };
+            crate::child::child(layers, spec, trace, ends)
         });
         let child = trace
             .call(format!("clone({})", clone_flags_str(flags)), || {
@@ -306,6 +340,11 @@ impl Container {
         // Work that overlaps with the child's set-up. Its trace comes before
         // the child's, which waits in the pipe until the relay starts.
         self.released(&trace);
+        let Some(plumbing) = plumbing else {
+            // Launched: we leave once it waits at its gate (launch.rs).
+            self.launched = Some(crate::launch::until_ready(&trace, child, error_read)?);
+            return Ok(None);
+        };
         // With -t this waits for the child's pty master, sent just before
         // its execve (or for end-of-file, if it failed before).
         let mut relay = plumbing.relay();
@@ -378,8 +417,7 @@ impl Container {
             &self.spec,
             &child_trace,
             child,
-            None,
-            None,
+            Default::default(),
         )?;
         trace.announce("waitpid(0, 0)");
         Ok(())

@@ -39,6 +39,7 @@ pub mod engine;
 pub mod error;
 pub mod flags;
 pub mod kernels;
+pub mod launch;
 pub mod layer;
 pub mod owner;
 mod pause;

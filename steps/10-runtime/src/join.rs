@@ -101,7 +101,7 @@ impl Join {
 
 /// The cgroup directories of process `pid`, in the hierarchies step 04
 /// uses: from /proc/PID/cgroup (`ID:CONTROLLERS:PATH` lines, cgroups(7)).
-fn cgroup_dirs(pid: i32) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn cgroup_dirs(pid: i32) -> std::io::Result<Vec<PathBuf>> {
     let hierarchy = Hierarchy::detect().map_err(std::io::Error::other)?;
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     let mut dirs: Vec<PathBuf> = Vec::new();

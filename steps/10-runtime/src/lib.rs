@@ -34,6 +34,7 @@ pub mod join;
 pub mod log_reader;
 pub mod logs;
 pub mod monitor;
+pub mod oci;
 pub mod pidfd;
 pub mod ps;
 pub mod record;

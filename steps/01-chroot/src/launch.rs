@@ -1,0 +1,143 @@
+//! Launching: a container made and left, for a caller that will be its
+//! parent (an extension point of the engine, for step 10's OCI runtime).
+//!
+//! `run` is the container's parent from its clone to its exit: it relays
+//! its stdio, waits for it, and cleans up after it. An OCI runtime works
+//! the other way round, because the engines above it (podman's conmon,
+//! containerd's shim) want to be the parent themselves: `create` makes
+//! the container and *exits*, leaving its first process stopped just
+//! before `execve`; the engine, a subreaper (`PR_SET_CHILD_SUBREAPER`,
+//! prctl(2)), inherits it; `start` lets it go on; `delete` cleans up.
+//!
+//! [`Container::launch`] is that `create`. Three things differ from `run`:
+//!
+//! - **Stdio.** The child keeps ours as they are (the engine's pipes or
+//!   files): nobody would be left to relay them.
+//! - **No death signal.** `run`'s child dies with it (PR_SET_PDEATHSIG);
+//!   a launched one must outlive us, since we leave on purpose.
+//! - **A gate.** Last thing before `execve` (after every check that can
+//!   fail, so that `create` reports it), the child writes [`READY`] into
+//!   the error pipe, which is all we wait for, and then opens the gate, a
+//!   FIFO (fifo(7)), for writing. That open blocks until someone opens it
+//!   for reading: `start`. runc calls its gate `exec.fifo`.
+//!
+//! Nothing is cleaned up when a launch works: what the layers made (a
+//! cgroup, files) is the container's now, until its `delete`.
+
+use std::io::Read;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::engine::Container;
+use crate::error::{Error, Result};
+use crate::trace::Trace;
+
+/// What the child writes into the error pipe when it waits at its gate.
+/// An error report starts with an exit code, which is never 0.
+pub(crate) const READY: u8 = 0;
+
+impl Container {
+    // ANCHOR: launch
+    /// Makes the container and leaves it waiting at `gate` (a FIFO that
+    /// `start` opens for reading), then returns its first process's pid,
+    /// as the host knows it. The layers' checks, `prepare`, the clone and
+    /// `configure_child` are `run`'s; what fails before the gate is
+    /// cleaned up and returned, as `run` would.
+    pub fn launch(mut self, gate: &Path) -> Result<Pid> {
+        let trace = Trace::new(self.opts.clone());
+        if trace.dry_run() || self.spec().stdio.tty || self.spec().stdio.interactive {
+            return Err(Error::Usage(
+                "a launched container has no dry run, and keeps its caller's stdio as they are \
+                 (no -i, no -t)"
+                    .into(),
+            ));
+        }
+        // O_PATH: a handle on the FIFO that opens nothing yet (an open
+        // for writing would block here); the child reopens it.
+        let handle = nix::fcntl::open(gate, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|errno| Error::Io {
+                what: "opening the gate",
+                path: gate.to_path_buf(),
+                source: errno.into(),
+            })?;
+        self.gate = Some(handle);
+        let (outcome, prepared) = self.start(&trace)?;
+        match (outcome, self.launched) {
+            (Ok(_), Some(pid)) => Ok(pid),
+            (outcome, _) => {
+                let _ = self.cleanup(&trace, prepared, None);
+                Err(outcome.err().unwrap_or_else(|| {
+                    Error::Usage("the container ended before it reached its gate".into())
+                }))
+            }
+        }
+    }
+    // ANCHOR_END: launch
+}
+
+/// In the parent: waits until the child is at its gate (it wrote
+/// [`READY`]), or reports how it failed (and is reaped).
+pub(crate) fn until_ready(trace: &Trace, child: Pid, error_read: OwnedFd) -> Result<Pid> {
+    let mut pipe = std::fs::File::from(error_read);
+    let mut first = [0u8; 1];
+    let got = trace.call("read(error_pipe, 1) /* READY, or an error */", || {
+        loop {
+            match pipe.read(&mut first) {
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.map_err(|_| nix::errno::Errno::EIO),
+            }
+        }
+    })?;
+    if got == 1 && first[0] == READY {
+        return Ok(child);
+    }
+    // An error report (its exit code first), or nothing: it died.
+    let mut message = Vec::new();
+    let _ = pipe.read_to_end(&mut message);
+    let _ = nix::sys::wait::waitpid(child, None);
+    Err(Error::InContainer {
+        message: match got {
+            0 => "the container's process died before it reached its gate".into(),
+            _ => String::from_utf8_lossy(&message).into_owned(),
+        },
+        exit_code: match got {
+            0 => crate::error::exit_code::RUNTIME_ERROR,
+            _ => first[0],
+        },
+    })
+}
+
+/// In the child, last thing before `execve`: tells the parent it is ready,
+/// then waits for `start` by opening the gate for writing (through our
+/// own `/proc`: the path outside is not in our root any more), and writes
+/// one byte for `start` to read.
+pub(crate) fn wait_at_gate(trace: &Trace, gate: RawFd, error_pipe: BorrowedFd<'_>) -> Result<()> {
+    nix::unistd::write(error_pipe, &[READY]).map_err(|errno| crate::error::SysError {
+        call: "write(error_pipe, READY)".into(),
+        errno,
+    })?;
+    let path = format!("/proc/self/fd/{gate}");
+    let opened = trace
+        .call(
+            format!("open({path:?}, O_WRONLY) /* waits for start */"),
+            || {
+                nix::fcntl::open(
+                    path.as_str(),
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map(Some)
+            },
+        )?
+        .expect("an open that worked gives a descriptor");
+    trace.call("write(gate, \"0\")", || {
+        nix::unistd::write(&opened, b"0").map(drop)
+    })?;
+    // Closed here; the handle is close-on-exec: the command has neither.
+    drop(opened);
+    Ok(())
+}

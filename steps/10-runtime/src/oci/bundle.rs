@@ -1,0 +1,340 @@
+//! A bundle's config.json, read as the flags you know.
+//!
+//! An OCI bundle is a directory with a root filesystem and `config.json`
+//! (runtime-spec, bundle.md and config.md). The file says, in JSON, what
+//! steps 01 to 09 take as flags: `process.args` is the command,
+//! `process.env` the environment, `process.cwd` is `-w`, `hostname` is
+//! `--hostname`, `linux.resources.memory.limit` is `--memory`, and so on.
+//! So it is *translated*: [`read`] turns it into a workshop command line
+//! and the engine runs that, with every layer as it always was.
+//!
+//! What no flag can say is refused, named by its JSON path
+//! (`config.json: linux.sysctl: ...`), never skipped: a runtime that
+//! ignores a limit or a namespace it was asked for runs a container
+//! weaker than its engine believes. The crate `oci-spec` (youki's, the
+//! Rust runtimes' common types) reads the file; `serde_path_to_error`
+//! names the field of a file that does not parse.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec as Config};
+
+use super::error::OciError;
+use super::limits::{cgroup_path, paths_within, resources};
+
+/// What a bundle asks for, as a workshop command line.
+#[derive(Debug)]
+pub struct Translated {
+    /// The words, program name first: flags only, no command.
+    pub argv: Vec<String>,
+    /// `process.args` and `process.env`, as they are (no default PATH,
+    /// TERM or HOME is added: the engine passes exactly these).
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Where its cgroup goes: `linux.cgroupsPath`, split.
+    pub cgroup_parent: String,
+    pub cgroup_leaf: String,
+    /// `linux.seccomp`, for a file that `--security-opt seccomp=` reads.
+    pub seccomp: Option<serde_json::Value>,
+    /// The root filesystem, absolute.
+    pub rootfs: PathBuf,
+    pub version: String,
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
+/// Reads `<bundle>/config.json`; a field that does not parse is named.
+pub fn load(bundle: &Path) -> Result<Config, OciError> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path).map_err(OciError::io("reading", &path))?;
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|err| OciError::Malformed {
+        reason: format!("{}: {}", err.path(), err.inner()),
+        path,
+    })
+}
+
+// ANCHOR: read
+/// The command line `config` says, for container `id` of `bundle`.
+pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciError> {
+    let version = config.version().clone();
+    if !version.starts_with("1.") {
+        return Err(no(
+            "ociVersion",
+            format!("{version}: only 1.x is read here"),
+        ));
+    }
+    let process = config
+        .process()
+        .as_ref()
+        .ok_or_else(|| no("process", "there is nothing to run"))?;
+    let root = config
+        .root()
+        .as_ref()
+        .ok_or_else(|| no("root", "no root filesystem"))?;
+    let rootfs = bundle.join(root.path());
+    let mut argv: Vec<String> = ["10-runtime-oci", "-q", "--userns", "host", "--rootfs"]
+        .map(String::from)
+        .into();
+    argv.push(rootfs.display().to_string());
+    if root.readonly() == Some(true) {
+        argv.push("--read-only".into());
+    }
+    // The process.
+    if process.terminal() == Some(true) {
+        return Err(no(
+            "process.terminal",
+            "a terminal (--console-socket) is not here yet",
+        ));
+    }
+    let user = process.user();
+    if user
+        .additional_gids()
+        .as_ref()
+        .is_some_and(|g| !g.is_empty())
+    {
+        return Err(no(
+            "process.user.additionalGids",
+            "supplementary groups are not here yet",
+        ));
+    }
+    if user.umask().is_some_and(|m| m != 0o022) {
+        return Err(no(
+            "process.user.umask",
+            "only 0022 (18), the usual, is made here",
+        ));
+    }
+    flag(
+        &mut argv,
+        "--user",
+        format!("{}:{}", user.uid(), user.gid()),
+    );
+    flag(&mut argv, "--workdir", process.cwd().display().to_string());
+    for (field, set) in [
+        ("process.rlimits", process.rlimits().as_ref().map(Vec::len)),
+        ("process.oomScoreAdj", process.oom_score_adj().map(|_| 1)),
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile().as_ref().map(|_| 1),
+        ),
+        (
+            "process.selinuxLabel",
+            process.selinux_label().as_ref().map(|_| 1),
+        ),
+        ("hooks", config.hooks().as_ref().map(|_| 1)),
+    ] {
+        if set.is_some_and(|n| n > 0) {
+            return Err(no(field, "not here yet"));
+        }
+    }
+    if process.no_new_privileges() != Some(true) {
+        flag(
+            &mut argv,
+            "--security-opt",
+            "no-new-privileges=false".into(),
+        );
+    }
+    flag(&mut argv, "--cap-drop", "ALL".into());
+    for cap in capabilities(process)? {
+        flag(&mut argv, "--cap-add", cap);
+    }
+    if let Some(hostname) = config.hostname() {
+        flag(&mut argv, "--hostname", hostname.clone());
+    }
+    let linux = config
+        .linux()
+        .as_ref()
+        .ok_or_else(|| no("linux", "this is a Linux runtime"))?;
+    flag(&mut argv, "--network", namespaces(linux)?.into());
+    mounts(config, &mut argv)?;
+    let (cgroup_parent, cgroup_leaf) = cgroup_path(linux, id)?;
+    flag(&mut argv, "--cgroup-parent", cgroup_parent.clone());
+    resources(linux, &mut argv)?;
+    for (field, set) in [
+        ("linux.sysctl", linux.sysctl().as_ref().map(|s| s.len())),
+        ("linux.devices", linux.devices().as_ref().map(Vec::len)),
+        (
+            "linux.uidMappings",
+            linux.uid_mappings().as_ref().map(Vec::len),
+        ),
+        (
+            "linux.gidMappings",
+            linux.gid_mappings().as_ref().map(Vec::len),
+        ),
+    ] {
+        if set.is_some_and(|n| n > 0) {
+            return Err(no(field, "not here yet"));
+        }
+    }
+    paths_within(
+        "linux.maskedPaths",
+        linux.masked_paths(),
+        &step05_pivot_root::masks::MASKED,
+    )?;
+    paths_within(
+        "linux.readonlyPaths",
+        linux.readonly_paths(),
+        &step05_pivot_root::masks::READ_ONLY,
+    )?;
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|profile| serde_json::to_value(profile).expect("a profile serializes"));
+    let env = process
+        .env()
+        .iter()
+        .flatten()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(no("process.env", format!("{pair:?} is not KEY=VALUE"))),
+        })
+        .collect::<Result<_, _>>()?;
+    let command = process.args().clone().unwrap_or_default();
+    if command.is_empty() {
+        return Err(no("process.args", "empty: there is nothing to run"));
+    }
+    Ok(Translated {
+        argv,
+        command,
+        env,
+        cgroup_parent,
+        cgroup_leaf,
+        seccomp,
+        rootfs,
+        version,
+        annotations: config.annotations().clone().unwrap_or_default(),
+    })
+}
+// ANCHOR_END: read
+
+/// A field refused, and why.
+fn no(field: impl Into<String>, why: impl Into<String>) -> OciError {
+    OciError::unsupported(field, why)
+}
+
+/// A flag and its value, added to `argv`.
+pub(super) fn flag(argv: &mut Vec<String>, name: &str, value: String) {
+    argv.extend([name.to_string(), value]);
+}
+
+/// `--cap-drop ALL` then `--cap-add` for each: the bounding, effective
+/// and permitted sets must be one set (runc allows them to differ; our
+/// step 08 makes them one).
+fn capabilities(process: &oci_spec::runtime::Process) -> Result<Vec<String>, OciError> {
+    let Some(caps) = process.capabilities() else {
+        return Ok(vec![]); // (after --cap-drop ALL below: none)
+    };
+    let names = |set: &Option<oci_spec::runtime::Capabilities>| -> BTreeSet<String> {
+        set.iter()
+            .flatten()
+            .map(|c| {
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+            })
+            .map(Option::unwrap_or_default)
+            .collect()
+    };
+    let bounding = names(caps.bounding());
+    for (field, set) in [
+        ("effective", names(caps.effective())),
+        ("permitted", names(caps.permitted())),
+    ] {
+        if set != bounding {
+            return Err(OciError::unsupported(
+                format!("process.capabilities.{field}"),
+                "differs from bounding: one set is made here",
+            ));
+        }
+    }
+    for (field, set) in [
+        ("inheritable", names(caps.inheritable())),
+        ("ambient", names(caps.ambient())),
+    ] {
+        if !set.is_empty() {
+            return Err(OciError::unsupported(
+                format!("process.capabilities.{field}"),
+                "must be empty here",
+            ));
+        }
+    }
+    Ok(bounding.into_iter().collect())
+}
+
+/// Which namespaces: pid, mount, ipc and uts always (as every step makes
+/// them), network made new (`--network none`) or the host's (absent);
+/// none joined by path, and no user namespace (yet).
+fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<&'static str, OciError> {
+    let listed = linux.namespaces().clone().unwrap_or_default();
+    let mut types = BTreeSet::new();
+    for (at, ns) in listed.iter().enumerate() {
+        if ns.path().is_some() {
+            return Err(OciError::unsupported(
+                format!("linux.namespaces[{at}].path"),
+                "joining a namespace by path is not here yet",
+            ));
+        }
+        types.insert(format!("{:?}", ns.typ()));
+    }
+    for (typ, name) in [
+        (LinuxNamespaceType::Pid, "pid"),
+        (LinuxNamespaceType::Mount, "mount"),
+        (LinuxNamespaceType::Ipc, "ipc"),
+        (LinuxNamespaceType::Uts, "uts"),
+    ] {
+        if !types.contains(&format!("{typ:?}")) {
+            return Err(OciError::unsupported(
+                "linux.namespaces",
+                format!("{name} is always made here: list it"),
+            ));
+        }
+    }
+    if types.contains(&format!("{:?}", LinuxNamespaceType::User)) {
+        return Err(OciError::unsupported(
+            "linux.namespaces",
+            "user: not here yet",
+        ));
+    }
+    Ok(
+        match types.contains(&format!("{:?}", LinuxNamespaceType::Network)) {
+            true => "none",
+            false => "host",
+        },
+    )
+}
+
+/// The mounts: the ones every container gets here (proc, /dev, its pts
+/// and shm, sysfs), by destination and type; binds as `-v`.
+fn mounts(config: &Config, argv: &mut Vec<String>) -> Result<(), OciError> {
+    let ours = [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/sys", "sysfs"),
+    ];
+    for (at, mount) in config.mounts().iter().flatten().enumerate() {
+        let dest = mount.destination().display().to_string();
+        let typ = mount.typ().clone().unwrap_or_default();
+        let options = mount.options().clone().unwrap_or_default();
+        let bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
+        if ours.contains(&(dest.as_str(), typ.as_str())) {
+            continue;
+        }
+        if bind && let Some(source) = mount.source() {
+            let ro = options.iter().any(|o| o == "ro");
+            let mode = if ro { ":ro" } else { "" };
+            flag(
+                argv,
+                "--volume",
+                format!("{}:{dest}{mode}", source.display()),
+            );
+            continue;
+        }
+        return Err(OciError::unsupported(
+            format!("mounts[{at}]"),
+            format!("{typ} on {dest}: only proc, /dev, /dev/pts, /dev/shm, /sys and binds here"),
+        ));
+    }
+    Ok(())
+}

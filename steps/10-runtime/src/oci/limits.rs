@@ -1,0 +1,114 @@
+//! The parts of config.json that limit a container: its cgroup and its
+//! resources (`linux.cgroupsPath`, `linux.resources`), and what of /proc
+//! and /sys it may see (`linux.maskedPaths`, `linux.readonlyPaths`), read
+//! as bundle.rs reads the rest: as flags, or refused.
+
+use std::path::{Component, PathBuf};
+
+use super::bundle::flag;
+use super::error::OciError;
+
+/// `linux.cgroupsPath` as `--cgroup-parent` and the leaf: the container's
+/// cgroup is exactly that path (a relative one is relative to our own
+/// cgroup, as runc and step 04 read it). None: `/10-runtime-oci/<id>`. A leaf named
+/// like a workshop run's id (12 hex digits) is refused: other runs sweep
+/// such cgroups when no run of that id is alive, and a launched
+/// container has no run alive (step 04's sweep.rs).
+pub(super) fn cgroup_path(
+    linux: &oci_spec::runtime::Linux,
+    id: &str,
+) -> Result<(String, String), OciError> {
+    let path = match linux.cgroups_path() {
+        Some(path) if path.to_string_lossy().contains(':') => {
+            return Err(OciError::unsupported(
+                "linux.cgroupsPath",
+                "slice:prefix:name is systemd's form; only cgroupfs paths here",
+            ));
+        }
+        Some(path) => path.clone(),
+        None => PathBuf::from("/10-runtime-oci").join(id),
+    };
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let leaf = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let parent = path.parent().map(|p| p.display().to_string());
+    match (parent, leaf) {
+        (Some(parent), Some(leaf))
+            if plain && !parent.is_empty() && !crate::record::is_id(&leaf) =>
+        {
+            Ok((parent, leaf))
+        }
+        _ => Err(OciError::unsupported(
+            "linux.cgroupsPath",
+            format!(
+                "{}: a path of two parts or more (absolute, or relative to this program's \
+                 cgroup), no . or .., whose last part is not 12 hex digits",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Memory, CPU and pids limits as `--memory`, `--cpus`, `--pids-limit`;
+/// device rules are accepted (the /dev made here holds only the safe
+/// devices); any other resource is refused.
+pub(super) fn resources(
+    linux: &oci_spec::runtime::Linux,
+    argv: &mut Vec<String>,
+) -> Result<(), OciError> {
+    let Some(resources) = linux.resources() else {
+        return Ok(());
+    };
+    if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit())
+        && limit > 0
+    {
+        flag(argv, "--memory", format!("{limit}b"));
+    }
+    if let Some(cpu) = resources.cpu()
+        && let (Some(quota), Some(period)) = (cpu.quota(), cpu.period())
+        && quota > 0
+    {
+        flag(argv, "--cpus", format!("{}", quota as f64 / period as f64));
+    }
+    if let Some(limit) = resources
+        .pids()
+        .as_ref()
+        .map(|p| p.limit())
+        .filter(|l| *l > 0)
+    {
+        flag(argv, "--pids-limit", limit.to_string());
+    }
+    for (field, set) in [
+        ("linux.resources.blockIO", resources.block_io().is_some()),
+        (
+            "linux.resources.hugepageLimits",
+            resources.hugepage_limits().is_some(),
+        ),
+        ("linux.resources.network", resources.network().is_some()),
+        ("linux.resources.rdma", resources.rdma().is_some()),
+        ("linux.resources.unified", resources.unified().is_some()),
+    ] {
+        if set {
+            return Err(OciError::unsupported(field, "not here yet"));
+        }
+    }
+    Ok(())
+}
+
+/// Paths the file asks to mask (or make read-only): each must be in the
+/// list step 05 applies, or the container would be less hidden than
+/// asked.
+pub(super) fn paths_within(
+    field: &str,
+    asked: &Option<Vec<String>>,
+    ours: &[&str],
+) -> Result<(), OciError> {
+    match asked.iter().flatten().find(|p| !ours.contains(&p.as_str())) {
+        Some(path) => Err(OciError::unsupported(
+            field,
+            format!("{path} is not in step 05's list (steps/05-pivot-root/src/masks.rs)"),
+        )),
+        None => Ok(()),
+    }
+}

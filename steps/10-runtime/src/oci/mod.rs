@@ -1,0 +1,93 @@
+//! The capstone speaks OCI: `10-runtime-oci`, the command line that
+//! engines (podman through conmon, containerd through its runc shim) call
+//! to run a container, as they call runc.
+//!
+//! The contract is the OCI runtime specification (runtime.md: the state,
+//! the lifecycle, the operations; config.md: the bundle's config.json),
+//! and, where it is silent, what runc does, because the engines were
+//! written against runc:
+//!
+//! ```text
+//! 10-runtime-oci [--root DIR] [--log F] [--log-format json] COMMAND ...
+//!   create --bundle DIR [--pid-file F] ID   made, waiting at its gate
+//!   start ID                                 the gate opens: it runs
+//!   state ID                                 JSON: id, pid, status, ...
+//!   kill ID [SIGNAL]                         SIGTERM unless SIGNAL
+//!   delete [--force] ID                      what create made, gone
+//!   features | spec                          what we do | a config.json
+//! ```
+//!
+//! A container here is a directory, `<root>/<id>/`: `state.json`, the gate
+//! (`exec.fifo`, as runc names it: step 01's launch.rs) while it waits to
+//! start, and `state/`, the state directory its layers use.
+//!
+//! The one new idea is [`bundle`]: a config.json says what the workshop's
+//! flags say, in JSON, and is read as those flags, so that every layer
+//! of steps 01 to 09 runs as it always did. What no flag can say is
+//! refused, named by its place in the file, never skipped. The rest is
+//! bookkeeping: [`container`] (the directory and the status), and
+//! [`lifecycle`] (the operations).
+
+pub mod bundle;
+pub mod cli;
+pub mod container;
+pub mod describe;
+pub mod error;
+pub mod lifecycle;
+pub mod limits;
+pub mod log;
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Operation};
+use lifecycle::Create;
+
+/// `10-runtime-oci`: one operation; on failure, the error on stderr (and
+/// in `--log`), exit 1, as runc does.
+pub fn main() -> ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    let root = cli.root.as_path();
+    let done = match &cli.operation {
+        Operation::Create { .. } if cli.systemd_cgroup => Err(error::OciError::unsupported(
+            "--systemd-cgroup",
+            "cgroups through systemd are not here; use the cgroupfs manager",
+        )),
+        Operation::Create {
+            console_socket: Some(_),
+            ..
+        } => Err(error::OciError::unsupported(
+            "--console-socket",
+            "a terminal (process.terminal) is not here yet",
+        )),
+        Operation::Create {
+            bundle,
+            pid_file,
+            id,
+            ..
+        } => lifecycle::create(Create {
+            root,
+            bundle,
+            pid_file: pid_file.as_deref(),
+            id,
+        }),
+        Operation::Start { id } => lifecycle::start(root, id),
+        Operation::State { id } => lifecycle::state(root, id),
+        Operation::Kill { id, signal, .. } => lifecycle::kill(root, id, signal),
+        Operation::Delete { force, id } => lifecycle::delete(root, id, *force),
+        Operation::Features => describe::features(),
+        Operation::Spec {
+            rootfs,
+            bundle,
+            command,
+        } => describe::spec(rootfs, bundle, command),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            log::error(cli.log.as_deref(), cli.log_format, &err.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}

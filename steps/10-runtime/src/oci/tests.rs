@@ -1,0 +1,70 @@
+//! config.json read as flags, without running anything (no root needed).
+
+use super::bundle;
+use super::error::OciError;
+
+/// A bundle with `spec`'s config.json, edited by `edit`; what `read` says.
+fn read(edit: impl FnOnce(&mut serde_json::Value)) -> Result<bundle::Translated, OciError> {
+    let dir = tempfile::tempdir().unwrap();
+    let command = ["sh".to_string(), "-c".into(), "true".into()];
+    super::describe::spec("rootfs".as_ref(), dir.path(), &command).unwrap();
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, config.to_string()).unwrap();
+    let config = bundle::load(dir.path())?;
+    bundle::read(dir.path(), &config, "t1")
+}
+
+#[test]
+fn spec_reads_back_as_the_flags_it_means() {
+    let read = read(|c| {
+        c["hostname"] = "box".into();
+        c["linux"]["cgroupsPath"] = "/pods/box-1".into();
+        c["linux"]["resources"] = serde_json::json!({ "memory": { "limit": 67108864 } });
+    })
+    .unwrap();
+    let words = read.argv.join(" ");
+    for expected in [
+        "--userns host",
+        "--user 0:0",
+        "--workdir /",
+        "--cap-drop ALL",
+        "--cap-add CAP_CHOWN",
+        "--hostname box",
+        "--network none",
+        "--cgroup-parent /pods",
+        "--memory 67108864b",
+    ] {
+        assert!(words.contains(expected), "{expected:?} in {words}");
+    }
+    assert!(!words.contains("no-new-privileges=false"), "{words}");
+    assert_eq!(read.command, ["sh", "-c", "true"]);
+    assert_eq!(read.cgroup_leaf, "box-1");
+    assert!(read.env.iter().any(|(k, _)| k == "PATH"));
+    assert!(read.rootfs.ends_with("rootfs") && read.rootfs.is_absolute());
+}
+
+#[test]
+fn what_no_flag_says_is_refused_by_its_json_path() {
+    let refused = |edit: fn(&mut serde_json::Value)| read(edit).unwrap_err().to_string();
+    assert!(refused(|c| c["process"]["args"] = 5.into()).contains("process.args"));
+    assert!(
+        refused(|c| c["linux"]["sysctl"] = serde_json::json!({ "a": "b" }))
+            .contains("linux.sysctl")
+    );
+    assert!(
+        refused(|c| c["process"]["rlimits"] =
+            serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 1, "soft": 1 }]))
+        .contains("process.rlimits")
+    );
+    assert!(refused(|c| c["linux"]["maskedPaths"] = serde_json::json!(["/etc"])).contains("/etc"));
+    assert!(refused(|c| c["linux"]["cgroupsPath"] = "/a/0123456789ab".into()).contains("12 hex"));
+    assert!(refused(|c| c["linux"]["cgroupsPath"] = "a/../../b".into()).contains("no . or .."));
+    assert!(
+        refused(|c| c["process"]["capabilities"]["effective"] = serde_json::json!([]))
+            .contains("process.capabilities.effective")
+    );
+    assert!(refused(|c| c["ociVersion"] = "2.0.0".into()).contains("ociVersion"));
+}
