@@ -70,7 +70,11 @@ pub(crate) fn child(
     let ends = Inside {
         error_pipe: error,
         plumbing,
-        gate,
+        gate: gate.map(|fifo| crate::launch::Gate {
+            fifo,
+            keep: sync_read.as_fd(),
+            error_pipe: error_write.as_fd(),
+        }),
     };
     let err = match setup_and_exec(layers, spec, &trace, host_pid, ends) {
         Err(err) => err,
@@ -79,6 +83,11 @@ pub(crate) fn child(
     };
     // Tell the parent what went wrong: one byte of exit code, then the text.
     let code = err.exit_code();
+    if crate::launch::PAST_READY.load(std::sync::atomic::Ordering::Relaxed) {
+        // Launched, and past its gate's READY: the parent is gone.
+        let _ = nix::unistd::write(std::io::stderr(), format!("error: {err}\n").as_bytes());
+        die(code);
+    }
     let mut report = vec![code];
     report.extend_from_slice(err.to_string().as_bytes());
     let _ = nix::unistd::write(error_write, &report);
@@ -100,7 +109,7 @@ fn runtime_gone(pipe: BorrowedFd<'_>) -> bool {
 /// Leaves the child at once. `_exit`, not `exit`: the child is a copy of
 /// the parent, and must not run the parent's exit handlers or flush its
 /// buffers a second time.
-fn die(code: u8) -> ! {
+pub(crate) fn die(code: u8) -> ! {
     // SAFETY: _exit(2) only ends the process; it touches no memory of ours.
     unsafe { libc::_exit(code as i32) }
 }
@@ -111,7 +120,7 @@ fn die(code: u8) -> ! {
 pub(crate) struct Inside<'a> {
     pub error_pipe: Option<BorrowedFd<'a>>,
     pub plumbing: Option<&'a Plumbing>,
-    pub gate: Option<RawFd>,
+    pub gate: Option<crate::launch::Gate<'a>>,
 }
 
 // ANCHOR: setup_and_exec
@@ -129,11 +138,8 @@ pub(crate) fn setup_and_exec(
         gate,
     } = inside;
     // If the runtime dies, the container dies with it: nothing is left over.
-    // (Unless it was launched: then the runtime leaves on purpose.)
+    // (Launched, until the runtime says "keep": launch.rs.)
     let with_us = || {
-        if gate.is_some() {
-            return Ok(());
-        }
         trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         })
@@ -159,7 +165,6 @@ pub(crate) fn setup_and_exec(
         die(exit_code::RUNTIME_ERROR);
     }
     clean_process_state(trace)?;
-    let gate = gate.zip(error_pipe);
     if spec.stdio.tty {
         // Last of all, so that nothing above runs with it: the terminal.
         trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
@@ -229,7 +234,7 @@ pub struct Planned;
 
 /// Replaces the child with the command. Only returns on failure, or with
 /// [`Planned`] when the kernel is not the real one (sys.rs).
-fn exec(spec: &Spec, trace: &Trace, gate: Option<(RawFd, BorrowedFd<'_>)>) -> Result<Planned> {
+fn exec(spec: &Spec, trace: &Trace, gate: Option<crate::launch::Gate<'_>>) -> Result<Planned> {
     // Looked up in the container's PATH, from inside its root; a dry run
     // is not inside, and shows the command as it was given.
     let program = if trace.dry_run() {
@@ -242,9 +247,9 @@ fn exec(spec: &Spec, trace: &Trace, gate: Option<(RawFd, BorrowedFd<'_>)>) -> Re
     for text in spec.command.iter().chain(&env) {
         cstring(text)?;
     }
-    if let Some((gate, error_pipe)) = gate {
+    if let Some(gate) = gate {
         // Every error that can be told is told by now: the parent leaves.
-        crate::launch::wait_at_gate(trace, gate, error_pipe)?;
+        crate::launch::wait_at_gate(trace, gate)?;
     }
     let call = Syscall::Execve {
         program: program.clone(),

@@ -56,7 +56,7 @@ pub struct Container {
     /// [`launch`](Self::launch)'s gate, where the child waits (launch.rs).
     pub(crate) gate: Option<std::os::fd::OwnedFd>,
     /// The child that `launch` left at its gate.
-    pub(crate) launched: Option<Pid>,
+    pub(crate) launched: Option<crate::launch::Launched>,
 }
 
 impl std::fmt::Debug for Container {
@@ -336,13 +336,21 @@ impl Container {
                 errno,
             }
         })?;
-        drop(sync_write);
+        // Launched, the pipe says one thing more: "keep" (launch.rs).
+        let keep = match self.gate {
+            Some(_) => Some(sync_write),
+            None => {
+                drop(sync_write);
+                None
+            }
+        };
         // Work that overlaps with the child's set-up. Its trace comes before
         // the child's, which waits in the pipe until the relay starts.
         self.released(&trace);
-        let Some(plumbing) = plumbing else {
+        let (Some(plumbing), None) = (plumbing, &keep) else {
             // Launched: we leave once it waits at its gate (launch.rs).
-            self.launched = Some(crate::launch::until_ready(&trace, child, error_read)?);
+            let keep = keep.expect("launched: the sync pipe is kept");
+            self.launched = Some(crate::launch::until_ready(&trace, child, error_read, keep)?);
             return Ok(None);
         };
         // With -t this waits for the child's pty master, sent just before

@@ -23,6 +23,14 @@
 //!
 //! Nothing is cleaned up when a launch works: what the layers made (a
 //! cgroup, files) is the container's now, until its `delete`.
+//!
+//! And it dies with us until we say otherwise: a caller killed before it
+//! wrote down what it made (the container's state file) must not leave a
+//! process waiting at a gate that nobody knows of. So the child keeps
+//! its death signal, and after READY it waits for one more word on the
+//! sync pipe, "keep", which [`Launched::keep`] sends once the caller has
+//! written its state: then it drops the signal, says so (KEPT), and only
+//! then opens its gate. End-of-file instead (we died): it ends.
 
 use std::io::Read;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
@@ -40,14 +48,64 @@ use crate::trace::Trace;
 /// An error report starts with an exit code, which is never 0.
 pub(crate) const READY: u8 = 0;
 
+/// And once it has dropped its death signal (after "keep").
+const KEPT: u8 = 0;
+
+/// A container left at its gate by [`Container::launch`]: its first
+/// process, which dies with us until [`keep`](Self::keep).
+#[derive(Debug)]
+pub struct Launched {
+    pid: Pid,
+    /// The sync pipe's write end: "keep", or end-of-file.
+    keep: OwnedFd,
+    /// The error pipe's read end: KEPT.
+    acks: std::fs::File,
+}
+
+impl Launched {
+    /// Its first process, as the host numbers it.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Lets it outlive us (call once what you keep of it is written):
+    /// it drops its death signal, and we wait until it has.
+    pub fn keep(mut self) -> Result<()> {
+        let said = nix::unistd::write(&self.keep, b"k").map(drop);
+        let mut ack = [1u8; 1];
+        match said.map(|()| self.acks.read(&mut ack)) {
+            Ok(Ok(1)) if ack[0] == KEPT => Ok(()),
+            _ => Err(Error::Usage(
+                "the container's process ended at its gate, before it was kept".into(),
+            )),
+        }
+    }
+}
+
+/// The child's ends for its gate: the FIFO's O_PATH handle, the sync
+/// pipe (for "keep"), the error pipe (for READY and KEPT).
+#[derive(Clone, Copy)]
+pub(crate) struct Gate<'a> {
+    pub fifo: RawFd,
+    pub keep: BorrowedFd<'a>,
+    pub error_pipe: BorrowedFd<'a>,
+}
+
+/// In the child: READY was sent, and the parent may be gone. An error
+/// from here on goes to our stderr (the caller's, which an engine logs):
+/// the error pipe may have no reader left.
+pub(crate) static PAST_READY: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 impl Container {
     // ANCHOR: launch
     /// Makes the container and leaves it waiting at `gate` (a FIFO that
-    /// `start` opens for reading), then returns its first process's pid,
-    /// as the host knows it. The layers' checks, `prepare`, the clone and
-    /// `configure_child` are `run`'s; what fails before the gate is
-    /// cleaned up and returned, as `run` would.
-    pub fn launch(mut self, gate: &Path) -> Result<Pid> {
+    /// `start` opens for reading), and returns it: its pid, and
+    /// [`Launched::keep`], without which it dies with us. The layers'
+    /// checks, `prepare`, the clone and `configure_child` are `run`'s;
+    /// what fails before the gate is cleaned up and returned, as `run`
+    /// would.
+    pub fn launch(mut self, gate: &Path) -> Result<Launched> {
         let trace = Trace::new(self.opts.clone());
         if trace.dry_run() || self.spec().stdio.tty || self.spec().stdio.interactive {
             return Err(Error::Usage(
@@ -66,8 +124,8 @@ impl Container {
             })?;
         self.gate = Some(handle);
         let (outcome, prepared) = self.start(&trace)?;
-        match (outcome, self.launched) {
-            (Ok(_), Some(pid)) => Ok(pid),
+        match (outcome, self.launched.take()) {
+            (Ok(_), Some(launched)) => Ok(launched),
             (outcome, _) => {
                 let _ = self.cleanup(&trace, prepared, None);
                 Err(outcome.err().unwrap_or_else(|| {
@@ -81,7 +139,12 @@ impl Container {
 
 /// In the parent: waits until the child is at its gate (it wrote
 /// [`READY`]), or reports how it failed (and is reaped).
-pub(crate) fn until_ready(trace: &Trace, child: Pid, error_read: OwnedFd) -> Result<Pid> {
+pub(crate) fn until_ready(
+    trace: &Trace,
+    child: Pid,
+    error_read: OwnedFd,
+    keep: OwnedFd,
+) -> Result<Launched> {
     let mut pipe = std::fs::File::from(error_read);
     let mut first = [0u8; 1];
     let got = trace.call("read(error_pipe, 1) /* READY, or an error */", || {
@@ -93,7 +156,11 @@ pub(crate) fn until_ready(trace: &Trace, child: Pid, error_read: OwnedFd) -> Res
         }
     })?;
     if got == 1 && first[0] == READY {
-        return Ok(child);
+        return Ok(Launched {
+            pid: child,
+            keep,
+            acks: pipe,
+        });
     }
     // An error report (its exit code first), or nothing: it died.
     let mut message = Vec::new();
@@ -112,15 +179,29 @@ pub(crate) fn until_ready(trace: &Trace, child: Pid, error_read: OwnedFd) -> Res
 }
 
 /// In the child, last thing before `execve`: tells the parent it is ready,
-/// then waits for `start` by opening the gate for writing (through our
-/// own `/proc`: the path outside is not in our root any more), and writes
-/// one byte for `start` to read.
-pub(crate) fn wait_at_gate(trace: &Trace, gate: RawFd, error_pipe: BorrowedFd<'_>) -> Result<()> {
-    nix::unistd::write(error_pipe, &[READY]).map_err(|errno| crate::error::SysError {
-        call: "write(error_pipe, READY)".into(),
-        errno,
-    })?;
-    let path = format!("/proc/self/fd/{gate}");
+/// waits for "keep" (end-of-file: the parent died, and so do we), drops
+/// its death signal and says so, then waits for `start` by opening the
+/// gate for writing (through our own `/proc`: the path outside is not in
+/// our root any more), and writes one byte for `start` to read.
+pub(crate) fn wait_at_gate(trace: &Trace, gate: Gate<'_>) -> Result<()> {
+    let sys = |call: &str| {
+        let call = call.to_string();
+        move |errno| crate::error::SysError { call, errno }
+    };
+    nix::unistd::write(gate.error_pipe, &[READY]).map_err(sys("write(error_pipe, READY)"))?;
+    let mut word = [0u8; 1];
+    loop {
+        match nix::unistd::read(gate.keep, &mut word) {
+            Ok(1) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // The parent is gone without a "keep": nothing must remain.
+            _ => crate::child::die(crate::error::exit_code::RUNTIME_ERROR),
+        }
+    }
+    nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl(PR_SET_PDEATHSIG, 0)"))?;
+    nix::unistd::write(gate.error_pipe, &[KEPT]).map_err(sys("write(error_pipe, KEPT)"))?;
+    PAST_READY.store(true, std::sync::atomic::Ordering::Relaxed);
+    let path = format!("/proc/self/fd/{}", gate.fifo);
     let opened = trace
         .call(
             format!("open({path:?}, O_WRONLY) /* waits for start */"),

@@ -133,7 +133,7 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
 
 /// `rm`: each container; a name with no record but a writable layer that
 /// step 07 kept (its `rm NAME`, which this one replaces); with `-f`, a
-/// record too damaged to read.
+/// record too damaged to read, or half made.
 fn rm(records: &Records, queries: &[String], state_dir: &Path, force: bool) -> Result<(), Failed> {
     each_named(queries, |query| match records.find(query) {
         Ok(record) => ending::remove(&record, state_dir, force),
@@ -144,11 +144,15 @@ fn rm(records: &Records, queries: &[String], state_dir: &Path, force: bool) -> R
                 Err(err) => Err(err),
             }
         }
-        Err(err @ RuntimeError::Corrupt { .. }) if force => match records.remove_damaged(query) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(err),
-            Err(other) => Err(other),
-        },
+        // Damaged, or half made (its maker killed before the config was
+        // written): with -f, it goes.
+        Err(err @ (RuntimeError::Corrupt { .. } | RuntimeError::Io { .. })) if force => {
+            match records.remove_damaged(query) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(err),
+                Err(other) => Err(other),
+            }
+        }
         Err(err) => Err(err),
     })
 }

@@ -266,6 +266,15 @@ fn bad_input_is_refused_with_the_fix_and_leaves_nothing() {
     let forced = host.sub(&["rm", "-f", "taken"]);
     assert_eq!(forced.code, Some(0), "{forced:?}");
     assert!(host.ids().is_empty());
+    // A record half made (its maker killed before its config): -f takes it.
+    let half = host.record("0123456789ab");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("state.json"), "{}").unwrap();
+    host.sub(&["rm", "0123456789ab"])
+        .assert_error(1, "config.json");
+    let forced = host.sub(&["rm", "-f", "0123456789ab"]);
+    assert_eq!(forced.code, Some(0), "{forced:?}");
+    assert!(!half.exists());
     // A --rm container is gone once stopped: stop and rm -f say so
     // without an error.
     let gone = host.detach(&["--rm", "sleep", "1000"]);

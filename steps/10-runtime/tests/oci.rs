@@ -368,3 +368,27 @@ fn the_bundles_seccomp_profile_is_the_containers() {
     let delete = engine.oci(&["delete", "filtered"], &[]);
     assert_eq!(delete.code, Some(0), "{delete:?}");
 }
+
+#[test]
+fn a_process_of_another_user_passes_its_gate() {
+    let engine = Engine::new();
+    engine.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "id -u; id -g"]);
+        c["process"]["user"] = serde_json::json!({ "uid": 1000, "gid": 1000 });
+        c["linux"]["cgroupsPath"] = cgroups_path("user").into();
+    });
+    let out = engine.bundle.path().join("user.out");
+    let (create, pid) = engine.create("user", &out);
+    assert_eq!(create.code, Some(0), "{create:?}");
+    assert_eq!(engine.oci(&["start", "user"], &[]).code, Some(0));
+    let pid = nix::unistd::Pid::from_raw(pid.unwrap());
+    let status = nix::sys::wait::waitpid(pid, None).unwrap();
+    assert_eq!(
+        status,
+        nix::sys::wait::WaitStatus::Exited(pid, 0),
+        "{}",
+        std::fs::read_to_string(&out).unwrap()
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "1000\n1000\n");
+    assert_eq!(engine.oci(&["delete", "user"], &[]).code, Some(0));
+}

@@ -274,6 +274,21 @@ fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<&'static str, OciError
                 "joining a namespace by path is not here yet",
             ));
         }
+        let known = [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Cgroup,
+            LinuxNamespaceType::User,
+        ];
+        if !known.contains(&ns.typ()) {
+            return Err(OciError::unsupported(
+                format!("linux.namespaces[{at}]"),
+                format!("{:?}: not here yet", ns.typ()),
+            ));
+        }
         types.insert(format!("{:?}", ns.typ()));
     }
     for (typ, name) in [
@@ -304,7 +319,9 @@ fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<&'static str, OciError
 }
 
 /// The mounts: the ones every container gets here (proc, /dev, its pts
-/// and shm, sysfs), by destination and type; binds as `-v`.
+/// and shm, sysfs), by destination and type, are made as step 05 makes
+/// them (nosuid, noexec, nodev where Docker has them) whatever options
+/// the file gives; binds become `-v`.
 fn mounts(config: &Config, argv: &mut Vec<String>) -> Result<(), OciError> {
     let ours = [
         ("/proc", "proc"),
@@ -320,6 +337,15 @@ fn mounts(config: &Config, argv: &mut Vec<String>) -> Result<(), OciError> {
         let bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
         if ours.contains(&(dest.as_str(), typ.as_str())) {
             continue;
+        }
+        // A bind here is step 05's volume: recursive, read-write or
+        // read-only, private. Any other option would be dropped: refused.
+        let known = ["bind", "rbind", "ro", "rw", "private", "rprivate"];
+        if bind && let Some(other) = options.iter().find(|o| !known.contains(&o.as_str())) {
+            return Err(OciError::unsupported(
+                format!("mounts[{at}].options"),
+                format!("{other:?} on a bind: only {} here", known.join(", ")),
+            ));
         }
         if bind && let Some(source) = mount.source() {
             let ro = options.iter().any(|o| o == "ro");

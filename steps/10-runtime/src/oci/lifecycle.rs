@@ -1,6 +1,7 @@
 //! The operations (runtime-spec, runtime.md "Operations"), on the
 //! containers under `--root`.
 
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use step01_chroot::Container;
 use step01_chroot::cli::RunArgs;
 use step01_chroot::flags::FlagGroups;
+use step01_chroot::launch::Launched;
 
 use super::bundle;
 use super::container::{Dir, Saved, Status};
@@ -53,36 +55,84 @@ pub fn create(options: Create<'_>) -> Result<()> {
         std::path::absolute(options.bundle).map_err(OciError::io("finding", options.bundle))?;
     let config = bundle::load(&bundle)?;
     let asked = bundle::read(&bundle, &config, options.id)?;
-    // Our own directory: made whole here, or already someone's.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(options.root)
-        .map_err(OciError::io("making", options.root))?;
+    // The root is ours and nobody else's (step 01's state.rs): a state
+    // file someone else could write would name the pid `delete` kills.
+    step01_chroot::state::ensure_private(options.root).map_err(|err| OciError::Io {
+        what: "checking",
+        path: options.root.to_path_buf(),
+        source: std::io::Error::other(err.to_string()),
+    })?;
+    // The container's own directory: made whole here, or already someone's.
     match std::fs::DirBuilder::new().mode(0o700).create(&dir.path) {
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(OciError::Exists);
         }
         other => other.map_err(OciError::io("making", &dir.path))?,
     }
-    let made = launch(&dir, &bundle, asked, options.pid_file);
-    if made.is_err() {
-        // Nothing of a container that was not made stays.
-        let _ = destroy(&dir, &[]);
-    }
-    made
+    // Nothing of a container that was not made stays (`launch` has killed
+    // its process, if it had one, and says which cgroups it was in).
+    launch(&dir, &bundle, asked, options.pid_file).map_err(|(err, cgroups)| {
+        let _ = destroy(&dir, &cgroups);
+        err
+    })
 }
 
-/// The rest of `create`, in the container's directory.
+/// The rest of `create`, in the container's directory. On failure, also
+/// the cgroups of the process it made (killed by then), for `destroy`.
 fn launch(
     dir: &Dir,
     bundle: &Path,
     asked: bundle::Translated,
     pid_file: Option<&Path>,
-) -> Result<()> {
+) -> Result<(), (OciError, Vec<PathBuf>)> {
+    let launched = start_process(dir, &asked).map_err(|err| (err, vec![]))?;
+    let pid = launched.pid().as_raw();
+    let cgroups: Vec<PathBuf> = crate::join::cgroup_dirs(pid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.file_name().is_some_and(|n| *n == *asked.cgroup_leaf))
+        .collect();
+    let saved = Saved {
+        oci_version: asked.version,
+        id: dir
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        pid,
+        pid_start: crate::pidfd::start_time(pid).unwrap_or_default(),
+        bundle: bundle.to_path_buf(),
+        rootfs: asked.rootfs,
+        created: crate::record::now(),
+        annotations: asked.annotations,
+        cgroups: cgroups.clone(),
+    };
+    // Written down first, then kept: killed before, it dies with us
+    // (step 01's launch.rs), and `delete` finds a stopped container.
+    let kept = dir
+        .save(&saved)
+        .and_then(|()| pid_file.map_or(Ok(()), |file| write_pid_file(file, pid)))
+        .and_then(|()| launched.keep().map_err(OciError::Engine));
+    kept.map_err(|err| {
+        // Made, but not kept: its process goes (it waits at the gate).
+        if let Some(process) = crate::pidfd::Process::open(pid, saved.pid_start) {
+            let _ = process.signal(nix::sys::signal::Signal::SIGKILL);
+            process.wait_exit(PATIENCE);
+        }
+        (err, cgroups)
+    })
+}
+
+/// The gate, the flags, and the engine's launch.
+fn start_process(dir: &Dir, asked: &bundle::Translated) -> Result<Launched> {
     let gate = dir.gate();
-    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600))
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|errno| OciError::io("making the gate", &gate)(errno.into()))?;
+    // 0622 whatever the umask: the first process reopens it for writing
+    // after it has become the config's user, who may not be root. (Only
+    // through its descriptor: the directory is ours alone.)
+    std::fs::set_permissions(&gate, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(OciError::io("making the gate", &gate))?;
     let mut argv = asked.argv.clone();
     let state_dir = dir.state_dir();
     argv.extend(["--state-dir".into(), state_dir.display().to_string()]);
@@ -112,38 +162,17 @@ fn launch(
     // No user namespace unless config.json lists one (bundle.rs refuses
     // one for now): `--userns host` still makes one that maps every id
     // to itself, and says loudly that root is root; here the engine asked.
+    // And the bundle's root filesystem is the container's, as it is: no
+    // overlay of ours on it (step 07's), whose writes `delete` would lose.
+    let stack = |err| OciError::Engine(step01_chroot::Error::layer(err));
     layers
         .remove::<step03_user_ns::userns::UserNamespace>()
-        .map_err(|err| OciError::Engine(step01_chroot::Error::layer(err)))?;
-    let pid = Container::new(spec, run.trace_options())
+        .map_err(stack)?
+        .replace_with::<step07_overlay::overlay::Overlay>(step05_pivot_root::pivot::BindRoot)
+        .map_err(stack)?;
+    Ok(Container::new(spec, run.trace_options())
         .with_layers(layers)
-        .launch(&gate)?
-        .as_raw();
-    let cgroups = crate::join::cgroup_dirs(pid)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| d.file_name().is_some_and(|n| *n == *asked.cgroup_leaf))
-        .collect();
-    let saved = Saved {
-        oci_version: asked.version,
-        id: dir
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        pid,
-        pid_start: crate::pidfd::start_time(pid).unwrap_or_default(),
-        bundle: bundle.to_path_buf(),
-        rootfs: asked.rootfs,
-        created: crate::record::now(),
-        annotations: asked.annotations,
-        cgroups,
-    };
-    dir.save(&saved)?;
-    if let Some(file) = pid_file {
-        write_pid_file(file, pid)?;
-    }
-    Ok(())
+        .launch(&gate)?)
 }
 // ANCHOR_END: create
 
@@ -154,7 +183,15 @@ fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
     let file = std::path::absolute(file).map_err(OciError::io("finding", file))?;
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     let aside = file.with_file_name(format!(".{name}.{}", std::process::id()));
-    std::fs::write(&aside, pid.to_string()).map_err(OciError::io("writing", &aside))?;
+    // A new file, never one found there (nor a symlink someone planted).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(&aside)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
+        .map_err(OciError::io("writing", &aside))?;
     std::fs::rename(&aside, &file).map_err(OciError::io("writing", &file))
 }
 
@@ -164,6 +201,8 @@ fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
 /// The gate goes: from now on the container is running.
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = Dir::of(root, id)?;
+    // One `start` at a time: the second finds it running.
+    let _one = crate::record::lock(&dir.path).map_err(|_| OciError::NoSuchContainer)?;
     let saved = dir.saved()?;
     let (status, process) = dir.status(&saved);
     let process = match (status, process) {
@@ -246,7 +285,10 @@ pub fn kill(root: &Path, id: &str, signal: &str) -> Result<()> {
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let dir = Dir::of(root, id)?;
     let saved = match dir.saved() {
-        Err(OciError::NoSuchContainer) if force => return Ok(()),
+        // A `create` killed before it wrote the state: what it left goes
+        // with --force (and with the next `create` of this id refused
+        // until then, as the id is taken).
+        Err(OciError::NoSuchContainer) if force => return destroy(&dir, &[]),
         other => other?,
     };
     match dir.status(&saved) {
@@ -277,7 +319,7 @@ fn destroy(dir: &Dir, cgroups: &[PathBuf]) -> Result<()> {
     let mut under: Vec<PathBuf> = mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
-        .map(PathBuf::from)
+        .map(unescape)
         .filter(|point| point.starts_with(&dir.path))
         .collect();
     under.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -289,5 +331,41 @@ fn destroy(dir: &Dir, cgroups: &[PathBuf]) -> Result<()> {
             Err(OciError::io("removing", &dir.path)(err))
         }
         _ => Ok(()),
+    }
+}
+
+/// A path as /proc/self/mountinfo writes it: a space, tab, newline or
+/// backslash in it is `\040`, `\011`, `\012`, `\134` (proc(5)).
+fn unescape(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let octal = bytes.get(at + 1..at + 4).and_then(|d| {
+            let text = std::str::from_utf8(d).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (bytes[at], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                at += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(
+            super::unescape("/run/my\\040root/a\\134b"),
+            std::path::PathBuf::from("/run/my root/a\\b")
+        );
     }
 }

@@ -67,4 +67,20 @@ fn what_no_flag_says_is_refused_by_its_json_path() {
             .contains("process.capabilities.effective")
     );
     assert!(refused(|c| c["ociVersion"] = "2.0.0".into()).contains("ociVersion"));
+    assert!(
+        refused(|c| c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({ "type": "time" })))
+        .contains("linux.namespaces[6]")
+    );
+    assert!(
+        refused(
+            |c| c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                "destination": "/data", "type": "bind", "source": "/srv",
+                "options": ["rbind", "nosuid"]
+            }))
+        )
+        .contains("\"nosuid\" on a bind")
+    );
 }
