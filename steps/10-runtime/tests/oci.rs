@@ -271,7 +271,7 @@ fn bad_bundles_are_refused_by_their_json_path_and_leave_nothing() {
         ),
         (
             Box::new(|c: &mut serde_json::Value| {
-                c["linux"]["sysctl"] = serde_json::json!({ "net.ipv4.ip_forward": "1" })
+                c["linux"]["sysctl"] = serde_json::json!({ "vm.swappiness": "1" })
             }),
             "linux.sysctl",
         ),
@@ -391,4 +391,42 @@ fn a_process_of_another_user_passes_its_gate() {
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "1000\n1000\n");
     assert_eq!(engine.oci(&["delete", "user"], &[]).code, Some(0));
+}
+
+#[test]
+fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
+    let engine = Engine::new();
+    engine.config(|c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "ulimit -n; cat /proc/sys/net/ipv4/ping_group_range; \
+             grep -c ' /dev/mqueue mqueue ' /proc/mounts; \
+             grep -c ' /sys/fs/cgroup tmpfs ro' /proc/mounts; \
+             wc -c < /proc/cmdline"
+        ]);
+        c["process"]["rlimits"] =
+            serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1000 }]);
+        c["linux"]["sysctl"] = serde_json::json!({ "net.ipv4.ping_group_range": "0 0" });
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push("/proc/cmdline".into());
+        c["mounts"].as_array_mut().unwrap().extend([
+            serde_json::json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue" }),
+            serde_json::json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup" }),
+        ]);
+        c["linux"]["cgroupsPath"] = cgroups_path("extras").into();
+    });
+    let out = engine.bundle.path().join("extras.out");
+    let (create, pid) = engine.create("extras", &out);
+    assert_eq!(create.code, Some(0), "{create:?}");
+    assert_eq!(engine.oci(&["start", "extras"], &[]).code, Some(0));
+    let pid = nix::unistd::Pid::from_raw(pid.unwrap());
+    let status = nix::sys::wait::waitpid(pid, None).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0), "{text}");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert_eq!(lines, ["1000", "0\t0", "1", "1", "0"], "{text}");
+    assert_eq!(engine.oci(&["delete", "extras"], &[]).code, Some(0));
 }

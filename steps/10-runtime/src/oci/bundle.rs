@@ -9,7 +9,7 @@
 //! and the engine runs that, with every layer as it always was.
 //!
 //! What no flag can say is refused, named by its JSON path
-//! (`config.json: linux.sysctl: ...`), never skipped: a runtime that
+//! (`config.json: hooks: ...`), never skipped: a runtime that
 //! ignores a limit or a namespace it was asked for runs a container
 //! weaker than its engine believes. The crate `oci-spec` (youki's, the
 //! Rust runtimes' common types) reads the file; `serde_path_to_error`
@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec as Config};
 
 use super::error::OciError;
-use super::limits::{cgroup_path, paths_within, resources};
+use super::extras::{self, Extras};
+use super::limits::{beyond, cgroup_path, resources};
 
 /// What a bundle asks for, as a workshop command line.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub struct Translated {
     pub rootfs: PathBuf,
     pub version: String,
     pub annotations: std::collections::HashMap<String, String>,
+    /// What no flag says, for the layer of its own (extras.rs).
+    pub extras: Extras,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
@@ -111,7 +114,6 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
     );
     flag(&mut argv, "--workdir", process.cwd().display().to_string());
     for (field, set) in [
-        ("process.rlimits", process.rlimits().as_ref().map(Vec::len)),
         ("process.oomScoreAdj", process.oom_score_adj().map(|_| 1)),
         (
             "process.apparmorProfile",
@@ -145,13 +147,37 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         .linux()
         .as_ref()
         .ok_or_else(|| no("linux", "this is a Linux runtime"))?;
-    flag(&mut argv, "--network", namespaces(linux)?.into());
-    mounts(config, &mut argv)?;
+    let network = namespaces(linux)?;
+    flag(&mut argv, "--network", network.into());
+    let mut extras = Extras::default();
+    mounts(config, &mut argv, &mut extras)?;
+    for (at, limit) in process.rlimits().iter().flatten().enumerate() {
+        let name = serde_json::to_value(limit.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .filter(|name| extras::resource(name).is_some())
+            .ok_or_else(|| {
+                no(
+                    format!("process.rlimits[{at}].type"),
+                    "not a limit known here",
+                )
+            })?;
+        extras.rlimits.push((name, limit.soft(), limit.hard()));
+    }
+    for (key, value) in linux.sysctl().iter().flatten() {
+        if !extras::namespaced(key, network == "none") {
+            return Err(no(
+                format!("linux.sysctl.{key}"),
+                "not the container's own (a key of the whole host, or of a namespace it shares)",
+            ));
+        }
+        extras.sysctl.push((key.clone(), value.clone()));
+    }
+    extras.sysctl.sort();
     let (cgroup_parent, cgroup_leaf) = cgroup_path(linux, id)?;
     flag(&mut argv, "--cgroup-parent", cgroup_parent.clone());
     resources(linux, &mut argv)?;
     for (field, set) in [
-        ("linux.sysctl", linux.sysctl().as_ref().map(|s| s.len())),
         ("linux.devices", linux.devices().as_ref().map(Vec::len)),
         (
             "linux.uidMappings",
@@ -166,16 +192,8 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
             return Err(no(field, "not here yet"));
         }
     }
-    paths_within(
-        "linux.maskedPaths",
-        linux.masked_paths(),
-        &step05_pivot_root::masks::MASKED,
-    )?;
-    paths_within(
-        "linux.readonlyPaths",
-        linux.readonly_paths(),
-        &step05_pivot_root::masks::READ_ONLY,
-    )?;
+    extras.masked = beyond(linux.masked_paths(), &step05_pivot_root::masks::MASKED);
+    extras.read_only = beyond(linux.readonly_paths(), &step05_pivot_root::masks::READ_ONLY);
     let seccomp = linux
         .seccomp()
         .as_ref()
@@ -203,6 +221,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         rootfs,
         version,
         annotations: config.annotations().clone().unwrap_or_default(),
+        extras,
     })
 }
 // ANCHOR_END: read
@@ -322,7 +341,7 @@ fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<&'static str, OciError
 /// and shm, sysfs), by destination and type, are made as step 05 makes
 /// them (nosuid, noexec, nodev where Docker has them) whatever options
 /// the file gives; binds become `-v`.
-fn mounts(config: &Config, argv: &mut Vec<String>) -> Result<(), OciError> {
+fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Result<(), OciError> {
     let ours = [
         ("/proc", "proc"),
         ("/dev", "tmpfs"),
@@ -337,6 +356,17 @@ fn mounts(config: &Config, argv: &mut Vec<String>) -> Result<(), OciError> {
         let bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
         if ours.contains(&(dest.as_str(), typ.as_str())) {
             continue;
+        }
+        match (dest.as_str(), typ.as_str()) {
+            ("/dev/mqueue", "mqueue") => {
+                extras.mqueue = true;
+                continue;
+            }
+            ("/sys/fs/cgroup", "cgroup" | "cgroup2") => {
+                extras.cgroup_fs = true;
+                continue;
+            }
+            _ => {}
         }
         // A bind here is step 05's volume: recursive, read-write or
         // read-only, private. Any other option would be dropped: refused.
@@ -359,7 +389,9 @@ fn mounts(config: &Config, argv: &mut Vec<String>) -> Result<(), OciError> {
         }
         return Err(OciError::unsupported(
             format!("mounts[{at}]"),
-            format!("{typ} on {dest}: only proc, /dev, /dev/pts, /dev/shm, /sys and binds here"),
+            format!(
+                "{typ} on {dest}: only proc, /dev and its pts, shm and mqueue, /sys and its fs/cgroup, and binds here"
+            ),
         ));
     }
     Ok(())

@@ -21,7 +21,7 @@ pub fn features() -> Result<(), OciError> {
         "ociVersionMin": VERSION_MIN,
         "ociVersionMax": VERSION_MAX,
         "hooks": [],
-        "mountOptions": ["bind", "rbind", "ro"],
+        "mountOptions": ["bind", "rbind", "ro", "rw", "private", "rprivate"],
         "linux": {
             "namespaces": ["pid", "mount", "ipc", "uts", "network", "cgroup"],
             "capabilities": all,

@@ -169,6 +169,9 @@ fn start_process(dir: &Dir, asked: &bundle::Translated) -> Result<Launched> {
         .remove::<step03_user_ns::userns::UserNamespace>()
         .map_err(stack)?
         .replace_with::<step07_overlay::overlay::Overlay>(step05_pivot_root::pivot::BindRoot)
+        .map_err(stack)?
+        // What no flag says (extras.rs): after the pivot, before the masks.
+        .insert_before::<step05_pivot_root::masks::Masks>(asked.extras.clone())
         .map_err(stack)?;
     Ok(Container::new(spec, run.trace_options())
         .with_layers(layers)

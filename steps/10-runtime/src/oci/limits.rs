@@ -96,19 +96,13 @@ pub(super) fn resources(
     Ok(())
 }
 
-/// Paths the file asks to mask (or make read-only): each must be in the
-/// list step 05 applies, or the container would be less hidden than
-/// asked.
-pub(super) fn paths_within(
-    field: &str,
-    asked: &Option<Vec<String>>,
-    ours: &[&str],
-) -> Result<(), OciError> {
-    match asked.iter().flatten().find(|p| !ours.contains(&p.as_str())) {
-        Some(path) => Err(OciError::unsupported(
-            field,
-            format!("{path} is not in step 05's list (steps/05-pivot-root/src/masks.rs)"),
-        )),
-        None => Ok(()),
-    }
+/// The paths the file asks to mask (or make read-only) that step 05's
+/// list leaves out: the extras layer does those (extras.rs).
+pub(super) fn beyond(asked: &Option<Vec<String>>, ours: &[&str]) -> Vec<String> {
+    asked
+        .iter()
+        .flatten()
+        .filter(|path| !ours.contains(&path.as_str()))
+        .cloned()
+        .collect()
 }

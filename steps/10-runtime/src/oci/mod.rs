@@ -33,6 +33,7 @@ pub mod cli;
 pub mod container;
 pub mod describe;
 pub mod error;
+pub mod extras;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;

@@ -47,6 +47,35 @@ fn spec_reads_back_as_the_flags_it_means() {
 }
 
 #[test]
+fn what_no_flag_says_goes_to_the_extras_layer() {
+    let read = read(|c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1024 }]);
+        c["linux"]["sysctl"] = serde_json::json!({ "net.ipv4.ping_group_range": "0 0" });
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push("/proc/cmdline".into());
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"
+        }));
+    })
+    .unwrap();
+    let extras = read.extras;
+    assert_eq!(extras.rlimits, [("RLIMIT_NOFILE".to_string(), 1024, 2048)]);
+    assert_eq!(
+        extras.sysctl,
+        [("net.ipv4.ping_group_range".to_string(), "0 0".to_string())]
+    );
+    assert_eq!(
+        extras.masked,
+        ["/proc/cmdline"],
+        "only what step 05 leaves out"
+    );
+    assert!(extras.mqueue && !extras.cgroup_fs);
+}
+
+#[test]
 fn what_no_flag_says_is_refused_by_its_json_path() {
     let refused = |edit: fn(&mut serde_json::Value)| read(edit).unwrap_err().to_string();
     assert!(refused(|c| c["process"]["args"] = 5.into()).contains("process.args"));
@@ -56,10 +85,13 @@ fn what_no_flag_says_is_refused_by_its_json_path() {
     );
     assert!(
         refused(|c| c["process"]["rlimits"] =
-            serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 1, "soft": 1 }]))
-        .contains("process.rlimits")
+            serde_json::json!([{ "type": "RLIMIT_BOGUS", "hard": 1, "soft": 1 }]))
+        .contains("process.rlimits[0].type")
     );
-    assert!(refused(|c| c["linux"]["maskedPaths"] = serde_json::json!(["/etc"])).contains("/etc"));
+    assert!(
+        refused(|c| c["linux"]["sysctl"] = serde_json::json!({ "kernel.hostname": "x" }))
+            .contains("linux.sysctl.kernel.hostname")
+    );
     assert!(refused(|c| c["linux"]["cgroupsPath"] = "/a/0123456789ab".into()).contains("12 hex"));
     assert!(refused(|c| c["linux"]["cgroupsPath"] = "a/../../b".into()).contains("no . or .."));
     assert!(

@@ -1,0 +1,135 @@
+//! What a config.json asks that no workshop flag says, made by one layer
+//! of its own, in the container, after the pivot and before step 05's
+//! masks make `/proc/sys` read-only:
+//!
+//! - `process.rlimits`: setrlimit(2), which `execve` keeps;
+//! - `linux.sysctl`: a write into the container's own `/proc/sys`, for the
+//!   keys a namespace of its own holds (net.* in its network namespace,
+//!   IPC keys in its IPC namespace: sysctl(8), namespaces(7)); a key of
+//!   the whole host is refused by bundle.rs;
+//! - `linux.maskedPaths` and `linux.readonlyPaths` beyond step 05's lists,
+//!   hidden and made read-only as step 05 does it;
+//! - the mounts engines list that steps 01 to 09 do not make: `mqueue` on
+//!   /dev/mqueue, and a read-only empty tmpfs on /sys/fs/cgroup (the
+//!   container's cgroup tree there is not made yet: said in the book).
+
+use std::path::Path;
+
+use colored::Color;
+use nix::mount::MsFlags;
+use nix::sys::resource::Resource;
+use step01_chroot::Layer;
+use step01_chroot::error::Result;
+use step01_chroot::layer::ChildCx;
+use step05_pivot_root::mounts::{bind, mkdir, mount_fs, remount_read_only};
+
+/// The config's part that this layer makes.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// (`RLIMIT_NOFILE`, soft, hard), as the file names them.
+    pub rlimits: Vec<(String, u64, u64)>,
+    /// (`net.ipv4.ping_group_range`, `0 0`).
+    pub sysctl: Vec<(String, String)>,
+    pub masked: Vec<String>,
+    pub read_only: Vec<String>,
+    /// /dev/mqueue, and /sys/fs/cgroup.
+    pub mqueue: bool,
+    pub cgroup_fs: bool,
+}
+
+/// A resource limit by the name the spec gives it.
+pub fn resource(name: &str) -> Option<Resource> {
+    Some(match name {
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+/// Whether a sysctl key belongs to a namespace the container has of its
+/// own (runc's list): net.* with its network namespace, IPC's keys.
+pub fn namespaced(key: &str, own_network: bool) -> bool {
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    ipc.contains(&key) || key.starts_with("fs.mqueue.") || (own_network && key.starts_with("net."))
+}
+
+impl Layer for Extras {
+    fn name(&self) -> &'static str {
+        "oci"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightYellow
+    }
+
+    // ANCHOR: enter
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let trace = &cx.trace;
+        for (name, soft, hard) in &self.rlimits {
+            let Some(resource) = resource(name) else {
+                continue; // (bundle.rs refused it)
+            };
+            trace.call(format!("setrlimit({name}, {soft}, {hard})"), || {
+                nix::sys::resource::setrlimit(resource, *soft, *hard)
+            })?;
+        }
+        for (key, value) in &self.sysctl {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            trace.call(format!("write({path:?}, {value:?})"), || {
+                std::fs::write(&path, value).map_err(step05_pivot_root::mounts::errno)
+            })?;
+        }
+        if self.mqueue {
+            mkdir(trace, Path::new("/dev/mqueue"), 0o755)?;
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount_fs(trace, "mqueue", Path::new("/dev/mqueue"), flags, None)?;
+        }
+        if self.cgroup_fs {
+            let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            mount_fs(
+                trace,
+                "tmpfs",
+                Path::new("/sys/fs/cgroup"),
+                flags,
+                Some("size=0"),
+            )?;
+        }
+        // As step 05's masks: a directory under an empty read-only tmpfs,
+        // a file under /dev/null; what this kernel lacks needs no hiding.
+        for path in self.masked.iter().map(Path::new).filter(|p| p.exists()) {
+            match path.is_dir() {
+                true => mount_fs(trace, "tmpfs", path, MsFlags::MS_RDONLY, Some("size=0"))?,
+                false => bind(trace, Path::new("/dev/null"), path, false)?,
+            }
+        }
+        for path in self.read_only.iter().map(Path::new).filter(|p| p.exists()) {
+            bind(trace, path, path, true)?;
+            remount_read_only(trace, path)?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: enter
+}
