@@ -88,6 +88,25 @@ impl Engine {
         serde_json::from_str(&state.stdout).unwrap()
     }
 
+    /// create, start, and (as its parent) the exit: its code and output;
+    /// then delete.
+    #[track_caller]
+    fn run_to_end(&self, id: &str) -> (i32, String) {
+        let out = self.bundle.path().join(format!("{id}.out"));
+        let (create, pid) = self.create(id, &out);
+        assert_eq!(create.code, Some(0), "{create:?}");
+        let start = self.oci(&["start", id], &[]);
+        assert_eq!(start.code, Some(0), "{start:?}");
+        let pid = nix::unistd::Pid::from_raw(pid.unwrap());
+        let code = match nix::sys::wait::waitpid(pid, None).unwrap() {
+            nix::sys::wait::WaitStatus::Exited(_, code) => code,
+            other => panic!("{id}: {other:?}"),
+        };
+        let delete = self.oci(&["delete", id], &[]);
+        assert_eq!(delete.code, Some(0), "{delete:?}");
+        (code, std::fs::read_to_string(&out).unwrap())
+    }
+
     #[track_caller]
     fn wait_until(&self, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -352,21 +371,12 @@ fn the_bundles_seccomp_profile_is_the_containers() {
             ]
         });
     });
-    let out = engine.bundle.path().join("filtered.out");
-    let (create, pid) = engine.create("filtered", &out);
-    assert_eq!(create.code, Some(0), "{create:?}");
-    let start = engine.oci(&["start", "filtered"], &[]);
-    assert_eq!(start.code, Some(0), "{start:?}");
-    let pid = nix::unistd::Pid::from_raw(pid.unwrap());
-    let status = nix::sys::wait::waitpid(pid, None).unwrap();
-    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
-    let text = std::fs::read_to_string(&out).unwrap();
+    let (code, text) = engine.run_to_end("filtered");
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("refused") && text.contains("Seccomp:\t2"),
         "{text}"
     );
-    let delete = engine.oci(&["delete", "filtered"], &[]);
-    assert_eq!(delete.code, Some(0), "{delete:?}");
 }
 
 #[test]
@@ -377,20 +387,7 @@ fn a_process_of_another_user_passes_its_gate() {
         c["process"]["user"] = serde_json::json!({ "uid": 1000, "gid": 1000 });
         c["linux"]["cgroupsPath"] = cgroups_path("user").into();
     });
-    let out = engine.bundle.path().join("user.out");
-    let (create, pid) = engine.create("user", &out);
-    assert_eq!(create.code, Some(0), "{create:?}");
-    assert_eq!(engine.oci(&["start", "user"], &[]).code, Some(0));
-    let pid = nix::unistd::Pid::from_raw(pid.unwrap());
-    let status = nix::sys::wait::waitpid(pid, None).unwrap();
-    assert_eq!(
-        status,
-        nix::sys::wait::WaitStatus::Exited(pid, 0),
-        "{}",
-        std::fs::read_to_string(&out).unwrap()
-    );
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "1000\n1000\n");
-    assert_eq!(engine.oci(&["delete", "user"], &[]).code, Some(0));
+    assert_eq!(engine.run_to_end("user"), (0, "1000\n1000\n".to_string()));
 }
 
 #[test]
@@ -418,15 +415,8 @@ fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
         ]);
         c["linux"]["cgroupsPath"] = cgroups_path("extras").into();
     });
-    let out = engine.bundle.path().join("extras.out");
-    let (create, pid) = engine.create("extras", &out);
-    assert_eq!(create.code, Some(0), "{create:?}");
-    assert_eq!(engine.oci(&["start", "extras"], &[]).code, Some(0));
-    let pid = nix::unistd::Pid::from_raw(pid.unwrap());
-    let status = nix::sys::wait::waitpid(pid, None).unwrap();
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0), "{text}");
+    let (code, text) = engine.run_to_end("extras");
+    assert_eq!(code, 0, "{text}");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert_eq!(lines, ["1000", "0\t0", "1", "1", "0"], "{text}");
-    assert_eq!(engine.oci(&["delete", "extras"], &[]).code, Some(0));
 }
