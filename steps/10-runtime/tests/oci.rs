@@ -400,7 +400,8 @@ fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
             "ulimit -n; cat /proc/sys/net/ipv4/ping_group_range; \
              grep -c ' /dev/mqueue mqueue ' /proc/mounts; \
              grep -c ' /sys/fs/cgroup tmpfs ro' /proc/mounts; \
-             wc -c < /proc/cmdline"
+             wc -c < /proc/cmdline; \
+             grep -c ' /data .*nosuid,nodev,noexec' /proc/mounts"
         ]);
         c["process"]["rlimits"] =
             serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1000 }]);
@@ -412,11 +413,16 @@ fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
         c["mounts"].as_array_mut().unwrap().extend([
             serde_json::json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue" }),
             serde_json::json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup" }),
+            serde_json::json!({
+                "destination": "/data", "type": "bind",
+                "source": engine.bundle.path(),
+                "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]
+            }),
         ]);
         c["linux"]["cgroupsPath"] = cgroups_path("extras").into();
     });
     let (code, text) = engine.run_to_end("extras");
     assert_eq!(code, 0, "{text}");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    assert_eq!(lines, ["1000", "0\t0", "1", "1", "0"], "{text}");
+    assert_eq!(lines, ["1000", "0\t0", "1", "1", "0", "1"], "{text}");
 }

@@ -369,8 +369,11 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
             _ => {}
         }
         // A bind here is step 05's volume: recursive, read-write or
-        // read-only, private. Any other option would be dropped: refused.
-        let known = ["bind", "rbind", "ro", "rw", "private", "rprivate"];
+        // read-only, private; nosuid, nodev and noexec are added after
+        // (extras.rs). Any other option would be dropped: refused.
+        let known = [
+            "bind", "rbind", "ro", "rw", "private", "rprivate", "nosuid", "nodev", "noexec",
+        ];
         if bind && let Some(other) = options.iter().find(|o| !known.contains(&o.as_str())) {
             return Err(OciError::unsupported(
                 format!("mounts[{at}].options"),
@@ -378,6 +381,14 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
             ));
         }
         if bind && let Some(source) = mount.source() {
+            let hardened: Vec<String> = options
+                .iter()
+                .filter(|o| ["nosuid", "nodev", "noexec"].contains(&o.as_str()))
+                .cloned()
+                .collect();
+            if !hardened.is_empty() {
+                extras.hardened.push((dest.clone(), hardened));
+            }
             let ro = options.iter().any(|o| o == "ro");
             let mode = if ro { ":ro" } else { "" };
             flag(

@@ -35,6 +35,9 @@ pub struct Extras {
     /// /dev/mqueue, and /sys/fs/cgroup.
     pub mqueue: bool,
     pub cgroup_fs: bool,
+    /// Binds (step 05's volumes) and the flags to add to them: `nosuid`,
+    /// `nodev`, `noexec`.
+    pub hardened: Vec<(String, Vec<String>)>,
 }
 
 /// A resource limit by the name the spec gives it.
@@ -129,7 +132,43 @@ impl Layer for Extras {
             bind(trace, path, path, true)?;
             remount_read_only(trace, path)?;
         }
+        for (dest, options) in &self.hardened {
+            harden(trace, Path::new(dest), options)?;
+        }
         Ok(())
     }
     // ANCHOR_END: enter
+}
+
+/// Adds `nosuid`, `nodev` or `noexec` to the bind at `target`: a remount
+/// of that mount alone (MS_BIND), which sets exactly the flags it is
+/// given, so the ones it has (read-only, ...) are given again (statvfs(3)).
+fn harden(trace: &step01_chroot::trace::Trace, target: &Path, options: &[String]) -> Result<()> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
+    for option in options {
+        flags |= match option.as_str() {
+            "nosuid" => MsFlags::MS_NOSUID,
+            "nodev" => MsFlags::MS_NODEV,
+            _ => MsFlags::MS_NOEXEC,
+        };
+    }
+    let has = statvfs(target)
+        .map(|s| s.flags())
+        .unwrap_or(FsFlags::empty());
+    for (kept, flag) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if has.contains(kept) {
+            flags |= flag;
+        }
+    }
+    trace.call(
+        format!("mount(NULL, {target:?}, NULL, {flags:?}, NULL)"),
+        || nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>),
+    )?;
+    Ok(())
 }

@@ -110,9 +110,9 @@ fn what_no_flag_says_is_refused_by_its_json_path() {
         refused(
             |c| c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
                 "destination": "/data", "type": "bind", "source": "/srv",
-                "options": ["rbind", "nosuid"]
+                "options": ["rbind", "noatime"]
             }))
         )
-        .contains("\"nosuid\" on a bind")
+        .contains("\"noatime\" on a bind")
     );
 }
