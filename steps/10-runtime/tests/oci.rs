@@ -26,12 +26,27 @@ impl Engine {
             root: workshop_tests::temp_dir("oci-root"),
             bundle: workshop_tests::temp_dir("oci-bundle"),
         };
-        let spec = engine.oci(
-            &["spec", "--rootfs", test_rootfs().to_str().unwrap(), "-b"],
-            &[engine.bundle.path().to_str().unwrap()],
+        // A bundle's root filesystem is the container's own, written to
+        // (mount points, files): a copy, never the shared test rootfs.
+        let copy = Command::new("cp")
+            .arg("-a")
+            .arg(test_rootfs())
+            .arg(engine.bundle.path().join("rootfs"))
+            .status_bounded()
+            .unwrap();
+        assert!(copy.success(), "cp -a of the test rootfs");
+        engine.respec();
+        engine
+    }
+
+    /// config.json as `spec` writes it, for the bundle's own rootfs.
+    fn respec(&self) {
+        let rootfs = self.bundle.path().join("rootfs");
+        let spec = self.oci(
+            &["spec", "--rootfs", rootfs.to_str().unwrap(), "-b"],
+            &[self.bundle.path().to_str().unwrap()],
         );
         assert_eq!(spec.code, Some(0), "{spec:?}");
-        engine
     }
 
     /// `10-runtime-oci --root ROOT ARGS... MORE...`.
@@ -333,11 +348,7 @@ fn bad_bundles_are_refused_by_their_json_path_and_leave_nothing() {
             "{needle}: nothing made"
         );
         // Back to the spec for the next.
-        let spec = engine.oci(
-            &["spec", "--rootfs", test_rootfs().to_str().unwrap(), "-b"],
-            &[engine.bundle.path().to_str().unwrap()],
-        );
-        assert_eq!(spec.code, Some(0));
+        engine.respec();
     }
     engine
         .oci(&["create", "--bundle", "/nonexistent", "x"], &[])
