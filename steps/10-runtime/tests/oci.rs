@@ -113,7 +113,7 @@ impl Engine {
         let start = self.oci(&["start", id], &[]);
         assert_eq!(start.code, Some(0), "{start:?}");
         let pid = nix::unistd::Pid::from_raw(pid.unwrap());
-        let code = match nix::sys::wait::waitpid(pid, None).unwrap() {
+        let code = match reap(pid) {
             nix::sys::wait::WaitStatus::Exited(_, code) => code,
             other => panic!("{id}: {other:?}"),
         };
@@ -141,6 +141,27 @@ impl Drop for Engine {
         {
             let id = entry.file_name().to_string_lossy().into_owned();
             let _ = self.oci(&["delete", "--force", &id], &[]);
+        }
+    }
+}
+
+/// Waits (at most 20 s) for our child `pid` to end, as its parent: how it
+/// ended. Past that, it is killed and the test fails.
+#[track_caller]
+fn reap(pid: nix::unistd::Pid) -> nix::sys::wait::WaitStatus {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).unwrap() {
+            WaitStatus::StillAlive if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            WaitStatus::StillAlive => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                panic!("container {pid} did not end within 20 s: killed it");
+            }
+            ended => return ended,
         }
     }
 }
@@ -237,7 +258,7 @@ fn a_bundle_lives_through_create_start_state_kill_delete() {
     // kill: SIGTERM, which its trap answers; we are its parent, and reap it.
     let kill = engine.oci(&["kill", "life", "TERM"], &[]);
     assert_eq!(kill.code, Some(0), "{kill:?}");
-    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    let status = reap(nix::unistd::Pid::from_raw(pid));
     assert_eq!(
         status,
         nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), 7)
@@ -281,7 +302,7 @@ fn a_created_container_is_deleted_without_ever_running() {
         .assert_error(1, "container with given ID already exists");
     let delete = engine.oci(&["delete", "never"], &[]);
     assert_eq!(delete.code, Some(0), "{delete:?}");
-    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    let status = reap(nix::unistd::Pid::from_raw(pid));
     assert!(
         matches!(
             status,

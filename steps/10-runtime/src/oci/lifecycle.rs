@@ -152,7 +152,10 @@ fn start_process(dir: &Dir, asked: &bundle::Translated) -> Result<Launched> {
     argv.push("--".into());
     argv.extend(asked.command.iter().cloned());
     let flags = <Flags as clap::Parser>::try_parse_from(&argv).map_err(|err| {
-        OciError::unsupported("(as flags)", err.render().to_string().trim().to_string())
+        OciError::unsupported(
+            "(read as the workshop's flags)",
+            err.render().to_string().trim().to_string(),
+        )
     })?;
     let run: &RunArgs = flags.group();
     let mut spec = run.spec()?;
