@@ -197,13 +197,60 @@ pub fn sweep_dead_runs() {
     }) {
         remove_cgroup_tree(&dir);
     }
-    // The lock files of dead runs.
+    // The cgroups an engine made above a dead run's (note_made_cgroups),
+    // then the lock files of dead runs.
+    for entry in fs::read_dir(OWNERS).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if dead(name.strip_suffix(".cgroups").and_then(|p| p.parse().ok())) {
+            remove_made_cgroups(&entry.path());
+        }
+    }
     for entry in fs::read_dir(OWNERS).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if dead(name.strip_suffix(".lock").and_then(|p| p.parse().ok())) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// Notes cgroup directories that a tool of the tests is about to make
+/// above the tests' own cgroup parent (podman takes one absolute path for
+/// every hierarchy, so where ours is the root it makes our memory cgroup's
+/// path): removed at exit, or by the sweep after a killed run.
+pub fn note_made_cgroups(dirs: &[PathBuf]) {
+    claim();
+    let path = made_cgroups_file(std::process::id());
+    let list: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+    fs::write(&path, list).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    extern "C" fn remove_at_exit() {
+        // The tests' own cgroups first (they are inside the made ones),
+        // whichever exit handler runs first.
+        let pid = std::process::id();
+        for dir in find_dirs(Path::new("/sys/fs/cgroup"), 6, &|name| {
+            trailing_pid(name, "workshop-tests-") == Some(pid)
+        }) {
+            remove_cgroup_tree(&dir);
+        }
+        remove_made_cgroups(&made_cgroups_file(pid));
+    }
+    // SAFETY: registers a plain function to run at exit(3).
+    unsafe { libc::atexit(remove_at_exit) };
+}
+
+fn made_cgroups_file(pid: u32) -> PathBuf {
+    Path::new(OWNERS).join(format!("{pid}.cgroups"))
+}
+
+/// Removes the cgroups listed in `file`, deepest first (each only when
+/// empty: rmdir(2) of a cgroup with children fails), then the file.
+fn remove_made_cgroups(file: &Path) {
+    let list = fs::read_to_string(file).unwrap_or_default();
+    let mut dirs: Vec<&str> = list.lines().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+    for dir in dirs {
+        let _ = fs::remove_dir(dir);
+    }
+    let _ = fs::remove_file(file);
 }
 
 /// Unmounts everything mounted at or below `dir` (deepest first), then

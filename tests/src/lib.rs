@@ -11,6 +11,7 @@
 pub mod bad_input;
 pub mod bounded;
 pub mod contract;
+pub mod engines;
 pub mod escapes;
 pub mod faults;
 pub mod fixtures;

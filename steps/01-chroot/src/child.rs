@@ -5,7 +5,7 @@
 //! parent to show.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -26,7 +26,7 @@ pub(crate) struct Ends<'a> {
     /// The stdio the parent made; none when launched (ours are kept).
     pub plumbing: Option<&'a Plumbing>,
     /// Launched: the gate to wait at before execve (launch.rs).
-    pub gate: Option<RawFd>,
+    pub gate: Option<crate::launch::GateFds>,
 }
 
 /// The child's side. Never returns: it becomes the command, or it exits.
@@ -70,8 +70,9 @@ pub(crate) fn child(
     let ends = Inside {
         error_pipe: error,
         plumbing,
-        gate: gate.map(|fifo| crate::launch::Gate {
-            fifo,
+        gate: gate.map(|fds| crate::launch::Gate {
+            fifo: fds.fifo,
+            console: fds.console,
             keep: sync_read.as_fd(),
             error_pipe: error_write.as_fd(),
         }),
@@ -167,9 +168,17 @@ pub(crate) fn setup_and_exec(
     clean_process_state(trace)?;
     if spec.stdio.tty {
         // Last of all, so that nothing above runs with it: the terminal.
-        trace.call("open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)", || {
-            plumbing.map_or(Ok(()), Plumbing::attach_terminal)
-        })?;
+        // Its master goes to our parent, or, launched, to the console
+        // socket the engine gave.
+        let console = gate.and_then(|gate| gate.console);
+        trace.call(
+            "open(\"/dev/ptmx\"); setsid(); ioctl(0, TIOCSCTTY)",
+            || match (plumbing, console) {
+                (Some(plumbing), _) => plumbing.attach_terminal(),
+                (None, Some(socket)) => crate::stdio::attach_terminal(socket, None),
+                (None, None) => Ok(()),
+            },
+        )?;
         // From here the parent relays your keys to the container's
         // terminal: a `--step` pause would wait for an Enter that goes
         // there instead. The pause before the terminal was the last.

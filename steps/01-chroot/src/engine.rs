@@ -55,6 +55,8 @@ pub struct Container {
     lock: Option<crate::owner::RunLock>,
     /// [`launch`](Self::launch)'s gate, where the child waits (launch.rs).
     pub(crate) gate: Option<std::os::fd::OwnedFd>,
+    /// With `-t`, launched: the socket its pty's master goes to.
+    pub(crate) console: Option<std::os::fd::OwnedFd>,
     /// The child that `launch` left at its gate.
     pub(crate) launched: Option<crate::launch::Launched>,
 }
@@ -77,6 +79,7 @@ impl Container {
             opts,
             lock: None,
             gate: None,
+            console: None,
             launched: None,
         }
     }
@@ -277,7 +280,11 @@ impl Container {
         // Nor may the child hold our run's lock (a fork shares it): if it
         // outlived us, our run would look alive, and its leftovers stay.
         let lock_fd = self.lock.as_ref().map(crate::owner::RunLock::raw_fd);
-        let gate = self.gate.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+        let raw = std::os::fd::AsRawFd::as_raw_fd;
+        let gate = self.gate.as_ref().map(|fifo| crate::launch::GateFds {
+            fifo: raw(fifo),
+            console: self.console.as_ref().map(raw),
+        });
         let child_main = Box::new(|| {
             drop(parents_ends.take());
             if let Some(fd) = lock_fd {

@@ -12,7 +12,9 @@
 //! [`Container::launch`] is that `create`. Three things differ from `run`:
 //!
 //! - **Stdio.** The child keeps ours as they are (the engine's pipes or
-//!   files): nobody would be left to relay them.
+//!   files): nobody would be left to relay them. With `-t` it makes its
+//!   pty as `run` does and sends the master to a socket the engine gave
+//!   ([`Container::with_console`]): the engine relays it, not us.
 //! - **No death signal.** `run`'s child dies with it (PR_SET_PDEATHSIG);
 //!   a launched one must outlive us, since we leave on purpose.
 //! - **A gate.** Last thing before `execve` (after every check that can
@@ -82,11 +84,20 @@ impl Launched {
     }
 }
 
-/// The child's ends for its gate: the FIFO's O_PATH handle, the sync
-/// pipe (for "keep"), the error pipe (for READY and KEPT).
+/// What the parent hands the child for a launch: the FIFO's O_PATH
+/// handle, and the console socket (with `-t`).
+#[derive(Clone, Copy)]
+pub(crate) struct GateFds {
+    pub fifo: RawFd,
+    pub console: Option<RawFd>,
+}
+
+/// The child's ends for its gate: the FIFO's O_PATH handle, the console
+/// socket, the sync pipe (for "keep"), the error pipe (for READY and KEPT).
 #[derive(Clone, Copy)]
 pub(crate) struct Gate<'a> {
     pub fifo: RawFd,
+    pub console: Option<RawFd>,
     pub keep: BorrowedFd<'a>,
     pub error_pipe: BorrowedFd<'a>,
 }
@@ -107,10 +118,11 @@ impl Container {
     /// would.
     pub fn launch(mut self, gate: &Path) -> Result<Launched> {
         let trace = Trace::new(self.opts.clone());
-        if trace.dry_run() || self.spec().stdio.tty || self.spec().stdio.interactive {
+        let tty = self.spec().stdio.tty;
+        if trace.dry_run() || tty != self.console.is_some() || self.spec().stdio.interactive {
             return Err(Error::Usage(
                 "a launched container has no dry run, and keeps its caller's stdio as they are \
-                 (no -i, no -t)"
+                 (no -i; -t only with a console socket)"
                     .into(),
             ));
         }
@@ -135,6 +147,16 @@ impl Container {
         }
     }
     // ANCHOR_END: launch
+
+    /// With `-t`, a launched container's terminal: a pty made inside, as
+    /// `run` makes it (stdio.rs), whose master is sent over `socket` (a
+    /// unix(7) socket the caller connected: runc's `--console-socket`,
+    /// where conmon or containerd's shim waits for it) instead of to us.
+    /// The container's 0, 1 and 2 become the pty's other side.
+    pub fn with_console(mut self, socket: OwnedFd) -> Self {
+        self.console = Some(socket);
+        self
+    }
 }
 
 /// In the parent: waits until the child is at its gate (it wrote

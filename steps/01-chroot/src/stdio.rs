@@ -29,7 +29,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -149,7 +149,6 @@ impl Plumbing {
     }
     // ANCHOR_END: install
 
-    // ANCHOR: attach_terminal
     /// In the child, last thing before execve, with `-t`: a pty from the
     /// container's own `/dev/ptmx` becomes our 0, 1, 2 and controlling
     /// terminal, and its master goes to the parent. Without a devpts of our
@@ -158,57 +157,64 @@ impl Plumbing {
         let Some(terminal) = &self.terminal else {
             return Ok(());
         };
-        // Step 02's --init forked us: lead a session of our own, or the
-        // terminal cannot become ours. (EPERM: we lead one already.)
-        let _ = setsid();
-        // A /dev/ptmx in a chroot is the host's device node: it would give
-        // a pty of the host's devpts again. Only a devpts of our own counts.
-        let own = Path::new("/dev/pts/ptmx").exists().then(|| {
-            nix::fcntl::open(
-                "/dev/ptmx",
-                OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-        });
-        let mut sent: Vec<i32> = Vec::new();
-        let slave = match own.transpose()? {
-            Some(master) => {
-                // SAFETY: unlockpt and TIOCGPTPEER on the master we opened;
-                // the peer is the slave, opened without a path lookup.
-                let slave = unsafe {
-                    Errno::result(libc::unlockpt(master.as_raw_fd()))?;
-                    Errno::result(libc::ioctl(
-                        master.as_raw_fd(),
-                        libc::TIOCGPTPEER,
-                        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-                    ))?
-                };
-                console(&master);
-                sent.push(master.as_raw_fd());
-                std::mem::forget(master); // closed at execve (CLOEXEC)
-                slave
-            }
-            None => terminal.host_slave.as_raw_fd(),
-        };
-        for target in 0..3 {
-            dup2_onto(slave, target)?;
-        }
-        // SAFETY: TIOCSCTTY on our stdin, a pty slave; 0 = do not steal.
-        Errno::result(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) })?;
-        let fds = [socket::ControlMessage::ScmRights(&sent)];
-        let cmsgs: &[socket::ControlMessage] = if sent.is_empty() { &[] } else { &fds };
-        let iov = [std::io::IoSlice::new(b"t")];
-        socket::sendmsg::<()>(
+        attach_terminal(
             terminal.child_socket.as_raw_fd(),
-            &iov,
-            cmsgs,
-            socket::MsgFlags::empty(),
-            None,
-        )?;
-        Ok(())
+            Some(terminal.host_slave.as_raw_fd()),
+        )
     }
-    // ANCHOR_END: attach_terminal
+}
 
+// ANCHOR: attach_terminal
+/// [`Plumbing::attach_terminal`], with the socket to send the master over
+/// (the parent's, or a launch's console socket: launch.rs) and the host's
+/// pty for a container without a devpts of its own (none: fail).
+pub(crate) fn attach_terminal(socket: RawFd, host_slave: Option<RawFd>) -> nix::Result<()> {
+    // Step 02's --init forked us: lead a session of our own, or the
+    // terminal cannot become ours. (EPERM: we lead one already.)
+    let _ = setsid();
+    // A /dev/ptmx in a chroot is the host's device node: it would give
+    // a pty of the host's devpts again. Only a devpts of our own counts.
+    let own = Path::new("/dev/pts/ptmx").exists().then(|| {
+        nix::fcntl::open(
+            "/dev/ptmx",
+            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+    });
+    let mut sent: Vec<i32> = Vec::new();
+    let slave = match own.transpose()? {
+        Some(master) => {
+            // SAFETY: unlockpt and TIOCGPTPEER on the master we opened;
+            // the peer is the slave, opened without a path lookup.
+            let slave = unsafe {
+                Errno::result(libc::unlockpt(master.as_raw_fd()))?;
+                Errno::result(libc::ioctl(
+                    master.as_raw_fd(),
+                    libc::TIOCGPTPEER,
+                    libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+                ))?
+            };
+            console(&master);
+            sent.push(master.as_raw_fd());
+            std::mem::forget(master); // closed at execve (CLOEXEC)
+            slave
+        }
+        None => host_slave.ok_or(Errno::ENOTTY)?,
+    };
+    for target in 0..3 {
+        dup2_onto(slave, target)?;
+    }
+    // SAFETY: TIOCSCTTY on our stdin, a pty slave; 0 = do not steal.
+    Errno::result(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) })?;
+    let fds = [socket::ControlMessage::ScmRights(&sent)];
+    let cmsgs: &[socket::ControlMessage] = if sent.is_empty() { &[] } else { &fds };
+    let iov = [std::io::IoSlice::new(b"t")];
+    socket::sendmsg::<()>(socket, &iov, cmsgs, socket::MsgFlags::empty(), None)?;
+    Ok(())
+}
+// ANCHOR_END: attach_terminal
+
+impl Plumbing {
     /// In the parent, after the release: drops the child's ends (so that
     /// end-of-file comes when the container's side closes) and starts
     /// copying. With `-t`, first waits for the child's pty master.

@@ -18,10 +18,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec as Config};
+use oci_spec::runtime::Spec as Config;
 
 use super::error::OciError;
 use super::extras::{self, Extras};
+use super::join;
 use super::limits::{beyond, cgroup_path, resources};
 
 /// What a bundle asks for, as a workshop command line.
@@ -44,6 +45,10 @@ pub struct Translated {
     pub annotations: std::collections::HashMap<String, String>,
     /// What no flag says, for the layer of its own (extras.rs).
     pub extras: Extras,
+    /// Namespaces the engine made, to join (join.rs).
+    pub joins: Vec<(nix::sched::CloneFlags, PathBuf)>,
+    /// `process.terminal`: a pty, whose master goes to `--console-socket`.
+    pub terminal: bool,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
@@ -83,12 +88,11 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
     if root.readonly() == Some(true) {
         argv.push("--read-only".into());
     }
-    // The process.
-    if process.terminal() == Some(true) {
-        return Err(no(
-            "process.terminal",
-            "a terminal (--console-socket) is not here yet",
-        ));
+    // The process: with a terminal (its master goes to the engine's
+    // console socket: lifecycle.rs), or with the engine's stdio.
+    let terminal = process.terminal() == Some(true);
+    if terminal {
+        argv.push("--tty".into());
     }
     let user = process.user();
     if user
@@ -147,7 +151,11 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         .linux()
         .as_ref()
         .ok_or_else(|| no("linux", "this is a Linux runtime"))?;
-    let network = namespaces(linux)?;
+    let namespaces = join::namespaces(linux)?;
+    let network = match namespaces.network {
+        true => "none",
+        false => "host",
+    };
     flag(&mut argv, "--network", network.into());
     let mut extras = Extras::default();
     mounts(config, &mut argv, &mut extras)?;
@@ -165,7 +173,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         extras.rlimits.push((name, limit.soft(), limit.hard()));
     }
     for (key, value) in linux.sysctl().iter().flatten() {
-        if !extras::namespaced(key, network == "none") {
+        if !extras::namespaced(key, namespaces.network) {
             return Err(no(
                 format!("linux.sysctl.{key}"),
                 "not the container's own (a key of the whole host, or of a namespace it shares)",
@@ -222,6 +230,8 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         version,
         annotations: config.annotations().clone().unwrap_or_default(),
         extras,
+        joins: namespaces.joins,
+        terminal,
     })
 }
 // ANCHOR_END: read
@@ -278,63 +288,6 @@ fn capabilities(process: &oci_spec::runtime::Process) -> Result<Vec<String>, Oci
         }
     }
     Ok(bounding.into_iter().collect())
-}
-
-/// Which namespaces: pid, mount, ipc and uts always (as every step makes
-/// them), network made new (`--network none`) or the host's (absent);
-/// none joined by path, and no user namespace (yet).
-fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<&'static str, OciError> {
-    let listed = linux.namespaces().clone().unwrap_or_default();
-    let mut types = BTreeSet::new();
-    for (at, ns) in listed.iter().enumerate() {
-        if ns.path().is_some() {
-            return Err(OciError::unsupported(
-                format!("linux.namespaces[{at}].path"),
-                "joining a namespace by path is not here yet",
-            ));
-        }
-        let known = [
-            LinuxNamespaceType::Pid,
-            LinuxNamespaceType::Mount,
-            LinuxNamespaceType::Ipc,
-            LinuxNamespaceType::Uts,
-            LinuxNamespaceType::Network,
-            LinuxNamespaceType::Cgroup,
-            LinuxNamespaceType::User,
-        ];
-        if !known.contains(&ns.typ()) {
-            return Err(OciError::unsupported(
-                format!("linux.namespaces[{at}]"),
-                format!("{:?}: not here yet", ns.typ()),
-            ));
-        }
-        types.insert(format!("{:?}", ns.typ()));
-    }
-    for (typ, name) in [
-        (LinuxNamespaceType::Pid, "pid"),
-        (LinuxNamespaceType::Mount, "mount"),
-        (LinuxNamespaceType::Ipc, "ipc"),
-        (LinuxNamespaceType::Uts, "uts"),
-    ] {
-        if !types.contains(&format!("{typ:?}")) {
-            return Err(OciError::unsupported(
-                "linux.namespaces",
-                format!("{name} is always made here: list it"),
-            ));
-        }
-    }
-    if types.contains(&format!("{:?}", LinuxNamespaceType::User)) {
-        return Err(OciError::unsupported(
-            "linux.namespaces",
-            "user: not here yet",
-        ));
-    }
-    Ok(
-        match types.contains(&format!("{:?}", LinuxNamespaceType::Network)) {
-            true => "none",
-            false => "host",
-        },
-    )
 }
 
 /// The mounts: the ones every container gets here (proc, /dev, its pts

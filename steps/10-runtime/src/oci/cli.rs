@@ -49,7 +49,8 @@ pub enum Operation {
         /// Write the first process's pid here (as the host numbers it).
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
-        /// A terminal's master goes to this socket (not here yet: refused).
+        /// With process.terminal: the terminal's master goes to this unix
+        /// socket (SCM_RIGHTS), for the engine to relay.
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         /// Accepted: pivot_root is always used here.

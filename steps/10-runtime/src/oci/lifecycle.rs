@@ -14,6 +14,7 @@ use step01_chroot::launch::Launched;
 use super::bundle;
 use super::container::{Dir, Saved, Status};
 use super::error::OciError;
+use super::join::Join;
 
 type Result<T, E = OciError> = std::result::Result<T, E>;
 
@@ -41,6 +42,7 @@ pub struct Create<'a> {
     pub root: &'a Path,
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
     pub id: &'a str,
 }
 
@@ -55,6 +57,22 @@ pub fn create(options: Create<'_>) -> Result<()> {
         std::path::absolute(options.bundle).map_err(OciError::io("finding", options.bundle))?;
     let config = bundle::load(&bundle)?;
     let asked = bundle::read(&bundle, &config, options.id)?;
+    // A terminal and a socket to send it to, or neither (as runc).
+    match (asked.terminal, options.console_socket) {
+        (true, None) => {
+            return Err(OciError::unsupported(
+                "process.terminal",
+                "a terminal needs --console-socket, where its master goes",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(OciError::unsupported(
+                "--console-socket",
+                "process.terminal is not true: there is no terminal to send",
+            ));
+        }
+        _ => {}
+    }
     // The root is ours and nobody else's (step 01's state.rs): a state
     // file someone else could write would name the pid `delete` kills.
     step01_chroot::state::ensure_private(options.root).map_err(|err| OciError::Io {
@@ -71,7 +89,7 @@ pub fn create(options: Create<'_>) -> Result<()> {
     }
     // Nothing of a container that was not made stays (`launch` has killed
     // its process, if it had one, and says which cgroups it was in).
-    launch(&dir, &bundle, asked, options.pid_file).map_err(|(err, cgroups)| {
+    launch(&dir, &bundle, asked, &options).map_err(|(err, cgroups)| {
         let _ = destroy(&dir, &cgroups);
         err
     })
@@ -83,9 +101,10 @@ fn launch(
     dir: &Dir,
     bundle: &Path,
     asked: bundle::Translated,
-    pid_file: Option<&Path>,
+    options: &Create<'_>,
 ) -> Result<(), (OciError, Vec<PathBuf>)> {
-    let launched = start_process(dir, &asked).map_err(|err| (err, vec![]))?;
+    let launched =
+        start_process(dir, &asked, options.console_socket).map_err(|err| (err, vec![]))?;
     let pid = launched.pid().as_raw();
     let cgroups: Vec<PathBuf> = crate::join::cgroup_dirs(pid)
         .unwrap_or_default()
@@ -111,7 +130,7 @@ fn launch(
     // (step 01's launch.rs), and `delete` finds a stopped container.
     let kept = dir
         .save(&saved)
-        .and_then(|()| pid_file.map_or(Ok(()), |file| write_pid_file(file, pid)))
+        .and_then(|()| (options.pid_file).map_or(Ok(()), |file| write_pid_file(file, pid)))
         .and_then(|()| launched.keep().map_err(OciError::Engine));
     kept.map_err(|err| {
         // Made, but not kept: its process goes (it waits at the gate).
@@ -123,8 +142,12 @@ fn launch(
     })
 }
 
-/// The gate, the flags, and the engine's launch.
-fn start_process(dir: &Dir, asked: &bundle::Translated) -> Result<Launched> {
+/// The gate, the flags, the console socket, and the engine's launch.
+fn start_process(
+    dir: &Dir,
+    asked: &bundle::Translated,
+    console_socket: Option<&Path>,
+) -> Result<Launched> {
     let gate = dir.gate();
     nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|errno| OciError::io("making the gate", &gate)(errno.into()))?;
@@ -176,9 +199,23 @@ fn start_process(dir: &Dir, asked: &bundle::Translated) -> Result<Launched> {
         // What no flag says (extras.rs): after the pivot, before the masks.
         .insert_before::<step05_pivot_root::masks::Masks>(asked.extras.clone())
         .map_err(stack)?;
-    Ok(Container::new(spec, run.trace_options())
-        .with_layers(layers)
-        .launch(&gate)?)
+    // Namespaces the engine made (join.rs): joined before step 05 mounts
+    // /sys, while the host's paths are still there to open.
+    for (kind, path) in &asked.joins {
+        layers
+            .insert_before::<step05_pivot_root::pivot::BindRoot>(Join::new(*kind, path.clone()))
+            .map_err(stack)?;
+    }
+    let mut container = Container::new(spec, run.trace_options()).with_layers(layers);
+    if let Some(socket) = console_socket {
+        // Connected here, by the path the engine gave; the child sends
+        // the pty's master over it, before `create` returns (conmon and
+        // containerd's shim read it once we have exited).
+        let stream = std::os::unix::net::UnixStream::connect(socket)
+            .map_err(OciError::io("connecting to the console socket", socket))?;
+        container = container.with_console(stream.into());
+    }
+    Ok(container.launch(&gate)?)
 }
 // ANCHOR_END: create
 

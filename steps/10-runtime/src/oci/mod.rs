@@ -34,6 +34,7 @@ pub mod container;
 pub mod describe;
 pub mod error;
 pub mod extras;
+pub mod join;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
@@ -56,21 +57,16 @@ pub fn main() -> ExitCode {
             "cgroups through systemd are not here; use the cgroupfs manager",
         )),
         Operation::Create {
-            console_socket: Some(_),
-            ..
-        } => Err(error::OciError::unsupported(
-            "--console-socket",
-            "a terminal (process.terminal) is not here yet",
-        )),
-        Operation::Create {
             bundle,
             pid_file,
+            console_socket,
             id,
             ..
         } => lifecycle::create(Create {
             root,
             bundle,
             pid_file: pid_file.as_deref(),
+            console_socket: console_socket.as_deref(),
             id,
         }),
         Operation::Start { id } => lifecycle::start(root, id),

@@ -116,3 +116,36 @@ fn what_no_flag_says_is_refused_by_its_json_path() {
         .contains("\"noatime\" on a bind")
     );
 }
+
+#[test]
+fn a_network_namespace_given_by_path_is_joined_and_others_are_refused() {
+    // Any file stands in for a namespace here: the kind is checked by
+    // setns(2) when the container is made, not by reading the file.
+    let ns = tempfile::NamedTempFile::new().unwrap();
+    let path = ns.path().to_str().unwrap().to_string();
+    let join = |typ: &'static str, path: String| {
+        move |c: &mut serde_json::Value| {
+            for entry in c["linux"]["namespaces"].as_array_mut().unwrap() {
+                if entry["type"] == typ {
+                    entry["path"] = path.clone().into();
+                }
+            }
+        }
+    };
+    let joined = read(join("network", path.clone())).unwrap();
+    assert_eq!(
+        joined.joins,
+        [(
+            nix::sched::CloneFlags::CLONE_NEWNET,
+            ns.path().to_path_buf()
+        )]
+    );
+    // Its own network still (net.* sysctls are the container's).
+    assert!(joined.argv.join(" ").contains("--network none"));
+    let refused = |edit| read(edit).unwrap_err().to_string();
+    let missing = refused(join("network", "/run/netns/none-such".into()));
+    assert!(missing.contains("linux.namespaces[1].path"), "{missing}");
+    assert!(missing.contains("/run/netns/none-such"), "{missing}");
+    let pid = refused(join("pid", path));
+    assert!(pid.contains("linux.namespaces[0].path"), "{pid}");
+}

@@ -1,0 +1,155 @@
+//! Namespaces an engine made, joined by path (`linux.namespaces[].path`).
+//!
+//! Podman and containerd make the network namespace themselves: they
+//! create it (a bind mount of /proc/self/ns/net at /run/netns/NAME), wire
+//! it with CNI (a veth pair, an address, port-forwarding rules), and only
+//! then ask the runtime to put the container in it. The container must
+//! not get a fresh one: its published ports would lead nowhere.
+//!
+//! The child is cloned with a new network namespace (step 06's `--network
+//! none`), then moves into the engine's with setns(2), before step 05
+//! mounts /sys (sysfs shows the network devices of the namespace that
+//! mounts it) and before the extras layer writes `net.*` sysctls. The
+//! path is opened by the parent, before the child leaves the host's
+//! mount namespace for its own root, where the path no longer exists.
+//! setns(2) checks the descriptor's type: a path that is not a network
+//! namespace fails with EINVAL, named by the trace.
+
+use std::collections::BTreeSet;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use colored::Color;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+use step01_chroot::Layer;
+use step01_chroot::error::Result;
+use step01_chroot::layer::{ChildCx, ParentCx};
+
+use super::error::OciError;
+
+/// One namespace to join: its kind (`CLONE_NEWNET`, `CLONE_NEWIPC`) and
+/// the path the engine gave.
+#[derive(Debug)]
+pub struct Join {
+    pub kind: CloneFlags,
+    pub path: PathBuf,
+    fd: Option<OwnedFd>,
+}
+
+impl Join {
+    pub fn new(kind: CloneFlags, path: PathBuf) -> Self {
+        Join {
+            kind,
+            path,
+            fd: None,
+        }
+    }
+}
+
+impl Layer for Join {
+    fn name(&self) -> &'static str {
+        "join"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightYellow
+    }
+
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let path = &self.path;
+        // O_CLOEXEC: the child uses it before execve(2), and the program
+        // it runs never sees it.
+        self.fd = cx.trace.call(format!("open({path:?}, O_RDONLY)"), || {
+            nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map(Some)
+        })?;
+        Ok(())
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let Some(fd) = &self.fd else {
+            return Ok(()); // a dry run opened nothing
+        };
+        let kind = self.kind;
+        cx.trace
+            .call(format!("setns({:?}, {kind:?})", self.path), || {
+                nix::sched::setns(fd, kind)
+            })?;
+        Ok(())
+    }
+}
+
+/// What `linux.namespaces` asks.
+#[derive(Debug)]
+pub struct Namespaces {
+    /// A network namespace of the container's own: made new (step 06's
+    /// `--network none`) or the engine's, joined. False: the host's.
+    pub network: bool,
+    /// The ones to join: (kind, path).
+    pub joins: Vec<(CloneFlags, PathBuf)>,
+}
+
+/// Reads `linux.namespaces`: pid, mount, ipc and uts always (as every step
+/// makes them); network made new, joined by path, or the host's (absent);
+/// ipc joined by path too; no user namespace (yet).
+pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces, OciError> {
+    use LinuxNamespaceType as T;
+    let mut types = BTreeSet::new();
+    let mut joins = Vec::new();
+    for (at, ns) in linux.namespaces().iter().flatten().enumerate() {
+        let kind = match ns.typ() {
+            T::Network => CloneFlags::CLONE_NEWNET,
+            T::Ipc => CloneFlags::CLONE_NEWIPC,
+            T::Pid | T::Mount | T::Uts | T::Cgroup | T::User => CloneFlags::empty(),
+            other => {
+                return Err(OciError::unsupported(
+                    format!("linux.namespaces[{at}]"),
+                    format!("{other:?}: not here yet"),
+                ));
+            }
+        };
+        if let Some(path) = ns.path() {
+            let field = format!("linux.namespaces[{at}].path");
+            if kind.is_empty() {
+                return Err(OciError::unsupported(
+                    field,
+                    format!("joining a {:?} namespace is not here yet", ns.typ()),
+                ));
+            }
+            // Named now, before anything is made, not by a failed open.
+            if !path.exists() {
+                return Err(OciError::unsupported(
+                    field,
+                    format!("{}: no such namespace", path.display()),
+                ));
+            }
+            joins.push((kind, path.clone()));
+        }
+        types.insert(format!("{:?}", ns.typ()));
+    }
+    for (typ, name) in [
+        (T::Pid, "pid"),
+        (T::Mount, "mount"),
+        (T::Ipc, "ipc"),
+        (T::Uts, "uts"),
+    ] {
+        if !types.contains(&format!("{typ:?}")) {
+            return Err(OciError::unsupported(
+                "linux.namespaces",
+                format!("{name} is always made here: list it"),
+            ));
+        }
+    }
+    if types.contains(&format!("{:?}", T::User)) {
+        return Err(OciError::unsupported(
+            "linux.namespaces",
+            "user: not here yet",
+        ));
+    }
+    Ok(Namespaces {
+        network: types.contains(&format!("{:?}", T::Network)),
+        joins,
+    })
+}

@@ -1,0 +1,243 @@
+//! `10-runtime-oci` driven by a real engine: podman 4 with conmon calls it
+//! as it calls runc (`podman --runtime /abs/10-runtime-oci`), on a busybox
+//! image and on a Debian one. Each test has a podman of its own (storage,
+//! configuration and network namespace: tests/src/engines.rs).
+
+use std::path::Path;
+use std::time::Duration;
+
+use workshop_tests::engines::{OCI_ROOT, Podman, debian_rootfs_tar};
+use workshop_tests::registry::images::rootfs_tar;
+use workshop_tests::{CommandExt, eventually};
+
+const OCI: &str = env!("CARGO_BIN_EXE_10-runtime-oci");
+const BUSYBOX: &str = "localhost/wsk-busybox";
+
+/// A podman with the test rootfs imported as [`BUSYBOX`].
+fn podman(tag: &str) -> Podman {
+    let podman = Podman::new(tag, OCI);
+    let tar = podman.dir().join("busybox.tar");
+    std::fs::write(&tar, rootfs_tar()).unwrap();
+    podman.import(&tar, BUSYBOX);
+    podman
+}
+
+/// What our runtime keeps for a container (in its default `--root`):
+/// proof that podman ran it with ours.
+fn ours_ran(id: &str) -> bool {
+    Path::new(OCI_ROOT).join(id).join("state.json").exists()
+}
+
+#[test]
+fn podman_runs_a_container_its_output_environment_and_exit_code_come_back() {
+    let podman = podman("run");
+    let cidfile = podman.dir().join("cid");
+    let run = podman.run(&[
+        "--rm",
+        "--cidfile",
+        cidfile.to_str().unwrap(),
+        "--network",
+        "none",
+        "-e",
+        "GREETING=hello from podman",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "echo \"$GREETING\"; echo to-stderr >&2; exit 3",
+    ]);
+    assert_eq!(run.code, Some(3), "the container's own exit code: {run:?}");
+    assert_eq!(run.stdout, "hello from podman\n", "{run:?}");
+    assert!(run.stderr.contains("to-stderr"), "{run:?}");
+    // --rm: podman has our runtime delete it (conmon's exit command,
+    // `podman container cleanup --rm`, may still be at it).
+    let id = std::fs::read_to_string(&cidfile).unwrap();
+    eventually(Duration::from_secs(20), "our runtime's delete", || {
+        (!Path::new(OCI_ROOT).join(&id).exists()).then_some(())
+    });
+    let ids = podman.podman(&["ps", "-a", "-q"]);
+    assert_eq!(ids.stdout, "", "{ids:?}");
+}
+
+#[test]
+fn a_volume_is_shared_and_a_memory_limit_holds() {
+    let podman = podman("limits");
+    let volume = podman.dir().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    std::fs::write(volume.join("in"), "from the host\n").unwrap();
+    let bind = format!("{}:/data", volume.display());
+    let id = podman.run(&[
+        "-d",
+        "--network",
+        "none",
+        "--memory",
+        "32m",
+        "-v",
+        &bind,
+        BUSYBOX,
+        "sh",
+        "-c",
+        "cat /data/in > /data/out; echo written >> /data/out; sleep 1000",
+    ]);
+    assert_eq!(id.code, Some(0), "{id:?}");
+    let id = id.stdout.trim();
+    assert!(ours_ran(id), "our runtime has no state for {id}");
+    // The limit, as the kernel holds it for the container's init.
+    let pid = podman.podman(&["inspect", "--format", "{{.State.Pid}}", id]);
+    let pid = pid.stdout.trim();
+    let memory = cgroup_file(pid, "memory", "memory.limit_in_bytes");
+    assert_eq!(memory.trim(), (32 << 20).to_string(), "pid {pid}");
+    eventually(
+        Duration::from_secs(20),
+        "the container to write /data/out",
+        || {
+            std::fs::read_to_string(volume.join("out"))
+                .ok()
+                .filter(|t| t.ends_with("written\n"))
+        },
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume.join("out")).unwrap(),
+        "from the host\nwritten\n"
+    );
+    let rm = podman.podman(&["rm", "-f", "-t", "0", id]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    // And it holds: 100 MiB into `tail` (which keeps what it reads, having
+    // seen no newline) is more than 32 MiB; the kernel kills it (137).
+    let oom = podman.run(&[
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "32m",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "head -c 100m /dev/zero | tail > /dev/null; echo tail=$?",
+    ]);
+    assert_eq!(oom.stdout, "tail=137\n", "{oom:?}");
+}
+
+/// The host's view of the cgroup file of `pid` in `hierarchy` (v1).
+fn cgroup_file(pid: &str, hierarchy: &str, file: &str) -> String {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cgroups
+        .lines()
+        .find_map(|l| l.split_once(&format!(":{hierarchy}:")).map(|(_, p)| p))
+        .unwrap_or_else(|| panic!("no {hierarchy} cgroup in {cgroups}"));
+    let full = Path::new("/sys/fs/cgroup")
+        .join(hierarchy)
+        .join(path.trim_start_matches('/'))
+        .join(file);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+#[test]
+fn a_published_port_answers_and_ps_stop_rm_follow_the_container() {
+    let podman = podman("port");
+    // On podman's bridge (CNI, in the test's network namespace): a server
+    // that answers each connection with a line, and ends on SIGTERM.
+    let id = podman.run(&[
+        "-d",
+        "-p",
+        "127.0.0.1:18080:8080",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do echo hello | nc -l -p 8080 & wait $!; done",
+    ]);
+    assert_eq!(id.code, Some(0), "{id:?}");
+    let id = id.stdout.trim().to_string();
+    assert!(ours_ran(&id), "our runtime has no state for {id}");
+    let ps = podman.podman(&["ps", "--format", "{{.ID}} {{.Status}} {{.Ports}}"]);
+    assert!(
+        ps.stdout.starts_with(&id[..12]) && ps.stdout.contains("Up"),
+        "{ps:?}"
+    );
+    assert!(ps.stdout.contains("127.0.0.1:18080->8080/tcp"), "{ps:?}");
+    // A client where podman is: the published port answers.
+    eventually(
+        Duration::from_secs(20),
+        "the published port to answer",
+        || (connect(&podman, "127.0.0.1:18080") == "hello\n").then_some(()),
+    );
+    let stop = podman.podman(&["stop", "-t", "10", &id]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    let ps = podman.podman(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(ps.stdout.starts_with("Exited (0)"), "{ps:?}");
+    let rm = podman.podman(&["rm", &id]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+    assert!(!ours_ran(&id), "our runtime kept {id} after rm");
+    let ps = podman.podman(&["ps", "-a", "-q"]);
+    assert_eq!(ps.stdout, "", "{ps:?}");
+}
+
+/// One line from `address`, connecting from podman's network namespace
+/// (busybox's nc, as the host may have no other client).
+fn connect(podman: &Podman, address: &str) -> String {
+    let (host, port) = address.split_once(':').unwrap();
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", podman.netns().name))
+        .args(["busybox", "nc", "-w", "2", host, port])
+        .stdin(std::process::Stdio::null())
+        .output_within(Duration::from_secs(10));
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_debian_image_runs_through_it() {
+    let podman = podman("debian");
+    podman.import(debian_rootfs_tar(), "localhost/wsk-debian");
+    let run = podman.run(&[
+        "--rm",
+        "--network",
+        "none",
+        "localhost/wsk-debian",
+        "bash",
+        "-c",
+        "cat /etc/debian_version; dpkg-query -W -f '${Package}\\n' bash; id -un; exit 5",
+    ]);
+    assert_eq!(run.code, Some(5), "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines.first().is_some_and(|v| v.starts_with("12.")),
+        "Debian 12: {run:?}"
+    );
+    assert_eq!(lines[1..], ["bash", "root"], "{run:?}");
+}
+
+#[test]
+fn a_terminal_reaches_the_container_through_conmon() {
+    let podman = podman("tty");
+    // -t: our runtime made the pty inside and sent its master over the
+    // console socket; conmon holds it and relays it to podman.
+    let run = podman.run(&[
+        "-t",
+        "--rm",
+        "--network",
+        "none",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "tty; exit 4",
+    ]);
+    assert_eq!(run.code, Some(4), "{run:?}");
+    assert_eq!(run.stdout.trim(), "/dev/pts/0", "{run:?}");
+    // -it from a terminal (script(1) gives podman one): what is typed
+    // reaches the shell, and its exit code comes back.
+    let cmd = podman.command(&[
+        "run",
+        "-it",
+        "--rm",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &podman.cgroup_parent,
+        BUSYBOX,
+        "sh",
+    ]);
+    let typed = b"echo typed-$((6*7)); exit 6\n";
+    let run = workshop_tests::contract::typing_later(&cmd, typed, Duration::from_secs(2));
+    assert_eq!(run.code, Some(6), "{run:?}");
+    assert!(run.stdout.contains("typed-42"), "{run:?}");
+}
