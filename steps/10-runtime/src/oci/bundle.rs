@@ -49,6 +49,8 @@ pub struct Translated {
     pub joins: Vec<(nix::sched::CloneFlags, PathBuf)>,
     /// `process.terminal`: a pty, whose master goes to `--console-socket`.
     pub terminal: bool,
+    /// `process.user.additionalGids` (extras.rs's `Groups`).
+    pub groups: Vec<u32>,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
@@ -95,16 +97,6 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         argv.push("--tty".into());
     }
     let user = process.user();
-    if user
-        .additional_gids()
-        .as_ref()
-        .is_some_and(|g| !g.is_empty())
-    {
-        return Err(no(
-            "process.user.additionalGids",
-            "supplementary groups are not here yet",
-        ));
-    }
     if user.umask().is_some_and(|m| m != 0o022) {
         return Err(no(
             "process.user.umask",
@@ -232,6 +224,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         extras,
         joins: namespaces.joins,
         terminal,
+        groups: user.additional_gids().clone().unwrap_or_default(),
     })
 }
 // ANCHOR_END: read
@@ -319,6 +312,18 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
                 extras.cgroup_fs = true;
                 continue;
             }
+            // Any other tmpfs: the extras layer mounts it (containerd
+            // gives every container one on /run).
+            (_, "tmpfs") => {
+                let (flags, data) = extras::tmpfs_options(&options).map_err(|other| {
+                    OciError::unsupported(
+                        format!("mounts[{at}].options"),
+                        format!("{other:?} on a tmpfs: not an option known here"),
+                    )
+                })?;
+                extras.tmpfs.push((dest, flags, data));
+                continue;
+            }
             _ => {}
         }
         // A bind here is step 05's volume: recursive, read-write or
@@ -354,7 +359,8 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
         return Err(OciError::unsupported(
             format!("mounts[{at}]"),
             format!(
-                "{typ} on {dest}: only proc, /dev and its pts, shm and mqueue, /sys and its fs/cgroup, and binds here"
+                "{typ} on {dest}: only proc, /dev and its pts, shm and mqueue, /sys and its fs/cgroup, \
+                 tmpfs, and binds here"
             ),
         ));
     }

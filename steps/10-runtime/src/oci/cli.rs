@@ -5,6 +5,13 @@ use std::path::PathBuf;
 
 use super::log::Format;
 
+/// `ps --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PsFormat {
+    Table,
+    Json,
+}
+
 /// Run containers for engines that drive an OCI runtime: podman (through
 /// conmon), containerd (through its runc shim), as they drive runc.
 ///
@@ -70,10 +77,16 @@ pub enum Operation {
         id: String,
         #[arg(default_value = "SIGTERM")]
         signal: String,
-        /// Every process of the container: here, its first (which takes
-        /// the rest with it, as the PID namespace's init).
+        /// Every process in the container's cgroup, not only its first.
         #[arg(long, short)]
         all: bool,
+    },
+    /// List the processes of a container (their host pids).
+    Ps {
+        /// `json`: an array of pids (what containerd reads); `table`.
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: PsFormat,
+        id: String,
     },
     /// Remove a container: stopped, or created (or anything with --force).
     Delete {

@@ -10,8 +10,13 @@
 //! - `linux.maskedPaths` and `linux.readonlyPaths` beyond step 05's lists,
 //!   hidden and made read-only as step 05 does it;
 //! - the mounts engines list that steps 01 to 09 do not make: `mqueue` on
-//!   /dev/mqueue, and a read-only empty tmpfs on /sys/fs/cgroup (the
-//!   container's cgroup tree there is not made yet: said in the book).
+//!   /dev/mqueue, a read-only empty tmpfs on /sys/fs/cgroup (the
+//!   container's cgroup tree there is not made yet: said in the book), and
+//!   any other tmpfs, with its options (containerd's on /run).
+//!
+//! And [`Groups`], `process.user.additionalGids`, a layer of its own
+//! because of when it acts: setgroups(2) right after step 09 has dropped
+//! the groups and switched the user, before step 08 drops CAP_SETGID.
 
 use std::path::Path;
 
@@ -38,6 +43,60 @@ pub struct Extras {
     /// Binds (step 05's volumes) and the flags to add to them: `nosuid`,
     /// `nodev`, `noexec`.
     pub hardened: Vec<(String, Vec<String>)>,
+    /// Other tmpfs mounts: where, their flags, and their data (`size=`).
+    pub tmpfs: Vec<(String, MsFlags, String)>,
+}
+
+/// A tmpfs's options, as mount(8) writes them: the flags, and the rest
+/// for the filesystem (tmpfs(5)). An option neither is: `Err` with it.
+pub fn tmpfs_options(options: &[String]) -> std::result::Result<(MsFlags, String), String> {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for option in options {
+        let (key, _) = option.split_once('=').unwrap_or((option, ""));
+        match option.as_str() {
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "rw" | "suid" | "dev" | "exec" | "private" | "rprivate" => {}
+            _ if ["mode", "size", "nr_inodes", "uid", "gid"].contains(&key) => {
+                data.push(option.clone())
+            }
+            _ => return Err(option.clone()),
+        }
+    }
+    Ok((flags, data.join(",")))
+}
+
+/// `process.user.additionalGids`: the process's supplementary groups.
+#[derive(Debug)]
+pub struct Groups(pub Vec<u32>);
+
+impl Layer for Groups {
+    fn name(&self) -> &'static str {
+        "groups"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightYellow
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        let gids: Vec<nix::unistd::Gid> = self
+            .0
+            .iter()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
+        cx.trace
+            .call(format!("setgroups({}, {:?})", gids.len(), self.0), || {
+                nix::unistd::setgroups(&gids)
+            })?;
+        Ok(())
+    }
 }
 
 /// A resource limit by the name the spec gives it.
@@ -134,6 +193,17 @@ impl Layer for Extras {
         }
         for (dest, options) in &self.hardened {
             harden(trace, Path::new(dest), options)?;
+        }
+        // Made where the container's root says: we are inside it, so a
+        // symlink on the way resolves inside it too.
+        for (dest, flags, data) in &self.tmpfs {
+            let mut dir = std::path::PathBuf::from("/");
+            for part in Path::new(dest).components().skip(1) {
+                dir.push(part);
+                mkdir(trace, &dir, 0o755)?;
+            }
+            let data = (!data.is_empty()).then_some(data.as_str());
+            mount_fs(trace, "tmpfs", Path::new(dest), *flags, data)?;
         }
         Ok(())
     }

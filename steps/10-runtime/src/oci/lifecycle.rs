@@ -14,6 +14,7 @@ use step01_chroot::launch::Launched;
 use super::bundle;
 use super::container::{Dir, Saved, Status};
 use super::error::OciError;
+use super::extras::Groups;
 use super::join::Join;
 
 type Result<T, E = OciError> = std::result::Result<T, E>;
@@ -199,6 +200,11 @@ fn start_process(
         // What no flag says (extras.rs): after the pivot, before the masks.
         .insert_before::<step05_pivot_root::masks::Masks>(asked.extras.clone())
         .map_err(stack)?;
+    // The supplementary groups, once step 09 has switched the user and
+    // before step 08 takes CAP_SETGID away (extras.rs).
+    layers
+        .insert_before::<step08_security::capabilities::Capabilities>(Groups(asked.groups.clone()))
+        .map_err(stack)?;
     // Namespaces the engine made (join.rs): joined before step 05 mounts
     // /sys, while the host's paths are still there to open.
     for (kind, path) in &asked.joins {
@@ -305,11 +311,15 @@ pub fn state(root: &Path, id: &str) -> Result<()> {
 }
 
 /// `kill`: a signal to the first process (a name or a number), while it
-/// lives; through its pidfd, so a reused pid is never hit.
-pub fn kill(root: &Path, id: &str, signal: &str) -> Result<()> {
+/// lives; through its pidfd, so a reused pid is never hit. With `all`, to
+/// every process in its cgroup (processes.rs).
+pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {
     let dir = Dir::of(root, id)?;
     let saved = dir.saved()?;
     let signal = crate::pidfd::parse_signal(signal).map_err(OciError::Signal)?;
+    if all {
+        return super::processes::kill_all(&saved, signal);
+    }
     match dir.status(&saved) {
         (Status::Stopped, _) | (_, None) => Err(OciError::NotRunning),
         (_, Some(process)) => process.signal(signal).map_err(|errno| match errno {

@@ -7,7 +7,7 @@
 //! writes them), and the message on stderr too, for a person.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How `--log-format` asks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -15,6 +15,31 @@ pub enum Format {
     #[default]
     Text,
     Json,
+}
+
+/// `--log` and `--log-format` read from the words themselves: for an
+/// error in the command line, which leaves no parsed flags to read.
+pub fn flags(args: impl Iterator<Item = String>) -> (Option<PathBuf>, Format) {
+    let (mut log, mut format) = (None, Format::Text);
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+            None => (arg, None),
+        };
+        if flag != "--log" && flag != "--log-format" {
+            continue;
+        }
+        let Some(value) = value.or_else(|| args.next()) else {
+            break;
+        };
+        match flag.as_str() {
+            "--log" => log = Some(PathBuf::from(value)),
+            _ if value == "json" => format = Format::Json,
+            _ => {}
+        }
+    }
+    (log, format)
 }
 
 /// Says `message` at level `error`: on stderr, and in `log` if given.

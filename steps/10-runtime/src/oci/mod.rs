@@ -38,6 +38,7 @@ pub mod join;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
+pub mod processes;
 #[cfg(test)]
 mod tests;
 
@@ -49,7 +50,20 @@ use lifecycle::Create;
 /// `10-runtime-oci`: one operation; on failure, the error on stderr (and
 /// in `--log`), exit 1, as runc does.
 pub fn main() -> ExitCode {
-    let cli = <Cli as clap::Parser>::parse();
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(), // --help, --version
+        Err(err) => {
+            // A command we do not have (an engine's newer one) or a bad
+            // flag: in the engine's log too, which it reads (log.rs).
+            let (log, format) = log::flags(std::env::args());
+            let text = err.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            log::error(log.as_deref(), format, first.trim_start_matches("error: "));
+            eprint!("{}", text.split_once('\n').map_or("", |(_, rest)| rest));
+            return ExitCode::FAILURE;
+        }
+    };
     let root = cli.root.as_path();
     let done = match &cli.operation {
         Operation::Create { .. } if cli.systemd_cgroup => Err(error::OciError::unsupported(
@@ -71,7 +85,8 @@ pub fn main() -> ExitCode {
         }),
         Operation::Start { id } => lifecycle::start(root, id),
         Operation::State { id } => lifecycle::state(root, id),
-        Operation::Kill { id, signal, .. } => lifecycle::kill(root, id, signal),
+        Operation::Kill { id, signal, all } => lifecycle::kill(root, id, signal, *all),
+        Operation::Ps { format, id } => processes::ps(root, id, *format == cli::PsFormat::Json),
         Operation::Delete { force, id } => lifecycle::delete(root, id, *force),
         Operation::Features => describe::features(),
         Operation::Spec {

@@ -149,3 +149,27 @@ fn a_network_namespace_given_by_path_is_joined_and_others_are_refused() {
     let pid = refused(join("pid", path));
     assert!(pid.contains("linux.namespaces[0].path"), "{pid}");
 }
+
+#[test]
+fn containerds_run_tmpfs_and_supplementary_groups_are_read() {
+    let read = read(|c| {
+        c["process"]["user"]["additionalGids"] = serde_json::json!([0, 10]);
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/run", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]
+        }));
+    })
+    .unwrap();
+    assert_eq!(read.groups, [0, 10]);
+    use nix::mount::MsFlags;
+    assert_eq!(
+        read.extras.tmpfs,
+        [(
+            "/run".to_string(),
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            "mode=755,size=65536k".to_string()
+        )]
+    );
+    let refused = super::extras::tmpfs_options(&["x-bogus".into()]);
+    assert_eq!(refused, Err("x-bogus".to_string()));
+}
