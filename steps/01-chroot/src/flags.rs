@@ -45,7 +45,10 @@ impl<T: Has<crate::cli::RunArgs>> RunFlags for T {}
 // ANCHOR: step_command_line
 /// A step binary's command line: a `clap::Parser` struct with one
 /// flattened field per flag group (and [`Has`] for each), then any other
-/// fields as written (step 07's subcommand).
+/// fields as written (step 07's subcommand). A visibility before
+/// `struct` is the struct's (`pub(super) struct Flags`: for a module's
+/// siblings; step 10's OCI face reads config.json as one step's flags in
+/// two places).
 ///
 /// ```ignore
 /// step01_chroot::step_command_line! {
@@ -58,14 +61,14 @@ impl<T: Has<crate::cli::RunArgs>> RunFlags for T {}
 macro_rules! step_command_line {
     (
         $(#[$meta:meta])*
-        struct $cli:ident {
+        $vis:vis struct $cli:ident {
             $($field:ident: $group:ty),+ $(,)?
             $(; $($(#[$extra_meta:meta])* $extra:ident: $extra_ty:ty),+ $(,)?)?
         }
     ) => {
         #[derive(Debug, clap::Parser)]
         $(#[$meta])*
-        struct $cli {
+        $vis struct $cli {
             $(#[command(flatten)] $field: $group,)+
             $($($(#[$extra_meta])* $extra: $extra_ty,)+)?
         }

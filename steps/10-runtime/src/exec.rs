@@ -52,13 +52,34 @@ pub fn container(args: &impl RuntimeFlags, record: &Record) -> Result<Container>
     let mut spec = run.spec()?;
     // The container's id, for what its layers name after it (a label).
     spec.id = record.config.id.clone();
-    let mut process = step09_registry::layers(args, &spec)?;
+    // A PID namespace is entered by the children of who joins it: after
+    // everything else, the fork that step 02's init makes.
+    let fork = join.joins_pid_namespace();
+    let mut layers = process_layers(args, &spec, join)?;
+    if fork && !layers.contains::<Init>() {
+        layers.push(Init);
+    }
+    // This run's own id: the container's monitor holds the run lock of its.
+    spec.id = step01_chroot::spec::random_id();
+    Ok(Container::new(spec, run.trace_options()).with_layers(layers))
+}
+
+/// The layers that make a process in a container that runs: `join`, and
+/// of the layers `args` makes (steps 08 and 09), those that make a
+/// *process*: its LSM label, user and directory, capabilities,
+/// no_new_privs, seccomp (and step 02's init, if `args` asks for it).
+pub fn process_layers(
+    args: &impl step09_registry::cli::RegistryFlags,
+    spec: &step01_chroot::spec::Spec,
+    join: Join,
+) -> Result<step01_chroot::layer::Layers> {
+    let mut process = step09_registry::layers(args, spec)?;
     // The label first, before the join: it is written to /proc/self/attr
     // and taken at the next execve (the command's). Inside the container's
     // mount namespace, /proc would be the container's to fake (as in
     // CVE-2019-16884), and before the fork into its PID namespace
     // /proc/self would not even be us.
-    let mut labels = step09_registry::layers(args, &spec)?;
+    let mut labels = step09_registry::layers(args, spec)?;
     labels.retain(is::<Lsm>);
     process.retain(|layer| {
         is::<ImageProcess>(layer)
@@ -68,16 +89,9 @@ pub fn container(args: &impl RuntimeFlags, record: &Record) -> Result<Container>
             || is::<Seccomp>(layer)
             || is::<Init>(layer)
     });
-    // A PID namespace is entered by the children of who joins it: after
-    // everything else, the fork that step 02's init makes.
-    if join.joins_pid_namespace() && !process.contains::<Init>() {
-        process.push(Init);
-    }
     let mut layers = labels;
     layers.push(join);
     layers.append(process);
-    // This run's own id: the container's monitor holds the run lock of its.
-    spec.id = step01_chroot::spec::random_id();
-    Ok(Container::new(spec, run.trace_options()).with_layers(layers))
+    Ok(layers)
 }
 // ANCHOR_END: container

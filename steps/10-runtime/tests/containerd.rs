@@ -60,6 +60,22 @@ fn a_detached_task_is_listed_killed_and_deleted() {
             "{pid}: {comm}"
         );
     }
+    // `ctr task exec`: our `exec --process ... --detach`, its exit code
+    // reaped by the shim; in the container's PID namespace.
+    let exec = containerd.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "probe",
+        id,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/pid; exit 5",
+    ]);
+    assert_eq!(exec.code, Some(5), "{exec:?}\n{}", containerd.log());
+    let first = pids[0].split_whitespace().next().unwrap();
+    let theirs = std::fs::read_link(format!("/proc/{first}/ns/pid")).unwrap();
+    assert_eq!(exec.stdout.trim(), theirs.to_str().unwrap(), "{exec:?}");
     let kill = containerd.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
     assert_eq!(kill.code, Some(0), "{kill:?}");
     eventually(Duration::from_secs(20), "the task to stop", || {

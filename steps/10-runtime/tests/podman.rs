@@ -160,6 +160,25 @@ fn a_published_port_answers_and_ps_stop_rm_follow_the_container() {
         "the published port to answer",
         || (connect(&podman, "127.0.0.1:18080") == "hello\n").then_some(()),
     );
+    // podman exec: a second conmon calls our `exec --process`; the exec's
+    // code comes back, and it ran in the container's namespaces.
+    let exec = podman.podman(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/net; exit 7",
+    ]);
+    assert_eq!(exec.code, Some(7), "{exec:?}");
+    let pid = podman.podman(&["inspect", "--format", "{{.State.Pid}}", &id]);
+    let theirs: Vec<String> = ["pid", "net"]
+        .iter()
+        .map(|ns| {
+            let link = format!("/proc/{}/ns/{ns}", pid.stdout.trim());
+            std::fs::read_link(link).unwrap().display().to_string()
+        })
+        .collect();
+    assert_eq!(exec.stdout.lines().collect::<Vec<_>>(), theirs, "{exec:?}");
     let stop = podman.podman(&["stop", "-t", "10", &id]);
     assert_eq!(stop.code, Some(0), "{stop:?}");
     let ps = podman.podman(&["ps", "-a", "--format", "{{.Status}}"]);

@@ -113,11 +113,18 @@ pub fn debian_rootfs_tar() -> &'static Path {
             std::fs::File::create(target_dir().join("debian-rootfs.lock")).expect("create lock");
         lock.lock().expect("lock the Debian rootfs");
         if !tar.exists() {
-            let aside = tar.with_extension("tar.part");
+            // (mmdebstrap picks its output's format by the name's ending
+            // too: said outright, and the name still ends in .tar.)
+            let aside = target_dir().join("debian-rootfs.part.tar");
             // A few hundred packages' worth of downloads: minutes, not 60 s.
             let run = collect(
                 Command::new("mmdebstrap")
-                    .args(["--variant=minbase", "--mode=root", "bookworm"])
+                    .args([
+                        "--variant=minbase",
+                        "--mode=root",
+                        "--format=tar",
+                        "bookworm",
+                    ])
                     .arg(&aside)
                     .output_within(std::time::Duration::from_secs(600)),
             );

@@ -51,16 +51,23 @@ pub struct Translated {
     pub terminal: bool,
     /// `process.user.additionalGids` (extras.rs's `Groups`).
     pub groups: Vec<u32>,
+    /// `hostname`, for a UTS namespace joined by path (join.rs).
+    pub hostname: Option<String>,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
 pub fn load(bundle: &Path) -> Result<Config, OciError> {
-    let path = bundle.join("config.json");
-    let bytes = std::fs::read(&path).map_err(OciError::io("reading", &path))?;
+    read_json(&bundle.join("config.json"))
+}
+
+/// Reads a JSON file of the spec's (config.json, an exec's process.json);
+/// a field that does not parse is named.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, OciError> {
+    let bytes = std::fs::read(path).map_err(OciError::io("reading", path))?;
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut json).map_err(|err| OciError::Malformed {
         reason: format!("{}: {}", err.path(), err.inner()),
-        path,
+        path: path.to_path_buf(),
     })
 }
 
@@ -225,6 +232,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         joins: namespaces.joins,
         terminal,
         groups: user.additional_gids().clone().unwrap_or_default(),
+        hostname: config.hostname().clone(),
     })
 }
 // ANCHOR_END: read

@@ -81,6 +81,27 @@ pub enum Operation {
         #[arg(long, short)]
         all: bool,
     },
+    /// Run one more process in a running container: the process that
+    /// FILE (config.json's `process`, alone) says.
+    Exec {
+        /// The process, as JSON.
+        #[arg(long, short, value_name = "FILE")]
+        process: PathBuf,
+        /// Leave once it runs (its parent is then whoever reaps our
+        /// orphans: the engine); without it, wait and exit with its code.
+        #[arg(long, short)]
+        detach: bool,
+        /// Write its pid here (as the host numbers it).
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// With process.terminal: where its terminal's master goes.
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// Accepted: process.terminal says it (conmon 2.1 passes both).
+        #[arg(long, short)]
+        tty: bool,
+        id: String,
+    },
     /// List the processes of a container (their host pids).
     Ps {
         /// `json`: an array of pids (what containerd reads); `table`.

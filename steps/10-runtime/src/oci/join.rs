@@ -14,6 +14,13 @@
 //! mount namespace for its own root, where the path no longer exists.
 //! setns(2) checks the descriptor's type: a path that is not a network
 //! namespace fails with EINVAL, named by the trace.
+//!
+//! Kubernetes goes further: a pod's containers share its sandbox's (the
+//! "pause" container's) network, IPC and UTS namespaces, and containerd
+//! gives each container those three by path (/proc/PID/ns/...). The same
+//! layer joins them: an IPC one before /dev/mqueue is mounted (the extras
+//! layer, after the pivot), a UTS one after step 02 named the namespace
+//! the clone made, which is left behind.
 
 use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
@@ -30,25 +37,31 @@ use step01_chroot::layer::{ChildCx, ParentCx};
 
 use super::error::OciError;
 
-/// One namespace to join: its kind (`CLONE_NEWNET`, `CLONE_NEWIPC`) and
-/// the path the engine gave.
+/// One namespace to join: its kind (`CLONE_NEWNET`, `CLONE_NEWIPC`,
+/// `CLONE_NEWUTS`) and the path the engine gave.
 #[derive(Debug)]
 pub struct Join {
     pub kind: CloneFlags,
     pub path: PathBuf,
+    /// For a UTS namespace: the config's `hostname`, set in it once joined
+    /// (as runc does; step 02 set it in the one the clone made, which is
+    /// left behind).
+    pub hostname: Option<String>,
     fd: Option<OwnedFd>,
 }
 
 impl Join {
-    pub fn new(kind: CloneFlags, path: PathBuf) -> Self {
+    pub fn new(kind: CloneFlags, path: PathBuf, hostname: Option<String>) -> Self {
         Join {
             kind,
             path,
+            hostname: hostname.filter(|_| kind == CloneFlags::CLONE_NEWUTS),
             fd: None,
         }
     }
 }
 
+// ANCHOR: join
 impl Layer for Join {
     fn name(&self) -> &'static str {
         "join"
@@ -77,9 +90,14 @@ impl Layer for Join {
             .call(format!("setns({:?}, {kind:?})", self.path), || {
                 nix::sched::setns(fd, kind)
             })?;
+        if let Some(name) = &self.hostname {
+            cx.trace
+                .sys(step01_chroot::sys::Syscall::Sethostname(name.clone()))?;
+        }
         Ok(())
     }
 }
+// ANCHOR_END: join
 
 /// What `linux.namespaces` asks.
 #[derive(Debug)]
@@ -93,7 +111,8 @@ pub struct Namespaces {
 
 /// Reads `linux.namespaces`: pid, mount, ipc and uts always (as every step
 /// makes them); network made new, joined by path, or the host's (absent);
-/// ipc joined by path too; no user namespace (yet).
+/// ipc and uts joined by path too (a Kubernetes pod's containers join its
+/// sandbox's network, IPC and UTS namespaces); no user namespace (yet).
 pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces, OciError> {
     use LinuxNamespaceType as T;
     let mut types = BTreeSet::new();
@@ -102,7 +121,8 @@ pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces,
         let kind = match ns.typ() {
             T::Network => CloneFlags::CLONE_NEWNET,
             T::Ipc => CloneFlags::CLONE_NEWIPC,
-            T::Pid | T::Mount | T::Uts | T::Cgroup | T::User => CloneFlags::empty(),
+            T::Uts => CloneFlags::CLONE_NEWUTS,
+            T::Pid | T::Mount | T::Cgroup | T::User => CloneFlags::empty(),
             other => {
                 return Err(OciError::unsupported(
                     format!("linux.namespaces[{at}]"),

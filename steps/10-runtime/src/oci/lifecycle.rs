@@ -21,7 +21,7 @@ type Result<T, E = OciError> = std::result::Result<T, E>;
 
 step01_chroot::step_command_line! {
     /// The workshop's own flags, which a config.json is read as (bundle.rs).
-    struct Flags {
+    pub(super) struct Flags {
         run: RunArgs,
         pid_ns: step02_pid_ns::cli::PidNsArgs,
         user_ns: step03_user_ns::cli::UserNsArgs,
@@ -58,22 +58,7 @@ pub fn create(options: Create<'_>) -> Result<()> {
         std::path::absolute(options.bundle).map_err(OciError::io("finding", options.bundle))?;
     let config = bundle::load(&bundle)?;
     let asked = bundle::read(&bundle, &config, options.id)?;
-    // A terminal and a socket to send it to, or neither (as runc).
-    match (asked.terminal, options.console_socket) {
-        (true, None) => {
-            return Err(OciError::unsupported(
-                "process.terminal",
-                "a terminal needs --console-socket, where its master goes",
-            ));
-        }
-        (false, Some(_)) => {
-            return Err(OciError::unsupported(
-                "--console-socket",
-                "process.terminal is not true: there is no terminal to send",
-            ));
-        }
-        _ => {}
-    }
+    check_console(asked.terminal, options.console_socket)?;
     // The root is ours and nobody else's (step 01's state.rs): a state
     // file someone else could write would name the pid `delete` kills.
     step01_chroot::state::ensure_private(options.root).map_err(|err| OciError::Io {
@@ -143,6 +128,68 @@ fn launch(
     })
 }
 
+/// The workshop's flags that `asked` says, with the container's state
+/// directory, and its seccomp profile written to `seccomp` in its
+/// directory; then the command.
+pub(super) fn workshop_flags(
+    dir: &Dir,
+    asked: &bundle::Translated,
+    seccomp: &str,
+) -> Result<Flags> {
+    let mut argv = asked.argv.clone();
+    let state_dir = dir.state_dir();
+    argv.extend(["--state-dir".into(), state_dir.display().to_string()]);
+    match &asked.seccomp {
+        Some(profile) => {
+            // The spec's seccomp is Docker's profile format, near enough
+            // for step 08 to read it (names, actions, errno, arguments).
+            let file = dir.path.join(seccomp);
+            std::fs::write(&file, profile.to_string()).map_err(OciError::io("writing", &file))?;
+            argv.extend([
+                "--security-opt".into(),
+                format!("seccomp={}", file.display()),
+            ]);
+        }
+        None => argv.extend(["--security-opt".into(), "seccomp=unconfined".into()]),
+    }
+    argv.push("--".into());
+    argv.extend(asked.command.iter().cloned());
+    <Flags as clap::Parser>::try_parse_from(&argv).map_err(|err| {
+        OciError::unsupported(
+            "(read as the workshop's flags)",
+            err.render().to_string().trim().to_string(),
+        )
+    })
+}
+
+/// A terminal and a socket to send it to, or neither (as runc).
+pub(super) fn check_console(terminal: bool, socket: Option<&Path>) -> Result<()> {
+    match (terminal, socket) {
+        (true, None) => Err(OciError::unsupported(
+            "process.terminal",
+            "a terminal needs --console-socket, where its master goes",
+        )),
+        (false, Some(_)) => Err(OciError::unsupported(
+            "--console-socket",
+            "process.terminal is not true: there is no terminal to send",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `container`, with its terminal's master for `socket` (connected here,
+/// by the path the engine gave; the child sends the master over it before
+/// `create` or `exec` returns: conmon and containerd's shim read it once
+/// we have exited).
+pub(super) fn with_console(container: Container, socket: Option<&Path>) -> Result<Container> {
+    let Some(socket) = socket else {
+        return Ok(container);
+    };
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(OciError::io("connecting to the console socket", socket))?;
+    Ok(container.with_console(stream.into()))
+}
+
 /// The gate, the flags, the console socket, and the engine's launch.
 fn start_process(
     dir: &Dir,
@@ -157,30 +204,7 @@ fn start_process(
     // through its descriptor: the directory is ours alone.)
     std::fs::set_permissions(&gate, std::os::unix::fs::PermissionsExt::from_mode(0o622))
         .map_err(OciError::io("making the gate", &gate))?;
-    let mut argv = asked.argv.clone();
-    let state_dir = dir.state_dir();
-    argv.extend(["--state-dir".into(), state_dir.display().to_string()]);
-    match &asked.seccomp {
-        Some(profile) => {
-            // The spec's seccomp is Docker's profile format, near enough
-            // for step 08 to read it (names, actions, errno, arguments).
-            let file = dir.path.join("seccomp.json");
-            std::fs::write(&file, profile.to_string()).map_err(OciError::io("writing", &file))?;
-            argv.extend([
-                "--security-opt".into(),
-                format!("seccomp={}", file.display()),
-            ]);
-        }
-        None => argv.extend(["--security-opt".into(), "seccomp=unconfined".into()]),
-    }
-    argv.push("--".into());
-    argv.extend(asked.command.iter().cloned());
-    let flags = <Flags as clap::Parser>::try_parse_from(&argv).map_err(|err| {
-        OciError::unsupported(
-            "(read as the workshop's flags)",
-            err.render().to_string().trim().to_string(),
-        )
-    })?;
+    let flags = workshop_flags(dir, asked, "seccomp.json")?;
     let run: &RunArgs = flags.group();
     let mut spec = run.spec()?;
     spec.id = asked.cgroup_leaf.clone();
@@ -209,26 +233,22 @@ fn start_process(
     // /sys, while the host's paths are still there to open.
     for (kind, path) in &asked.joins {
         layers
-            .insert_before::<step05_pivot_root::pivot::BindRoot>(Join::new(*kind, path.clone()))
+            .insert_before::<step05_pivot_root::pivot::BindRoot>(Join::new(
+                *kind,
+                path.clone(),
+                asked.hostname.clone(),
+            ))
             .map_err(stack)?;
     }
-    let mut container = Container::new(spec, run.trace_options()).with_layers(layers);
-    if let Some(socket) = console_socket {
-        // Connected here, by the path the engine gave; the child sends
-        // the pty's master over it, before `create` returns (conmon and
-        // containerd's shim read it once we have exited).
-        let stream = std::os::unix::net::UnixStream::connect(socket)
-            .map_err(OciError::io("connecting to the console socket", socket))?;
-        container = container.with_console(stream.into());
-    }
-    Ok(container.launch(&gate)?)
+    let container = Container::new(spec, run.trace_options()).with_layers(layers);
+    Ok(with_console(container, console_socket)?.launch(&gate)?)
 }
 // ANCHOR_END: create
 
 /// The pid, in decimal and nothing else (containerd reads it with Atoi:
 /// no newline), written aside and renamed into place: a reader never
 /// sees half of it.
-fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
+pub(super) fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
     let file = std::path::absolute(file).map_err(OciError::io("finding", file))?;
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     let aside = file.with_file_name(format!(".{name}.{}", std::process::id()));
@@ -259,14 +279,19 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         (Status::Running, _) => return Err(OciError::CannotStart("running")),
         _ => return Err(OciError::CannotStart("stopped")),
     };
-    let gate = dir.gate();
+    pass_gate(&dir.gate(), &process)
+}
+
+/// Opens `gate` for reading, which lets the process waiting at it go on,
+/// and reads its byte; then removes it.
+pub(super) fn pass_gate(gate: &Path, process: &crate::pidfd::Process) -> Result<()> {
     // Non-blocking: the open returns at once, and we wait in poll, with
     // an eye on the process (if it dies, nobody will write).
     let fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(&gate)
-        .map_err(OciError::io("opening the gate", &gate))?;
+        .open(gate)
+        .map_err(OciError::io("opening the gate", gate))?;
     let deadline = Instant::now() + PATIENCE;
     let mut byte = [0u8; 1];
     loop {
@@ -277,13 +302,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         match nix::unistd::read(&fifo, &mut byte) {
             Ok(1) => break,
             Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
-            Err(errno) => return Err(OciError::io("reading the gate", &gate)(errno.into())),
+            Err(errno) => return Err(OciError::io("reading the gate", gate)(errno.into())),
         }
         if gone || Instant::now() > deadline {
             return Err(OciError::CannotStart("stopped"));
         }
     }
-    std::fs::remove_file(&gate).map_err(OciError::io("removing", &gate))
+    std::fs::remove_file(gate).map_err(OciError::io("removing", gate))
 }
 // ANCHOR_END: start
 

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod container;
 pub mod describe;
 pub mod error;
+pub mod exec;
 pub mod extras;
 pub mod join;
 pub mod lifecycle;
@@ -86,6 +87,24 @@ pub fn main() -> ExitCode {
         Operation::Start { id } => lifecycle::start(root, id),
         Operation::State { id } => lifecycle::state(root, id),
         Operation::Kill { id, signal, all } => lifecycle::kill(root, id, signal, *all),
+        Operation::Exec {
+            process,
+            detach,
+            pid_file,
+            console_socket,
+            id,
+            ..
+        } => match exec::exec(exec::Exec {
+            root,
+            id,
+            process,
+            pid_file: pid_file.as_deref(),
+            console_socket: console_socket.as_deref(),
+            detach: *detach,
+        }) {
+            Ok(code) => return ExitCode::from(code),
+            Err(err) => Err(err),
+        },
         Operation::Ps { format, id } => processes::ps(root, id, *format == cli::PsFormat::Json),
         Operation::Delete { force, id } => lifecycle::delete(root, id, *force),
         Operation::Features => describe::features(),

@@ -1,0 +1,168 @@
+//! `exec`: one more process in a running container, as engines ask for
+//! it: `exec --process process.json --detach --pid-file F ID` (podman
+//! exec through a second conmon, `ctr task exec` through the shim).
+//!
+//! The process file is config.json's `process` alone: the container's
+//! config.json with that `process` put in is read as every container's
+//! is (bundle.rs), and the layers that make a *process* are the Docker
+//! face's `exec` ones (exec.rs: the join of the container's namespaces
+//! and cgroup through a pidfd, its user, capabilities, no_new_privs and
+//! seccomp), plus the groups and rlimits the file asks for.
+//!
+//! Then it goes as `create` and `start` go, in one: launched at a gate
+//! of its own, so that the engine, a subreaper, becomes its parent when
+//! we exit (`--detach`); without `--detach` we stay, as its parent, and
+//! exit with its code.
+//!
+//! One thing differs from the Docker face's exec, which forks once more
+//! inside: the container's PID namespace is entered by *this* process
+//! before the clone (setns(2) with CLONE_NEWPID changes where our
+//! children are made), so that the child is born in it and is itself the
+//! process the engine waits for; nothing stands between them.
+
+use std::path::Path;
+
+use colored::Color;
+use nix::sched::CloneFlags;
+use step01_chroot::Container;
+use step01_chroot::cli::RunArgs;
+use step01_chroot::flags::FlagGroups;
+use step01_chroot::layer::{Layer, ParentCx};
+use step08_security::capabilities::Capabilities;
+
+use super::bundle;
+use super::container::{Dir, Status};
+use super::error::OciError;
+use super::extras::{Extras, Groups};
+use super::lifecycle::{check_console, pass_gate, with_console, workshop_flags, write_pid_file};
+use crate::pidfd::Process;
+
+type Result<T, E = OciError> = std::result::Result<T, E>;
+
+/// Options of `exec`.
+#[derive(Debug)]
+pub struct Exec<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    /// process.json.
+    pub process: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    /// Leave once it runs (the engine reaps it); else wait for it.
+    pub detach: bool,
+}
+
+// ANCHOR: exec
+/// `exec`: the process of `options.process` in container `options.id`;
+/// its exit code (0 with `detach`: it runs on).
+pub fn exec(options: Exec<'_>) -> Result<u8> {
+    // From a sealed copy of ourselves, as the Docker face's exec (sealed.rs,
+    // CVE-2019-5736): the container's processes can see the new process,
+    // which is this program until its execve. (This starts us again.)
+    crate::sealed::reexec_sealed()
+        .map_err(OciError::io("running a sealed copy of", "/proc/self/exe"))?;
+    let dir = Dir::of(options.root, options.id)?;
+    let saved = dir.saved()?;
+    let (status, first) = dir.status(&saved);
+    if status != Status::Running || first.is_none() {
+        return Err(OciError::NotRunning);
+    }
+    let process: oci_spec::runtime::Process = bundle::read_json(options.process)?;
+    let mut config = bundle::load(&saved.bundle)?;
+    config.set_process(Some(process));
+    let asked = bundle::read(&saved.bundle, &config, options.id)?;
+    check_console(asked.terminal, options.console_socket)?;
+    let exec_id = step01_chroot::spec::random_id();
+    let seccomp = format!("seccomp-{exec_id}.json");
+    let flags = workshop_flags(&dir, &asked, &seccomp);
+    let layers = flags.and_then(|flags| {
+        let run: &RunArgs = flags.group();
+        let mut spec = run.spec()?;
+        spec.id = exec_id.clone();
+        spec.env = asked.env.clone();
+        let join = crate::join::Join::new(options.id, saved.pid, saved.pid_start)
+            .map_err(|_| OciError::NotRunning)?;
+        let pid_namespace = EnterPidNamespace(
+            Process::open(saved.pid, saved.pid_start).ok_or(OciError::NotRunning)?,
+        );
+        let stack = |err| OciError::Engine(step01_chroot::Error::layer(err));
+        let mut layers = crate::exec::process_layers(&flags, &spec, join)?;
+        let rlimits = Extras {
+            rlimits: asked.extras.rlimits.clone(),
+            ..Extras::default()
+        };
+        layers
+            .insert_before::<crate::join::Join>(pid_namespace)
+            .map_err(stack)?
+            .insert_before::<Capabilities>(Groups(asked.groups.clone()))
+            .map_err(stack)?
+            .insert_before::<Capabilities>(rlimits)
+            .map_err(stack)?;
+        Ok(Container::new(spec, run.trace_options()).with_layers(layers))
+    });
+    // (Read into the layers by now.)
+    let _ = std::fs::remove_file(dir.path.join(&seccomp));
+    let container = with_console(layers?, options.console_socket)?;
+    let gate = dir.path.join(format!("exec-{exec_id}.fifo"));
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|errno| OciError::io("making the gate", &gate)(errno.into()))?;
+    std::fs::set_permissions(&gate, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(OciError::io("making the gate", &gate))?;
+    let ran = run(container, &gate, options.pid_file, options.detach);
+    let _ = std::fs::remove_file(&gate);
+    ran
+}
+// ANCHOR_END: exec
+
+/// Launches it at `gate`, writes its pid, lets it outlive us, opens the
+/// gate; then, unless `detach`, waits for it as its parent.
+fn run(container: Container, gate: &Path, pid_file: Option<&Path>, detach: bool) -> Result<u8> {
+    let launched = container.launch(gate)?;
+    let pid = launched.pid();
+    let start = crate::pidfd::start_time(pid.as_raw()).unwrap_or_default();
+    pid_file.map_or(Ok(()), |file| write_pid_file(file, pid.as_raw()))?;
+    launched.keep()?;
+    let process = Process::open(pid.as_raw(), start).ok_or(OciError::NotRunning)?;
+    pass_gate(gate, &process)?;
+    if detach {
+        return Ok(0);
+    }
+    let status = loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    Ok(match status {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code as u8,
+        Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as u8,
+        _ => 1,
+    })
+}
+
+/// Puts this process's future children in the container's PID namespace
+/// (setns(2) with CLONE_NEWPID moves not the caller but where its
+/// children are made), before the clone: the child is born inside.
+#[derive(Debug)]
+struct EnterPidNamespace(Process);
+
+impl Layer for EnterPidNamespace {
+    fn name(&self) -> &'static str {
+        "pid-namespace"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightWhite
+    }
+
+    fn before_clone(&mut self, cx: &mut ParentCx<'_>) -> step01_chroot::Result<()> {
+        let pidfd = self.0.raw_fd();
+        cx.trace
+            .call("setns(pidfd, CLONE_NEWPID) /* our children */", || {
+                // SAFETY: setns on the pidfd we hold.
+                let rc = unsafe { libc::setns(pidfd, CloneFlags::CLONE_NEWPID.bits()) };
+                nix::errno::Errno::result(rc).map(drop)
+            })?;
+        Ok(())
+    }
+}
