@@ -50,9 +50,10 @@ pub(super) fn cgroup_path(
     }
 }
 
-/// Memory, CPU and pids limits as `--memory`, `--cpus`, `--pids-limit`;
-/// device rules are accepted (the /dev made here holds only the safe
-/// devices); any other resource is refused.
+/// Memory, CPU and pids limits as step 04's flags (`--memory`,
+/// `--memory-swap`, `--memory-reservation`, `--cpus`, `--cpu-shares`,
+/// `--pids-limit`); device rules are accepted (the /dev made here holds
+/// only the safe devices); any other resource is refused, by its field.
 pub(super) fn resources(
     linux: &oci_spec::runtime::Linux,
     argv: &mut Vec<String>,
@@ -60,16 +61,63 @@ pub(super) fn resources(
     let Some(resources) = linux.resources() else {
         return Ok(());
     };
-    if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit())
-        && limit > 0
-    {
-        flag(argv, "--memory", format!("{limit}b"));
+    if let Some(memory) = resources.memory() {
+        if let Some(limit) = memory.limit().filter(|l| *l > 0) {
+            flag(argv, "--memory", format!("{limit}b"));
+        }
+        // The spec's swap is memory plus swap, as Docker's --memory-swap
+        // (podman sets twice the memory); -1: no limit.
+        match memory.swap() {
+            Some(-1) => flag(argv, "--memory-swap", "-1".into()),
+            Some(total) if total > 0 => flag(argv, "--memory-swap", format!("{total}b")),
+            _ => {}
+        }
+        if let Some(soft) = memory.reservation().filter(|r| *r > 0) {
+            flag(argv, "--memory-reservation", format!("{soft}b"));
+        }
+        for (field, set) in [
+            ("kernel", memory.kernel().is_some()),
+            ("kernelTCP", memory.kernel_tcp().is_some()),
+            ("swappiness", memory.swappiness().is_some()),
+            (
+                "disableOOMKiller",
+                memory.disable_oom_killer() == Some(true),
+            ),
+            ("useHierarchy", memory.use_hierarchy().is_some()),
+            ("checkBeforeUpdate", memory.check_before_update().is_some()),
+        ] {
+            if set {
+                return Err(OciError::unsupported(
+                    format!("linux.resources.memory.{field}"),
+                    "not here yet",
+                ));
+            }
+        }
     }
-    if let Some(cpu) = resources.cpu()
-        && let (Some(quota), Some(period)) = (cpu.quota(), cpu.period())
-        && quota > 0
-    {
-        flag(argv, "--cpus", format!("{}", quota as f64 / period as f64));
+    if let Some(cpu) = resources.cpu() {
+        if let (Some(quota), Some(period)) = (cpu.quota(), cpu.period())
+            && quota > 0
+        {
+            flag(argv, "--cpus", format!("{}", quota as f64 / period as f64));
+        }
+        if let Some(shares) = cpu.shares() {
+            flag(argv, "--cpu-shares", shares.to_string());
+        }
+        for (field, set) in [
+            ("realtimeRuntime", cpu.realtime_runtime().is_some()),
+            ("realtimePeriod", cpu.realtime_period().is_some()),
+            ("cpus", cpu.cpus().as_ref().is_some_and(|c| !c.is_empty())),
+            ("mems", cpu.mems().as_ref().is_some_and(|m| !m.is_empty())),
+            ("idle", cpu.idle().is_some_and(|i| i != 0)),
+            ("burst", cpu.burst().is_some()),
+        ] {
+            if set {
+                return Err(OciError::unsupported(
+                    format!("linux.resources.cpu.{field}"),
+                    "not here yet",
+                ));
+            }
+        }
     }
     if let Some(limit) = resources
         .pids()

@@ -22,7 +22,10 @@ fn spec_reads_back_as_the_flags_it_means() {
     let read = read(|c| {
         c["hostname"] = "box".into();
         c["linux"]["cgroupsPath"] = "/pods/box-1".into();
-        c["linux"]["resources"] = serde_json::json!({ "memory": { "limit": 67108864 } });
+        c["linux"]["resources"] = serde_json::json!({
+            "memory": { "limit": 67108864, "swap": 134217728, "reservation": 33554432 },
+            "cpu": { "shares": 512 }
+        });
     })
     .unwrap();
     let words = read.argv.join(" ");
@@ -36,6 +39,9 @@ fn spec_reads_back_as_the_flags_it_means() {
         "--network none",
         "--cgroup-parent /pods",
         "--memory 67108864b",
+        "--memory-swap 134217728b",
+        "--memory-reservation 33554432b",
+        "--cpu-shares 512",
     ] {
         assert!(words.contains(expected), "{expected:?} in {words}");
     }
@@ -99,6 +105,10 @@ fn what_no_flag_says_is_refused_by_its_json_path() {
             .contains("process.capabilities.effective")
     );
     assert!(refused(|c| c["ociVersion"] = "2.0.0".into()).contains("ociVersion"));
+    assert!(
+        refused(|c| c["linux"]["resources"] = serde_json::json!({ "cpu": { "cpus": "0-1" } }))
+            .contains("linux.resources.cpu.cpus")
+    );
     assert!(
         refused(|c| c["linux"]["namespaces"]
             .as_array_mut()
