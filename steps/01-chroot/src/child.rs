@@ -155,6 +155,19 @@ pub(crate) fn setup_and_exec(
         };
         layer.enter(&cx)?;
     }
+    // Launched: what layers do once `start` has opened the gate (below).
+    let gate_opened = || -> Result<()> {
+        for layer in layers {
+            let cx = ChildCx {
+                spec,
+                trace: trace.for_layer(layer.name(), layer.color()),
+                host_pid,
+                error_pipe: None, // the parent is gone
+            };
+            layer.gate_opened(&cx)?;
+        }
+        Ok(())
+    };
     // Again: a change of effective uid clears the setting (prctl(2)), and
     // a layer may have made one (step 03's setresuid, when container root
     // is another host id than ours).
@@ -182,9 +195,9 @@ pub(crate) fn setup_and_exec(
         // From here the parent relays your keys to the container's
         // terminal: a `--step` pause would wait for an Enter that goes
         // there instead. The pause before the terminal was the last.
-        return exec(spec, &trace.without_pause(), gate);
+        return exec(spec, &trace.without_pause(), gate, &gate_opened);
     }
-    exec(spec, trace, gate)
+    exec(spec, trace, gate, &gate_opened)
 }
 // ANCHOR_END: setup_and_exec
 
@@ -243,7 +256,12 @@ pub struct Planned;
 
 /// Replaces the child with the command. Only returns on failure, or with
 /// [`Planned`] when the kernel is not the real one (sys.rs).
-fn exec(spec: &Spec, trace: &Trace, gate: Option<crate::launch::Gate<'_>>) -> Result<Planned> {
+fn exec(
+    spec: &Spec,
+    trace: &Trace,
+    gate: Option<crate::launch::Gate<'_>>,
+    gate_opened: &dyn Fn() -> Result<()>,
+) -> Result<Planned> {
     // Looked up in the container's PATH, from inside its root; a dry run
     // is not inside, and shows the command as it was given.
     let program = if trace.dry_run() {
@@ -259,6 +277,7 @@ fn exec(spec: &Spec, trace: &Trace, gate: Option<crate::launch::Gate<'_>>) -> Re
     if let Some(gate) = gate {
         // Every error that can be told is told by now: the parent leaves.
         crate::launch::wait_at_gate(trace, gate)?;
+        gate_opened()?;
     }
     let call = Syscall::Execve {
         program: program.clone(),

@@ -13,7 +13,9 @@
 //!  clone(flags) ──────────────────────────▶ waits on the sync pipe
 //!  configure_child() child exists, waits     (write uid_map, join a cgroup)
 //!  release ───────────────────────────────▶ enter()  (mounts, hostname, chroot)
-//!  released()       child is on its way      execve(command)
+//!  released()       child is on its way      [launched: waits at its gate,
+//!                                             then gate_opened()]
+//!                                            execve(command)
 //!                   (tidy what it no longer needs, in parallel with it)
 //!  running()        the command runs         (record it: step 10's state)
 //!  wait for the child to exit
@@ -155,6 +157,15 @@ pub trait Layer: std::any::Any {
 
     /// In the child, before the command is executed.
     fn enter(&self, _cx: &ChildCx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Launched containers only (launch.rs): in the child, once `start`
+    /// has opened its gate, right before `execve`; inside the container,
+    /// as its user, with every layer's `enter` done. The parent is gone:
+    /// an error goes to the child's stderr and ends it. (Step 10's OCI
+    /// face runs an engine's `startContainer` hooks here.)
+    fn gate_opened(&self, _cx: &ChildCx<'_>) -> Result<()> {
         Ok(())
     }
 

@@ -53,6 +53,8 @@ pub struct Translated {
     pub groups: Vec<u32>,
     /// `hostname`, for a UTS namespace joined by path (join.rs).
     pub hostname: Option<String>,
+    /// `hooks` (hooks.rs).
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
@@ -126,7 +128,6 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
             "process.selinuxLabel",
             process.selinux_label().as_ref().map(|_| 1),
         ),
-        ("hooks", config.hooks().as_ref().map(|_| 1)),
     ] {
         if set.is_some_and(|n| n > 0) {
             return Err(no(field, "not here yet"));
@@ -233,6 +234,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         terminal,
         groups: user.additional_gids().clone().unwrap_or_default(),
         hostname: config.hostname().clone(),
+        hooks: config.hooks().clone(),
     })
 }
 // ANCHOR_END: read

@@ -32,6 +32,28 @@ pub struct Saved {
     pub annotations: HashMap<String, String>,
     /// Its cgroup, one directory per hierarchy: `delete` removes them.
     pub cgroups: Vec<PathBuf>,
+    /// The config's hooks, for `start` (poststart) and `delete` (poststop).
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+}
+
+impl Saved {
+    /// The state the spec defines (`state` prints it, hooks read it), for
+    /// `status`, without its pid.
+    pub fn base_state(&self) -> serde_json::Value {
+        let mut state = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": "",
+        });
+        if !self.annotations.is_empty() {
+            state["annotations"] = serde_json::json!(self.annotations);
+        }
+        state
+    }
 }
 
 /// What the container is now (runtime.md: "creating" is never seen here:

@@ -20,7 +20,7 @@ pub fn features() -> Result<(), OciError> {
     let features = json!({
         "ociVersionMin": VERSION_MIN,
         "ociVersionMax": VERSION_MAX,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["bind", "rbind", "ro", "rw", "private", "rprivate"],
         "linux": {
             "namespaces": ["pid", "mount", "ipc", "uts", "network", "cgroup"],

@@ -34,6 +34,9 @@ pub enum OciError {
     Engine(#[from] step01_chroot::Error),
     #[error("{0}")]
     Signal(String),
+    /// A hook that failed (hooks.rs).
+    #[error("{0}")]
+    Hook(String),
 }
 
 impl OciError {

@@ -59,6 +59,12 @@ pub fn create(options: Create<'_>) -> Result<()> {
     let config = bundle::load(&bundle)?;
     let asked = bundle::read(&bundle, &config, options.id)?;
     check_console(asked.terminal, options.console_socket)?;
+    if let Some(missing) = asked.hooks.as_ref().and_then(super::hooks::missing) {
+        return Err(OciError::unsupported(
+            missing,
+            "a hook must be a program of the host's",
+        ));
+    }
     // The root is ours and nobody else's (step 01's state.rs): a state
     // file someone else could write would name the pid `delete` kills.
     step01_chroot::state::ensure_private(options.root).map_err(|err| OciError::Io {
@@ -90,7 +96,7 @@ fn launch(
     options: &Create<'_>,
 ) -> Result<(), (OciError, Vec<PathBuf>)> {
     let launched =
-        start_process(dir, &asked, options.console_socket).map_err(|err| (err, vec![]))?;
+        start_process(dir, bundle, &asked, options.console_socket).map_err(|err| (err, vec![]))?;
     let pid = launched.pid().as_raw();
     let cgroups: Vec<PathBuf> = crate::join::cgroup_dirs(pid)
         .unwrap_or_default()
@@ -111,6 +117,7 @@ fn launch(
         created: crate::record::now(),
         annotations: asked.annotations,
         cgroups: cgroups.clone(),
+        hooks: asked.hooks,
     };
     // Written down first, then kept: killed before, it dies with us
     // (step 01's launch.rs), and `delete` finds a stopped container.
@@ -193,6 +200,7 @@ pub(super) fn with_console(container: Container, socket: Option<&Path>) -> Resul
 /// The gate, the flags, the console socket, and the engine's launch.
 fn start_process(
     dir: &Dir,
+    bundle: &Path,
     asked: &bundle::Translated,
     console_socket: Option<&Path>,
 ) -> Result<Launched> {
@@ -229,6 +237,21 @@ fn start_process(
     layers
         .insert_before::<step08_security::capabilities::Capabilities>(Groups(asked.groups.clone()))
         .map_err(stack)?;
+    // The engine's hooks (hooks.rs): createRuntime once the child exists,
+    // createContainer in it before the pivot, startContainer at the gate.
+    if let Some(hooks) = asked.hooks.clone() {
+        let id = dir.path.file_name().unwrap_or_default().to_string_lossy();
+        let base = serde_json::json!({
+            "ociVersion": asked.version, "id": id, "bundle": bundle,
+            "annotations": asked.annotations,
+        });
+        layers
+            .insert_before::<step05_pivot_root::pivot::PivotRoot>(super::hooks::CreateHooks {
+                hooks,
+                base,
+            })
+            .map_err(stack)?;
+    }
     // Namespaces the engine made (join.rs): joined before step 05 mounts
     // /sys, while the host's paths are still there to open.
     for (kind, path) in &asked.joins {
@@ -279,7 +302,15 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         (Status::Running, _) => return Err(OciError::CannotStart("running")),
         _ => return Err(OciError::CannotStart("stopped")),
     };
-    pass_gate(&dir.gate(), &process)
+    pass_gate(&dir.gate(), &process)?;
+    let poststart = saved.hooks.as_ref().and_then(|h| h.poststart().clone());
+    let state = super::hooks::state(&saved.base_state(), "running", saved.pid);
+    super::hooks::run_or_warn(
+        "poststart",
+        poststart.as_deref().unwrap_or_default(),
+        &state,
+    );
+    Ok(())
 }
 
 /// Opens `gate` for reading, which lets the process waiting at it go on,
@@ -317,19 +348,12 @@ pub fn state(root: &Path, id: &str) -> Result<()> {
     let dir = Dir::of(root, id)?;
     let saved = dir.saved()?;
     let (status, _) = dir.status(&saved);
-    let mut state = serde_json::json!({
-        "ociVersion": saved.oci_version,
-        "id": saved.id,
-        "pid": if status == Status::Stopped { 0 } else { saved.pid },
-        "status": status.as_str(),
-        "bundle": saved.bundle,
-        "rootfs": saved.rootfs,
-        "created": saved.created,
-        "owner": "",
-    });
-    if !saved.annotations.is_empty() {
-        state["annotations"] = serde_json::json!(saved.annotations);
-    }
+    let pid = if status == Status::Stopped {
+        0
+    } else {
+        saved.pid
+    };
+    let state = super::hooks::state(&saved.base_state(), status.as_str(), pid);
     let text = serde_json::to_string_pretty(&state).expect("a state serializes");
     step01_chroot::cli::println_or_not(format_args!("{text}"));
     Ok(())
@@ -379,7 +403,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         (_, None) => {}
     }
-    destroy(&dir, &saved.cgroups)
+    destroy(&dir, &saved.cgroups)?;
+    let poststop = saved.hooks.as_ref().and_then(|h| h.poststop().clone());
+    let state = super::hooks::state(&saved.base_state(), "stopped", 0);
+    super::hooks::run_or_warn("poststop", poststop.as_deref().unwrap_or_default(), &state);
+    Ok(())
 }
 // ANCHOR_END: delete
 

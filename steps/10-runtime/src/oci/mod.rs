@@ -35,6 +35,7 @@ pub mod describe;
 pub mod error;
 pub mod exec;
 pub mod extras;
+pub mod hooks;
 pub mod join;
 pub mod lifecycle;
 pub mod limits;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses its part
 
+pub mod oci;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
