@@ -75,7 +75,8 @@ impl Launched {
     pub fn keep(mut self) -> Result<()> {
         let said = nix::unistd::write(&self.keep, b"k").map(drop);
         let mut ack = [1u8; 1];
-        match said.map(|()| self.acks.read(&mut ack)) {
+        let acked = said.and_then(|()| readable_within(&self.acks, PATIENCE));
+        match acked.map(|()| self.acks.read(&mut ack)) {
             Ok(Ok(1)) if ack[0] == KEPT => Ok(()),
             _ => Err(Error::Usage(
                 "the container's process ended at its gate, before it was kept".into(),
@@ -159,8 +160,32 @@ impl Container {
     }
 }
 
+/// How long the parent waits for the child's READY, and for KEPT: a
+/// container whose processes can signal it (SIGSTOP) must not make its
+/// caller, an engine, wait for ever.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits until `fd` has something to read (or its other end closed), at
+/// most `limit`: ETIMEDOUT past it.
+fn readable_within(fd: &impl std::os::fd::AsFd, limit: std::time::Duration) -> nix::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Err(nix::errno::Errno::ETIMEDOUT),
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
 /// In the parent: waits until the child is at its gate (it wrote
-/// [`READY`]), or reports how it failed (and is reaped).
+/// [`READY`]), or reports how it failed (and is reaped). Past
+/// [`PATIENCE`], it is killed.
 pub(crate) fn until_ready(
     trace: &Trace,
     child: Pid,
@@ -169,7 +194,13 @@ pub(crate) fn until_ready(
 ) -> Result<Launched> {
     let mut pipe = std::fs::File::from(error_read);
     let mut first = [0u8; 1];
+    let mut late = false;
     let got = trace.call("read(error_pipe, 1) /* READY, or an error */", || {
+        if readable_within(&pipe, PATIENCE).is_err() {
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            late = true;
+            return Ok(0);
+        }
         loop {
             match pipe.read(&mut first) {
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -190,6 +221,10 @@ pub(crate) fn until_ready(
     let _ = nix::sys::wait::waitpid(child, None);
     Err(Error::InContainer {
         message: match got {
+            0 if late => format!(
+                "the container's process did not reach its gate within {} s: killed",
+                PATIENCE.as_secs()
+            ),
             0 => "the container's process died before it reached its gate".into(),
             _ => String::from_utf8_lossy(&message).into_owned(),
         },

@@ -182,6 +182,7 @@ pub(crate) fn attach_terminal(socket: RawFd, host_slave: Option<RawFd>) -> nix::
         )
     });
     let mut sent: Vec<i32> = Vec::new();
+    let mut ours = None;
     let slave = match own.transpose()? {
         Some(master) => {
             // SAFETY: unlockpt and TIOCGPTPEER on the master we opened;
@@ -196,7 +197,7 @@ pub(crate) fn attach_terminal(socket: RawFd, host_slave: Option<RawFd>) -> nix::
             };
             console(&master);
             sent.push(master.as_raw_fd());
-            std::mem::forget(master); // closed at execve (CLOEXEC)
+            ours = Some(master); // closed once sent: the receiver has it
             slave
         }
         None => host_slave.ok_or(Errno::ENOTTY)?,
@@ -210,6 +211,7 @@ pub(crate) fn attach_terminal(socket: RawFd, host_slave: Option<RawFd>) -> nix::
     let cmsgs: &[socket::ControlMessage] = if sent.is_empty() { &[] } else { &fds };
     let iov = [std::io::IoSlice::new(b"t")];
     socket::sendmsg::<()>(socket, &iov, cmsgs, socket::MsgFlags::empty(), None)?;
+    drop(ours);
     Ok(())
 }
 // ANCHOR_END: attach_terminal

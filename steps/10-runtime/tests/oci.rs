@@ -255,8 +255,12 @@ fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
              grep -c ' /dev/mqueue mqueue ' /proc/mounts; \
              grep -c ' /sys/fs/cgroup tmpfs ro' /proc/mounts; \
              wc -c < /proc/cmdline; \
-             grep -c ' /data .*nosuid,nodev,noexec' /proc/mounts"
+             grep -c ' /data .*nosuid,nodev,noexec' /proc/mounts; \
+             cat /proc/self/oom_score_adj"
         ]);
+        // (Raised: lowering it needs CAP_SYS_RESOURCE, which a sandboxed
+        // host may not give even to root.)
+        c["process"]["oomScoreAdj"] = 500.into();
         c["process"]["rlimits"] =
             serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1000 }]);
         c["linux"]["sysctl"] = serde_json::json!({ "net.ipv4.ping_group_range": "0 0" });
@@ -278,5 +282,29 @@ fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
     let (code, text) = engine.run_to_end("extras");
     assert_eq!(code, 0, "{text}");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    assert_eq!(lines, ["1000", "0\t0", "1", "1", "0", "1"], "{text}");
+    assert_eq!(lines, ["1000", "0\t0", "1", "1", "0", "1", "500"], "{text}");
+}
+
+#[test]
+fn device_nodes_made_in_the_container_open_nothing() {
+    let engine = Engine::new();
+    engine.config(|c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "mknod /tmp/null c 1 3 && echo made; echo x > /tmp/null && echo opened; \
+             echo y > /dev/null && echo the bound one works"
+        ]);
+        // As containerd's default: CAP_MKNOD.
+        let caps = c["process"]["capabilities"].as_object_mut().unwrap();
+        for set in caps.values_mut() {
+            set.as_array_mut().unwrap().push("CAP_MKNOD".into());
+        }
+    });
+    let (code, out) = engine.run_to_end("mknod");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("made\n"), "{out}");
+    assert!(!out.contains("opened"), "a node made inside opened: {out}");
+    assert!(out.contains("Permission denied"), "{out}");
+    assert!(out.contains("the bound one works"), "{out}");
 }

@@ -198,7 +198,10 @@ impl Drop for Containerd {
         }
         let _ = self.daemon.kill(); // (if it is still there)
         let _ = self.daemon.wait();
-        reap_shims(Duration::from_secs(10));
+        reap_shims(
+            &self.dir.path().join("containerd.sock"),
+            Duration::from_secs(10),
+        );
         host::remove_mounted_dir(self.dir.path());
         for dir in self.made_in_run.iter().rev() {
             let _ = std::fs::remove_dir(dir); // only if empty
@@ -206,11 +209,14 @@ impl Drop for Containerd {
     }
 }
 
-/// Reaps the shims that came to us (see `new`): each is waited for by its
-/// pid, never with waitpid(-1), which could take the exit status of a
-/// child another test is waiting for. Killed if still there at `limit`.
-fn reap_shims(limit: Duration) {
+/// Reaps the shims of the containerd at `socket` that came to us (see
+/// `new`): each by its pid, never with waitpid(-1), which could take the
+/// exit status of a child another test is waiting for, and only this
+/// containerd's (`-address SOCKET` on its command line): another test's
+/// may still be working. Killed if still there at `limit`.
+fn reap_shims(socket: &std::path::Path, limit: Duration) {
     let ours = std::process::id().to_string();
+    let address = socket.to_string_lossy().into_owned();
     let deadline = Instant::now() + limit;
     loop {
         let shims: Vec<i32> = std::fs::read_dir("/proc")
@@ -222,8 +228,11 @@ fn reap_shims(limit: Duration) {
                 // "PID (comm) STATE PPID ...": the comm may hold spaces.
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
                 let (comm, rest) = stat.split_once(") ").unwrap_or_default();
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
                 comm.ends_with("(containerd-shim")
                     && rest.split_whitespace().nth(1) == Some(ours.as_str())
+                    && args.contains(&address.as_bytes())
             })
             .collect();
         if shims.is_empty() {

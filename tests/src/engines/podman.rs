@@ -71,7 +71,9 @@ impl Podman {
                     }
                 },
                 { "type": "portmap", "capabilities": { "portMappings": true } },
-                { "type": "firewall" },
+                // iptables, in our namespace: never firewalld, which is
+                // the host's (over D-Bus) when it runs.
+                { "type": "firewall", "backend": "iptables" },
                 { "type": "tuning" }
             ]
         });

@@ -119,7 +119,6 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
     );
     flag(&mut argv, "--workdir", process.cwd().display().to_string());
     for (field, set) in [
-        ("process.oomScoreAdj", process.oom_score_adj().map(|_| 1)),
         (
             "process.apparmorProfile",
             process.apparmor_profile().as_ref().map(|_| 1),
@@ -152,12 +151,22 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         .as_ref()
         .ok_or_else(|| no("linux", "this is a Linux runtime"))?;
     let namespaces = join::namespaces(linux)?;
+    if config.hostname().is_some() && !namespaces.uts {
+        return Err(no(
+            "hostname",
+            "the UTS namespace it joins is the host's: its name is not the container's to set",
+        ));
+    }
     let network = match namespaces.network {
         true => "none",
         false => "host",
     };
     flag(&mut argv, "--network", network.into());
-    let mut extras = Extras::default();
+    let mut extras = Extras {
+        nodev: true,
+        oom_score_adj: process.oom_score_adj(),
+        ..Extras::default()
+    };
     mounts(config, &mut argv, &mut extras)?;
     for (at, limit) in process.rlimits().iter().flatten().enumerate() {
         let name = serde_json::to_value(limit.typ())
@@ -173,7 +182,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         extras.rlimits.push((name, limit.soft(), limit.hard()));
     }
     for (key, value) in linux.sysctl().iter().flatten() {
-        if !extras::namespaced(key, namespaces.network) {
+        if !extras::namespaced(key, namespaces.network, namespaces.ipc) {
             return Err(no(
                 format!("linux.sysctl.{key}"),
                 "not the container's own (a key of the whole host, or of a namespace it shares)",
@@ -305,6 +314,14 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
         ("/dev/shm", "tmpfs"),
         ("/sys", "sysfs"),
     ];
+    let tmpfs: Vec<&Path> = config
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().as_path())
+        .filter(|d| !ours.contains(&(d.to_str().unwrap_or_default(), "tmpfs")))
+        .collect();
     for (at, mount) in config.mounts().iter().flatten().enumerate() {
         let dest = mount.destination().display().to_string();
         let typ = mount.typ().clone().unwrap_or_default();
@@ -325,6 +342,19 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
             // Any other tmpfs: the extras layer mounts it (containerd
             // gives every container one on /run).
             (_, "tmpfs") => {
+                let plain = mount.destination().is_absolute()
+                    && mount.destination().components().count() > 1
+                    && mount
+                        .destination()
+                        .components()
+                        .skip(1)
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !plain {
+                    return Err(OciError::unsupported(
+                        format!("mounts[{at}].destination"),
+                        format!("{dest}: an absolute path below /, without . or .."),
+                    ));
+                }
                 let (flags, data) = extras::tmpfs_options(&options).map_err(|other| {
                     OciError::unsupported(
                         format!("mounts[{at}].options"),
@@ -348,15 +378,26 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
                 format!("{other:?} on a bind: only {} here", known.join(", ")),
             ));
         }
+        // The tmpfs mounts are made after the binds (extras.rs, after the
+        // pivot): one would hide a bind below it.
+        if bind && let Some(under) = tmpfs.iter().find(|d| Path::new(&dest).starts_with(d)) {
+            return Err(OciError::unsupported(
+                format!("mounts[{at}]"),
+                format!(
+                    "a bind on {dest}, under the tmpfs on {}: not here yet",
+                    under.display()
+                ),
+            ));
+        }
         if bind && let Some(source) = mount.source() {
-            let hardened: Vec<String> = options
+            // nodev always: see extras.rs (no devices cgroup here).
+            let mut hardened: Vec<String> = options
                 .iter()
-                .filter(|o| ["nosuid", "nodev", "noexec"].contains(&o.as_str()))
+                .filter(|o| ["nosuid", "noexec"].contains(&o.as_str()))
                 .cloned()
                 .collect();
-            if !hardened.is_empty() {
-                extras.hardened.push((dest.clone(), hardened));
-            }
+            hardened.push("nodev".into());
+            extras.hardened.push((dest.clone(), hardened));
             let ro = options.iter().any(|o| o == "ro");
             let mode = if ro { ":ro" } else { "" };
             flag(

@@ -14,20 +14,33 @@
 //! we exit (`--detach`); without `--detach` we stay, as its parent, and
 //! exit with its code.
 //!
-//! One thing differs from the Docker face's exec, which forks once more
-//! inside: the container's PID namespace is entered by *this* process
-//! before the clone (setns(2) with CLONE_NEWPID changes where our
-//! children are made), so that the child is born in it and is itself the
-//! process the engine waits for; nothing stands between them.
+//! As in the Docker face, the child joins the container's namespaces
+//! from outside its PID namespace (where no process of the container can
+//! see it, let alone open its `/proc/PID/root`, the host's, before it has
+//! joined the mount namespace), and step 02's init forks the process that
+//! runs the command inside; the child stays, as that process's init, in
+//! the host's PID namespace, passing signals on and leaving with its exit
+//! code. Its pid is the one the engine is given and waits for. Launched,
+//! both must outlive us once kept, and no longer:
+//!
+//! - the child drops its death signal before the fork (`ExecKeep`): if we
+//!   die before "keep", the process inside reads end-of-file at its gate
+//!   and ends (launch.rs), and so does its init;
+//! - the process inside dies with its init, except while it waits at the
+//!   gate (launch.rs drops the signal there, for the kept-alive case);
+//!   past the gate it takes it again (`gate_opened`), and if its init is
+//!   gone already, it ends.
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use colored::Color;
-use nix::sched::CloneFlags;
 use step01_chroot::Container;
 use step01_chroot::cli::RunArgs;
 use step01_chroot::flags::FlagGroups;
-use step01_chroot::layer::{Layer, ParentCx};
+use step01_chroot::layer::{ChildCx, Layer};
+use step02_pid_ns::init::Init;
 use step08_security::capabilities::Capabilities;
 
 use super::bundle;
@@ -82,18 +95,18 @@ pub fn exec(options: Exec<'_>) -> Result<u8> {
         spec.env = asked.env.clone();
         let join = crate::join::Join::new(options.id, saved.pid, saved.pid_start)
             .map_err(|_| OciError::NotRunning)?;
-        let pid_namespace = EnterPidNamespace(
-            Process::open(saved.pid, saved.pid_start).ok_or(OciError::NotRunning)?,
-        );
+        let fork = join.joins_pid_namespace();
         let stack = |err| OciError::Engine(step01_chroot::Error::layer(err));
         let mut layers = crate::exec::process_layers(&flags, &spec, join)?;
+        if fork {
+            layers.push(ExecKeep).push(Init);
+        }
         let rlimits = Extras {
             rlimits: asked.extras.rlimits.clone(),
+            oom_score_adj: asked.extras.oom_score_adj,
             ..Extras::default()
         };
         layers
-            .insert_before::<crate::join::Join>(pid_namespace)
-            .map_err(stack)?
             .insert_before::<Capabilities>(Groups(asked.groups.clone()))
             .map_err(stack)?
             .insert_before::<Capabilities>(rlimits)
@@ -115,15 +128,26 @@ pub fn exec(options: Exec<'_>) -> Result<u8> {
 // ANCHOR_END: exec
 
 /// Launches it at `gate`, writes its pid, lets it outlive us, opens the
-/// gate; then, unless `detach`, waits for it as its parent.
+/// gate; then, unless `detach`, waits for it as its parent. What fails
+/// once it is launched ends it (SIGTERM, which its init passes on to the
+/// process inside, waiting at its gate; then SIGKILL).
 fn run(container: Container, gate: &Path, pid_file: Option<&Path>, detach: bool) -> Result<u8> {
     let launched = container.launch(gate)?;
     let pid = launched.pid();
     let start = crate::pidfd::start_time(pid.as_raw()).unwrap_or_default();
-    pid_file.map_or(Ok(()), |file| write_pid_file(file, pid.as_raw()))?;
-    launched.keep()?;
     let process = Process::open(pid.as_raw(), start).ok_or(OciError::NotRunning)?;
-    pass_gate(gate, &process)?;
+    let kept = pid_file
+        .map_or(Ok(()), |file| write_pid_file(file, pid.as_raw()))
+        .and_then(|()| launched.keep().map_err(OciError::Engine))
+        .and_then(|()| pass_gate(gate, &process));
+    if let Err(err) = kept {
+        let _ = process.signal(nix::sys::signal::Signal::SIGTERM);
+        if !process.wait_exit(Duration::from_secs(5)) {
+            let _ = process.signal(nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(err);
+    }
     if detach {
         return Ok(0);
     }
@@ -140,29 +164,39 @@ fn run(container: Container, gate: &Path, pid_file: Option<&Path>, detach: bool)
     })
 }
 
-/// Puts this process's future children in the container's PID namespace
-/// (setns(2) with CLONE_NEWPID moves not the caller but where its
-/// children are made), before the clone: the child is born inside.
+/// The death signal of the exec's processes, launched (see the module's
+/// notes): dropped by the child before step 02's init forks (so that the
+/// init outlives us), taken again by the process inside once past its
+/// gate (so that it dies with its init).
 #[derive(Debug)]
-struct EnterPidNamespace(Process);
+struct ExecKeep;
 
-impl Layer for EnterPidNamespace {
+impl Layer for ExecKeep {
     fn name(&self) -> &'static str {
-        "pid-namespace"
+        "exec"
     }
 
     fn color(&self) -> Color {
         Color::BrightWhite
     }
 
-    fn before_clone(&mut self, cx: &mut ParentCx<'_>) -> step01_chroot::Result<()> {
-        let pidfd = self.0.raw_fd();
+    fn enter(&self, cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
         cx.trace
-            .call("setns(pidfd, CLONE_NEWPID) /* our children */", || {
-                // SAFETY: setns on the pidfd we hold.
-                let rc = unsafe { libc::setns(pidfd, CloneFlags::CLONE_NEWPID.bits()) };
-                nix::errno::Errno::result(rc).map(drop)
+            .call("prctl(PR_SET_PDEATHSIG, 0) /* the init stays */", || {
+                nix::sys::prctl::set_pdeathsig(None)
             })?;
+        Ok(())
+    }
+
+    fn gate_opened(&self, cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
+        cx.trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        })?;
+        // Its init is outside our PID namespace, where getppid(2) says 0;
+        // anything else: it died before we took the signal again.
+        if nix::unistd::getppid().as_raw() != 0 {
+            return Err(step01_chroot::Error::layer(OciError::NotRunning));
+        }
         Ok(())
     }
 }

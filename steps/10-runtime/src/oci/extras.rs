@@ -14,6 +14,15 @@
 //!   container's cgroup tree there is not made yet: said in the book), and
 //!   any other tmpfs, with its options (containerd's on /run).
 //!
+//! - `nodev` on every mount the container can write (its root, /dev, the
+//!   binds and tmpfs mounts), whatever the config says. runc lets a
+//!   container with CAP_MKNOD (containerd grants it) make device nodes,
+//!   and a devices cgroup decides which it may open; there is no devices
+//!   cgroup here, and with no user namespace (an engine asks for none) a
+//!   node made for the host's disk would open it. With `nodev` a node
+//!   made anywhere opens nothing; the devices step 05 binds into /dev are
+//!   mounts of their own, and work.
+//!
 //! And [`Groups`], `process.user.additionalGids`, a layer of its own
 //! because of when it acts: setgroups(2) right after step 09 has dropped
 //! the groups and switched the user, before step 08 drops CAP_SETGID.
@@ -45,6 +54,11 @@ pub struct Extras {
     pub hardened: Vec<(String, Vec<String>)>,
     /// Other tmpfs mounts: where, their flags, and their data (`size=`).
     pub tmpfs: Vec<(String, MsFlags, String)>,
+    /// `nodev` on the root and /dev (a container's; not an exec's).
+    pub nodev: bool,
+    /// `process.oomScoreAdj`: how willingly the OOM killer picks it
+    /// (proc(5); lower than now needs CAP_SYS_RESOURCE, which it still has).
+    pub oom_score_adj: Option<i32>,
 }
 
 /// A tmpfs's options, as mount(8) writes them: the flags, and the rest
@@ -124,7 +138,7 @@ pub fn resource(name: &str) -> Option<Resource> {
 
 /// Whether a sysctl key belongs to a namespace the container has of its
 /// own (runc's list): net.* with its network namespace, IPC's keys.
-pub fn namespaced(key: &str, own_network: bool) -> bool {
+pub fn namespaced(key: &str, own_network: bool, own_ipc: bool) -> bool {
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -135,7 +149,8 @@ pub fn namespaced(key: &str, own_network: bool) -> bool {
         "kernel.shmmni",
         "kernel.shm_rmid_forced",
     ];
-    ipc.contains(&key) || key.starts_with("fs.mqueue.") || (own_network && key.starts_with("net."))
+    let ipc_key = ipc.contains(&key) || key.starts_with("fs.mqueue.");
+    (own_ipc && ipc_key) || (own_network && key.starts_with("net."))
 }
 
 impl Layer for Extras {
@@ -156,6 +171,12 @@ impl Layer for Extras {
             };
             trace.call(format!("setrlimit({name}, {soft}, {hard})"), || {
                 nix::sys::resource::setrlimit(resource, *soft, *hard)
+            })?;
+        }
+        if let Some(adj) = self.oom_score_adj {
+            let path = Path::new("/proc/self/oom_score_adj");
+            trace.call(format!("write({path:?}, \"{adj}\")"), || {
+                std::fs::write(path, adj.to_string()).map_err(step05_pivot_root::mounts::errno)
             })?;
         }
         for (key, value) in &self.sysctl {
@@ -191,7 +212,13 @@ impl Layer for Extras {
             bind(trace, path, path, true)?;
             remount_read_only(trace, path)?;
         }
-        for (dest, options) in &self.hardened {
+        let nodev = ["nodev".to_string()];
+        let root_and_dev = [("/", &nodev[..]), ("/dev", &nodev[..])];
+        for (dest, options) in root_and_dev
+            .into_iter()
+            .filter(|_| self.nodev)
+            .chain(self.hardened.iter().map(|(d, o)| (d.as_str(), &o[..])))
+        {
             harden(trace, Path::new(dest), options)?;
         }
         // Made where the container's root says: we are inside it, so a
@@ -203,7 +230,8 @@ impl Layer for Extras {
                 mkdir(trace, &dir, 0o755)?;
             }
             let data = (!data.is_empty()).then_some(data.as_str());
-            mount_fs(trace, "tmpfs", Path::new(dest), *flags, data)?;
+            let flags = *flags | MsFlags::MS_NODEV;
+            mount_fs(trace, "tmpfs", Path::new(dest), flags, data)?;
         }
         Ok(())
     }

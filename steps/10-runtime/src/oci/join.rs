@@ -30,6 +30,7 @@ use colored::Color;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
+use nix::sys::statfs::NSFS_MAGIC;
 use oci_spec::runtime::LinuxNamespaceType;
 use step01_chroot::Layer;
 use step01_chroot::error::Result;
@@ -74,10 +75,23 @@ impl Layer for Join {
     fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
         let path = &self.path;
         // O_CLOEXEC: the child uses it before execve(2), and the program
-        // it runs never sees it.
-        self.fd = cx.trace.call(format!("open({path:?}, O_RDONLY)"), || {
-            nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map(Some)
+        // it runs never sees it. O_NONBLOCK and O_NOCTTY: if the path is
+        // not what bundle.rs saw (a FIFO, a terminal now), opening it
+        // neither waits nor takes a terminal; and then it is refused.
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = cx.trace.call(format!("open({path:?}, O_RDONLY)"), || {
+            nix::fcntl::open(path, flags, Mode::empty()).map(Some)
         })?;
+        if let Some(fd) = &fd {
+            cx.trace.call(
+                "fstatfs() /* nsfs? */",
+                || match nix::sys::statfs::fstatfs(fd)?.filesystem_type() {
+                    NSFS_MAGIC => Ok(()),
+                    _ => Err(nix::errno::Errno::EINVAL),
+                },
+            )?;
+        }
+        self.fd = fd;
         Ok(())
     }
 
@@ -105,6 +119,9 @@ pub struct Namespaces {
     /// A network namespace of the container's own: made new (step 06's
     /// `--network none`) or the engine's, joined. False: the host's.
     pub network: bool,
+    /// Its IPC and UTS namespaces are not the host's (made, or joined).
+    pub ipc: bool,
+    pub uts: bool,
     /// The ones to join: (kind, path).
     pub joins: Vec<(CloneFlags, PathBuf)>,
 }
@@ -117,6 +134,7 @@ pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces,
     use LinuxNamespaceType as T;
     let mut types = BTreeSet::new();
     let mut joins = Vec::new();
+    let mut hosts = CloneFlags::empty();
     for (at, ns) in linux.namespaces().iter().flatten().enumerate() {
         let kind = match ns.typ() {
             T::Network => CloneFlags::CLONE_NEWNET,
@@ -138,12 +156,21 @@ pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces,
                     format!("joining a {:?} namespace is not here yet", ns.typ()),
                 ));
             }
-            // Named now, before anything is made, not by a failed open.
-            if !path.exists() {
+            // Named now, before anything is made, not by a failed open:
+            // a namespace is a file of nsfs (/proc/PID/ns/*, or a bind
+            // mount of one), and nothing else is opened.
+            let nsfs = nix::sys::statfs::statfs(path.as_path())
+                .is_ok_and(|fs| fs.filesystem_type() == NSFS_MAGIC);
+            if !nsfs {
                 return Err(OciError::unsupported(
                     field,
-                    format!("{}: no such namespace", path.display()),
+                    format!("{}: not a namespace (no nsfs file there)", path.display()),
                 ));
+            }
+            // The runtime's own (the host's): the container does not own
+            // what is in it (its sysctls, its hostname).
+            if same_file(path, &format!("/proc/self/ns/{}", proc_name(kind))) {
+                hosts |= kind;
             }
             joins.push((kind, path.clone()));
         }
@@ -169,7 +196,28 @@ pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces,
         ));
     }
     Ok(Namespaces {
-        network: types.contains(&format!("{:?}", T::Network)),
+        network: types.contains(&format!("{:?}", T::Network))
+            && !hosts.contains(CloneFlags::CLONE_NEWNET),
+        ipc: !hosts.contains(CloneFlags::CLONE_NEWIPC),
+        uts: !hosts.contains(CloneFlags::CLONE_NEWUTS),
         joins,
     })
+}
+
+/// /proc/PID/ns's name of a namespace kind.
+fn proc_name(kind: CloneFlags) -> &'static str {
+    match kind {
+        CloneFlags::CLONE_NEWNET => "net",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        _ => "uts",
+    }
+}
+
+/// Whether two paths are one file (device and inode).
+fn same_file(a: &std::path::Path, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }

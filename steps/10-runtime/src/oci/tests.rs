@@ -128,12 +128,9 @@ fn what_no_flag_says_is_refused_by_its_json_path() {
 }
 
 #[test]
-fn a_network_namespace_given_by_path_is_joined_and_others_are_refused() {
-    // Any file stands in for a namespace here: the kind is checked by
-    // setns(2) when the container is made, not by reading the file.
-    let ns = tempfile::NamedTempFile::new().unwrap();
-    let path = ns.path().to_str().unwrap().to_string();
-    let join = |typ: &'static str, path: String| {
+fn a_namespace_given_by_path_is_joined_if_it_is_one_and_the_hosts_owns_nothing() {
+    let join = |typ: &'static str, path: &str| {
+        let path = path.to_string();
         move |c: &mut serde_json::Value| {
             for entry in c["linux"]["namespaces"].as_array_mut().unwrap() {
                 if entry["type"] == typ {
@@ -142,27 +139,44 @@ fn a_network_namespace_given_by_path_is_joined_and_others_are_refused() {
             }
         }
     };
-    let joined = read(join("network", path.clone())).unwrap();
+    // Our own network namespace (no root needed to name it): joined...
+    let joined = read(join("network", "/proc/self/ns/net")).unwrap();
     assert_eq!(
         joined.joins,
         [(
             nix::sched::CloneFlags::CLONE_NEWNET,
-            ns.path().to_path_buf()
+            "/proc/self/ns/net".into()
         )]
     );
-    // Its own network still (net.* sysctls are the container's).
-    assert!(joined.argv.join(" ").contains("--network none"));
-    let refused = |edit| read(edit).unwrap_err().to_string();
-    let missing = refused(join("network", "/run/netns/none-such".into()));
-    assert!(missing.contains("linux.namespaces[1].path"), "{missing}");
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| read(edit).unwrap_err().to_string();
+    // ...but it is the host's: its sysctls are not the container's.
+    let host_net = refused(&|c| {
+        join("network", "/proc/self/ns/net")(c);
+        c["linux"]["sysctl"] = serde_json::json!({ "net.ipv4.ip_forward": "0" });
+    });
+    assert!(
+        host_net.contains("linux.sysctl.net.ipv4.ip_forward"),
+        "{host_net}"
+    );
+    let host_uts = refused(&|c| {
+        join("uts", "/proc/self/ns/uts")(c);
+        c["hostname"] = "box".into();
+    });
+    assert!(host_uts.contains("hostname"), "{host_uts}");
+    // Only a namespace is opened: not a plain file, nor a path not there.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let plain = refused(&join("network", file.path().to_str().unwrap()));
+    assert!(plain.contains("linux.namespaces[1].path"), "{plain}");
+    assert!(plain.contains("not a namespace"), "{plain}");
+    let missing = refused(&join("network", "/run/netns/none-such"));
     assert!(missing.contains("/run/netns/none-such"), "{missing}");
-    let pid = refused(join("pid", path));
+    let pid = refused(&join("pid", "/proc/self/ns/pid"));
     assert!(pid.contains("linux.namespaces[0].path"), "{pid}");
 }
 
 #[test]
 fn containerds_run_tmpfs_and_supplementary_groups_are_read() {
-    let read = read(|c| {
+    let asked = read(|c| {
         c["process"]["user"]["additionalGids"] = serde_json::json!([0, 10]);
         c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
             "destination": "/run", "type": "tmpfs", "source": "tmpfs",
@@ -170,16 +184,38 @@ fn containerds_run_tmpfs_and_supplementary_groups_are_read() {
         }));
     })
     .unwrap();
-    assert_eq!(read.groups, [0, 10]);
+    assert_eq!(asked.groups, [0, 10]);
     use nix::mount::MsFlags;
     assert_eq!(
-        read.extras.tmpfs,
+        asked.extras.tmpfs,
         [(
             "/run".to_string(),
             MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
             "mode=755,size=65536k".to_string()
         )]
     );
+    let refused_mount = |mount: serde_json::Value| {
+        read(|c| c["mounts"].as_array_mut().unwrap().push(mount))
+            .unwrap_err()
+            .to_string()
+    };
+    let root = refused_mount(serde_json::json!({ "destination": "/", "type": "tmpfs" }));
+    assert!(root.contains("an absolute path below /"), "{root}");
+    let dotdot =
+        refused_mount(serde_json::json!({ "destination": "/run/../etc", "type": "tmpfs" }));
+    assert!(dotdot.contains("without . or .."), "{dotdot}");
+    // A bind below a tmpfs (made after the binds here) would be hidden.
+    let hidden = read(|c| {
+        c["mounts"].as_array_mut().unwrap().extend([
+            serde_json::json!({ "destination": "/run", "type": "tmpfs", "source": "tmpfs" }),
+            serde_json::json!({
+                "destination": "/run/x", "type": "bind", "source": "/srv", "options": ["rbind"]
+            }),
+        ])
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(hidden.contains("under the tmpfs on /run"), "{hidden}");
     let refused = super::extras::tmpfs_options(&["x-bogus".into()]);
     assert_eq!(refused, Err("x-bogus".to_string()));
 }
