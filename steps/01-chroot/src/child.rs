@@ -73,6 +73,7 @@ pub(crate) fn child(
         gate: gate.map(|fds| crate::launch::Gate {
             fifo: fds.fifo,
             console: fds.console,
+            cloned: nix::unistd::getpid(),
             keep: sync_read.as_fd(),
             error_pipe: error_write.as_fd(),
         }),

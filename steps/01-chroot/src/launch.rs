@@ -32,7 +32,9 @@
 //! its death signal, and after READY it waits for one more word on the
 //! sync pipe, "keep", which [`Launched::keep`] sends once the caller has
 //! written its state: then it drops the signal, says so (KEPT), and only
-//! then opens its gate. End-of-file instead (we died): it ends.
+//! then opens its gate. End-of-file instead (we died): it ends. (A process
+//! at the gate that a layer forked, step 02's init staying as its parent,
+//! keeps the signal: it is tied to that parent, which stays.)
 
 use std::io::Read;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
@@ -78,6 +80,10 @@ impl Launched {
         let acked = said.and_then(|()| readable_within(&self.acks, PATIENCE));
         match acked.map(|()| self.acks.read(&mut ack)) {
             Ok(Ok(1)) if ack[0] == KEPT => Ok(()),
+            Err(nix::errno::Errno::ETIMEDOUT) => Err(Error::Usage(format!(
+                "the container's process did not say it was kept within {} s",
+                PATIENCE.as_secs()
+            ))),
             _ => Err(Error::Usage(
                 "the container's process ended at its gate, before it was kept".into(),
             )),
@@ -99,6 +105,10 @@ pub(crate) struct GateFds {
 pub(crate) struct Gate<'a> {
     pub fifo: RawFd,
     pub console: Option<RawFd>,
+    /// The cloned child's pid (as it sees itself). A process at the gate
+    /// that is not it was forked by a layer that stays as its parent
+    /// (step 02's init): it keeps its death signal, tied to that parent.
+    pub cloned: Pid,
     pub keep: BorrowedFd<'a>,
     pub error_pipe: BorrowedFd<'a>,
 }
@@ -215,9 +225,12 @@ pub(crate) fn until_ready(
             acks: pipe,
         });
     }
-    // An error report (its exit code first), or nothing: it died.
+    // An error report (its exit code first), or nothing: it died. (Late,
+    // killed: another process may still hold the pipe; nothing to read.)
     let mut message = Vec::new();
-    let _ = pipe.read_to_end(&mut message);
+    if !late {
+        let _ = pipe.read_to_end(&mut message);
+    }
     let _ = nix::sys::wait::waitpid(child, None);
     Err(Error::InContainer {
         message: match got {
@@ -255,7 +268,9 @@ pub(crate) fn wait_at_gate(trace: &Trace, gate: Gate<'_>) -> Result<()> {
             _ => crate::child::die(crate::error::exit_code::RUNTIME_ERROR),
         }
     }
-    nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl(PR_SET_PDEATHSIG, 0)"))?;
+    if nix::unistd::getpid() == gate.cloned {
+        nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl(PR_SET_PDEATHSIG, 0)"))?;
+    }
     nix::unistd::write(gate.error_pipe, &[KEPT]).map_err(sys("write(error_pipe, KEPT)"))?;
     PAST_READY.store(true, std::sync::atomic::Ordering::Relaxed);
     let path = format!("/proc/self/fd/{}", gate.fifo);

@@ -288,11 +288,32 @@ fn rlimits_sysctls_and_the_mounts_no_flag_says_are_made() {
 #[test]
 fn device_nodes_made_in_the_container_open_nothing() {
     let engine = Engine::new();
+    // A bind whose source has a file system mounted inside it (a disk,
+    // here a tmpfs): a submount of the container's recursive bind.
+    let volume = engine.bundle.path().join("volume");
+    std::fs::create_dir_all(volume.join("sub")).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(volume.join("sub"))
+        .status_bounded()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status_bounded();
+        }
+    }
+    let _unmount = Unmount(volume.join("sub"));
     engine.config(|c| {
+        // A node for /dev/null made in each place the container can
+        // write; each opened. Only the one step 05 bound works.
         c["process"]["args"] = serde_json::json!([
             "sh",
             "-c",
-            "mknod /tmp/null c 1 3 && echo made; echo x > /tmp/null && echo opened; \
+            "for d in /tmp /dev /run /data /data/sub; do \
+               mknod $d/null2 c 1 3 && echo made in $d; \
+               echo x > $d/null2 && echo opened in $d; done; \
              echo y > /dev/null && echo the bound one works"
         ]);
         // As containerd's default: CAP_MKNOD.
@@ -300,11 +321,22 @@ fn device_nodes_made_in_the_container_open_nothing() {
         for set in caps.values_mut() {
             set.as_array_mut().unwrap().push("CAP_MKNOD".into());
         }
+        c["mounts"].as_array_mut().unwrap().extend([
+            serde_json::json!({ "destination": "/run", "type": "tmpfs", "source": "tmpfs" }),
+            serde_json::json!({
+                "destination": "/data", "type": "bind", "source": volume,
+                "options": ["rbind"]
+            }),
+        ]);
     });
     let (code, out) = engine.run_to_end("mknod");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("made\n"), "{out}");
+    for place in ["/tmp", "/dev", "/run", "/data", "/data/sub"] {
+        assert!(
+            out.contains(&format!("made in {place}\n")),
+            "{place}: {out}"
+        );
+    }
     assert!(!out.contains("opened"), "a node made inside opened: {out}");
-    assert!(out.contains("Permission denied"), "{out}");
     assert!(out.contains("the bound one works"), "{out}");
 }

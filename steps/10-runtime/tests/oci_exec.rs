@@ -1,7 +1,8 @@
 //! `10-runtime-oci exec --process`: one more process in a running
 //! container, as podman and containerd ask for it; in its namespaces, its
 //! exit code back, and, detached, a child of the engine (here the test)
-//! that passes signals on and takes the process inside with it.
+//! that passes signals on and takes the process inside with it. And
+//! `run`, create and start in one.
 
 mod common;
 
@@ -115,4 +116,44 @@ fn a_detached_exec_passes_signals_on_and_takes_its_process_along() {
         reap(Pid::from_raw(inside)),
         WaitStatus::Signaled(Pid::from_raw(inside), Signal::SIGKILL, false)
     );
+}
+
+#[test]
+fn run_creates_starts_waits_and_deletes() {
+    let engine = Engine::new();
+    engine.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "echo ran as pid $$; exit 9"]);
+    });
+    let run = engine.oci(
+        &["run", "--bundle"],
+        &[engine.bundle.path().to_str().unwrap(), "r1"],
+    );
+    assert_eq!(run.code, Some(9), "{run:?}");
+    assert_eq!(run.stdout, "ran as pid 1\n", "{run:?}");
+    assert!(!engine.root.path().join("r1").exists(), "deleted");
+}
+
+#[test]
+fn an_exec_gets_its_oom_score_and_a_missing_command_is_127() {
+    let engine = Engine::new();
+    running(&engine, "oo");
+    let path = engine.bundle.path().join("oom.json");
+    let process = serde_json::json!({
+        "args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/",
+        "user": { "uid": 0, "gid": 0 }, "env": ["PATH=/usr/bin:/bin"],
+        // (Raised: lowering it needs CAP_SYS_RESOURCE, which a sandboxed
+        // host may not give even to root.)
+        "oomScoreAdj": 600,
+    });
+    std::fs::write(&path, process.to_string()).unwrap();
+    let exec = engine.oci(&["exec", "--process", path.to_str().unwrap(), "oo"], &[]);
+    assert_eq!(
+        (exec.code, exec.stdout.trim()),
+        (Some(0), "600"),
+        "{exec:?}"
+    );
+    let missing = process_file(&engine, "missing.json", &["no-such-command"]);
+    let exec = engine.oci(&["exec", "--process", &missing, "oo"], &[]);
+    // As runc words it, which podman maps to 127 (error.rs).
+    exec.assert_error(1, "executable file not found in $PATH");
 }

@@ -56,6 +56,11 @@ fn podman_runs_a_container_its_output_environment_and_exit_code_come_back() {
     });
     let ids = podman.podman(&["ps", "-a", "-q"]);
     assert_eq!(ids.stdout, "", "{ids:?}");
+    // A command that is not there: 127, as from a shell (podman reads
+    // runc's words in our error).
+    let missing = podman.run(&["--rm", "--network", "none", BUSYBOX, "no-such-command"]);
+    assert_eq!(missing.code, Some(127), "{missing:?}");
+    assert!(missing.stderr.contains("no-such-command"), "{missing:?}");
 }
 
 #[test]

@@ -181,6 +181,7 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         // Every task killed and deleted (their shims go with them), every
         // container removed; then containerd itself, by its pid.
+        let shims = our_shims(&self.dir.path().join("containerd.sock"));
         let tasks = self.ctr(&["tasks", "list", "-q"]).stdout;
         for task in tasks.lines() {
             let _ = self.ctr(&["tasks", "kill", "-s", "SIGKILL", task]);
@@ -198,10 +199,7 @@ impl Drop for Containerd {
         }
         let _ = self.daemon.kill(); // (if it is still there)
         let _ = self.daemon.wait();
-        reap_shims(
-            &self.dir.path().join("containerd.sock"),
-            Duration::from_secs(10),
-        );
+        reap_shims(&shims, Duration::from_secs(10));
         host::remove_mounted_dir(self.dir.path());
         for dir in self.made_in_run.iter().rev() {
             let _ = std::fs::remove_dir(dir); // only if empty
@@ -209,47 +207,52 @@ impl Drop for Containerd {
     }
 }
 
-/// Reaps the shims of the containerd at `socket` that came to us (see
-/// `new`): each by its pid, never with waitpid(-1), which could take the
-/// exit status of a child another test is waiting for, and only this
-/// containerd's (`-address SOCKET` on its command line): another test's
-/// may still be working. Killed if still there at `limit`.
-fn reap_shims(socket: &std::path::Path, limit: Duration) {
+/// The shims of the containerd at `socket` that came to us (see `new`):
+/// our children whose command line says `-address SOCKET` (another
+/// test's may still be working). Taken while they live: a zombie's
+/// command line is empty.
+fn our_shims(socket: &std::path::Path) -> Vec<i32> {
     let ours = std::process::id().to_string();
     let address = socket.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // "PID (comm) STATE PPID ...": the comm may hold spaces.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let (comm, rest) = stat.split_once(") ").unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            comm.ends_with("(containerd-shim")
+                && rest.split_whitespace().nth(1) == Some(ours.as_str())
+                && cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == address.as_bytes())
+        })
+        .collect()
+}
+
+/// Reaps `shims`, each by its pid (never waitpid(-1), which could take
+/// the exit status of a child another test waits for); one still there
+/// at `limit` is killed.
+fn reap_shims(shims: &[i32], limit: Duration) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let deadline = Instant::now() + limit;
-    loop {
-        let shims: Vec<i32> = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                // "PID (comm) STATE PPID ...": the comm may hold spaces.
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let (comm, rest) = stat.split_once(") ").unwrap_or_default();
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-                comm.ends_with("(containerd-shim")
-                    && rest.split_whitespace().nth(1) == Some(ours.as_str())
-                    && args.contains(&address.as_bytes())
-            })
-            .collect();
-        if shims.is_empty() {
-            return;
-        }
-        let late = Instant::now() >= deadline;
-        for pid in shims {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            if late {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    for &pid in shims {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(WaitStatus::StillAlive) => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = waitpid(pid, None);
+                    break;
+                }
+                _ => break, // reaped (or not ours after all)
             }
-            let flags = (!late).then_some(nix::sys::wait::WaitPidFlag::WNOHANG);
-            let _ = nix::sys::wait::waitpid(pid, flags);
         }
-        if late {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -55,6 +55,8 @@ pub struct Translated {
     pub hostname: Option<String>,
     /// `hooks` (hooks.rs).
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// `process.oomScoreAdj` (extras.rs's `OomScoreAdj`).
+    pub oom_score_adj: Option<i32>,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
@@ -164,7 +166,6 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
     flag(&mut argv, "--network", network.into());
     let mut extras = Extras {
         nodev: true,
-        oom_score_adj: process.oom_score_adj(),
         ..Extras::default()
     };
     mounts(config, &mut argv, &mut extras)?;
@@ -244,6 +245,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         groups: user.additional_gids().clone().unwrap_or_default(),
         hostname: config.hostname().clone(),
         hooks: config.hooks().clone(),
+        oom_score_adj: process.oom_score_adj(),
     })
 }
 // ANCHOR_END: read
@@ -390,14 +392,15 @@ fn mounts(config: &Config, argv: &mut Vec<String>, extras: &mut Extras) -> Resul
             ));
         }
         if bind && let Some(source) = mount.source() {
-            // nodev always: see extras.rs (no devices cgroup here).
-            let mut hardened: Vec<String> = options
+            // (nodev on every bind anyway: extras.rs.)
+            let hardened: Vec<String> = options
                 .iter()
                 .filter(|o| ["nosuid", "noexec"].contains(&o.as_str()))
                 .cloned()
                 .collect();
-            hardened.push("nodev".into());
-            extras.hardened.push((dest.clone(), hardened));
+            if !hardened.is_empty() {
+                extras.hardened.push((dest.clone(), hardened));
+            }
             let ro = options.iter().any(|o| o == "ro");
             let mode = if ro { ":ro" } else { "" };
             flag(

@@ -68,6 +68,26 @@ pub enum Operation {
         no_new_keyring: bool,
         id: String,
     },
+    /// Create and start container ID; without --detach, wait for it, delete
+    /// it, and exit with its code.
+    Run {
+        #[arg(long, short, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// Leave it running, and exit at once.
+        #[arg(long, short)]
+        detach: bool,
+        /// Accepted: pivot_root is always used here.
+        #[arg(long)]
+        no_pivot: bool,
+        /// Accepted: no session keyring is made here.
+        #[arg(long)]
+        no_new_keyring: bool,
+        id: String,
+    },
     /// Let a created container run its command.
     Start { id: String },
     /// Print a container's state as JSON.

@@ -46,6 +46,30 @@ impl OciError {
         move |source| OciError::Io { what, path, source }
     }
 
+    /// The message, with runc's words where engines look for them: podman
+    /// makes `podman run` exit 127 when it reads "executable file not
+    /// found in", and 126 for "permission denied" (its oci_util.go), as a
+    /// shell would; our own wording is kept in front, on one line.
+    pub fn for_engines(&self) -> String {
+        use step01_chroot::error::exit_code::{CANNOT_EXECUTE, NOT_FOUND};
+        let code = match self {
+            OciError::Engine(err) => err.exit_code(),
+            _ => 0,
+        };
+        // One line: conmon hands podman the last line of what we print.
+        let text: Vec<String> = self
+            .to_string()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect();
+        let text = text.join(" ");
+        match code {
+            NOT_FOUND => format!("{text} (exec: executable file not found in $PATH)"),
+            CANNOT_EXECUTE => format!("{text} (exec: permission denied)"),
+            _ => text,
+        }
+    }
+
     /// A field that cannot be honoured (yet), and why.
     pub fn unsupported(field: impl Into<String>, why: impl Into<String>) -> Self {
         OciError::Unsupported {

@@ -26,13 +26,16 @@
 //! - the child drops its death signal before the fork (`ExecKeep`): if we
 //!   die before "keep", the process inside reads end-of-file at its gate
 //!   and ends (launch.rs), and so does its init;
-//! - the process inside dies with its init, except while it waits at the
-//!   gate (launch.rs drops the signal there, for the kept-alive case);
-//!   past the gate it takes it again (`gate_opened`), and if its init is
-//!   gone already, it ends.
+//! - the process inside keeps its death signal, tied to its init, at the
+//!   gate and after (launch.rs drops it only for the process it cloned).
+//!
+//! And the process inside leads a process group of its own (a
+//! `kill(0, SIGSTOP)` from inside must not stop its init, which nothing
+//! inside can see to start again), and is not dumpable until its
+//! `execve` (no process of the container with its uid may ptrace it and
+//! take the runtime's descriptors it still holds): `Forked`.
 
 use std::path::Path;
-
 use std::time::Duration;
 
 use colored::Color;
@@ -46,8 +49,9 @@ use step08_security::capabilities::Capabilities;
 use super::bundle;
 use super::container::{Dir, Status};
 use super::error::OciError;
-use super::extras::{Extras, Groups};
-use super::lifecycle::{check_console, pass_gate, with_console, workshop_flags, write_pid_file};
+use super::extras::{Extras, Groups, OomScoreAdj};
+use super::lifecycle::{pass_gate, wait_for, write_pid_file};
+use super::making::{check_console, with_console, workshop_flags};
 use crate::pidfd::Process;
 
 type Result<T, E = OciError> = std::result::Result<T, E>;
@@ -99,13 +103,15 @@ pub fn exec(options: Exec<'_>) -> Result<u8> {
         let stack = |err| OciError::Engine(step01_chroot::Error::layer(err));
         let mut layers = crate::exec::process_layers(&flags, &spec, join)?;
         if fork {
-            layers.push(ExecKeep).push(Init);
+            layers.push(ExecKeep).push(Init).push(Forked);
         }
         let rlimits = Extras {
             rlimits: asked.extras.rlimits.clone(),
-            oom_score_adj: asked.extras.oom_score_adj,
             ..Extras::default()
         };
+        if let Some(adj) = asked.oom_score_adj {
+            layers.push(OomScoreAdj(adj));
+        }
         layers
             .insert_before::<Capabilities>(Groups(asked.groups.clone()))
             .map_err(stack)?
@@ -148,26 +154,14 @@ fn run(container: Container, gate: &Path, pid_file: Option<&Path>, detach: bool)
         let _ = nix::sys::wait::waitpid(pid, None);
         return Err(err);
     }
-    if detach {
-        return Ok(0);
+    match detach {
+        true => Ok(0),
+        false => Ok(wait_for(pid)),
     }
-    let status = loop {
-        match nix::sys::wait::waitpid(pid, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other,
-        }
-    };
-    Ok(match status {
-        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code as u8,
-        Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => 128 + signal as u8,
-        _ => 1,
-    })
 }
 
-/// The death signal of the exec's processes, launched (see the module's
-/// notes): dropped by the child before step 02's init forks (so that the
-/// init outlives us), taken again by the process inside once past its
-/// gate (so that it dies with its init).
+/// The child's death signal, dropped before step 02's init forks: the
+/// init outlives us once kept (see the module's notes).
 #[derive(Debug)]
 struct ExecKeep;
 
@@ -187,16 +181,30 @@ impl Layer for ExecKeep {
             })?;
         Ok(())
     }
+}
 
-    fn gate_opened(&self, cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
-        cx.trace.call("prctl(PR_SET_PDEATHSIG, SIGKILL)", || {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+/// In the process inside, right after the fork: a process group of its
+/// own, and not dumpable until its execve (which makes it dumpable again,
+/// prctl(2)).
+#[derive(Debug)]
+struct Forked;
+
+impl Layer for Forked {
+    fn name(&self) -> &'static str {
+        "exec"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightWhite
+    }
+
+    fn enter(&self, cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
+        cx.trace.call("setpgid(0, 0)", || {
+            nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
         })?;
-        // Its init is outside our PID namespace, where getppid(2) says 0;
-        // anything else: it died before we took the signal again.
-        if nix::unistd::getppid().as_raw() != 0 {
-            return Err(step01_chroot::Error::layer(OciError::NotRunning));
-        }
+        cx.trace.call("prctl(PR_SET_DUMPABLE, 0)", || {
+            nix::sys::prctl::set_dumpable(false)
+        })?;
         Ok(())
     }
 }

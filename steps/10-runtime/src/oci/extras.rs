@@ -56,9 +56,37 @@ pub struct Extras {
     pub tmpfs: Vec<(String, MsFlags, String)>,
     /// `nodev` on the root and /dev (a container's; not an exec's).
     pub nodev: bool,
-    /// `process.oomScoreAdj`: how willingly the OOM killer picks it
-    /// (proc(5); lower than now needs CAP_SYS_RESOURCE, which it still has).
-    pub oom_score_adj: Option<i32>,
+}
+
+/// `process.oomScoreAdj`: how willingly the OOM killer picks the process
+/// (proc(5)). Written by the parent, into the host's /proc (an exec's
+/// child, in the container's mount namespace but not its PID namespace,
+/// has no /proc/self there), before the child goes on; what it forks
+/// inherits it. Lower than now needs CAP_SYS_RESOURCE, which we have.
+#[derive(Debug)]
+pub struct OomScoreAdj(pub i32);
+
+impl Layer for OomScoreAdj {
+    fn name(&self) -> &'static str {
+        "oom"
+    }
+
+    fn color(&self) -> Color {
+        Color::BrightYellow
+    }
+
+    fn configure_child(
+        &mut self,
+        cx: &mut step01_chroot::layer::ParentCx<'_>,
+        child: nix::unistd::Pid,
+    ) -> Result<()> {
+        let path = format!("/proc/{child}/oom_score_adj");
+        let adj = self.0;
+        cx.trace.call(format!("write({path:?}, \"{adj}\")"), || {
+            std::fs::write(&path, adj.to_string()).map_err(step05_pivot_root::mounts::errno)
+        })?;
+        Ok(())
+    }
 }
 
 /// A tmpfs's options, as mount(8) writes them: the flags, and the rest
@@ -173,12 +201,6 @@ impl Layer for Extras {
                 nix::sys::resource::setrlimit(resource, *soft, *hard)
             })?;
         }
-        if let Some(adj) = self.oom_score_adj {
-            let path = Path::new("/proc/self/oom_score_adj");
-            trace.call(format!("write({path:?}, \"{adj}\")"), || {
-                std::fs::write(path, adj.to_string()).map_err(step05_pivot_root::mounts::errno)
-            })?;
-        }
         for (key, value) in &self.sysctl {
             let path = Path::new("/proc/sys").join(key.replace('.', "/"));
             trace.call(format!("write({path:?}, {value:?})"), || {
@@ -212,13 +234,7 @@ impl Layer for Extras {
             bind(trace, path, path, true)?;
             remount_read_only(trace, path)?;
         }
-        let nodev = ["nodev".to_string()];
-        let root_and_dev = [("/", &nodev[..]), ("/dev", &nodev[..])];
-        for (dest, options) in root_and_dev
-            .into_iter()
-            .filter(|_| self.nodev)
-            .chain(self.hardened.iter().map(|(d, o)| (d.as_str(), &o[..])))
-        {
+        for (dest, options) in &self.hardened {
             harden(trace, Path::new(dest), options)?;
         }
         // Made where the container's root says: we are inside it, so a
@@ -233,9 +249,43 @@ impl Layer for Extras {
             let flags = *flags | MsFlags::MS_NODEV;
             mount_fs(trace, "tmpfs", Path::new(dest), flags, data)?;
         }
+        if self.nodev {
+            nodev_everywhere(trace)?;
+        }
         Ok(())
     }
     // ANCHOR_END: enter
+}
+
+/// `nodev` on every mount of the container's (its mount points, in
+/// /proc/self/mountinfo: submounts of a recursive bind too) where a
+/// device node could be made or found; not on devpts (its terminals are
+/// devices), the kernel's own file systems, or binds of a single file
+/// (step 05's devices, and the masks' /dev/null).
+fn nodev_everywhere(trace: &step01_chroot::trace::Trace) -> Result<()> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").map_err(|err| {
+        step01_chroot::error::SysError {
+            call: "read(\"/proc/self/mountinfo\")".into(),
+            errno: step05_pivot_root::mounts::errno(err),
+        }
+    })?;
+    let kernels = ["proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"];
+    for line in table.lines() {
+        let Some((fields, fs)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = fs.split(' ').next().unwrap_or_default();
+        let Some(point) = fields.split(' ').nth(4).map(super::lifecycle::unescape) else {
+            continue;
+        };
+        let has_nodev = nix::sys::statvfs::statvfs(&point)
+            .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NODEV));
+        if kernels.contains(&fstype) || !point.is_dir() || has_nodev {
+            continue;
+        }
+        harden(trace, &point, &["nodev".to_string()])?;
+    }
+    Ok(())
 }
 
 /// Adds `nosuid`, `nodev` or `noexec` to the bind at `target`: a remount
@@ -259,6 +309,9 @@ fn harden(trace: &step01_chroot::trace::Trace, target: &Path, options: &[String]
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if has.contains(kept) {
             flags |= flag;

@@ -17,6 +17,14 @@
 //! poststop                   delete, once the container is gone     the runtime's
 //! ```
 //!
+//! One difference from runc: prestart and createRuntime run as soon as
+//! the container's namespaces exist, before its mounts (/dev, the binds,
+//! a network namespace it joins) are made; runc runs them after those,
+//! right before pivot_root, which needs one more meeting point between
+//! the child and the parent than step 01's engine has. A hook that adds
+//! a device node to the root's /dev, or configures the namespace the
+//! container will join, does not see them yet.
+//!
 //! A hook that exits non-zero, or outlasts its `timeout` (then it is
 //! killed), fails `create` or `start`; poststart and poststop only warn,
 //! as the spec says, since what they follow has happened already. A
@@ -27,7 +35,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use colored::Color;
 use nix::unistd::Pid;
@@ -56,27 +64,34 @@ pub fn run(stage: &str, hooks: &[Hook], state: &serde_json::Value) -> Result<(),
     Ok(())
 }
 
-/// Runs `stage`'s hooks; a failure is only said (poststart, poststop).
+/// Runs `stage`'s hooks, every one: a failure is only said (poststart,
+/// poststop: what they follow has happened).
 pub fn run_or_warn(stage: &str, hooks: &[Hook], state: &serde_json::Value) {
-    if let Err(err) = run(stage, hooks, state) {
-        eprintln!("warning: {err}");
+    for hook in hooks {
+        if let Err(err) = run(stage, std::slice::from_ref(hook), state) {
+            eprintln!("warning: {err}");
+        }
     }
 }
 
 // ANCHOR: run_one
 /// One hook: `path` with `args` (the first is its argv[0]) and only `env`,
 /// as execve(2) would be given them; the state on stdin; its output kept.
+/// It leads a process group of its own: on timeout the group is killed,
+/// with whatever it started.
 fn run_one(hook: &Hook, state: &serde_json::Value) -> Result<(), String> {
     let mut cmd = Command::new(hook.path());
     if let Some((first, rest)) = hook.args().as_deref().and_then(|a| a.split_first()) {
         cmd.arg0(first).args(rest);
     }
-    cmd.env_clear();
+    cmd.env_clear().process_group(0);
     for entry in hook.env().iter().flatten() {
         let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
         cmd.env(key, value);
     }
-    // Its stdout and stderr, one pipe: read to the end while it runs.
+    // Its stdout and stderr, one pipe, read by a thread of its own: a
+    // hook that fills it must not wait for us, nor we for a process it
+    // left behind holding it.
     let (output, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
     let write_too = write.try_clone().map_err(|e| e.to_string())?;
@@ -84,43 +99,47 @@ fn run_one(hook: &Hook, state: &serde_json::Value) -> Result<(), String> {
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(write_too));
     let spawned = cmd.spawn();
-    drop(cmd); // our copies of the write ends: end-of-file comes with its exit
+    drop(cmd); // our copies of the write ends
     let mut child = spawned.map_err(|err| err.to_string())?;
-    // A hook that does not read its stdin must not block us: EPIPE is fine.
-    let _ = child
-        .stdin
-        .take()
-        .map(|mut stdin| stdin.write_all(state.to_string().as_bytes()));
-    let pid = Pid::from_raw(child.id() as i32);
-    // Waited for in a thread, which also reads its output to the end (a
-    // hook that fills a pipe nobody reads would never finish).
-    let (done, finished) = std::sync::mpsc::channel();
+    let (said, text) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::fs::File::from(output).read_to_string(&mut text);
-        let _ = done.send((child.wait(), text));
+        let mut out = String::new();
+        let _ = std::fs::File::from(output).read_to_string(&mut out);
+        let _ = said.send(out);
     });
-    let limit = hook.timeout().filter(|t| *t > 0).map(|t| t as u64);
-    let waited = match limit {
-        Some(seconds) => finished.recv_timeout(Duration::from_secs(seconds)),
-        None => finished
-            .recv()
-            .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
-    };
-    match waited {
-        Ok((Ok(status), _)) if status.success() => Ok(()),
-        Ok((Ok(status), output)) => Err(format!("{status}: {}", output.trim())),
-        Ok((Err(err), _)) => Err(err.to_string()),
-        Err(_) => {
-            // Still our child (unreaped): its pid is its own.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = finished.recv();
-            Err(format!(
-                "timed out after {} s, killed",
-                limit.unwrap_or_default()
-            ))
-        }
+    // The state, from a thread too: a hook that never reads it must not
+    // block us. (EPIPE, if it ends first, is no matter.)
+    if let Some(mut stdin) = child.stdin.take() {
+        let state = state.to_string();
+        std::thread::spawn(move || stdin.write_all(state.as_bytes()));
     }
+    let limit = hook.timeout().filter(|t| *t > 0).map(|t| t as u64);
+    let deadline = limit.map(|seconds| Instant::now() + Duration::from_secs(seconds));
+    let status = loop {
+        // Not reaped until try_wait says so: its pid, and group, are its.
+        match child.try_wait().map_err(|err| err.to_string())? {
+            Some(status) => break status,
+            None if deadline.is_some_and(|d| Instant::now() >= d) => {
+                let group = Pid::from_raw(-(child.id() as i32));
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(format!(
+                    "timed out after {} s, killed",
+                    limit.unwrap_or_default()
+                ));
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    // What it wrote, if its pipe ends soon (a process it left behind
+    // may hold it open).
+    let out = text
+        .recv_timeout(Duration::from_millis(500))
+        .unwrap_or_default();
+    Err(format!("{status}: {}", out.trim()))
 }
 // ANCHOR_END: run_one
 
@@ -194,8 +213,9 @@ impl Layer for CreateHooks {
     }
 }
 
-/// Whether `path` names a hook program that exists (checked by `create`,
-/// before anything is made, as the path is the runtime's).
+/// The first hook whose `path` is not an absolute path to a program of
+/// the host's (checked by `create`, before anything is made; a
+/// startContainer hook's path is the container's, checked when it runs).
 pub fn missing(hooks: &Hooks) -> Option<String> {
     let all = [
         ("prestart", hooks.prestart()),
@@ -206,9 +226,10 @@ pub fn missing(hooks: &Hooks) -> Option<String> {
     ];
     all.iter().find_map(|(stage, list)| {
         list.iter().flatten().enumerate().find_map(|(at, hook)| {
-            (!Path::new(hook.path()).is_file()).then(|| {
+            let path = Path::new(hook.path());
+            (!path.is_absolute() || !path.is_file()).then(|| {
                 format!(
-                    "hooks.{stage}[{at}].path: {}: no such file",
+                    "hooks.{stage}[{at}].path: {}: no such program (an absolute path)",
                     hook.path().display()
                 )
             })

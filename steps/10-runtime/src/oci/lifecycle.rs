@@ -6,33 +6,12 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use step01_chroot::Container;
-use step01_chroot::cli::RunArgs;
-use step01_chroot::flags::FlagGroups;
-use step01_chroot::launch::Launched;
-
 use super::bundle;
 use super::container::{Dir, Saved, Status};
 use super::error::OciError;
-use super::extras::Groups;
-use super::join::Join;
+use super::making::{check_console, start_process};
 
 type Result<T, E = OciError> = std::result::Result<T, E>;
-
-step01_chroot::step_command_line! {
-    /// The workshop's own flags, which a config.json is read as (bundle.rs).
-    pub(super) struct Flags {
-        run: RunArgs,
-        pid_ns: step02_pid_ns::cli::PidNsArgs,
-        user_ns: step03_user_ns::cli::UserNsArgs,
-        cgroups: step04_cgroups::cli::CgroupArgs,
-        pivot: step05_pivot_root::cli::PivotArgs,
-        net: step06_netns_veth::cli::NetArgs,
-        overlay: step07_overlay::cli::OverlayArgs,
-        security: step08_security::cli::SecurityArgs,
-        registry: step09_registry::cli::RegistryArgs,
-    }
-}
 
 /// How long `start` and `delete` wait for the container's first process.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -81,8 +60,20 @@ pub fn create(options: Create<'_>) -> Result<()> {
     }
     // Nothing of a container that was not made stays (`launch` has killed
     // its process, if it had one, and says which cgroups it was in).
+    // And its poststop hooks run, as after any delete (what a createRuntime
+    // hook set up, an address, is released).
+    let poststop = asked.hooks.as_ref().and_then(|h| h.poststop().clone());
+    let stopped = serde_json::json!({
+        "ociVersion": asked.version, "id": options.id, "status": "stopped", "pid": 0,
+        "bundle": bundle, "annotations": asked.annotations,
+    });
     launch(&dir, &bundle, asked, &options).map_err(|(err, cgroups)| {
         let _ = destroy(&dir, &cgroups);
+        super::hooks::run_or_warn(
+            "poststop",
+            poststop.as_deref().unwrap_or_default(),
+            &stopped,
+        );
         err
     })
 }
@@ -135,137 +126,6 @@ fn launch(
     })
 }
 
-/// The workshop's flags that `asked` says, with the container's state
-/// directory, and its seccomp profile written to `seccomp` in its
-/// directory; then the command.
-pub(super) fn workshop_flags(
-    dir: &Dir,
-    asked: &bundle::Translated,
-    seccomp: &str,
-) -> Result<Flags> {
-    let mut argv = asked.argv.clone();
-    let state_dir = dir.state_dir();
-    argv.extend(["--state-dir".into(), state_dir.display().to_string()]);
-    match &asked.seccomp {
-        Some(profile) => {
-            // The spec's seccomp is Docker's profile format, near enough
-            // for step 08 to read it (names, actions, errno, arguments).
-            let file = dir.path.join(seccomp);
-            std::fs::write(&file, profile.to_string()).map_err(OciError::io("writing", &file))?;
-            argv.extend([
-                "--security-opt".into(),
-                format!("seccomp={}", file.display()),
-            ]);
-        }
-        None => argv.extend(["--security-opt".into(), "seccomp=unconfined".into()]),
-    }
-    argv.push("--".into());
-    argv.extend(asked.command.iter().cloned());
-    <Flags as clap::Parser>::try_parse_from(&argv).map_err(|err| {
-        OciError::unsupported(
-            "(read as the workshop's flags)",
-            err.render().to_string().trim().to_string(),
-        )
-    })
-}
-
-/// A terminal and a socket to send it to, or neither (as runc).
-pub(super) fn check_console(terminal: bool, socket: Option<&Path>) -> Result<()> {
-    match (terminal, socket) {
-        (true, None) => Err(OciError::unsupported(
-            "process.terminal",
-            "a terminal needs --console-socket, where its master goes",
-        )),
-        (false, Some(_)) => Err(OciError::unsupported(
-            "--console-socket",
-            "process.terminal is not true: there is no terminal to send",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// `container`, with its terminal's master for `socket` (connected here,
-/// by the path the engine gave; the child sends the master over it before
-/// `create` or `exec` returns: conmon and containerd's shim read it once
-/// we have exited).
-pub(super) fn with_console(container: Container, socket: Option<&Path>) -> Result<Container> {
-    let Some(socket) = socket else {
-        return Ok(container);
-    };
-    let stream = std::os::unix::net::UnixStream::connect(socket)
-        .map_err(OciError::io("connecting to the console socket", socket))?;
-    Ok(container.with_console(stream.into()))
-}
-
-/// The gate, the flags, the console socket, and the engine's launch.
-fn start_process(
-    dir: &Dir,
-    bundle: &Path,
-    asked: &bundle::Translated,
-    console_socket: Option<&Path>,
-) -> Result<Launched> {
-    let gate = dir.gate();
-    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .map_err(|errno| OciError::io("making the gate", &gate)(errno.into()))?;
-    // 0622 whatever the umask: the first process reopens it for writing
-    // after it has become the config's user, who may not be root. (Only
-    // through its descriptor: the directory is ours alone.)
-    std::fs::set_permissions(&gate, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .map_err(OciError::io("making the gate", &gate))?;
-    let flags = workshop_flags(dir, asked, "seccomp.json")?;
-    let run: &RunArgs = flags.group();
-    let mut spec = run.spec()?;
-    spec.id = asked.cgroup_leaf.clone();
-    spec.env = asked.env.clone();
-    let mut layers = step09_registry::layers(&flags, &spec)?;
-    // No user namespace unless config.json lists one (bundle.rs refuses
-    // one for now): `--userns host` still makes one that maps every id
-    // to itself, and says loudly that root is root; here the engine asked.
-    // And the bundle's root filesystem is the container's, as it is: no
-    // overlay of ours on it (step 07's), whose writes `delete` would lose.
-    let stack = |err| OciError::Engine(step01_chroot::Error::layer(err));
-    layers
-        .remove::<step03_user_ns::userns::UserNamespace>()
-        .map_err(stack)?
-        .replace_with::<step07_overlay::overlay::Overlay>(step05_pivot_root::pivot::BindRoot)
-        .map_err(stack)?
-        // What no flag says (extras.rs): after the pivot, before the masks.
-        .insert_before::<step05_pivot_root::masks::Masks>(asked.extras.clone())
-        .map_err(stack)?;
-    // The supplementary groups, once step 09 has switched the user and
-    // before step 08 takes CAP_SETGID away (extras.rs).
-    layers
-        .insert_before::<step08_security::capabilities::Capabilities>(Groups(asked.groups.clone()))
-        .map_err(stack)?;
-    // The engine's hooks (hooks.rs): createRuntime once the child exists,
-    // createContainer in it before the pivot, startContainer at the gate.
-    if let Some(hooks) = asked.hooks.clone() {
-        let id = dir.path.file_name().unwrap_or_default().to_string_lossy();
-        let base = serde_json::json!({
-            "ociVersion": asked.version, "id": id, "bundle": bundle,
-            "annotations": asked.annotations,
-        });
-        layers
-            .insert_before::<step05_pivot_root::pivot::PivotRoot>(super::hooks::CreateHooks {
-                hooks,
-                base,
-            })
-            .map_err(stack)?;
-    }
-    // Namespaces the engine made (join.rs): joined before step 05 mounts
-    // /sys, while the host's paths are still there to open.
-    for (kind, path) in &asked.joins {
-        layers
-            .insert_before::<step05_pivot_root::pivot::BindRoot>(Join::new(
-                *kind,
-                path.clone(),
-                asked.hostname.clone(),
-            ))
-            .map_err(stack)?;
-    }
-    let container = Container::new(spec, run.trace_options()).with_layers(layers);
-    Ok(with_console(container, console_socket)?.launch(&gate)?)
-}
 // ANCHOR_END: create
 
 /// The pid, in decimal and nothing else (containerd reads it with Atoi:
@@ -285,6 +145,39 @@ pub(super) fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
         .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
         .map_err(OciError::io("writing", &aside))?;
     std::fs::rename(&aside, &file).map_err(OciError::io("writing", &file))
+}
+
+/// `run`: `create` and `start` in one. Without `detach` this process stays
+/// the container's parent: it waits for it, deletes it (as runc's `run`
+/// does) and returns its exit code.
+pub fn run(options: Create<'_>, detach: bool) -> Result<u8> {
+    let (root, id) = (options.root, options.id);
+    create(options)?;
+    if let Err(err) = start(root, id) {
+        let _ = delete(root, id, true);
+        return Err(err);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let saved = Dir::of(root, id)?.saved()?;
+    let code = wait_for(nix::unistd::Pid::from_raw(saved.pid));
+    delete(root, id, true)?;
+    Ok(code)
+}
+
+/// Waits for our child `pid`: its exit code, or 128 + the signal that
+/// ended it (as a shell says it).
+pub(super) fn wait_for(pid: nix::unistd::Pid) -> u8 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(WaitStatus::Exited(_, code)) => return code as u8,
+            Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as u8,
+            _ => return 1,
+        }
+    }
 }
 
 // ANCHOR: start
@@ -442,7 +335,7 @@ fn destroy(dir: &Dir, cgroups: &[PathBuf]) -> Result<()> {
 
 /// A path as /proc/self/mountinfo writes it: a space, tab, newline or
 /// backslash in it is `\040`, `\011`, `\012`, `\134` (proc(5)).
-fn unescape(field: &str) -> PathBuf {
+pub(super) fn unescape(field: &str) -> PathBuf {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;

@@ -9,11 +9,15 @@
 //!
 //! ```text
 //! 10-runtime-oci [--root DIR] [--log F] [--log-format json] COMMAND ...
-//!   create --bundle DIR [--pid-file F] ID   made, waiting at its gate
+//!   create --bundle DIR [--pid-file F] [--console-socket S] ID
+//!                                            made, waiting at its gate
 //!   start ID                                 the gate opens: it runs
 //!   state ID                                 JSON: id, pid, status, ...
 //!   kill ID [SIGNAL]                         SIGTERM unless SIGNAL
 //!   delete [--force] ID                      what create made, gone
+//!   run [--detach] --bundle DIR ID           create and start in one
+//!   exec --process F [--detach] ID           one more process in it
+//!   ps [--format json] ID                    its processes
 //!   features | spec                          what we do | a config.json
 //! ```
 //!
@@ -40,6 +44,7 @@ pub mod join;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
+pub mod making;
 pub mod processes;
 #[cfg(test)]
 mod tests;
@@ -68,10 +73,12 @@ pub fn main() -> ExitCode {
     };
     let root = cli.root.as_path();
     let done = match &cli.operation {
-        Operation::Create { .. } if cli.systemd_cgroup => Err(error::OciError::unsupported(
-            "--systemd-cgroup",
-            "cgroups through systemd are not here; use the cgroupfs manager",
-        )),
+        Operation::Create { .. } | Operation::Run { .. } if cli.systemd_cgroup => {
+            Err(error::OciError::unsupported(
+                "--systemd-cgroup",
+                "cgroups through systemd are not here; use the cgroupfs manager",
+            ))
+        }
         Operation::Create {
             bundle,
             pid_file,
@@ -85,6 +92,26 @@ pub fn main() -> ExitCode {
             console_socket: console_socket.as_deref(),
             id,
         }),
+        Operation::Run {
+            bundle,
+            pid_file,
+            console_socket,
+            detach,
+            id,
+            ..
+        } => match lifecycle::run(
+            Create {
+                root,
+                bundle,
+                pid_file: pid_file.as_deref(),
+                console_socket: console_socket.as_deref(),
+                id,
+            },
+            *detach,
+        ) {
+            Ok(code) => return ExitCode::from(code),
+            Err(err) => Err(err),
+        },
         Operation::Start { id } => lifecycle::start(root, id),
         Operation::State { id } => lifecycle::state(root, id),
         Operation::Kill { id, signal, all } => lifecycle::kill(root, id, signal, *all),
@@ -118,7 +145,7 @@ pub fn main() -> ExitCode {
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            log::error(cli.log.as_deref(), cli.log_format, &err.to_string());
+            log::error(cli.log.as_deref(), cli.log_format, &err.for_engines());
             ExitCode::FAILURE
         }
     }

@@ -23,8 +23,8 @@ impl Engine {
         // gone) become our children, for us to reap.
         nix::sys::prctl::set_child_subreaper(true).unwrap();
         let engine = Engine {
-            root: workshop_tests::temp_dir("oci-root"),
-            bundle: workshop_tests::temp_dir("oci-bundle"),
+            root: workshop_tests::temp_dir("tmp"),
+            bundle: workshop_tests::temp_dir("tmp"),
         };
         // A bundle's root filesystem is the container's own, written to
         // (mount points, files): a copy, never the shared test rootfs.
