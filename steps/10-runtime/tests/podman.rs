@@ -283,3 +283,55 @@ fn a_terminal_reaches_the_container_through_conmon() {
     assert_eq!(run.code, Some(6), "{run:?}");
     assert!(run.stdout.contains("typed-42"), "{run:?}");
 }
+
+#[test]
+fn a_user_namespace_maps_the_containers_root_elsewhere() {
+    let podman = podman("userns");
+    // podman gives the image's files to the range, and config.json the
+    // maps: step 03's user namespace makes them.
+    let run = podman.run(&[
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:200000:65536",
+        "--gidmap",
+        "0:200000:65536",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map /proc/self/gid_map; touch /made-by-root",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["0"],
+            vec!["0", "200000", "65536"],
+            vec!["0", "200000", "65536"]
+        ],
+        "{run:?}"
+    );
+    // exec joins it: root inside, the range outside.
+    let maps = ["--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536"];
+    let id = podman.run(
+        &[
+            &["-d", "--network", "none"][..],
+            &maps,
+            &[BUSYBOX, "sleep", "1000"],
+        ]
+        .concat(),
+    );
+    assert_eq!(id.code, Some(0), "{id:?}");
+    let id = id.stdout.trim();
+    let exec = podman.podman(&["exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let words: Vec<&str> = exec.stdout.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "200000", "65536"], "{exec:?}");
+    let rm = podman.podman(&["rm", "-f", "-t", "0", id]);
+    assert_eq!(rm.code, Some(0), "{rm:?}");
+}

@@ -57,6 +57,8 @@ pub struct Translated {
     pub hooks: Option<oci_spec::runtime::Hooks>,
     /// `process.oomScoreAdj` (extras.rs's `OomScoreAdj`).
     pub oom_score_adj: Option<i32>,
+    /// A user namespace, made with the config's maps (step 03's layer).
+    pub user: bool,
 }
 
 /// Reads `<bundle>/config.json`; a field that does not parse is named.
@@ -94,7 +96,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         .as_ref()
         .ok_or_else(|| no("root", "no root filesystem"))?;
     let rootfs = bundle.join(root.path());
-    let mut argv: Vec<String> = ["10-runtime-oci", "-q", "--userns", "host", "--rootfs"]
+    let mut argv: Vec<String> = ["10-runtime-oci", "-q", "--rootfs"]
         .map(String::from)
         .into();
     argv.push(rootfs.display().to_string());
@@ -195,21 +197,11 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
     let (cgroup_parent, cgroup_leaf) = cgroup_path(linux, id)?;
     flag(&mut argv, "--cgroup-parent", cgroup_parent.clone());
     resources(linux, &mut argv)?;
-    for (field, set) in [
-        ("linux.devices", linux.devices().as_ref().map(Vec::len)),
-        (
-            "linux.uidMappings",
-            linux.uid_mappings().as_ref().map(Vec::len),
-        ),
-        (
-            "linux.gidMappings",
-            linux.gid_mappings().as_ref().map(Vec::len),
-        ),
-    ] {
-        if set.is_some_and(|n| n > 0) {
-            return Err(no(field, "not here yet"));
-        }
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(no("linux.devices", "not here yet"));
     }
+    // A user namespace: step 03's, with the config's maps; none: none.
+    argv.extend(join::user_flags(linux, namespaces.user)?);
     extras.masked = beyond(linux.masked_paths(), &step05_pivot_root::masks::MASKED);
     extras.read_only = beyond(linux.readonly_paths(), &step05_pivot_root::masks::READ_ONLY);
     let seccomp = linux
@@ -246,6 +238,7 @@ pub fn read(bundle: &Path, config: &Config, id: &str) -> Result<Translated, OciE
         hostname: config.hostname().clone(),
         hooks: config.hooks().clone(),
         oom_score_adj: process.oom_score_adj(),
+        user: namespaces.user,
     })
 }
 // ANCHOR_END: read

@@ -122,6 +122,8 @@ pub struct Namespaces {
     /// Its IPC and UTS namespaces are not the host's (made, or joined).
     pub ipc: bool,
     pub uts: bool,
+    /// A user namespace of its own, made (never joined, here).
+    pub user: bool,
     /// The ones to join: (kind, path).
     pub joins: Vec<(CloneFlags, PathBuf)>,
 }
@@ -189,19 +191,56 @@ pub(super) fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces,
             ));
         }
     }
-    if types.contains(&format!("{:?}", T::User)) {
-        return Err(OciError::unsupported(
-            "linux.namespaces",
-            "user: not here yet",
-        ));
-    }
     Ok(Namespaces {
+        user: types.contains(&format!("{:?}", T::User)),
         network: types.contains(&format!("{:?}", T::Network))
             && !hosts.contains(CloneFlags::CLONE_NEWNET),
         ipc: !hosts.contains(CloneFlags::CLONE_NEWIPC),
         uts: !hosts.contains(CloneFlags::CLONE_NEWUTS),
         joins,
     })
+}
+
+/// The user namespace as step 03's flags: with `user`, each of
+/// `linux.uidMappings` and `gidMappings` a `--uid-map` / `--gid-map`
+/// (CONTAINER:HOST:COUNT, as the file says them); without, `--userns host`
+/// (no user namespace at all: step 03's `host`). Maps without a user
+/// namespace, or a user namespace without both, are refused.
+pub(super) fn user_flags(
+    linux: &oci_spec::runtime::Linux,
+    user: bool,
+) -> Result<Vec<String>, OciError> {
+    let uids = linux.uid_mappings().clone().unwrap_or_default();
+    let gids = linux.gid_mappings().clone().unwrap_or_default();
+    match (user, uids.is_empty(), gids.is_empty()) {
+        (false, true, true) => return Ok(vec!["--userns".into(), "host".into()]),
+        (false, _, _) => {
+            return Err(OciError::unsupported(
+                "linux.uidMappings",
+                "maps without a user namespace (list one in linux.namespaces)",
+            ));
+        }
+        (true, false, false) => {}
+        (true, _, _) => {
+            return Err(OciError::unsupported(
+                "linux.namespaces",
+                "a user namespace needs both linux.uidMappings and linux.gidMappings",
+            ));
+        }
+    }
+    let mut argv = Vec::new();
+    for (flag, maps) in [("--uid-map", &uids), ("--gid-map", &gids)] {
+        for map in maps {
+            argv.push(flag.to_string());
+            argv.push(format!(
+                "{}:{}:{}",
+                map.container_id(),
+                map.host_id(),
+                map.size()
+            ));
+        }
+    }
+    Ok(argv)
 }
 
 /// /proc/PID/ns's name of a namespace kind.

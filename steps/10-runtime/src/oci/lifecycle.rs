@@ -52,7 +52,11 @@ pub fn create(options: Create<'_>) -> Result<()> {
         source: std::io::Error::other(err.to_string()),
     })?;
     // The container's own directory: made whole here, or already someone's.
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir.path) {
+    // Ours alone; with a user namespace, passable (not readable) by
+    // others too: the container's root, a subordinate id, must reach the
+    // files its layers bind from `state/` (/etc/hostname, ...).
+    let mode = if asked.user { 0o711 } else { 0o700 };
+    match std::fs::DirBuilder::new().mode(mode).create(&dir.path) {
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(OciError::Exists);
         }

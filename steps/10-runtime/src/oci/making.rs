@@ -119,15 +119,19 @@ pub(super) fn start_process(
     spec.id = asked.cgroup_leaf.clone();
     spec.env = asked.env.clone();
     let mut layers = step09_registry::layers(&flags, &spec)?;
-    // No user namespace unless config.json lists one (bundle.rs refuses
-    // one for now): `--userns host` still makes one that maps every id
-    // to itself, and says loudly that root is root; here the engine asked.
+    // No user namespace unless config.json lists one (then step 03 makes
+    // it, with the file's maps): `--userns host` still makes one that maps
+    // every id to itself, and says loudly that root is root; here the
+    // engine asked for none.
     // And the bundle's root filesystem is the container's, as it is: no
     // overlay of ours on it (step 07's), whose writes `delete` would lose.
     let stack = |err| OciError::Engine(step01_chroot::Error::layer(err));
+    if !asked.user {
+        layers
+            .remove::<step03_user_ns::userns::UserNamespace>()
+            .map_err(stack)?;
+    }
     layers
-        .remove::<step03_user_ns::userns::UserNamespace>()
-        .map_err(stack)?
         .replace_with::<step07_overlay::overlay::Overlay>(step05_pivot_root::pivot::BindRoot)
         .map_err(stack)?
         // What no flag says (extras.rs): after the pivot, before the masks.

@@ -219,3 +219,45 @@ fn containerds_run_tmpfs_and_supplementary_groups_are_read() {
     let refused = super::extras::tmpfs_options(&["x-bogus".into()]);
     assert_eq!(refused, Err("x-bogus".to_string()));
 }
+
+#[test]
+fn a_user_namespace_is_made_with_the_files_maps() {
+    let with_user = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({ "type": "user" }));
+    };
+    let maps = serde_json::json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    let mapped = read(|c| {
+        with_user(c);
+        c["linux"]["uidMappings"] = maps.clone();
+        c["linux"]["gidMappings"] = maps.clone();
+    })
+    .unwrap();
+    let words = mapped.argv.join(" ");
+    assert!(
+        words.contains("--uid-map 0:100000:65536 --gid-map 0:100000:65536"),
+        "{words}"
+    );
+    assert!(!words.contains("--userns host") && mapped.user, "{words}");
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| read(edit).unwrap_err().to_string();
+    let unmapped = refused(&with_user);
+    assert!(
+        unmapped.contains("needs both linux.uidMappings"),
+        "{unmapped}"
+    );
+    let orphan_maps = refused(&|c| c["linux"]["uidMappings"] = maps.clone());
+    assert!(
+        orphan_maps.contains("without a user namespace"),
+        "{orphan_maps}"
+    );
+    // And none at all: --userns host (no user namespace).
+    assert!(
+        read(|_| {})
+            .unwrap()
+            .argv
+            .join(" ")
+            .contains("--userns host")
+    );
+}
