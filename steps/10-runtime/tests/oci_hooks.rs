@@ -70,8 +70,10 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
         ["createRuntime", "createContainer", "poststart", "poststop"]
     );
     for (stage, netns, state) in &lines {
+        // Inside, the pid as the container sees it (its first: 1).
         let expected = match stage.as_str() {
-            "createRuntime" | "createContainer" => ("creating", pid),
+            "createRuntime" => ("creating", pid),
+            "createContainer" => ("creating", 1),
             "poststart" => ("running", pid),
             _ => ("stopped", 0),
         };
@@ -93,7 +95,11 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
     let started = engine.bundle.path().join("rootfs/tmp/started-state");
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(started).unwrap()).unwrap();
-    assert_eq!(state["status"], "created", "startContainer: {state}");
+    assert_eq!(
+        (state["status"].as_str(), state["pid"].as_i64()),
+        (Some("created"), Some(1)),
+        "startContainer: {state}"
+    );
 }
 
 #[test]
@@ -137,4 +143,27 @@ fn a_failing_create_hook_fails_create_and_leaves_nothing() {
             .contains("hooks.poststop[0].path: /no/such/hook"),
         "{missing:?}"
     );
+}
+
+#[test]
+fn create_runtime_runs_once_the_container_has_made_its_mounts() {
+    let engine = Engine::new();
+    let seen = engine.bundle.path().join("seen");
+    // As runc: right before the pivot, the container's mounts made. The
+    // hook (in our mount namespace) reads the container's mount table:
+    // its /dev is mounted by then.
+    let script = format!(
+        "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); \
+         grep -c ' [^ ]*/rootfs/dev ' /proc/$pid/mountinfo > {}",
+        seen.display()
+    );
+    engine.config(|c| {
+        c["process"]["args"] = serde_json::json!(["true"]);
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", script] }],
+        });
+    });
+    let (code, out) = engine.run_to_end("mounted");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), "1");
 }

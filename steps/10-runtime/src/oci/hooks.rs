@@ -7,8 +7,8 @@
 //!
 //! ```text
 //! hook                       when                                   in whose namespaces
-//! prestart, createRuntime    create: the namespaces exist, before   the runtime's
-//!                            pivot_root (configure_child)
+//! prestart, createRuntime    create: the mounts made, before        the runtime's
+//!                            pivot_root (the child asks, we run)
 //! createContainer            create: then, before pivot_root        the container's (its mount
 //!                            (enter, before step 05's PivotRoot)    namespace still shows the host's files)
 //! startContainer             start: the gate opened, right before   the container's, as its
@@ -17,14 +17,6 @@
 //! poststop                   delete, once the container is gone     the runtime's
 //! ```
 //!
-//! One difference from runc: prestart and createRuntime run as soon as
-//! the container's namespaces exist, before its mounts (/dev, the binds,
-//! a network namespace it joins) are made; runc runs them after those,
-//! right before pivot_root, which needs one more meeting point between
-//! the child and the parent than step 01's engine has. A hook that adds
-//! a device node to the root's /dev, or configures the namespace the
-//! container will join, does not see them yet.
-//!
 //! A hook that exits non-zero, or outlasts its `timeout` (then it is
 //! killed), fails `create` or `start`; poststart and poststop only warn,
 //! as the spec says, since what they follow has happened already. A
@@ -32,6 +24,7 @@
 //! it.
 
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -144,31 +137,59 @@ fn run_one(hook: &Hook, state: &serde_json::Value) -> Result<(), String> {
 // ANCHOR_END: run_one
 
 /// The hooks `create` and `start` run, at their points of the engine's
-/// timeline (the table above). Placed right before step 05's PivotRoot.
+/// timeline (the table above). Placed right before step 05's PivotRoot:
+/// by then the child has made its mounts and joined the engine's
+/// namespaces, and, for prestart and createRuntime, it asks us (a socket
+/// pair, its meeting point with a thread of ours) to run them, in our
+/// namespaces, and waits for the answer: as runc does, just before the
+/// pivot.
 #[derive(Debug)]
 pub struct CreateHooks {
-    pub hooks: Hooks,
+    hooks: Hooks,
     /// The state without status and pid: id, bundle, annotations.
-    pub base: serde_json::Value,
+    base: serde_json::Value,
+    /// (ours, the child's), from `prepare` on.
+    meeting: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl CreateHooks {
+    pub fn new(hooks: Hooks, base: serde_json::Value) -> Self {
+        CreateHooks {
+            hooks,
+            base,
+            meeting: None,
+        }
+    }
+
+    /// prestart and createRuntime, which run in our namespaces.
+    fn ours(&self) -> Vec<(&'static str, Hook)> {
+        let mut ours = Vec::new();
+        for (stage, list) in [
+            ("prestart", self.hooks.prestart()),
+            ("createRuntime", self.hooks.create_runtime()),
+        ] {
+            ours.extend(list.iter().flatten().map(|hook| (stage, hook.clone())));
+        }
+        ours
+    }
+
     fn run(
         &self,
         stage: &str,
         hooks: &Option<Vec<Hook>>,
         status: &str,
-        pid: Pid,
     ) -> step01_chroot::Result<()> {
         let hooks = hooks.as_deref().unwrap_or_default();
         if hooks.is_empty() {
             return Ok(());
         }
-        run(stage, hooks, &state(&self.base, status, pid.as_raw()))
-            .map_err(step01_chroot::Error::layer)
+        // In the container's namespaces: its pid as it sees it (runc's too).
+        let pid = nix::unistd::getpid().as_raw();
+        run(stage, hooks, &state(&self.base, status, pid)).map_err(step01_chroot::Error::layer)
     }
 }
 
+// ANCHOR: meeting
 impl Layer for CreateHooks {
     fn name(&self) -> &'static str {
         "hooks"
@@ -178,40 +199,78 @@ impl Layer for CreateHooks {
         Color::BrightYellow
     }
 
-    fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> step01_chroot::Result<()> {
-        if cx.trace.dry_run() {
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> step01_chroot::Result<()> {
+        if cx.trace.dry_run() || self.ours().is_empty() {
             return Ok(());
         }
-        self.run("prestart", self.hooks.prestart(), "creating", child)?;
-        self.run(
-            "createRuntime",
-            self.hooks.create_runtime(),
-            "creating",
-            child,
-        )
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        let pair = cx
+            .trace
+            .call("socketpair() /* the hooks' meeting point */", || {
+                socketpair(
+                    AddressFamily::Unix,
+                    SockType::SeqPacket,
+                    None,
+                    SockFlag::SOCK_CLOEXEC,
+                )
+            })?;
+        self.meeting = Some(pair);
+        Ok(())
+    }
+
+    fn configure_child(&mut self, _cx: &mut ParentCx<'_>, child: Pid) -> step01_chroot::Result<()> {
+        let Some((ours, theirs)) = self.meeting.take() else {
+            return Ok(());
+        };
+        drop(theirs); // the child has its own copy
+        let hooks = self.ours();
+        let state = state(&self.base, "creating", child.as_raw());
+        // Waits for the child's "now" (end-of-file: it failed before),
+        // runs the hooks, answers "ok" or what failed.
+        std::thread::spawn(move || {
+            let mut asked = [0u8; 1];
+            if !matches!(nix::unistd::read(&ours, &mut asked), Ok(1)) {
+                return;
+            }
+            let done = hooks
+                .iter()
+                .try_for_each(|(stage, hook)| run(stage, std::slice::from_ref(hook), &state));
+            let answer = done.map_or_else(|err| err.to_string(), |()| "ok".into());
+            let _ = nix::unistd::write(&ours, answer.as_bytes());
+        });
+        Ok(())
     }
 
     fn enter(&self, cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
         if cx.trace.dry_run() {
             return Ok(());
         }
-        self.run(
-            "createContainer",
-            self.hooks.create_container(),
-            "creating",
-            cx.host_pid,
-        )
+        if let Some((_, theirs)) = &self.meeting {
+            let mut answer = vec![0u8; 4096];
+            let got = cx.trace.call(
+                "write(hooks, \"now\"); read(hooks) /* prestart, createRuntime */",
+                || {
+                    nix::unistd::write(theirs, b"n")?;
+                    nix::unistd::read(theirs, &mut answer)
+                },
+            )?;
+            let answer = String::from_utf8_lossy(&answer[..got]);
+            if answer != "ok" {
+                let why = match got {
+                    0 => "the runtime is gone".to_string(),
+                    _ => answer.into_owned(),
+                };
+                return Err(step01_chroot::Error::layer(OciError::Hook(why)));
+            }
+        }
+        self.run("createContainer", self.hooks.create_container(), "creating")
     }
 
-    fn gate_opened(&self, cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
-        self.run(
-            "startContainer",
-            self.hooks.start_container(),
-            "created",
-            cx.host_pid,
-        )
+    fn gate_opened(&self, _cx: &ChildCx<'_>) -> step01_chroot::Result<()> {
+        self.run("startContainer", self.hooks.start_container(), "created")
     }
 }
+// ANCHOR_END: meeting
 
 /// The first hook whose `path` is not an absolute path to a program of
 /// the host's (checked by `create`, before anything is made; a

@@ -145,8 +145,9 @@ pub(super) fn start_process(
     if let Some(adj) = asked.oom_score_adj {
         layers.push(OomScoreAdj(adj));
     }
-    // The engine's hooks (hooks.rs): createRuntime once the child exists,
-    // createContainer in it before the pivot, startContainer at the gate.
+    // The engine's hooks (hooks.rs): createRuntime and createContainer
+    // once the child has made its mounts, before the pivot;
+    // startContainer past the gate.
     if let Some(hooks) = asked.hooks.clone() {
         let id = dir.path.file_name().unwrap_or_default().to_string_lossy();
         let base = serde_json::json!({
@@ -154,10 +155,9 @@ pub(super) fn start_process(
             "annotations": asked.annotations,
         });
         layers
-            .insert_before::<step05_pivot_root::pivot::PivotRoot>(super::hooks::CreateHooks {
-                hooks,
-                base,
-            })
+            .insert_before::<step05_pivot_root::pivot::PivotRoot>(super::hooks::CreateHooks::new(
+                hooks, base,
+            ))
             .map_err(stack)?;
     }
     // Namespaces the engine made (join.rs): joined before step 05 mounts
