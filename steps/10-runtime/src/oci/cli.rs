@@ -5,6 +5,29 @@ use std::path::PathBuf;
 
 use super::log::Format;
 
+/// What `create` and `run` take.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The bundle: a directory with config.json and the root filesystem.
+    #[arg(long, short, value_name = "DIR", default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the first process's pid here (as the host numbers it).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// With process.terminal: the terminal's master goes to this unix
+    /// socket (SCM_RIGHTS), for the engine to relay.
+    #[arg(long, value_name = "SOCKET")]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted: pivot_root is always used here.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Accepted: no session keyring is made here.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// The container's id: letters, digits and _ + - . (runc's rule).
+    pub id: String,
+}
+
 /// `ps --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PsFormat {
@@ -49,44 +72,15 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Operation {
     /// Make container ID from a bundle, and leave it waiting for start.
-    Create {
-        /// The bundle: a directory with config.json and the root filesystem.
-        #[arg(long, short, value_name = "DIR", default_value = ".")]
-        bundle: PathBuf,
-        /// Write the first process's pid here (as the host numbers it).
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        /// With process.terminal: the terminal's master goes to this unix
-        /// socket (SCM_RIGHTS), for the engine to relay.
-        #[arg(long, value_name = "SOCKET")]
-        console_socket: Option<PathBuf>,
-        /// Accepted: pivot_root is always used here.
-        #[arg(long)]
-        no_pivot: bool,
-        /// Accepted: no session keyring is made here.
-        #[arg(long)]
-        no_new_keyring: bool,
-        id: String,
-    },
+    Create(CreateArgs),
     /// Create and start container ID; without --detach, wait for it, delete
     /// it, and exit with its code.
     Run {
-        #[arg(long, short, value_name = "DIR", default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long, value_name = "FILE")]
-        pid_file: Option<PathBuf>,
-        #[arg(long, value_name = "SOCKET")]
-        console_socket: Option<PathBuf>,
+        #[command(flatten)]
+        create: CreateArgs,
         /// Leave it running, and exit at once.
         #[arg(long, short)]
         detach: bool,
-        /// Accepted: pivot_root is always used here.
-        #[arg(long)]
-        no_pivot: bool,
-        /// Accepted: no session keyring is made here.
-        #[arg(long)]
-        no_new_keyring: bool,
-        id: String,
     },
     /// Let a created container run its command.
     Start { id: String },

@@ -26,6 +26,19 @@ pub struct Create<'a> {
     pub id: &'a str,
 }
 
+impl<'a> Create<'a> {
+    /// From the command line's words, for the containers under `root`.
+    pub fn of(root: &'a Path, args: &'a super::cli::CreateArgs) -> Self {
+        Create {
+            root,
+            bundle: &args.bundle,
+            pid_file: args.pid_file.as_deref(),
+            console_socket: args.console_socket.as_deref(),
+            id: &args.id,
+        }
+    }
+}
+
 // ANCHOR: create
 /// `create`: the bundle read (and refused, if it asks for what we cannot
 /// do) before anything is made; then the container's directory, its gate,

@@ -73,45 +73,19 @@ pub fn main() -> ExitCode {
     };
     let root = cli.root.as_path();
     let done = match &cli.operation {
-        Operation::Create { .. } | Operation::Run { .. } if cli.systemd_cgroup => {
+        Operation::Create(_) | Operation::Run { .. } if cli.systemd_cgroup => {
             Err(error::OciError::unsupported(
                 "--systemd-cgroup",
                 "cgroups through systemd are not here; use the cgroupfs manager",
             ))
         }
-        Operation::Create {
-            bundle,
-            pid_file,
-            console_socket,
-            id,
-            ..
-        } => lifecycle::create(Create {
-            root,
-            bundle,
-            pid_file: pid_file.as_deref(),
-            console_socket: console_socket.as_deref(),
-            id,
-        }),
-        Operation::Run {
-            bundle,
-            pid_file,
-            console_socket,
-            detach,
-            id,
-            ..
-        } => match lifecycle::run(
-            Create {
-                root,
-                bundle,
-                pid_file: pid_file.as_deref(),
-                console_socket: console_socket.as_deref(),
-                id,
-            },
-            *detach,
-        ) {
-            Ok(code) => return ExitCode::from(code),
-            Err(err) => Err(err),
-        },
+        Operation::Create(args) => lifecycle::create(Create::of(root, args)),
+        Operation::Run { create, detach } => {
+            match lifecycle::run(Create::of(root, create), *detach) {
+                Ok(code) => return ExitCode::from(code),
+                Err(err) => Err(err),
+            }
+        }
         Operation::Start { id } => lifecycle::start(root, id),
         Operation::State { id } => lifecycle::state(root, id),
         Operation::Kill { id, signal, all } => lifecycle::kill(root, id, signal, *all),
