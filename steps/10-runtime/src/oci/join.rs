@@ -12,8 +12,9 @@
 //! mounts it) and before the extras layer writes `net.*` sysctls. The
 //! path is opened by the parent, before the child leaves the host's
 //! mount namespace for its own root, where the path no longer exists.
-//! setns(2) checks the descriptor's type: a path that is not a network
-//! namespace fails with EINVAL, named by the trace.
+//! Only a namespace is opened (a file of nsfs, checked when the bundle is
+//! read and again on the descriptor), and setns(2) checks its kind: a
+//! namespace of another kind fails with EINVAL, named by the trace.
 //!
 //! Kubernetes goes further: a pod's containers share its sandbox's (the
 //! "pause" container's) network, IPC and UTS namespaces, and containerd
