@@ -208,7 +208,7 @@ pub fn read_only(on: bool) -> libc::mount_attr {
 
 /// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at
 /// `source`, not yet attached anywhere.
-fn open_tree_clone(source: &Path) -> nix::Result<OwnedFd> {
+pub fn open_tree_clone(source: &Path) -> nix::Result<OwnedFd> {
     let source = cstring(source)?;
     // SAFETY: `source` is a C string; the result is a new descriptor.
     let fd = unsafe {

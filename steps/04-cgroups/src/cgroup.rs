@@ -13,6 +13,8 @@
 //!    write its limits. Nothing runs in it yet, so no limit can be too late.
 //! 2. `configure_child` (parent, child waiting): write the child's pid into
 //!    `cgroup.procs`. Everything it starts is in the cgroup from then on.
+//!    On v1 the child moves itself instead, first thing in `enter`, through
+//!    descriptors `prepare` opened: ten times faster, and join.rs says why.
 //! 3. `enter` (child): `unshare(CLONE_NEWCGROUP)`, a cgroup namespace whose
 //!    root is the cgroup the child is now in, so `/proc/self/cgroup` says
 //!    `/` inside, and the host's tree stays hidden.
@@ -36,6 +38,7 @@ use step01_chroot::sys::Syscall;
 
 use crate::dirs::{make_dirs, make_v2_parents, remove};
 use crate::hierarchy::Hierarchy;
+use crate::join::Joining;
 use crate::limits::{Controller, Limits, Version};
 use crate::report::Report;
 
@@ -64,6 +67,8 @@ struct Made {
     dirs: Vec<PathBuf>,
     /// The directory that serves each controller.
     by_controller: BTreeMap<Controller, PathBuf>,
+    /// How the child gets in (join.rs); None until the directories are made.
+    joining: Option<Joining>,
 }
 
 impl Cgroup {
@@ -152,6 +157,7 @@ impl Layer for Cgroup {
             hierarchy,
             dirs: Vec::new(),
             by_controller: BTreeMap::new(),
+            joining: None,
         };
         // Whatever fails from here on, undo what was made so far.
         let result = self.make(cx, &mut made);
@@ -169,9 +175,8 @@ impl Layer for Cgroup {
         let Some(made) = &self.made else {
             return Ok(());
         };
-        for dir in &made.dirs {
-            cx.trace
-                .write_file(dir.join("cgroup.procs"), &child.to_string())?;
+        if let Some(joining) = &made.joining {
+            joining.from_parent(&cx.trace, child)?;
         }
         Ok(())
     }
@@ -179,8 +184,12 @@ impl Layer for Cgroup {
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
-        if self.made.is_none() {
+        let Some(made) = &self.made else {
             return Ok(());
+        };
+        // v1: in by itself, before anything else (join.rs).
+        if let Some(joining) = &made.joining {
+            joining.by_itself(&cx.trace)?;
         }
         // Now that we are in the container's cgroup, make it our root.
         cx.trace
@@ -251,6 +260,7 @@ impl Cgroup {
             }
             trace.write_file(&path, &value)?;
         }
+        made.joining = Some(Joining::prepare(trace, version, &made.dirs)?);
         Ok(())
     }
 }
@@ -277,6 +287,7 @@ mod tests {
             hierarchy: Hierarchy::new_for_test(Version::V2, Path::new("/sys/fs/cgroup"), "/"),
             dirs: vec![],
             by_controller: BTreeMap::new(),
+            joining: None,
         });
         cgroup.enter(&ChildCx::standalone(&spec, trace)).unwrap();
         assert_eq!(kernel.shown(), ["unshare(CLONE_NEWCGROUP)"]);
@@ -320,6 +331,7 @@ mod tests {
             hierarchy: Hierarchy::new_for_test(Version::V2, &root, "/"),
             dirs: Vec::new(),
             by_controller: BTreeMap::new(),
+            joining: None,
         };
         layer.make(&cx, &mut made).unwrap();
 

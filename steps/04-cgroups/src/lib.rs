@@ -6,6 +6,7 @@
 //! | the limits, checked together, and the v1/v2 files they become | [`limits.rs`](limits) |
 //! | each flag's value, parsed and checked: sizes, CPUs, pids | [`values.rs`](values) |
 //! | finding the hierarchies (v1 or v2) and our place in them | [`hierarchy.rs`](hierarchy) |
+//! | how the child gets in: the parent moves it, or (v1) it moves itself, and why | [`join.rs`](join) |
 //! | what can go wrong, each with what to do | [`errors.rs`](errors) |
 //! | cgroup directories: made (v2's subtree_control), removed when empty | [`dirs.rs`](dirs) |
 //! | the report after exit: peak memory, CPU time, OOM kills | [`report.rs`](report) |
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod dirs;
 pub mod errors;
 pub mod hierarchy;
+pub mod join;
 pub mod limits;
 pub mod report;
 pub mod sweep;

@@ -34,7 +34,9 @@ fn expected_writes(version: Version) -> &'static [&'static str] {
             "memory.limit_in_bytes\", \"67108864\") = 0",
             "cpu.cfs_quota_us\", \"50000\") = 0",
             "pids.max\", \"20\") = 0",
-            "cgroup.procs\"",
+            // The child moves itself (join.rs): the parent opens, it writes.
+            "tasks\", O_WRONLY | O_CLOEXEC) = ",
+            "tasks\", \"0\") /* opened by the parent; 0: this thread moves itself */ = 0",
         ],
         Version::V2 => &[
             "memory.max\", \"67108864\") = 0",

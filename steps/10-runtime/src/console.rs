@@ -157,10 +157,9 @@ pub fn start(record: &Record, ends: Ends) -> std::io::Result<Console> {
                 Some(finished.as_raw_fd()),
             ];
             keep_only(&keep.into_iter().flatten().collect::<Vec<_>>());
-            // Our copy of the monitor's memory: what it has freed goes
-            // back to the system (malloc_trim(3)).
-            // SAFETY: a plain call into the allocator.
-            unsafe { libc::malloc_trim(0) };
+            // Our copy of the monitor's memory: what it has freed, and
+            // the code it ran, go back (idle.rs).
+            crate::idle::let_go();
             serve(ends, &listener, &finished, &mut log);
             // SAFETY: the console's work is done; no destructor of the
             // monitor's state (copied by fork) must run here.

@@ -31,6 +31,10 @@ pub enum RuntimeError {
         "container {0} is running\n  hint: stop it first (`stop {0}`), or remove it anyway with `rm -f`"
     )]
     Running(String),
+    #[error(
+        "image {image} is what container {container} will start on (made by `create`)\n  hint: remove the container first (`rm {container}`), then the image"
+    )]
+    ImageInUse { image: String, container: String },
     #[error("container {0} is not running")]
     NotRunning(String),
     #[error("sending a signal to container {0}: {1}")]

@@ -10,10 +10,11 @@
 //!
 //! ```text
 //! parent (exec)                     child
-//! sealed copy of itself (sealed.rs)
+//! itself again, unwritable (sealed.rs)
 //! clone() ────────────────────────▶ waits
-//! pid → the container's cgroup.procs
-//! "go on" ────────────────────────▶ setns(pidfd, user|mnt|pid|net|…)
+//! (v2) pid → cgroup.procs
+//! "go on" ────────────────────────▶ (v1) "0" → each tasks (step 04)
+//!                                   setns(pidfd, user|mnt|pid|net|…)
 //!                                   setresuid(0): the container's root
 //!                                   user, workdir (step 09)
 //!                                   label, capabilities, no_new_privs, seccomp (step 08)

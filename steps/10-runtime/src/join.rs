@@ -21,9 +21,12 @@
 //!   become its root (`setresuid(0)`), which the map makes the host's
 //!   subordinate uid, never host root (step 03).
 //!
-//! The cgroup is joined by the parent, which can still write the host's
-//! cgroup files: the child's pid into `cgroup.procs` of each hierarchy the
-//! container's process is in (/proc/PID/cgroup), before it goes on.
+//! The cgroup is joined as step 04 joins it (its join.rs): the
+//! directories are those of each hierarchy the container's process is in
+//! (/proc/PID/cgroup). On v2 the parent writes the child's pid into
+//! `cgroup.procs` before the child goes on; on v1 the child writes `0`
+//! into `tasks` files the parent opened, first thing, which spares it a
+//! wait of an RCU grace period (10 ms, most of an `exec`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -32,10 +35,11 @@ use std::sync::Arc;
 use colored::Color;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use step01_chroot::Result;
 use step01_chroot::layer::{ChildCx, Layer, ParentCx};
 use step01_chroot::sys::{Call, Syscall};
+use step01_chroot::{Error, Result};
 use step04_cgroups::hierarchy::Hierarchy;
+use step04_cgroups::join::Joining;
 
 use crate::error::RuntimeError;
 use crate::pidfd::Process;
@@ -59,6 +63,8 @@ pub struct Join {
     namespaces: CloneFlags,
     /// Its cgroup directories, one per hierarchy.
     cgroups: Vec<PathBuf>,
+    /// How the child gets into them (step 04's join.rs), from `prepare`.
+    joining: Option<Joining>,
 }
 
 impl fmt::Debug for Join {
@@ -89,6 +95,7 @@ impl Join {
             pid,
             namespaces,
             cgroups,
+            joining: None,
         })
     }
 
@@ -136,18 +143,24 @@ impl Layer for Join {
         Color::BrightWhite
     }
 
+    fn prepare(&mut self, cx: &mut ParentCx<'_>) -> Result<()> {
+        let version = Hierarchy::detect().map_err(Error::layer)?.version();
+        self.joining = Some(Joining::prepare(&cx.trace, version, &self.cgroups)?);
+        Ok(())
+    }
+
     fn configure_child(&mut self, cx: &mut ParentCx<'_>, child: Pid) -> Result<()> {
-        for dir in &self.cgroups {
-            cx.trace.sys(Syscall::WriteFile {
-                path: dir.join("cgroup.procs"),
-                contents: child.to_string(),
-            })?;
+        if let Some(joining) = &self.joining {
+            joining.from_parent(&cx.trace, child)?;
         }
         Ok(())
     }
 
     // ANCHOR: enter
     fn enter(&self, cx: &ChildCx<'_>) -> Result<()> {
+        if let Some(joining) = &self.joining {
+            joining.by_itself(&cx.trace)?;
+        }
         let call = Setns {
             pidfd: self.process.raw_fd(),
             pid: self.pid,

@@ -19,7 +19,7 @@
 //! | `stop`, `kill`, `rm`: signals through pidfds, then the monitor's cleanup | [`ending.rs`](ending) |
 //! | `ps`, `logs`, `attach`, and which subcommand does what | [`commands.rs`](commands) |
 //! | **exec**: a new process in a running container, held as its own | [`exec.rs`](exec), [`join.rs`](join) |
-//! | CVE-2019-5736: `exec` runs from a sealed copy of itself | [`sealed.rs`](sealed) |
+//! | CVE-2019-5736: `exec` runs from a copy of itself nobody can write | [`sealed.rs`](sealed) |
 //! | `start` and `--restart`: a container on its writable layer again | [`restart.rs`](restart) |
 //! | the command line: `-d`, `--log-opt`, and the subcommands | [`cli.rs`](cli) |
 
@@ -30,6 +30,7 @@ pub mod console;
 pub mod ending;
 pub mod error;
 pub mod exec;
+pub mod idle;
 pub mod join;
 pub mod log_reader;
 pub mod logs;
@@ -267,14 +268,21 @@ pub fn create(args: &impl RuntimeFlags) -> ExitCode {
 
 /// In a monitor started again (`again`): whether the container resumes
 /// on a writable layer it kept. Not at the first start of a container
-/// that `create` made, which has none yet.
+/// that `create` made, which has none yet: a layer kept under its name
+/// then is another's (a run of an earlier step with that `--name`), and
+/// step 07 refuses the name rather than adopt it. Nor after a first start
+/// that failed before it made one.
 pub fn resumes(state_dir: &std::path::Path, again: &Again) -> bool {
     let first = Records::new(state_dir)
         .find(&again.id)
         .ok()
         .is_some_and(|record| {
-            record.config.create
-                && !step07_overlay::overlay::container_dir(state_dir, &record.config.name).exists()
+            let waiting = record
+                .view()
+                .is_ok_and(|(_, life)| life == record::Life::Waiting);
+            let kept =
+                step07_overlay::overlay::container_dir(state_dir, &record.config.name).exists();
+            record.config.create && (waiting || !kept)
         });
     !first
 }

@@ -5,7 +5,7 @@
 use clap::parser::ValueSource;
 use std::process::ExitCode;
 use step01_chroot::cli::{
-    RunArgs, finish, finish_command, flags_given, parse_with_matches, usage_error,
+    RunArgs, finish, finish_command, flags_given, parse_with_matches, println_or_not, usage_error,
 };
 use step01_chroot::flags::FlagGroups;
 use step02_pid_ns::cli::PidNsArgs;
@@ -13,7 +13,9 @@ use step03_user_ns::cli::UserNsArgs;
 use step04_cgroups::cli::CgroupArgs;
 use step05_pivot_root::cli::PivotArgs;
 use step06_netns_veth::cli::NetArgs;
+use step07_overlay::cli::Command as Step07;
 use step07_overlay::cli::OverlayArgs;
+use step08_security::cli::Command as Step08;
 use step08_security::cli::SecurityArgs;
 use step09_registry::cli::{Command as Step09, PullPolicy, RegistryArgs};
 use step10_runtime::cli::{Command, ExecArgs, Lifecycle, RuntimeArgs};
@@ -82,6 +84,14 @@ fn main() -> ExitCode {
                     }
                 }
                 Command::Own(own) => step10_runtime::commands::run(own, state_dir),
+                Command::Earlier(Step09::Earlier(Step08::Store(Step07::Rmi { name }))) => {
+                    let records = step10_runtime::records::Records::new(state_dir);
+                    finish_command(records.remove_image(state_dir, name).map(|lines| {
+                        lines
+                            .iter()
+                            .for_each(|l| println_or_not(format_args!("{l}")));
+                    }))
+                }
                 Command::Earlier(earlier) => {
                     finish_command(step09_registry::commands::run(earlier, state_dir))
                 }

@@ -147,10 +147,8 @@ impl Layer for Recorded {
             say(&mut caller, &Word::Running(record.config.id.clone()));
             // A monitor now only waits, for as long as the container runs:
             // the memory the start needed (a parsed seccomp profile, image
-            // configs) was freed, and goes back to the system here
-            // (malloc_trim(3); glibc keeps freed memory otherwise).
-            // SAFETY: a plain call into the allocator.
-            unsafe { libc::malloc_trim(0) };
+            // configs), and the code it ran, go back (idle.rs).
+            crate::idle::let_go();
         }
     }
     // ANCHOR_END: running

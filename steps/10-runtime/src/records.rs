@@ -215,6 +215,38 @@ impl Records {
         }
     }
 
+    /// `rmi NAME` (step 09's), unless a container made by `create` and
+    /// not started yet will start on that image: it has no writable layer
+    /// on it yet, which is all step 07 looks for, and its `start` finds
+    /// the image by the name it was created with. Under the list's lock,
+    /// which `create` takes to write its record.
+    pub fn remove_image(&self, state_dir: &Path, name: &str) -> step01_chroot::Result<Vec<String>> {
+        use step01_chroot::Error;
+        use step09_registry::images;
+        let _lock = match self.checked().map_err(Error::layer)? {
+            true => Some(lock(&self.dir).map_err(Error::layer)?),
+            false => None,
+        };
+        if let Some(target) = images::find(state_dir, name).map_err(Error::layer)? {
+            for record in self.list().map_err(Error::layer)? {
+                let waiting = record.view().is_ok_and(|(_, life)| life == Life::Waiting);
+                let same = || {
+                    images::find(state_dir, &record.config.image)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|its| its.store_name() == target.store_name())
+                };
+                if waiting && same() {
+                    return Err(Error::layer(RuntimeError::ImageInUse {
+                        image: name.into(),
+                        container: record.config.name.clone(),
+                    }));
+                }
+            }
+        }
+        images::remove(state_dir, name).map_err(Error::layer)
+    }
+
     /// `rm -f ID` of a record that cannot be read: removed, if no monitor
     /// of that id lives.
     pub fn remove_damaged(&self, id: &str) -> Result<bool> {

@@ -12,42 +12,90 @@
 //!
 //! The container can only write a file its root may write. From step 03 on
 //! container root is not host root, and the binary is not theirs; but
-//! `--userns=host` makes it host root again. So, as runc's fix did: before
-//! `exec` goes near the container, it runs itself again from a **sealed
-//! memfd**: memfd_create(2) makes a file in memory, we copy our own binary
-//! into it, seal it (F_SEAL_WRITE and the rest, fcntl(2): no one may change
-//! it, us included) and execve it (fexecve). From then on
-//! `/proc/self/exe` is that copy: a container that reaches it can read it,
-//! and write nothing, and the file on disk is never in the container's
-//! reach.
+//! `--userns=host` makes it host root again. So before `exec` goes near
+//! the container, it runs itself again from a copy nobody can write:
+//!
+//! * **a read-only mount of its own binary that is attached nowhere**
+//!   (what runc 1.1.12 did with a bind mount): open_tree(2) with
+//!   OPEN_TREE_CLONE makes a bind mount of `/proc/self/exe` that is in no
+//!   mount table, mount_setattr(2) makes it read-only, and execveat(2)
+//!   runs the file through it. `/proc/self/exe` is then a file on a mount
+//!   that refuses every write (EROFS), and that no one can make writable
+//!   again: it has no path to remount, and its flags can be changed only
+//!   by host root, holding the descriptor we closed. Nothing is copied.
+//! * where that is not allowed (it needs CAP_SYS_ADMIN), a **sealed
+//!   memfd**, runc's first fix: memfd_create(2) makes a file in memory, we
+//!   copy our whole binary into it (14 MB in release, most of an `exec`'s
+//!   time when it was the only way), seal it (F_SEAL_WRITE and the rest,
+//!   fcntl(2): no one may change it, us included) and execve it.
 
+use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::statvfs::{FsFlags, fstatvfs};
 
 /// The seals that make the copy unchangeable, the seals included.
 fn seals() -> SealFlag {
     SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE
 }
 
-/// Whether this process runs from a sealed copy already.
+/// Whether this process runs from a copy nobody can write already: a
+/// sealed memfd, or a read-only mount that is in no mount table.
 pub fn running_sealed() -> bool {
-    File::open("/proc/self/exe").is_ok_and(|exe| {
-        fcntl(exe.as_fd(), FcntlArg::F_GET_SEALS)
-            .is_ok_and(|bits| SealFlag::from_bits_truncate(bits).contains(seals()))
-    })
+    let Ok(exe) = File::open("/proc/self/exe") else {
+        return false;
+    };
+    let sealed = fcntl(exe.as_fd(), FcntlArg::F_GET_SEALS)
+        .is_ok_and(|bits| SealFlag::from_bits_truncate(bits).contains(seals()));
+    let read_only = fstatvfs(&exe).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_RDONLY));
+    // A binary installed on a read-only file system is read-only too, but
+    // its mount is in the table, where host root may remount it writable.
+    sealed || (read_only && mount_id(&exe).is_some_and(|id| !in_mount_table(id)))
 }
 
 // ANCHOR: reexec
 /// Runs this program again, with the same arguments and environment, from
-/// a sealed memfd copy of itself, unless it already does. Returns only on
-/// error.
+/// a copy nobody can write, unless it already does. Returns only on error.
 pub fn reexec_sealed() -> std::io::Result<()> {
     if running_sealed() {
         return Ok(());
     }
+    let image = match read_only_mount_of_self() {
+        Ok(image) => image,
+        // EPERM: no CAP_SYS_ADMIN here (in a container, say).
+        Err(_) => sealed_copy_of_self()?,
+    };
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.into_encoded_bytes()))
+        .collect::<Result<_, _>>()?;
+    let env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut pair = k.into_encoded_bytes();
+            pair.push(b'=');
+            pair.extend(v.into_encoded_bytes());
+            CString::new(pair)
+        })
+        .collect::<Result<_, _>>()?;
+    // execveat(fd, "", AT_EMPTY_PATH). Close-on-exec is fine for an ELF
+    // program: the kernel has mapped it before it closes the descriptor
+    // (a script would need it open).
+    let err = nix::unistd::fexecve(image.as_fd(), &args, &env).unwrap_err();
+    Err(err.into())
+}
+
+/// A detached bind mount of our own binary, made read-only.
+fn read_only_mount_of_self() -> nix::Result<OwnedFd> {
+    let tree = step03_user_ns::idmapped::open_tree_clone("/proc/self/exe".as_ref())?;
+    let attr = step03_user_ns::idmapped::read_only(true);
+    step03_user_ns::idmapped::set_attributes(tree.as_fd(), 0, &attr)?;
+    Ok(tree)
+}
+
+/// A sealed memfd copy of our own binary.
+fn sealed_copy_of_self() -> std::io::Result<OwnedFd> {
     let mut exe = File::open("/proc/self/exe")?;
     let copy = memfd_create(
         c"10-runtime (sealed copy)",
@@ -57,20 +105,61 @@ pub fn reexec_sealed() -> std::io::Result<()> {
     // copy_file_range(2) or sendfile(2): in the kernel, no buffer of ours.
     std::io::copy(&mut exe, &mut copy)?;
     fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(seals()))?;
-    let args: Vec<std::ffi::CString> = std::env::args_os()
-        .map(|a| std::ffi::CString::new(a.into_encoded_bytes()))
-        .collect::<Result<_, _>>()?;
-    let env: Vec<std::ffi::CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut pair = k.into_encoded_bytes();
-            pair.push(b'=');
-            pair.extend(v.into_encoded_bytes());
-            std::ffi::CString::new(pair)
-        })
-        .collect::<Result<_, _>>()?;
-    // Close-on-exec is fine for an ELF program: the kernel has mapped it
-    // before it closes the descriptor (a script would need it open).
-    let err = nix::unistd::fexecve(copy.as_fd(), &args, &env).unwrap_err();
-    Err(err.into())
+    Ok(copy.into())
 }
 // ANCHOR_END: reexec
+
+/// The id of the mount `file` is on: statx(2), STATX_MNT_ID.
+fn mount_id(file: &File) -> Option<u64> {
+    // SAFETY: a zeroed statx is a valid buffer for the kernel to fill.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: an open descriptor, an empty C string with AT_EMPTY_PATH,
+    // and a buffer of the right type.
+    let rc = unsafe {
+        libc::statx(
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    (rc == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
+}
+
+/// Whether mount `id` is in our mount table (/proc/self/mountinfo's
+/// first field, proc(5)).
+fn in_mount_table(id: u64) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo").map_or(true, |table| {
+        table
+            .lines()
+            .any(|line| line.split(' ').next() == Some(id.to_string().as_str()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// The fallback, without root: the test binary's own copy, sealed.
+    #[test]
+    fn the_memfd_copy_is_whole_and_takes_no_write() {
+        let copy = File::from(sealed_copy_of_self().unwrap());
+        let bits = fcntl(copy.as_fd(), FcntlArg::F_GET_SEALS).unwrap();
+        assert!(SealFlag::from_bits_truncate(bits).contains(seals()));
+        let on_disk = std::fs::metadata("/proc/self/exe").unwrap().len();
+        assert_eq!(copy.metadata().unwrap().len(), on_disk);
+        let reopened = format!("/proc/self/fd/{}", copy.as_raw_fd());
+        let wrote = File::options()
+            .write(true)
+            .open(reopened)
+            .and_then(|f| f.write_at(b"\x7f", 0));
+        assert!(wrote.is_err(), "a sealed copy took a write");
+    }
+
+    #[test]
+    fn a_test_binary_on_disk_is_not_a_protected_copy() {
+        assert!(!running_sealed());
+    }
+}

@@ -503,6 +503,10 @@ fn create_records_a_container_and_start_runs_it() {
     assert_eq!(host.ids().len(), 1);
     host.sub(&["kill", "later"])
         .assert_error(1, "is not running");
+    // Its image stays while it waits: it has no writable layer on it yet.
+    host.sub(&["rmi", "bb"])
+        .assert_error(125, "container later will start on");
+    assert!(host.sub(&["images"]).stdout.contains("bb"));
     // A waiting one is removed without -f: nothing runs.
     let other = host.run(&["create", "--name", "never", "bb", "true"]);
     assert_eq!(other.code, Some(0), "{other:?}");
@@ -535,4 +539,21 @@ fn create_records_a_container_and_start_runs_it() {
     assert_eq!(rm.code, Some(0), "{rm:?}");
     assert!(!host.record(id).exists());
     assert!(!host.path().join("overlay/later").exists());
+    // A writable layer another step's run kept under a waiting container's
+    // name is not its own: its first start refuses the name, and leaves
+    // that layer as it was.
+    let made = host.run(&["create", "--name", "taken", "bb", "true"]);
+    assert_eq!(made.code, Some(0), "{made:?}");
+    let foreign = host.path().join("overlay/taken");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("owner"), "0123456789ab").unwrap();
+    host.sub(&["start", "taken"])
+        .assert_error(1, "a container named \"taken\" exists");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("owner")).unwrap(),
+        "0123456789ab",
+        "adopted"
+    );
+    std::fs::remove_dir_all(&foreign).unwrap();
+    assert_eq!(host.sub(&["rm", "taken"]).code, Some(0));
 }

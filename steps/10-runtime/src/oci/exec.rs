@@ -73,7 +73,7 @@ pub struct Exec<'a> {
 /// `exec`: the process of `options.process` in container `options.id`;
 /// its exit code (0 with `detach`: it runs on).
 pub fn exec(options: Exec<'_>) -> Result<u8> {
-    // From a sealed copy of ourselves, as the Docker face's exec (sealed.rs,
+    // From a copy of ourselves nobody can write, as the Docker face's exec (sealed.rs,
     // CVE-2019-5736): the container's processes can see the new process,
     // which is this program until its execve. (This starts us again.)
     crate::sealed::reexec_sealed()
