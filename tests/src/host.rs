@@ -122,7 +122,9 @@ fn alive(pid: u32) -> bool {
     }
     let path = Path::new(OWNERS).join(format!("{pid}.lock"));
     match File::open(&path) {
-        Ok(file) => match file.try_lock() {
+        // Asked with a shared lock: the owner's is exclusive, and another
+        // asker's shared one must not look like an owner (owner.rs, alive).
+        Ok(file) => match file.try_lock_shared() {
             Ok(()) => false, // nobody holds it: its process is gone
             Err(_) => true,
         },

@@ -181,7 +181,11 @@ pub fn alive(id: &str) -> bool {
         // Cannot tell: say alive, so that nothing of a live run is taken.
         Err(_) => return true,
     };
-    match file.try_lock() {
+    // A *shared* lock to ask: the run holds its lock exclusively, which
+    // refuses it; other askers' shared locks do not. (Asking with an
+    // exclusive lock, two askers at once would each see the other's for a
+    // live run's, and a dead run's leftovers would stay.)
+    match file.try_lock_shared() {
         Ok(()) => {
             remove_if_same(&path, &file);
             false
@@ -212,7 +216,7 @@ pub fn sweep_dead() {
         .flatten()
     {
         if let Ok(file) = File::open(entry.path())
-            && file.try_lock().is_ok()
+            && file.try_lock_shared().is_ok()
         {
             remove_if_same(&entry.path(), &file);
         }
@@ -297,5 +301,21 @@ mod tests {
         holder.wait().unwrap();
         assert!(!alive(&id), "the kernel dropped the lock with the process");
         assert!(!path.exists(), "and the dead run's file is removed");
+    }
+
+    /// Another sweeper asking about the same dead run at the same moment
+    /// does not make it look alive (it once did: a killed import's
+    /// leftovers stayed, now and then, while other tests swept).
+    #[test]
+    fn a_dead_run_stays_dead_while_another_asks_about_it() {
+        let id = new_id("asked");
+        let path = runs_dir().join(&id);
+        std::fs::create_dir_all(runs_dir()).unwrap();
+        std::fs::write(&path, "").unwrap(); // a dead run's: nobody holds it
+        let other = File::open(&path).unwrap();
+        other.try_lock_shared().unwrap(); // the other asker, mid-question
+        assert!(!alive(&id));
+        drop(other);
+        assert!(!path.exists());
     }
 }

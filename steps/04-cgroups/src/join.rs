@@ -15,19 +15,26 @@
 //!
 //! A thread that moves only *itself* needs no such lock: it cannot exit
 //! or exec while it is in the middle of a write (the kernel says so in
-//! `cgroup_procs_write_start`, kernel/cgroup/cgroup.c). On v1 each
-//! hierarchy has a `tasks` file that moves one thread, and `0` means "the
-//! writer". The child is one thread, so `write(tasks, "0")` moves the
-//! whole child, in microseconds.
+//! `cgroup_procs_write_start`, kernel/cgroup/cgroup.c, since Linux 5.16;
+//! an older kernel takes the lock anyway, and this way is then merely no
+//! slower). On v1 each hierarchy has a `tasks` file that moves one
+//! thread, and `0` means "the writer". The child is one thread, so
+//! `write(tasks, "0")` moves the whole child, in microseconds.
 //!
 //! But container root is not host root (step 03), and the cgroup files
-//! belong to host root: the child cannot open `tasks`. The kernel checks
-//! permission when a file is *opened*, and checks the opener's
-//! credentials again at the write, never the writer's. So the parent opens
-//! each `tasks` file in `prepare` (close-on-exec), the child gets copies
-//! of those descriptors with the rest of its memory at clone, and the
-//! first thing its cgroup layer does is write `0` into each and close
-//! them. Before that it has run only the runtime's own code.
+//! belong to host root: the child cannot open `tasks`. It need not. The
+//! file's permissions are checked when it is *opened*; at the write, v1
+//! checks that whoever opened it (the writer, before 5.16) is host root or
+//! owns the task being moved, which a task moving itself always does. So
+//! the parent opens each `tasks` file in `prepare` (close-on-exec), the
+//! child gets copies of those descriptors at clone, and the first thing
+//! its cgroup layer does is write `0` into each and close them. Before
+//! that it has run only the runtime's own code.
+//!
+//! Those descriptors are dangerous to leave about: opened by host root,
+//! they move any task their holder can name into the container's cgroup.
+//! So they are closed before anything of the container's runs, and the
+//! parent closes its own copies as soon as the child has them.
 //!
 //! v2 has no such shortcut: there `cgroup.procs` moves whole processes,
 //! whatever is written, and `cgroup.threads` moves threads only inside a
@@ -60,7 +67,12 @@ pub enum Joining {
     /// v1: each hierarchy's `tasks`, opened by the parent for the child to
     /// move itself with. The child takes and closes them (`by_itself`):
     /// nothing it runs later, step 02's init included, keeps one.
-    Child(Mutex<Vec<(PathBuf, Option<OwnedFd>)>>),
+    Child {
+        tasks: Mutex<Vec<(PathBuf, Option<OwnedFd>)>>,
+        /// How many there are: a child that finds fewer is not in its
+        /// cgroup, and must not go on as if it were.
+        count: usize,
+    },
 }
 
 impl Joining {
@@ -84,7 +96,10 @@ impl Joining {
             })?;
             tasks.push((path, fd));
         }
-        Ok(Joining::Child(Mutex::new(tasks)))
+        Ok(Joining::Child {
+            count: tasks.len(),
+            tasks: Mutex::new(tasks),
+        })
     }
 
     /// In the parent, the child waiting: v2's write of its pid. (On v1 the
@@ -96,7 +111,7 @@ impl Joining {
                     trace.write_file(dir.join("cgroup.procs"), &child.to_string())?;
                 }
             }
-            Joining::Child(tasks) => {
+            Joining::Child { tasks, .. } => {
                 trace.note("v1: the child moves itself in, first thing, through the descriptors opened above");
                 // (A dry run's child is this process, later: they stay.)
                 if !trace.dry_run() {
@@ -111,13 +126,21 @@ impl Joining {
     /// In the child, first: v1's write of `0` into each `tasks`, each
     /// descriptor closed after.
     pub fn by_itself(&self, trace: &Trace) -> Result<(), SysError> {
-        let Joining::Child(tasks) = self else {
+        let Joining::Child { tasks, count } = self else {
             return Ok(());
         };
+        let tasks = take(tasks);
+        if tasks.len() != *count {
+            let call = format!("writing \"0\" into {count} tasks files");
+            return Err(SysError {
+                call: format!("{call}: {} of their descriptors are here", tasks.len()),
+                errno: nix::errno::Errno::EBADF,
+            });
+        }
         // `tasks` moves the writer's thread alone: enough, because the
         // child is one thread (clone(2) copies only the one that calls it,
         // and no layer before this one starts another).
-        for (path, fd) in take(tasks) {
+        for (path, fd) in tasks {
             let call = MoveSelf { path, fd };
             trace.sys(Syscall::Other(Arc::new(call)))?;
         }
@@ -187,13 +210,16 @@ mod tests {
         for d in &dirs {
             assert_eq!(std::fs::read_to_string(d.join("was-tasks")).unwrap(), "0");
         }
-        let Joining::Child(left) = &joining else {
+        let Joining::Child { tasks: left, .. } = &joining else {
             panic!("v1 is the child's way")
         };
         assert!(left.lock().unwrap().is_empty(), "the child keeps none");
         // And the parent writes nothing on v1.
         joining.from_parent(&trace, Pid::from_raw(42)).unwrap();
         assert!(!dirs[0].join("cgroup.procs").exists());
+        // A child without the descriptors does not go on as if it were in.
+        let err = joining.by_itself(&trace).unwrap_err();
+        assert!(err.call.contains("0 of their descriptors"), "{err:?}");
     }
 
     #[test]

@@ -151,30 +151,64 @@ fn rfc3339_seconds(text: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
+/// What `rmi NAME` would take away.
+#[derive(Debug)]
+pub struct Removal {
+    /// The image NAME finds.
+    pub found: Found,
+    /// The references that lose their name (whole, defaults written out).
+    pub untag: Vec<String>,
+    /// Whether the image goes too (no name is left to it, or it was
+    /// named by its id, or step 07 imported it).
+    pub deletes: bool,
+}
+
+/// What `rmi NAME` would take away, without taking it: by reference, that
+/// name (the image goes with its last); by id, every name and the image.
+pub fn removal(state_dir: &std::path::Path, name: &str) -> Result<Removal> {
+    let found = find(state_dir, name)?.ok_or_else(|| RegistryError::NotPulled(name.into()))?;
+    let Found::Pulled(hex) = &found else {
+        return Ok(Removal {
+            found,
+            untag: Vec::new(),
+            deletes: true,
+        });
+    };
+    let by_reference = ImageRef::parse(name).ok().map(|r| r.to_string());
+    let names: Vec<String> = Local::new(state_dir)
+        .references()?
+        .into_iter()
+        .filter(|(_, e)| hex_of_id(&e.id) == hex)
+        .map(|(r, _)| r)
+        .collect();
+    let untag: Vec<String> = match &by_reference {
+        Some(r) if names.contains(r) => vec![r.clone()],
+        _ => names.clone(),
+    };
+    Ok(Removal {
+        deletes: untag.len() == names.len(),
+        found,
+        untag,
+    })
+}
+
 /// `rmi NAME`: a reference loses its name; an image with no name left
 /// goes, with its config and the layers no other image uses (step 07's
 /// `rmi`). By id, every name of it goes. Returns what it did, to print.
 pub fn remove(state_dir: &std::path::Path, name: &str) -> Result<Vec<String>> {
     let local = Local::new(state_dir);
     let store = Store::new(state_dir);
-    let found = find(state_dir, name)?.ok_or_else(|| RegistryError::NotPulled(name.into()))?;
+    let Removal {
+        found,
+        untag,
+        deletes,
+    } = removal(state_dir, name)?;
     let hex = match found {
         Found::Imported(name) => {
             let layers = store.remove(&name)?;
             return Ok(deleted(&layers, &[format!("removed image {name}")]));
         }
         Found::Pulled(hex) => hex,
-    };
-    let by_reference = ImageRef::parse(name).ok().map(|r| r.to_string());
-    let references = local.references()?;
-    let names: Vec<String> = references
-        .iter()
-        .filter(|(_, e)| hex_of_id(&e.id) == hex)
-        .map(|(r, _)| r.clone())
-        .collect();
-    let untag: Vec<String> = match &by_reference {
-        Some(r) if names.contains(r) => vec![r.clone()],
-        _ => names.clone(),
     };
     // A run of its own, locked (step 01's owner.rs): a pull's sweep must
     // not take our references file, written aside, for a dead run's.
@@ -185,7 +219,7 @@ pub fn remove(state_dir: &std::path::Path, name: &str) -> Result<Vec<String>> {
     ))?;
     let mut report: Vec<String> = untag.iter().map(|r| format!("untagged {r}")).collect();
     let mut layers = Vec::new();
-    if untag.len() == names.len() {
+    if deletes {
         // The last name: the image goes first (step 07 refuses while a
         // container stands on it), then its names, so a refusal leaves
         // everything as it was.

@@ -109,8 +109,10 @@ impl ImageRef {
             if algorithm != "sha256" {
                 return Err(ReferenceError::Algorithm(text.into()));
             }
-            if hex.len() != 64 {
-                return Err(invalid("a sha256 digest has 64 hex digits"));
+            // The distribution project takes sha256 hex in lowercase only,
+            // as registries and our store write it.
+            if hex.len() != 64 || hex.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(invalid("a sha256 digest has 64 lowercase hex digits"));
             }
         }
         // A domain only if the first part looks like one (the
@@ -375,6 +377,7 @@ mod tests {
             "my.registry:/a",
             "bad-.host/a",
             "a@sha256",
+            &format!("a@sha256:{}", "AB".repeat(32)),
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} was taken");
         }

@@ -305,7 +305,7 @@ fn bad_references_and_missing_images_are_one_line_errors() {
         .unwrap();
     let cases: &[(String, &str)] = &[
         (format!("{addr}/Upper:v1"), "repository names are lowercase"),
-        (format!("{addr}/there:bad tag"), "invalid reference format"),
+        (format!("{addr}/there:bad tag"), "a tag is 1 to 128 of"),
         (
             format!("{addr}/missing:v1"),
             "manifest not found in the registry",

@@ -18,21 +18,27 @@
 //!   will).
 //!
 //! MADV_DONTNEED drops what the process *wrote* to a private mapping too,
-//! so only mappings that hold none of that are touched: file mappings
-//! that are not writable and have no anonymous (copied-on-write) pages,
-//! as /proc/self/smaps says (proc(5)). That leaves out the data, and the
+//! so only mappings that hold none of that are touched: mappings of our
+//! program and of shared libraries that are not writable and have no page
+//! of their own (copied on write), in memory or in swap, as
+//! /proc/self/smaps says (proc(5)). That leaves out the data, and the
 //! constants the dynamic linker relocated before making them read-only
-//! (RELRO): those were written once, and their pages are copies.
+//! (RELRO): those were written once, and their pages are copies. (The
+//! monitor's relay threads may run meanwhile: they can fault a page back
+//! in, and can write none of these mappings.)
 
 // ANCHOR: let_go
 /// Gives back freed heap memory and the mapped file pages (above).
 pub fn let_go() {
     // SAFETY: a plain call into the allocator.
     unsafe { libc::malloc_trim(0) };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+    let (Ok(smaps), Ok(program)) = (
+        std::fs::read_to_string("/proc/self/smaps"),
+        std::fs::read_link("/proc/self/exe"),
+    ) else {
         return;
     };
-    for (start, end) in file_only_mappings(&smaps) {
+    for (start, end) in file_only_mappings(&smaps, &program.to_string_lossy()) {
         // SAFETY: a whole mapping of ours that holds only pages of its
         // file, and cannot be written: read again from the file when used.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
@@ -40,15 +46,19 @@ pub fn let_go() {
 }
 // ANCHOR_END: let_go
 
-/// From a /proc/PID/smaps text: the mappings of a file, not writable,
-/// with no anonymous page (start and end).
-fn file_only_mappings(smaps: &str) -> Vec<(usize, usize)> {
+/// From a /proc/PID/smaps text: the mappings of `program` and of shared
+/// libraries (which stay mapped for the process's life, so no other
+/// mapping can take their place between our read and the madvise), not
+/// writable, with no page of their own in memory (`Anonymous`) or in swap
+/// (`Swap`, which comes later in each mapping's lines): start and end.
+fn file_only_mappings(smaps: &str, program: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     // The mapping whose lines we are in, while it may qualify.
     let mut current: Option<(usize, usize)> = None;
     for line in smaps.lines() {
         let mut fields = line.split_whitespace();
         let first = fields.next().unwrap_or_default();
+        let zero = || fields.clone().next() == Some("0");
         if let Some((start, end)) = first.split_once('-')
             && let (Ok(start), Ok(end)) = (
                 usize::from_str_radix(start, 16),
@@ -56,15 +66,17 @@ fn file_only_mappings(smaps: &str) -> Vec<(usize, usize)> {
             )
         {
             // A mapping's first line: range, perms, offset, device,
-            // inode, path (a file, not [vdso] or [heap]).
+            // inode, path.
             let perms = fields.next().unwrap_or_default();
             let path = fields.nth(3).unwrap_or_default();
-            let readable = perms.starts_with("r-");
-            current =
-                (readable && perms.ends_with('p') && path.starts_with('/')).then_some((start, end));
-        } else if first == "Anonymous:"
+            let ours = path == program || path.contains(".so");
+            let read_only = perms.starts_with("r-") && perms.ends_with('p');
+            current = (ours && read_only && path.starts_with('/')).then_some((start, end));
+        } else if first == "Anonymous:" && !zero() {
+            current = None;
+        } else if first == "Swap:"
             && let Some(range) = current.take()
-            && fields.next() == Some("0")
+            && zero()
         {
             found.push(range);
         }
@@ -77,27 +89,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_unwritten_file_mappings_are_let_go() {
+    fn only_unwritten_mappings_of_the_program_and_libraries_are_let_go() {
         let smaps = "\
 55d0a0000000-55d0a0100000 r--p 00000000 fe:00 12 /usr/bin/x
 Rss:                 876 kB
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0a0100000-55d0a0400000 r-xp 00100000 fe:00 12 /usr/bin/x
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0a0400000-55d0a0410000 r--p 00400000 fe:00 12 /usr/bin/x
 Anonymous:            64 kB
-55d0a0410000-55d0a0420000 rw-p 00410000 fe:00 12 /usr/bin/x
+Swap:                  0 kB
+55d0a0410000-55d0a0420000 r--p 00410000 fe:00 12 /usr/bin/x
 Anonymous:             0 kB
-7f0000000000-7f0000001000 r-xp 00000000 00:00 0                  [vdso]
+Swap:                 12 kB
+55d0a0420000-55d0a0430000 rw-p 00420000 fe:00 12 /usr/bin/x
 Anonymous:             0 kB
-7f0000002000-7f0000003000 rw-p 00000000 00:00 0
-Anonymous:             4 kB
+Swap:                  0 kB
+7f0000000000-7f0000010000 r-xp 00026000 fe:00 40 /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
+Swap:                  0 kB
+7f0000010000-7f0000020000 r--p 00000000 fe:00 41 /usr/lib/locale/locale-archive
+Anonymous:             0 kB
+Swap:                  0 kB
+7f0000030000-7f0000031000 r-xp 00000000 00:00 0                  [vdso]
+Anonymous:             0 kB
+Swap:                  0 kB
 ";
         assert_eq!(
-            file_only_mappings(smaps),
+            file_only_mappings(smaps, "/usr/bin/x"),
             [
                 (0x55d0a0000000, 0x55d0a0100000),
-                (0x55d0a0100000, 0x55d0a0400000)
+                (0x55d0a0100000, 0x55d0a0400000),
+                (0x7f0000000000, 0x7f0000010000)
             ]
         );
     }
@@ -107,7 +132,11 @@ Anonymous:             4 kB
     fn code_let_go_runs_again() {
         let_go();
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        assert!(!file_only_mappings(&smaps).is_empty());
-        assert_eq!(format!("{}", 6 * 7), "42");
+        let program = std::fs::read_link("/proc/self/exe").unwrap();
+        assert!(!file_only_mappings(&smaps, &program.to_string_lossy()).is_empty());
+        // Code, constants, and what the dynamic linker relocated (a trait
+        // object's table, a formatter) all still work.
+        let shown: Box<dyn std::fmt::Display> = Box::new(6 * 7);
+        assert_eq!(format!("{shown}"), "42");
     }
 }

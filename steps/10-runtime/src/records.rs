@@ -215,11 +215,15 @@ impl Records {
         }
     }
 
-    /// `rmi NAME` (step 09's), unless a container made by `create` and
-    /// not started yet will start on that image: it has no writable layer
-    /// on it yet, which is all step 07 looks for, and its `start` finds
-    /// the image by the name it was created with. Under the list's lock,
-    /// which `create` takes to write its record.
+    /// `rmi NAME` (step 09's), unless it takes away what a container made
+    /// by `create` will start on: that container has no writable layer on
+    /// the image yet, which is all step 07 looks for, and its `start`
+    /// finds the image by the name it was created with. So: refused if
+    /// the name it was created with loses its name, or the image it names
+    /// goes. Waiting, or being set up by its monitor (its layer not made
+    /// yet). Under the list's lock; `create` resolves the image before it
+    /// takes that lock, so an `rmi` at that very moment can still win, and
+    /// the first `start` then says the image is missing.
     pub fn remove_image(&self, state_dir: &Path, name: &str) -> step01_chroot::Result<Vec<String>> {
         use step01_chroot::Error;
         use step09_registry::images;
@@ -227,21 +231,25 @@ impl Records {
             true => Some(lock(&self.dir).map_err(Error::layer)?),
             false => None,
         };
-        if let Some(target) = images::find(state_dir, name).map_err(Error::layer)? {
-            for record in self.list().map_err(Error::layer)? {
-                let waiting = record.view().is_ok_and(|(_, life)| life == Life::Waiting);
-                let same = || {
-                    images::find(state_dir, &record.config.image)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|its| its.store_name() == target.store_name())
-                };
-                if waiting && same() {
-                    return Err(Error::layer(RuntimeError::ImageInUse {
-                        image: name.into(),
-                        container: record.config.name.clone(),
-                    }));
-                }
+        let removal = images::removal(state_dir, name).map_err(Error::layer)?;
+        for record in self.list().map_err(Error::layer)? {
+            let life = record.view().map(|(_, life)| life);
+            if !matches!(life, Ok(Life::Waiting | Life::Created)) {
+                continue;
+            }
+            let image = &record.config.image;
+            let untagged = step09_registry::reference::ImageRef::parse(image)
+                .is_ok_and(|r| removal.untag.contains(&r.to_string()));
+            let deleted = removal.deletes
+                && images::find(state_dir, image)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|its| its.store_name() == removal.found.store_name());
+            if untagged || deleted {
+                return Err(Error::layer(RuntimeError::ImageInUse {
+                    image: name.into(),
+                    container: record.config.name.clone(),
+                }));
             }
         }
         images::remove(state_dir, name).map_err(Error::layer)

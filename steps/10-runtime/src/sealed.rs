@@ -15,19 +15,31 @@
 //! `--userns=host` makes it host root again. So before `exec` goes near
 //! the container, it runs itself again from a copy nobody can write:
 //!
-//! * **a read-only mount of its own binary that is attached nowhere**
-//!   (what runc 1.1.12 did with a bind mount): open_tree(2) with
-//!   OPEN_TREE_CLONE makes a bind mount of `/proc/self/exe` that is in no
-//!   mount table, mount_setattr(2) makes it read-only, and execveat(2)
-//!   runs the file through it. `/proc/self/exe` is then a file on a mount
-//!   that refuses every write (EROFS), and that no one can make writable
-//!   again: it has no path to remount, and its flags can be changed only
-//!   by host root, holding the descriptor we closed. Nothing is copied.
-//! * where that is not allowed (it needs CAP_SYS_ADMIN), a **sealed
-//!   memfd**, runc's first fix: memfd_create(2) makes a file in memory, we
-//!   copy our whole binary into it (14 MB in release, most of an `exec`'s
-//!   time when it was the only way), seal it (F_SEAL_WRITE and the rest,
-//!   fcntl(2): no one may change it, us included) and execve it.
+//! * **a read-only mount of its own binary that is attached nowhere**:
+//!   open_tree(2) with OPEN_TREE_CLONE makes a bind mount of
+//!   `/proc/self/exe` that is in no mount table, mount_setattr(2) makes it
+//!   read-only, and execveat(2) runs the file through it. Every write
+//!   through `/proc/self/exe` then fails (EROFS), and no one can make that
+//!   mount writable again: its descriptor closes at the execve (close on
+//!   exec), and the kernel unmounts a detached mount when its last
+//!   descriptor goes, so mount_setattr(2) on it fails (EINVAL), and a
+//!   remount through `/proc/PID/exe` fails as for any mount outside the
+//!   caller's mount namespace. (runc tried a read-only bind mount in 2019
+//!   and dropped it: that one was attached in a mount namespace, where a
+//!   container with CAP_SYS_ADMIN could remount it writable.) Nothing is
+//!   copied. What it does share with the host is the file's pages: a
+//!   kernel bug that writes into the page cache (Dirty Pipe, 2022) would
+//!   reach the binary through it, as it would through any read-only file.
+//! * where that is not allowed (it needs CAP_SYS_ADMIN), or its execve
+//!   fails, a **sealed memfd**, runc's first fix: memfd_create(2) makes a
+//!   file in memory, we copy our whole binary into it (14 MB in release,
+//!   most of an `exec`'s time when it was the only way), seal it
+//!   (F_SEAL_WRITE and the rest, fcntl(2): no one may change it, us
+//!   included) and execve it.
+//!
+//! A variable marks the program run again, so that a check that keeps
+//! failing (a kernel without statx's mount id, say) ends in an error, not
+//! in a loop; it is never taken for the protection itself.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -60,18 +72,22 @@ pub fn running_sealed() -> bool {
 /// Runs this program again, with the same arguments and environment, from
 /// a copy nobody can write, unless it already does. Returns only on error.
 pub fn reexec_sealed() -> std::io::Result<()> {
+    // Taken out at once: the copy's own children must not inherit it.
+    let again = std::env::var_os(AGAIN).is_some();
+    // SAFETY: called early in main, before any thread starts.
+    unsafe { std::env::remove_var(AGAIN) };
     if running_sealed() {
         return Ok(());
     }
-    let image = match read_only_mount_of_self() {
-        Ok(image) => image,
-        // EPERM: no CAP_SYS_ADMIN here (in a container, say).
-        Err(_) => sealed_copy_of_self()?,
-    };
+    if again {
+        return Err(std::io::Error::other(
+            "run again to be protected, and still running from a writable binary",
+        ));
+    }
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_encoded_bytes()))
         .collect::<Result<_, _>>()?;
-    let env: Vec<CString> = std::env::vars_os()
+    let mut env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut pair = k.into_encoded_bytes();
             pair.push(b'=');
@@ -79,12 +95,23 @@ pub fn reexec_sealed() -> std::io::Result<()> {
             CString::new(pair)
         })
         .collect::<Result<_, _>>()?;
+    env.push(CString::new(format!("{AGAIN}=1"))?);
     // execveat(fd, "", AT_EMPTY_PATH). Close-on-exec is fine for an ELF
     // program: the kernel has mapped it before it closes the descriptor
-    // (a script would need it open).
-    let err = nix::unistd::fexecve(image.as_fd(), &args, &env).unwrap_err();
-    Err(err.into())
+    // (a script would need it open). Returns only if it failed.
+    let exec = |image: OwnedFd| {
+        let err = nix::unistd::fexecve(image.as_fd(), &args, &env).unwrap_err();
+        std::io::Error::from(err)
+    };
+    // EPERM: no CAP_SYS_ADMIN here (in a container, say).
+    if let Ok(image) = read_only_mount_of_self() {
+        exec(image);
+    }
+    Err(exec(sealed_copy_of_self()?))
 }
+
+/// Marks this program run again by [`reexec_sealed`].
+const AGAIN: &str = "WORKSHOP_RUN_AGAIN_PROTECTED";
 
 /// A detached bind mount of our own binary, made read-only.
 fn read_only_mount_of_self() -> nix::Result<OwnedFd> {

@@ -124,6 +124,18 @@ fn exec_runs_from_a_copy_that_a_container_cannot_write() {
     host.wait_until("exec to run from its copy", || {
         std::fs::read_link(&exe).is_ok_and(|l| l.as_os_str() == "/" || l.starts_with("/memfd:"))
     });
+    // Not even host root can make that mount writable again: it is in no
+    // mount namespace (runc's bind mount of 2019 was, and a container with
+    // CAP_SYS_ADMIN could remount it).
+    // (mount(2) itself: mount(8) would resolve the link's text, "/".)
+    let remount = nix::mount::mount(
+        None::<&str>,
+        exe.as_str(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    );
+    assert!(remount.is_err(), "remounted writable");
     // What a container that reached it would do: keep a descriptor, wait
     // until the program has exited (while it runs, any write is ETXTBSY),
     // then open it again for writing, through /proc/self/fd.
