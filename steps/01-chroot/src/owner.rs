@@ -19,8 +19,11 @@
 //! run a1b2…   open(O_TMPFILE), flock(LOCK_EX), linkat → runs/a1b2…  (locked)
 //!             ... makes workshop/a1b2…, ws-a1b2…, …
 //! (SIGKILL)   the kernel drops the lock
-//! next run    flock(runs/a1b2…, LOCK_EX | LOCK_NB) succeeds: a1b2… is dead
+//! next run    flock(runs/a1b2…, LOCK_SH | LOCK_NB) succeeds: a1b2… is dead
 //! ```
+//!
+//! (The next run asks with a *shared* lock, which the run's exclusive one
+//! refuses, and which two runs asking at once both get.)
 //!
 //! The lock file appears under its name only once it is locked (made with
 //! no name, O_TMPFILE, then linked), so a lock file that can be locked
@@ -311,9 +314,11 @@ mod tests {
         let id = new_id("asked");
         let path = runs_dir().join(&id);
         std::fs::create_dir_all(runs_dir()).unwrap();
-        std::fs::write(&path, "").unwrap(); // a dead run's: nobody holds it
-        let other = File::open(&path).unwrap();
-        other.try_lock_shared().unwrap(); // the other asker, mid-question
+        // A dead run's file (nobody holds it), and the other asker,
+        // mid-question. (Another sweeper may remove the file meanwhile:
+        // the answer is the same.)
+        let other = File::create(&path).unwrap();
+        other.try_lock_shared().unwrap();
         assert!(!alive(&id));
         drop(other);
         assert!(!path.exists());

@@ -32,7 +32,7 @@ pub enum RuntimeError {
     )]
     Running(String),
     #[error(
-        "image {image} is what container {container} will start on (made by `create`)\n  hint: remove the container first (`rm {container}`), then the image"
+        "image {image} is in use by container {container}\n  hint: remove the container first (`rm {container}`), then the image"
     )]
     ImageInUse { image: String, container: String },
     #[error("container {0} is not running")]

@@ -19,7 +19,7 @@
 //!
 //! MADV_DONTNEED drops what the process *wrote* to a private mapping too,
 //! so only mappings that hold none of that are touched: mappings of our
-//! program and of shared libraries that are not writable and have no page
+//! program and of its libraries that are not writable and have no page
 //! of their own (copied on write), in memory or in swap, as
 //! /proc/self/smaps says (proc(5)). That leaves out the data, and the
 //! constants the dynamic linker relocated before making them read-only
@@ -32,13 +32,10 @@
 pub fn let_go() {
     // SAFETY: a plain call into the allocator.
     unsafe { libc::malloc_trim(0) };
-    let (Ok(smaps), Ok(program)) = (
-        std::fs::read_to_string("/proc/self/smaps"),
-        std::fs::read_link("/proc/self/exe"),
-    ) else {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for (start, end) in file_only_mappings(&smaps, &program.to_string_lossy()) {
+    for (start, end) in file_only_mappings(&smaps) {
         // SAFETY: a whole mapping of ours that holds only pages of its
         // file, and cannot be written: read again from the file when used.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
@@ -46,37 +43,36 @@ pub fn let_go() {
 }
 // ANCHOR_END: let_go
 
-/// From a /proc/PID/smaps text: the mappings of `program` and of shared
-/// libraries (which stay mapped for the process's life, so no other
-/// mapping can take their place between our read and the madvise), not
-/// writable, with no page of their own in memory (`Anonymous`) or in swap
-/// (`Swap`, which comes later in each mapping's lines): start and end.
-fn file_only_mappings(smaps: &str, program: &str) -> Vec<(usize, usize)> {
+/// From a /proc/PID/smaps text: the mappings of loaded programs and
+/// libraries (files with an executable mapping here, which stay mapped for
+/// the process's life, so that no other mapping can take their place
+/// between our read and the madvise; not, say, /etc/ld.so.cache, which
+/// glibc maps for a moment at each dlopen), not writable, with no page of
+/// their own in memory (`Anonymous`) or in swap (`Swap`, which comes later
+/// in each mapping's lines): start and end. Files are told by device and
+/// inode, whatever their path says (a rebuilt program's is " (deleted)").
+fn file_only_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let loaded: Vec<(&str, &str)> = smaps
+        .lines()
+        .filter_map(header)
+        .filter(|m| m.perms.contains('x') && m.file.1 != "0")
+        .map(|m| m.file)
+        .collect();
     let mut found = Vec::new();
     // The mapping whose lines we are in, while it may qualify.
     let mut current: Option<(usize, usize)> = None;
     for line in smaps.lines() {
         let mut fields = line.split_whitespace();
         let first = fields.next().unwrap_or_default();
-        let zero = || fields.clone().next() == Some("0");
-        if let Some((start, end)) = first.split_once('-')
-            && let (Ok(start), Ok(end)) = (
-                usize::from_str_radix(start, 16),
-                usize::from_str_radix(end, 16),
-            )
-        {
-            // A mapping's first line: range, perms, offset, device,
-            // inode, path.
-            let perms = fields.next().unwrap_or_default();
-            let path = fields.nth(3).unwrap_or_default();
-            let ours = path == program || path.contains(".so");
-            let read_only = perms.starts_with("r-") && perms.ends_with('p');
-            current = (ours && read_only && path.starts_with('/')).then_some((start, end));
-        } else if first == "Anonymous:" && !zero() {
+        let zero = fields.next() == Some("0");
+        if let Some(m) = header(line) {
+            let read_only = m.perms.starts_with("r-") && m.perms.ends_with('p');
+            current = (read_only && loaded.contains(&m.file)).then_some(m.range);
+        } else if first == "Anonymous:" && !zero {
             current = None;
         } else if first == "Swap:"
             && let Some(range) = current.take()
-            && zero()
+            && zero
         {
             found.push(range);
         }
@@ -84,33 +80,54 @@ fn file_only_mappings(smaps: &str, program: &str) -> Vec<(usize, usize)> {
     found
 }
 
+/// A mapping's first line in smaps: range, perms, offset, device, inode,
+/// path.
+struct Header<'a> {
+    range: (usize, usize),
+    perms: &'a str,
+    /// Device and inode (inode 0: no file).
+    file: (&'a str, &'a str),
+}
+
+fn header(line: &str) -> Option<Header<'_>> {
+    let mut fields = line.split_whitespace();
+    let (start, end) = fields.next()?.split_once('-')?;
+    let range = (
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+    );
+    let perms = fields.next()?;
+    let file = (fields.nth(1)?, fields.next()?);
+    Some(Header { range, perms, file })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn only_unwritten_mappings_of_the_program_and_libraries_are_let_go() {
+    fn only_unwritten_mappings_of_loaded_files_are_let_go() {
         let smaps = "\
-55d0a0000000-55d0a0100000 r--p 00000000 fe:00 12 /usr/bin/x
+55d0a0000000-55d0a0100000 r--p 00000000 fe:00 12 /usr/bin/x (deleted)
 Rss:                 876 kB
 Anonymous:             0 kB
 Swap:                  0 kB
-55d0a0100000-55d0a0400000 r-xp 00100000 fe:00 12 /usr/bin/x
+55d0a0100000-55d0a0400000 r-xp 00100000 fe:00 12 /usr/bin/x (deleted)
 Anonymous:             0 kB
 Swap:                  0 kB
-55d0a0400000-55d0a0410000 r--p 00400000 fe:00 12 /usr/bin/x
+55d0a0400000-55d0a0410000 r--p 00400000 fe:00 12 /usr/bin/x (deleted)
 Anonymous:            64 kB
 Swap:                  0 kB
-55d0a0410000-55d0a0420000 r--p 00410000 fe:00 12 /usr/bin/x
+55d0a0410000-55d0a0420000 r--p 00410000 fe:00 12 /usr/bin/x (deleted)
 Anonymous:             0 kB
 Swap:                 12 kB
-55d0a0420000-55d0a0430000 rw-p 00420000 fe:00 12 /usr/bin/x
+55d0a0420000-55d0a0430000 rw-p 00420000 fe:00 12 /usr/bin/x (deleted)
 Anonymous:             0 kB
 Swap:                  0 kB
 7f0000000000-7f0000010000 r-xp 00026000 fe:00 40 /usr/lib/x86_64-linux-gnu/libc.so.6
 Anonymous:             0 kB
 Swap:                  0 kB
-7f0000010000-7f0000020000 r--p 00000000 fe:00 41 /usr/lib/locale/locale-archive
+7f0000010000-7f0000020000 r--p 00000000 fe:00 41 /etc/ld.so.cache
 Anonymous:             0 kB
 Swap:                  0 kB
 7f0000030000-7f0000031000 r-xp 00000000 00:00 0                  [vdso]
@@ -118,7 +135,7 @@ Anonymous:             0 kB
 Swap:                  0 kB
 ";
         assert_eq!(
-            file_only_mappings(smaps, "/usr/bin/x"),
+            file_only_mappings(smaps),
             [
                 (0x55d0a0000000, 0x55d0a0100000),
                 (0x55d0a0100000, 0x55d0a0400000),
@@ -132,8 +149,7 @@ Swap:                  0 kB
     fn code_let_go_runs_again() {
         let_go();
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        let program = std::fs::read_link("/proc/self/exe").unwrap();
-        assert!(!file_only_mappings(&smaps, &program.to_string_lossy()).is_empty());
+        assert!(!file_only_mappings(&smaps).is_empty());
         // Code, constants, and what the dynamic linker relocated (a trait
         // object's table, a formatter) all still work.
         let shown: Box<dyn std::fmt::Display> = Box::new(6 * 7);

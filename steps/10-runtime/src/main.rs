@@ -176,12 +176,13 @@ fn resolve_image(cli: &mut Cli) -> step01_chroot::Result<()> {
     Ok(())
 }
 
-/// `exec`: from a sealed copy of ourselves (sealed.rs), the container's
+/// `exec`: from a copy of ourselves nobody can write (sealed.rs), the container's
 /// own command line read again from its record, with the exec's command,
 /// user, directory and environment put in.
 fn exec_in(exec: &ExecArgs, state_dir: &std::path::Path) -> ExitCode {
-    if let Err(err) = step10_runtime::sealed::reexec_sealed() {
-        eprintln!("error: running from a sealed copy of this program: {err}");
+    // SAFETY: main has started no thread.
+    if let Err(err) = unsafe { step10_runtime::sealed::reexec_sealed() } {
+        eprintln!("error: running again from a copy of this program nobody can write: {err}");
         return ExitCode::from(step01_chroot::error::exit_code::RUNTIME_ERROR);
     }
     let record = match step10_runtime::records::Records::new(state_dir).find(&exec.container) {

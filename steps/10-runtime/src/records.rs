@@ -215,15 +215,15 @@ impl Records {
         }
     }
 
-    /// `rmi NAME` (step 09's), unless it takes away what a container made
-    /// by `create` will start on: that container has no writable layer on
-    /// the image yet, which is all step 07 looks for, and its `start`
-    /// finds the image by the name it was created with. So: refused if
-    /// the name it was created with loses its name, or the image it names
-    /// goes. Waiting, or being set up by its monitor (its layer not made
-    /// yet). Under the list's lock; `create` resolves the image before it
-    /// takes that lock, so an `rmi` at that very moment can still win, and
-    /// the first `start` then says the image is missing.
+    /// `rmi NAME` (step 09's), unless it takes away what a container runs
+    /// on, as Docker refuses it: the name the container was made with
+    /// (each `start` finds its image by that name again), or the image
+    /// that name finds. Step 07 refuses to take a layer a container's
+    /// writable layer stands on; a container made by `create` has none
+    /// yet, so the records are asked first. Under the list's lock;
+    /// `create` resolves the image before it takes that lock, so an `rmi`
+    /// at that very moment can still win, and the first `start` then pulls
+    /// the image again, or says it is missing.
     pub fn remove_image(&self, state_dir: &Path, name: &str) -> step01_chroot::Result<Vec<String>> {
         use step01_chroot::Error;
         use step09_registry::images;
@@ -233,10 +233,6 @@ impl Records {
         };
         let removal = images::removal(state_dir, name).map_err(Error::layer)?;
         for record in self.list().map_err(Error::layer)? {
-            let life = record.view().map(|(_, life)| life);
-            if !matches!(life, Ok(Life::Waiting | Life::Created)) {
-                continue;
-            }
             let image = &record.config.image;
             let untagged = step09_registry::reference::ImageRef::parse(image)
                 .is_ok_and(|r| removal.untag.contains(&r.to_string()));

@@ -37,9 +37,11 @@
 //!   (F_SEAL_WRITE and the rest, fcntl(2): no one may change it, us
 //!   included) and execve it.
 //!
-//! A variable marks the program run again, so that a check that keeps
-//! failing (a kernel without statx's mount id, say) ends in an error, not
-//! in a loop; it is never taken for the protection itself.
+//! A variable says which way the program was run again: if the check
+//! does not see the mount as protection (it asks statx(2) for a mount id,
+//! and /proc/self/mountinfo, which a seccomp filter or a missing /proc
+//! could hide), the memfd comes next, and after it an error, never a loop.
+//! The variable is never taken for the protection itself.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -71,43 +73,64 @@ pub fn running_sealed() -> bool {
 // ANCHOR: reexec
 /// Runs this program again, with the same arguments and environment, from
 /// a copy nobody can write, unless it already does. Returns only on error.
-pub fn reexec_sealed() -> std::io::Result<()> {
-    // Taken out at once: the copy's own children must not inherit it.
-    let again = std::env::var_os(AGAIN).is_some();
-    // SAFETY: called early in main, before any thread starts.
+///
+/// # Safety
+///
+/// It changes the environment (std::env::remove_var): call it while the
+/// process has one thread.
+pub unsafe fn reexec_sealed() -> std::io::Result<()> {
+    // How the run before this one made its copy, if this is a run again;
+    // taken out at once, so that our children never inherit it.
+    let tried = std::env::var(AGAIN).ok();
+    // SAFETY: one thread, as our caller promises.
     unsafe { std::env::remove_var(AGAIN) };
     if running_sealed() {
         return Ok(());
     }
-    if again {
-        return Err(std::io::Error::other(
-            "run again to be protected, and still running from a writable binary",
-        ));
-    }
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_encoded_bytes()))
         .collect::<Result<_, _>>()?;
-    let mut env: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut pair = k.into_encoded_bytes();
-            pair.push(b'=');
-            pair.extend(v.into_encoded_bytes());
-            CString::new(pair)
-        })
-        .collect::<Result<_, _>>()?;
-    env.push(CString::new(format!("{AGAIN}=1"))?);
+    let env = |how: &str| -> std::io::Result<Vec<CString>> {
+        let mut env: Vec<CString> = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut pair = k.into_encoded_bytes();
+                pair.push(b'=');
+                pair.extend(v.into_encoded_bytes());
+                CString::new(pair)
+            })
+            .collect::<Result<_, _>>()?;
+        env.push(CString::new(format!("{AGAIN}={how}"))?);
+        Ok(env)
+    };
     // execveat(fd, "", AT_EMPTY_PATH). Close-on-exec is fine for an ELF
     // program: the kernel has mapped it before it closes the descriptor
     // (a script would need it open). Returns only if it failed.
-    let exec = |image: OwnedFd| {
-        let err = nix::unistd::fexecve(image.as_fd(), &args, &env).unwrap_err();
-        std::io::Error::from(err)
+    let exec = |image: OwnedFd, how: &str| -> std::io::Error {
+        match env(how) {
+            Ok(env) => nix::unistd::fexecve(image.as_fd(), &args, &env)
+                .unwrap_err()
+                .into(),
+            Err(err) => err,
+        }
     };
-    // EPERM: no CAP_SYS_ADMIN here (in a container, say).
-    if let Ok(image) = read_only_mount_of_self() {
-        exec(image);
+    match tried.as_deref() {
+        // The first time: the mount, unless it cannot be made (EPERM: no
+        // CAP_SYS_ADMIN here, in a container say) or run.
+        None => {
+            if let Ok(image) = read_only_mount_of_self() {
+                exec(image, "mount");
+            }
+        }
+        // Run from the mount, and not seen as protected (this kernel hides
+        // what tells): the memfd, which needs nothing but its seals.
+        Some("mount") => {}
+        _ => {
+            return Err(std::io::Error::other(
+                "run again from a sealed copy, and still not running from one",
+            ));
+        }
     }
-    Err(exec(sealed_copy_of_self()?))
+    Err(exec(sealed_copy_of_self()?, "memfd"))
 }
 
 /// Marks this program run again by [`reexec_sealed`].

@@ -505,7 +505,7 @@ fn create_records_a_container_and_start_runs_it() {
         .assert_error(1, "is not running");
     // Its image stays while it waits: it has no writable layer on it yet.
     host.sub(&["rmi", "bb"])
-        .assert_error(125, "container later will start on");
+        .assert_error(125, "is in use by container later");
     assert!(host.sub(&["images"]).stdout.contains("bb"));
     // A waiting one is removed without -f: nothing runs.
     let other = host.run(&["create", "--name", "never", "bb", "true"]);
@@ -525,6 +525,9 @@ fn create_records_a_container_and_start_runs_it() {
     });
     assert_eq!(host.state(id)["exit_code"], 0);
     assert_eq!(host.sub(&["logs", "later"]).stdout, "started\n");
+    // And once it has exited: its next `start` finds the image by name.
+    host.sub(&["rmi", "bb"])
+        .assert_error(125, "is in use by container later");
     let diff = host.sub(&["diff", "later"]);
     assert!(diff.stdout.contains("A /made"), "{diff:?}");
     // And again, on that layer.

@@ -76,8 +76,11 @@ pub fn exec(options: Exec<'_>) -> Result<u8> {
     // From a copy of ourselves nobody can write, as the Docker face's exec (sealed.rs,
     // CVE-2019-5736): the container's processes can see the new process,
     // which is this program until its execve. (This starts us again.)
-    crate::sealed::reexec_sealed()
-        .map_err(OciError::io("running a sealed copy of", "/proc/self/exe"))?;
+    // SAFETY: the OCI face starts no thread before an exec.
+    unsafe { crate::sealed::reexec_sealed() }.map_err(OciError::io(
+        "running a protected copy of",
+        "/proc/self/exe",
+    ))?;
     let dir = Dir::of(options.root, options.id)?;
     let saved = dir.saved()?;
     let (status, first) = dir.status(&saved);
