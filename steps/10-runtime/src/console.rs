@@ -12,8 +12,12 @@
 //!   resized) it copies the size to the container's terminal.
 //!
 //! The other ends (the pipes' or the pty's master) go to the **console**, a
-//! process forked from the monitor before the engine starts. One thread,
-//! poll(2) on everything: what comes out is cut into lines for json.log
+//! thread of the monitor's, started as soon as the container is cloned
+//! (before it runs anything of its own, so nothing it writes is missed;
+//! not before, because the engine clones while the monitor has one
+//! thread: clone(2) copies only the calling one, and a lock another held
+//! would stay held in the child forever). poll(2) on everything: what
+//! comes out is cut into lines for json.log
 //! (logs.rs) and copied to every attached client; what an attached client
 //! types goes in. Clients connect to `attach.sock` in the record (a Unix
 //! socket in a directory only root may enter), and speak in frames:
@@ -24,8 +28,10 @@
 //! console → client   the output, as it comes
 //! ```
 //!
-//! It ends when every output has ended (the container and the monitor
-//! are gone); the clients see end-of-file.
+//! It ends when every output has ended, or when the monitor, its
+//! container gone, tells it to finish; the clients see end-of-file. (It
+//! was a process of its own, forked from the monitor, until chapter 10
+//! measured what a second copy of the program costs per container.)
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -34,7 +40,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::unistd::{ForkResult, Pid, pipe2};
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+use nix::unistd::pipe2;
 
 use crate::logs::{JsonLog, Lines};
 use crate::record::Record;
@@ -117,20 +124,32 @@ fn set_cloexec(fd: &OwnedFd) -> nix::Result<()> {
     fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(drop)
 }
 
-/// A running console: its pid, and the pipe whose closing tells it to
-/// finish.
+/// A console: made ready by [`start`], serving from [`Console::serve`] on,
+/// in a thread, until [`Console::finish`].
 #[derive(Debug)]
 pub struct Console {
-    pid: Pid,
+    /// Until it serves: what it serves with.
+    ready: Option<Ready>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The pipe whose closing tells it to finish.
     finish: OwnedFd,
 }
 
-/// Forks the console for `record`, with `ends`. Done while the monitor is
-/// one thread (checked): the engine's clone copies one thread only, and so
-/// does fork.
+/// A console's descriptors and log, before its thread starts.
+#[derive(Debug)]
+struct Ready {
+    ends: Ends,
+    listener: UnixListener,
+    finished: OwnedFd,
+    log: JsonLog,
+}
+
+/// Makes the console of `record` ready, with `ends`: its log, its socket,
+/// the pipe that will tell it to finish. Its thread starts later, in
+/// [`Console::serve`].
 pub fn start(record: &Record, ends: Ends) -> std::io::Result<Console> {
     let log_path = record.dir().join("json.log");
-    let mut log = JsonLog::open(&log_path, record.config.log)?;
+    let log = JsonLog::open(&log_path, record.config.log)?;
     let socket = record.dir().join(SOCKET);
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)?;
@@ -139,37 +158,43 @@ pub fn start(record: &Record, ends: Ends) -> std::io::Result<Console> {
     // console cannot wait for end-of-file on a pty, whose slave a thread
     // of the monitor's may hold in a read(2) that never returns.
     let (finished, finish) = pipe2(OFlag::O_CLOEXEC)?;
-    assert_eq!(
-        threads(),
-        1,
-        "the console is forked while the monitor has one thread"
-    );
-    // SAFETY: one thread (asserted above).
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Child => {
-            let keep = [
-                ends.master.as_ref().map(AsRawFd::as_raw_fd),
-                ends.out.as_ref().map(AsRawFd::as_raw_fd),
-                ends.err.as_ref().map(AsRawFd::as_raw_fd),
-                ends.input.as_ref().map(AsRawFd::as_raw_fd),
-                Some(listener.as_raw_fd()),
-                Some(log.raw_fd()),
-                Some(finished.as_raw_fd()),
-            ];
-            keep_only(&keep.into_iter().flatten().collect::<Vec<_>>());
-            // Our copy of the monitor's memory: what it has freed, and
-            // the code it ran, go back (idle.rs).
-            crate::idle::let_go();
-            serve(ends, &listener, &finished, &mut log);
-            // SAFETY: the console's work is done; no destructor of the
-            // monitor's state (copied by fork) must run here.
-            unsafe { libc::_exit(0) }
-        }
-        ForkResult::Parent { child } => Ok(Console { pid: child, finish }),
-    }
+    Ok(Console {
+        ready: Some(Ready {
+            ends,
+            listener,
+            finished,
+            log,
+        }),
+        thread: None,
+        finish,
+    })
 }
 
 impl Console {
+    /// Starts the console's thread: once the container is cloned (the
+    /// engine's `configure_child`), before it runs.
+    pub fn serve(&mut self) -> std::io::Result<()> {
+        let Some(ready) = self.ready.take() else {
+            return Ok(());
+        };
+        let thread = std::thread::Builder::new()
+            .name("console".into())
+            .spawn(move || {
+                // Signals stay the main thread's, as when the console was
+                // a process of its own: the engine passes them on.
+                let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
+                let Ready {
+                    ends,
+                    listener,
+                    finished,
+                    mut log,
+                } = ready;
+                serve(ends, &listener, &finished, &mut log);
+            })?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
     /// Once the container has exited: closes our stdin, stdout and stderr
     /// (the other ends of its pipes, or its pty's slave), tells the
     /// console to take what is left and finish, and waits for it.
@@ -186,30 +211,8 @@ impl Console {
             }
         }
         drop(self.finish);
-        let _ = nix::sys::wait::waitpid(self.pid, None);
-    }
-}
-
-/// In the console: closes every descriptor but `keep` (the monitor's lock
-/// and the caller's pipe would otherwise live on here), and makes 0, 1
-/// and 2 /dev/null.
-fn keep_only(keep: &[RawFd]) {
-    let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    for fd in open {
-        if fd > 2 && !keep.contains(&fd) {
-            // SAFETY: closing a descriptor nothing here uses.
-            unsafe { libc::close(fd) };
-        }
-    }
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        for fd in 0..3 {
-            // SAFETY: dup2 onto our standard descriptors.
-            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        if let Some(thread) = self.thread {
+            let _ = thread.join();
         }
     }
 }
@@ -430,11 +433,6 @@ pub fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(body);
     frame
-}
-
-/// How many threads this process has (/proc/self/task).
-pub fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! What a monitor or a console gives back once it only waits.
+//! What a monitor gives back once it only waits.
 //!
-//! Both are this whole program. To start a container the monitor ran most
-//! of it, the engine and every layer, and then it waits, for as long as the
-//! container lives, in waitpid(2) and poll(2). Two kinds of memory stay
-//! counted as its own (resident) meanwhile:
+//! A monitor is this whole program. To start a container it ran most of
+//! it, the engine and every layer, and then it waits, for as long as the
+//! container lives, in waitpid(2), its console's poll(2) and its relays'
+//! read(2). Two kinds of memory stay counted as its own (resident)
+//! meanwhile:
 //!
 //! * what the start allocated and freed: glibc keeps freed memory for the
 //!   next allocation; malloc_trim(3) gives it back to the system;
@@ -24,8 +25,8 @@
 //! /proc/self/smaps says (proc(5)). That leaves out the data, and the
 //! constants the dynamic linker relocated before making them read-only
 //! (RELRO): those were written once, and their pages are copies. (The
-//! monitor's relay threads may run meanwhile: they can fault a page back
-//! in, and can write none of these mappings.)
+//! monitor's console and relay threads may run meanwhile: they can fault
+//! a page back in, and can write none of these mappings.)
 
 // ANCHOR: let_go
 /// Gives back freed heap memory and the mapped file pages (above).

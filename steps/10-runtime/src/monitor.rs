@@ -23,8 +23,9 @@
 //!
 //! ```text
 //! run -d ──fork──▶ (child) ──fork──▶ monitor ─── engine, as in steps 01-09
-//!   │                exit               │ fork ▶ console: json.log, attach.sock
-//!   │◀──── {"running":"3f2a…"} ─────────┤ clone ▶ container
+//!   │                exit               │ clone  ▶ container
+//!   │                                   │ thread ▶ console: json.log, attach.sock
+//!   │◀──── {"running":"3f2a…"} ─────────┤
 //!   print 3f2a…, exit 0                 │ waitpid … cleanup, "exited" in state.json
 //! ```
 

@@ -123,6 +123,20 @@ impl Layer for Recorded {
         Ok(())
     }
 
+    fn configure_child(&mut self, _cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
+        // Cloned: the console's thread may start (console.rs), before the
+        // child runs anything of its own.
+        if let Some(console) = &mut self.console {
+            let dir = self.record.as_ref().map(|r| r.dir().to_path_buf());
+            console.serve().map_err(|source| Error::Io {
+                what: "starting the console of",
+                path: dir.unwrap_or_default(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     // ANCHOR: running
     fn running(&mut self, cx: &mut ParentCx<'_>, child: Pid) {
         let Some(record) = &self.record else { return };
