@@ -177,21 +177,28 @@ impl Console {
         let Some(ready) = self.ready.take() else {
             return Ok(());
         };
+        // Signals stay the other threads', as when the console was a
+        // process of its own (the engine passes them on): the thread
+        // starts with every one blocked, the mask of its creator then.
+        let mut ours = SigSet::empty();
+        pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut ours),
+        )?;
         let thread = std::thread::Builder::new()
             .name("console".into())
             .spawn(move || {
-                // Signals stay the main thread's, as when the console was
-                // a process of its own: the engine passes them on.
-                let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
-                let Ready {
-                    ends,
-                    listener,
-                    finished,
-                    mut log,
-                } = ready;
-                serve(ends, &listener, &finished, &mut log);
-            })?;
-        self.thread = Some(thread);
+                // A monitor whose console is gone would stall its
+                // container's output for ever: better that it ends (its
+                // container with it, by PR_SET_PDEATHSIG), and shows as
+                // gone, and the next run sweeps what it made.
+                if std::panic::catch_unwind(move || ready.serve()).is_err() {
+                    std::process::abort();
+                }
+            });
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&ours), None)?;
+        self.thread = Some(thread?);
         Ok(())
     }
 
@@ -211,9 +218,28 @@ impl Console {
             }
         }
         drop(self.finish);
-        if let Some(thread) = self.thread {
-            let _ = thread.join();
+        match (self.thread, self.ready) {
+            (Some(thread), _) => {
+                let _ = thread.join();
+            }
+            // Never started (the run failed before the clone): what the
+            // monitor wrote meanwhile is still in the pipes; logged here.
+            (None, Some(ready)) => ready.serve(),
+            (None, None) => {}
         }
+    }
+}
+
+impl Ready {
+    /// The console's loop ([`serve`]), on these.
+    fn serve(self) {
+        let Ready {
+            ends,
+            listener,
+            finished,
+            mut log,
+        } = self;
+        serve(ends, &listener, &finished, &mut log);
     }
 }
 

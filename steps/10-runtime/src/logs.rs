@@ -2,7 +2,7 @@
 //!
 //! Nobody is at a terminal to read a detached container's output, so its
 //! monitor hands the container's stdout and stderr to a **console** (a
-//! process of its own, console.rs), which writes one JSON object a line,
+//! thread of its own, console.rs), which writes one JSON object a line,
 //! as Docker's default log driver does:
 //!
 //! ```text
@@ -120,11 +120,6 @@ impl JsonLog {
             options,
             newest: newest_rotated(path),
         })
-    }
-
-    /// The open file's descriptor (for the console to keep).
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.file)
     }
 
     /// Writes one entry, rotating first if it would not fit.

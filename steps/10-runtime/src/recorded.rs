@@ -6,7 +6,9 @@
 //! check()     the name is free                (nothing made yet)
 //! prepare()   the record, created (or, for    before any other layer makes
 //!             `start`, made ready again);     anything: a run killed from
-//!             with -d, the console            here on is found by its record
+//!             with -d, the console made ready here on is found by its record
+//! configure_child()  cloned: the console's thread starts (one thread
+//!             until here: the engine clones with one)
 //! running()   "running", pid + start time; `run -d` is told
 //! cleanup()   last of all, once every other layer has cleaned up: the
 //!             console flushed, then "exited" and the code (a start that
@@ -125,8 +127,17 @@ impl Layer for Recorded {
 
     fn configure_child(&mut self, _cx: &mut ParentCx<'_>, _child: Pid) -> Result<()> {
         // Cloned: the console's thread may start (console.rs), before the
-        // child runs anything of its own.
+        // child runs anything of its own. Until now the monitor must have
+        // been one thread (the engine's clone copies only the caller):
+        // checked here, where nothing could have started another since.
         if let Some(console) = &mut self.console {
+            let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+            if threads != 1 {
+                return Err(Error::layer(crate::error::RuntimeError::Monitor {
+                    id: self.config.id.clone(),
+                    what: format!("had {threads} threads at the clone, where one is safe"),
+                }));
+            }
             let dir = self.record.as_ref().map(|r| r.dir().to_path_buf());
             console.serve().map_err(|source| Error::Io {
                 what: "starting the console of",

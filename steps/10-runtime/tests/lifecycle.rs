@@ -30,6 +30,44 @@ fn a_detached_container_outlives_run_and_stop_ends_it_politely() {
         "the monitor is the container's parent"
     );
     assert_ne!(parent_of(monitor), Some(std::process::id() as i64));
+    // Its console is a thread of it, not a process (console.rs): the
+    // container is the monitor's only child, and the console's thread
+    // takes no signal (they are the engine's to pass on).
+    let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{monitor}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let children: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| {
+            let file = format!("/proc/{monitor}/task/{t}/children");
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            text.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(children, [pid.to_string()], "the monitor's children");
+    let console = tasks
+        .iter()
+        .find(|t| {
+            std::fs::read_to_string(format!("/proc/{monitor}/task/{t}/comm"))
+                .is_ok_and(|c| c.trim() == "console")
+        })
+        .expect("a thread named console");
+    let status = std::fs::read_to_string(format!("/proc/{monitor}/task/{console}/status")).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap();
+    for signal in [libc::SIGTERM, libc::SIGWINCH, libc::SIGHUP, libc::SIGCHLD] {
+        assert_ne!(
+            blocked & (1 << (signal - 1)),
+            0,
+            "signal {signal} not blocked"
+        );
+    }
     let ps = host.sub(&["ps"]);
     assert_eq!(ps.code, Some(0), "{ps:?}");
     let row = ps

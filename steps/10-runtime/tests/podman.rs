@@ -105,7 +105,7 @@ fn a_volume_is_shared_and_a_memory_limit_holds() {
         std::fs::read_to_string(volume.join("out")).unwrap(),
         "from the host\nwritten\n"
     );
-    let rm = podman.podman(&["rm", "-f", "-t", "0", id]);
+    let rm = podman.remove(id);
     assert_eq!(rm.code, Some(0), "{rm:?}");
     // And it holds: 100 MiB into `tail` (which keeps what it reads, having
     // seen no newline) is more than 32 MiB; the kernel's OOM killer ends
@@ -336,6 +336,6 @@ fn a_user_namespace_maps_the_containers_root_elsewhere() {
     let exec = podman.podman(&["exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
     let words: Vec<&str> = exec.stdout.split_whitespace().collect();
     assert_eq!(words, ["0", "0", "200000", "65536"], "{exec:?}");
-    let rm = podman.podman(&["rm", "-f", "-t", "0", id]);
+    let rm = podman.remove(id);
     assert_eq!(rm.code, Some(0), "{rm:?}");
 }

@@ -114,6 +114,19 @@ impl Podman {
         collect(self.command(args).output_bounded())
     }
 
+    /// `podman rm -f -t 0 ID`, and once more if podman 4.3 lost the race
+    /// between it and conmon's own cleanup ("unlinkat …/userdata/shm:
+    /// device or resource busy": podman's issue 11594, fixed after 4.3).
+    /// The second must work: what stays then is a leak of ours.
+    pub fn remove(&self, id: &str) -> Run {
+        let rm = self.podman(&["rm", "-f", "-t", "0", id]);
+        if rm.code == Some(0) || !rm.stderr.contains("device or resource busy") {
+            return rm;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        self.podman(&["rm", "-f", "-t", "0", id])
+    }
+
     /// `podman run --cgroup-parent OURS ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
         let parent = ["run", "--cgroup-parent", &self.cgroup_parent];
