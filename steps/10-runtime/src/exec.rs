@@ -51,6 +51,9 @@ pub fn container(args: &impl RuntimeFlags, record: &Record) -> Result<Container>
     let join = Join::new(&record.config.name, pid, start).map_err(Error::layer)?;
     let run: &RunArgs = args.group();
     let mut spec = run.spec()?;
+    // Its root, as the host sees it while it runs: what an error's hint
+    // tells you to look in (a command not found, say).
+    spec.rootfs = format!("/proc/{pid}/root").into();
     // The container's id, for what its layers name after it (a label).
     spec.id = record.config.id.clone();
     // A PID namespace is entered by the children of who joins it: after

@@ -88,6 +88,13 @@ fn exec_takes_user_workdir_environment_and_gives_the_exit_code() {
     assert_eq!(run.stdout, "65534\n65534\n/tmp\nr x\n", "{run:?}");
     let missing = host.sub(&["exec", "-q", &id, "/no/such"]);
     missing.assert_error(127, "/no/such");
+    // Where to look: the container's root as the host sees it, not a
+    // rootfs of the command line's.
+    let root = format!(
+        "look with: ls /proc/{}/root/no/such",
+        host.state(&id)["pid"]
+    );
+    assert!(missing.stderr.contains(&root), "{missing:?}");
     let not_executable = host.sub(&["exec", "-q", &id, "/etc/passwd"]);
     assert_eq!(not_executable.code, Some(126), "{not_executable:?}");
     // The container goes on: an exec's end is not the container's.
