@@ -89,6 +89,7 @@ pub fn step_command_in(binary: &str, rootfs: &Path, state: &Path) -> Command {
     );
     let mut cmd = Command::new(binary);
     die_with_the_test(&mut cmd);
+    only_stdio(&mut cmd);
     cmd.arg("--rootfs").arg(rootfs);
     cmd.arg("--state-dir").arg(state);
     cmd.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
@@ -278,11 +279,32 @@ pub fn die_with_the_test(cmd: &mut Command) {
     }
 }
 
+/// Starts `cmd` with only stdin, stdout and stderr of ours open: whatever
+/// else the shell or CI runner that started `cargo test` left open (an
+/// interactive shell often has a /dev/null on fd 10) is closed at the
+/// exec, so descriptor numbers in a trace are the same everywhere.
+/// A test that hands a descriptor on dup2()s it in a pre_exec hook added
+/// after this one (close_range(2), CLOSE_RANGE_CLOEXEC).
+pub fn only_stdio(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: close_range is a plain syscall, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let flags = libc::CLOSE_RANGE_CLOEXEC;
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, flags) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// `cmd` run by `program ARGS...` (setpriv, nsenter, script), with `cmd`'s
 /// environment.
 pub fn wrapped_in(program: &str, args: &[&str], cmd: &Command) -> Command {
     let mut wrapped = Command::new(program);
     die_with_the_test(&mut wrapped);
+    only_stdio(&mut wrapped);
     wrapped
         .args(args)
         .arg(cmd.get_program())
