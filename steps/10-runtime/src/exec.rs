@@ -16,6 +16,7 @@
 //! "go on" ────────────────────────▶ (v1) "0" → each tasks (step 04)
 //!                                   setns(pidfd, user|mnt|pid|net|…)
 //!                                   setresuid(0): the container's root
+//!                                   chdir(workdir), which must exist
 //!                                   user, workdir (step 09)
 //!                                   label, capabilities, no_new_privs, seccomp (step 08)
 //!                                   fork ──▶ in its PID namespace: execve(command)
@@ -38,6 +39,7 @@ use crate::cli::RuntimeFlags;
 use crate::error::RuntimeError;
 use crate::join::Join;
 use crate::record::{Life, Record};
+use crate::workdir::ExistingWorkdir;
 
 // ANCHOR: container
 /// The container for `exec`: `args` is the container's own command line,
@@ -95,6 +97,10 @@ pub fn process_layers(
     });
     let mut layers = labels;
     layers.push(join);
+    // Its directory, which must be there (workdir.rs says why).
+    if let Some(workdir) = ExistingWorkdir::of(args, spec)? {
+        layers.push(workdir);
+    }
     layers.append(process);
     Ok(layers)
 }

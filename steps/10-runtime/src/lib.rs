@@ -43,6 +43,7 @@ pub mod recorded;
 pub mod records;
 pub mod restart;
 pub mod sealed;
+pub mod workdir;
 
 use std::fs::File;
 use std::process::ExitCode;

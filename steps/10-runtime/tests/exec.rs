@@ -97,6 +97,14 @@ fn exec_takes_user_workdir_environment_and_gives_the_exit_code() {
     assert!(missing.stderr.contains(&root), "{missing:?}");
     let not_executable = host.sub(&["exec", "-q", &id, "/etc/passwd"]);
     assert_eq!(not_executable.code, Some(126), "{not_executable:?}");
+    // ANCHOR: workdir
+    // A directory that is not there stops an exec, as Docker's (126), and
+    // the exec does not make it, as `run -w` would.
+    let nowhere = host.sub(&["exec", "-q", "-w", "/no/such/dir", &id, "true"]);
+    nowhere.assert_error(126, "\"/no/such/dir\" cannot be entered");
+    let made = format!("/proc/{}/root/no", host.state(&id)["pid"]);
+    assert!(!std::path::Path::new(&made).exists(), "exec made {made}");
+    // ANCHOR_END: workdir
     // The container goes on: an exec's end is not the container's.
     assert_eq!(host.state(&id)["status"], "running");
 }
