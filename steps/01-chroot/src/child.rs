@@ -298,10 +298,12 @@ fn exec_error(call: &str, program: &str, errno: Errno, rootfs: &Path) -> Error {
         Errno::ENOENT => (
             exit_code::NOT_FOUND,
             format!(
-                "{program} does not exist inside the rootfs {} (look with: ls {}{program}); \
+                "{program} does not exist inside the rootfs {} (look with: ls {}); \
                  if it does, its dynamic loader or libraries are missing there (check: ldd)",
                 rootfs.display(),
-                rootfs.display(),
+                // A relative name (`bin/app`) is looked up from the working
+                // directory: the root, unless a later step's -w moved it.
+                rootfs.join(program.trim_start_matches('/')).display(),
             ),
         ),
         Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR => (
@@ -363,7 +365,12 @@ mod tests {
         assert!(
             exec_error("x", "/nope", Errno::ENOENT, root)
                 .to_string()
-                .contains("/nope")
+                .contains("ls /r/nope)")
+        );
+        assert!(
+            exec_error("x", "bin/app", Errno::ENOENT, root)
+                .to_string()
+                .contains("ls /r/bin/app)")
         );
     }
 }

@@ -54,7 +54,8 @@ pub enum PullPolicy {
 
 /// A working directory must be absolute: it is the container's, and the
 /// container has no "current directory" of ours to be relative to.
-fn absolute_in_container(text: &str) -> Result<String, String> {
+/// Public for step 10's `exec -w`.
+pub fn absolute_in_container(text: &str) -> Result<String, String> {
     match text.starts_with('/') {
         true => Ok(text.to_string()),
         false => Err(format!(

@@ -135,7 +135,9 @@ impl Layer for ImageProcess {
 }
 
 /// `path` made absolute and plain: no `.`, no `..` (which stops at `/`).
-fn clean(path: &str) -> PathBuf {
+/// Public for step 10's `exec`, which enters the same directory without
+/// making it.
+pub fn clean(path: &str) -> PathBuf {
     let mut plain = PathBuf::from("/");
     for part in Path::new(path).components() {
         match part {

@@ -134,8 +134,8 @@ pub struct ExecArgs {
     /// Set an environment variable, over the container's (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = step01_chroot::cli::parse_env)]
     pub env: Vec<(String, String)>,
-    /// The working directory (default: the container's).
-    #[arg(short, long, value_name = "DIR")]
+    /// The working directory, which must exist (default: the container's).
+    #[arg(short, long, value_name = "DIR", value_parser = step09_registry::cli::absolute_in_container)]
     pub workdir: Option<String>,
     /// Run as USER: name, uid, name:group or uid:gid (default: the container's).
     #[arg(short, long, value_name = "USER")]

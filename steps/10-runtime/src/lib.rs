@@ -19,6 +19,7 @@
 //! | `stop`, `kill`, `rm`: signals through pidfds, then the monitor's cleanup | [`ending.rs`](ending) |
 //! | `ps`, `logs`, `attach`, and which subcommand does what | [`commands.rs`](commands) |
 //! | **exec**: a new process in a running container, held as its own | [`exec.rs`](exec), [`join.rs`](join) |
+//! | `exec`'s working directory: entered, never made | [`workdir.rs`](workdir) |
 //! | CVE-2019-5736: `exec` runs from a copy of itself nobody can write | [`sealed.rs`](sealed) |
 //! | `start` and `--restart`: a container on its writable layer again | [`restart.rs`](restart) |
 //! | the command line: `-d`, `--log-opt`, and the subcommands | [`cli.rs`](cli) |

@@ -10,8 +10,16 @@
 //!
 //! So an exec enters the directory itself, right after the join (inside
 //! the container's mount namespace, whose root setns(2) made ours), and
-//! stops there if it is missing. Step 09's layer comes after and finds it
-//! there: its mkdir(2)s get EEXIST, which it takes as done.
+//! stops there if it is missing. It enters the path as step 09 will, made
+//! plain first (`/a/../b` is `/b`, whatever `/a` links to), so the
+//! directory checked is the one step 09 then enters: its mkdir(2)s get
+//! EEXIST, which it takes as done. (Docker's exec hands runc the path as
+//! given; the workshop cleans it for `exec` as for `run`.)
+//!
+//! This covers the container's own directory too (`run -w`, or the
+//! image's WorkingDir): if the container removed it, an exec without `-w`
+//! stops as Docker's does, and `exec -w / CONTAINER mkdir -p DIR` puts it
+//! back.
 
 use std::path::PathBuf;
 
@@ -27,6 +35,7 @@ use step07_overlay::cli::OverlayArgs;
 use step09_registry::cli::{RegistryArgs, RegistryFlags};
 use step09_registry::config::{Overrides, process};
 use step09_registry::local::Local;
+use step09_registry::process::clean;
 
 /// The layer that enters an exec's working directory, or stops.
 #[derive(Debug)]
@@ -51,13 +60,18 @@ impl ExistingWorkdir {
                     command: Some(args.group::<RunArgs>().command.clone()),
                     ..Overrides::default()
                 };
-                config
-                    .and_then(|config| process(image, &config, &overrides).ok())
-                    .map(|p| p.workdir)
+                match config {
+                    Some(config) => Some(
+                        process(image, &config, &overrides)
+                            .map_err(Error::layer)?
+                            .workdir,
+                    ),
+                    None => None,
+                }
             }
             (None, None) => None,
         };
-        Ok(dir.map(|dir| ExistingWorkdir { dir: dir.into() }))
+        Ok(dir.map(|dir| ExistingWorkdir { dir: clean(&dir) }))
     }
 }
 
@@ -79,9 +93,10 @@ impl Layer for ExistingWorkdir {
                 message: format!(
                     "the working directory {:?} cannot be entered in the container: {}\n  \
                      hint: exec does not make it, as run -w does: make it first \
-                     (exec CONTAINER mkdir -p DIR), or give another with -w",
+                     (exec -w / CONTAINER mkdir -p {}), or give another with -w",
                     self.dir,
-                    err.errno.desc().to_lowercase()
+                    err.errno.desc().to_lowercase(),
+                    self.dir.display(),
                 ),
                 exit_code: exit_code::CANNOT_EXECUTE,
             }),

@@ -102,9 +102,20 @@ fn exec_takes_user_workdir_environment_and_gives_the_exit_code() {
     // the exec does not make it, as `run -w` would.
     let nowhere = host.sub(&["exec", "-q", "-w", "/no/such/dir", &id, "true"]);
     nowhere.assert_error(126, "\"/no/such/dir\" cannot be entered");
-    let made = format!("/proc/{}/root/no", host.state(&id)["pid"]);
+    let root = format!("/proc/{}/root", host.state(&id)["pid"]);
+    let made = format!("{root}/no");
     assert!(!std::path::Path::new(&made).exists(), "exec made {made}");
+    // The path is made plain first, as run's is: `/tmp/l/../bin` is
+    // `/tmp/bin`, though /tmp/l links to /etc and /etc/../bin is there.
+    let link = host.sub(&["exec", &id, "ln", "-s", "/etc", "/tmp/l"]);
+    assert_eq!(link.code, Some(0), "{link:?}");
+    let through = host.sub(&["exec", "-q", "-w", "/tmp/l/../bin", &id, "true"]);
+    through.assert_error(126, "\"/tmp/bin\" cannot be entered");
+    assert!(!std::path::Path::new(&format!("{root}/tmp/bin")).exists());
     // ANCHOR_END: workdir
+    // A relative one is refused before anything starts, as run's -w is.
+    host.sub(&["exec", "-w", "tmp", &id, "true"])
+        .assert_error(125, "\"tmp\" is not an absolute path");
     // The container goes on: an exec's end is not the container's.
     assert_eq!(host.state(&id)["status"], "running");
 }
@@ -123,6 +134,41 @@ fn exec_is_refused_for_a_container_that_is_not_running() {
     // A run flag beside exec is refused, not ignored.
     host.sub(&["--privileged", "exec", &id, "true"])
         .assert_error(125, "--privileged is for running a container");
+}
+
+#[test]
+fn exec_starts_in_the_images_workdir_and_stops_if_it_is_gone() {
+    use workshop_tests::registry::{ImageConfig, Layout, Registry, push, single_layer};
+    let host = Host::new();
+    let registry = Registry::start();
+    let layout = workshop_tests::temp_dir("layout");
+    let config = ImageConfig {
+        working_dir: Some("/srv/app".into()),
+        ..ImageConfig::default()
+    };
+    single_layer(&mut Layout::new(layout.path()), "v1", &config);
+    push(layout.path(), "v1", registry.addr(), "wd", &[]);
+    let image = format!("{}/wd:v1", registry.addr());
+    let pull = host.sub(&["pull", &image]);
+    assert_eq!(pull.code, Some(0), "{pull:?}");
+    // run makes the image's WorkingDir; an exec starts there.
+    let run = host.run(&["run", "-d", &image, "sleep", "1000"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let id = run.stdout.trim();
+    let pwd = host.sub(&["exec", "-q", id, "pwd"]);
+    assert_eq!((pwd.code, pwd.stdout.as_str()), (Some(0), "/srv/app\n"));
+    // Gone, it stops an exec, and the exec does not put it back.
+    let gone = host.sub(&["exec", "-q", "-w", "/", id, "rmdir", "/srv/app"]);
+    assert_eq!(gone.code, Some(0), "{gone:?}");
+    host.sub(&["exec", "-q", id, "pwd"])
+        .assert_error(126, "\"/srv/app\" cannot be entered");
+    let root = format!("/proc/{}/root", host.state(id)["pid"]);
+    assert!(!std::path::Path::new(&format!("{root}/srv/app")).exists());
+    // As the hint says.
+    let back = host.sub(&["exec", "-q", "-w", "/", id, "mkdir", "-p", "/srv/app"]);
+    assert_eq!(back.code, Some(0), "{back:?}");
+    let pwd = host.sub(&["exec", "-q", id, "pwd"]);
+    assert_eq!(pwd.stdout, "/srv/app\n", "{pwd:?}");
 }
 
 // ANCHOR: sealed
