@@ -214,9 +214,9 @@ pub fn parse<P: clap::Parser>() -> P {
 pub fn parse_with_matches<P: clap::Parser>() -> (P, clap::ArgMatches) {
     let matches = P::command()
         .try_get_matches()
-        .unwrap_or_else(|err| usage_failure(err));
+        .unwrap_or_else(|err| usage_failure(err, &P::command()));
     let parsed = P::from_arg_matches(&matches)
-        .unwrap_or_else(|err| usage_failure(err.format(&mut P::command())));
+        .unwrap_or_else(|err| usage_failure(err.format(&mut P::command()), &P::command()));
     (parsed, matches)
 }
 
@@ -233,7 +233,7 @@ pub fn flags_given(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<S
         .collect()
 }
 
-fn usage_failure(err: clap::Error) -> ! {
+fn usage_failure(err: clap::Error, command: &clap::Command) -> ! {
     // --help and --version: printed on stdout, exit 0.
     if !err.use_stderr() {
         err.exit();
@@ -247,18 +247,26 @@ fn usage_failure(err: clap::Error) -> ! {
     for more in lines.by_ref().take_while(|l| !l.is_empty()) {
         message = format!("{message} {more}");
     }
+    // The command whose --help to point at: with subcommands (step 07 on),
+    // the first word that names one (`10-runtime kill`).
     let program = std::env::args().next().unwrap_or_default();
     let program = Path::new(&program).file_name().unwrap_or_default();
+    let program = match std::env::args()
+        .skip(1)
+        .find(|word| command.find_subcommand(word).is_some())
+    {
+        Some(subcommand) => format!("{} {subcommand}", program.display()),
+        None => program.display().to_string(),
+    };
     // clap's tips: "a similar argument exists" helps; "to pass '--x' as a
     // value, use '-- --x'" would run `--x` as the container's command.
     let tips: Vec<&str> = lines.filter_map(|l| l.strip_prefix("tip: ")).collect();
     let hint = match tips.iter().find(|t| t.contains("similar")) {
         Some(tip) => tip.to_string(),
         None if err.kind() == clap::error::ErrorKind::UnknownArgument => format!(
-            "{} --help lists the flags; a command that starts with '-' goes after --",
-            program.display()
+            "{program} --help lists the flags; a command that starts with '-' goes after --"
         ),
-        None => format!("{} --help lists them all", program.display()),
+        None => format!("{program} --help lists the flags and what they take"),
     };
     usage_error(&message, &hint)
 }

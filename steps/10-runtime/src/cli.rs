@@ -45,8 +45,11 @@ pub enum Lifecycle {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff): 10-runtime man | man -l -
-    Man,
+    /// Print the manual page (roff): 10-runtime man | man -l -; 10-runtime man exec for exec's.
+    Man {
+        /// A subcommand, for its own page (10-runtime-exec(1)).
+        command: Option<String>,
+    },
     /// Print a container's record (or, for a name no container has, an image's) as JSON.
     Inspect {
         /// A container's name or id, or an image's reference or id.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use step01_chroot::cli::{eprintln_or_not, println_or_not};
+use step09_registry::error::RegistryError;
 
 use crate::attach::Ended;
 
@@ -55,7 +56,7 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
         Lifecycle::Exec(_)
         | Lifecycle::Create { .. }
         | Lifecycle::Completion { .. }
-        | Lifecycle::Man => {
+        | Lifecycle::Man { .. } => {
             unreachable!("main runs these itself")
         }
         Lifecycle::Ps { all, quiet } => ps(&records, *all, *quiet),
@@ -65,7 +66,14 @@ fn run_quietly(command: &Lifecycle, state_dir: &Path) -> Result<(), Failed> {
                 // Docker's inspect names images too: step 09's.
                 Err(RuntimeError::NoSuchContainer(_)) => {
                     step09_registry::images::inspect(state_dir, name).map_err(|err| {
-                        eprintln_or_not(format_args!("error: {err}"));
+                        match err {
+                            // Neither: said as Docker says it ("no such object").
+                            RegistryError::NotPulled(_) => eprintln_or_not(format_args!(
+                                "error: no such container or image: {name}\n  \
+                                 hint: `ps -a` lists the containers, `images` the images"
+                            )),
+                            err => eprintln_or_not(format_args!("error: {err}")),
+                        }
                         Failed::Printed
                     })?
                 }

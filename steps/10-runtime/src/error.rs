@@ -35,7 +35,9 @@ pub enum RuntimeError {
         "image {image} is in use by container {container}\n  hint: remove the container first (`rm {container}`), then the image"
     )]
     ImageInUse { image: String, container: String },
-    #[error("container {0} is not running")]
+    #[error(
+        "container {0} is not running\n  hint: `start {0}` starts it; `ps -a` shows how it ended"
+    )]
     NotRunning(String),
     #[error("sending a signal to container {0}: {1}")]
     Signal(String, nix::errno::Errno),

@@ -23,6 +23,7 @@
 //! | CVE-2019-5736: `exec` runs from a copy of itself nobody can write | [`sealed.rs`](sealed) |
 //! | `start` and `--restart`: a container on its writable layer again | [`restart.rs`](restart) |
 //! | the command line: `-d`, `--log-opt`, and the subcommands | [`cli.rs`](cli) |
+//! | shell completions and manual pages, from the same definition | [`generated.rs`](generated) |
 
 pub mod attach;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod console;
 pub mod ending;
 pub mod error;
 pub mod exec;
+pub mod generated;
 pub mod idle;
 pub mod join;
 pub mod log_reader;

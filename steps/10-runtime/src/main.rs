@@ -19,6 +19,7 @@ use step08_security::cli::Command as Step08;
 use step08_security::cli::SecurityArgs;
 use step09_registry::cli::{Command as Step09, PullPolicy, RegistryArgs};
 use step10_runtime::cli::{Command, ExecArgs, Lifecycle, RuntimeArgs};
+use step10_runtime::generated;
 
 step01_chroot::step_command_line! {
     /// Run containers in the foreground or the background, and live with them: ps, logs, exec, stop, kill, rm.
@@ -68,20 +69,19 @@ fn main() -> ExitCode {
                 Command::Own(Lifecycle::Exec(exec)) => exec_in(exec, state_dir),
                 Command::Own(Lifecycle::Completion { shell }) => {
                     let mut definition = <Cli as clap::CommandFactory>::command();
-                    clap_complete::generate(
+                    generated::print(&generated::completion(
                         *shell,
                         &mut definition,
                         "10-runtime",
-                        &mut std::io::stdout(),
-                    );
+                    ));
                     ExitCode::SUCCESS
                 }
-                Command::Own(Lifecycle::Man) => {
+                Command::Own(Lifecycle::Man { command }) => {
                     let definition = <Cli as clap::CommandFactory>::command();
-                    match clap_mangen::Man::new(definition).render(&mut std::io::stdout()) {
-                        Ok(()) => ExitCode::SUCCESS,
-                        Err(_) => ExitCode::FAILURE, // stdout closed
-                    }
+                    finish_command(
+                        generated::manual(definition, command.as_deref())
+                            .map(|page| generated::print(&page)),
+                    )
                 }
                 Command::Own(own) => step10_runtime::commands::run(own, state_dir),
                 Command::Earlier(Step09::Earlier(Step08::Store(Step07::Rmi { name }))) => {
@@ -91,6 +91,13 @@ fn main() -> ExitCode {
                             .iter()
                             .for_each(|l| println_or_not(format_args!("{l}")));
                     }))
+                }
+                Command::Earlier(Step09::Earlier(Step08::Store(Step07::Diff { name }))) => {
+                    // As Docker's, by id too: step 07 knows layers by name.
+                    let records = step10_runtime::records::Records::new(state_dir);
+                    let name = records.find(name).map_or(name.clone(), |r| r.config.name);
+                    let diff = Step09::Earlier(Step08::Store(Step07::Diff { name }));
+                    finish_command(step09_registry::commands::run(&diff, state_dir))
                 }
                 Command::Earlier(earlier) => {
                     finish_command(step09_registry::commands::run(earlier, state_dir))

@@ -24,7 +24,7 @@ fn inspect_shows_a_containers_record_or_else_an_image() {
     assert_eq!(json["Command"], serde_json::json!(["sleep", "1000"]));
     // A name no container has is an image's, as for docker inspect.
     host.sub(&["inspect", "no-such-thing"])
-        .assert_error(1, "no-such-thing");
+        .assert_error(1, "no such container or image: no-such-thing");
 }
 
 #[test]
@@ -85,10 +85,40 @@ fn completions_and_the_manual_page_are_generated() {
             "no {word} in the bash completion"
         );
     }
+    // Sourced into bash, it completes as a person's Tab would: a
+    // subcommand, then that subcommand's own flags.
+    let script = workshop_tests::temp_dir("completion");
+    let file = script.path().join("10-runtime.bash");
+    std::fs::write(&file, &bash.stdout).unwrap();
+    let tab = |words: &str| {
+        let complete = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _10__runtime 10-runtime \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; \
+             echo \"${{COMPREPLY[*]}}\"",
+            file.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &complete])
+            .output_bounded()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(tab("10-runtime ex"), "exec");
+    assert_eq!(tab("10-runtime exec --w"), "--workdir");
+    assert_eq!(tab("10-runtime logs --ta"), "--tail");
     let man = host.sub(&["man"]);
     assert!(
         man.stdout.starts_with(".ie") && man.stdout.contains(".TH 10-runtime 1"),
         "{man:?}"
     );
+    // The pages the main one lists under SUBCOMMANDS, one per subcommand.
+    assert!(man.stdout.contains("10\\-runtime\\-exec(1)"), "{man:?}");
+    let exec = host.sub(&["man", "exec"]);
+    assert!(
+        exec.stdout.contains(".TH 10-runtime-exec 1") && exec.stdout.contains("workdir"),
+        "{exec:?}"
+    );
+    host.sub(&["man", "nope"])
+        .assert_error(125, "man \"nope\": no such subcommand");
     host.sub(&["completion", "tcsh"]).assert_error(125, "tcsh");
 }

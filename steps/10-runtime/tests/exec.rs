@@ -114,8 +114,13 @@ fn exec_takes_user_workdir_environment_and_gives_the_exit_code() {
     assert!(!std::path::Path::new(&format!("{root}/tmp/bin")).exists());
     // ANCHOR_END: workdir
     // A relative one is refused before anything starts, as run's -w is.
-    host.sub(&["exec", "-w", "tmp", &id, "true"])
-        .assert_error(125, "\"tmp\" is not an absolute path");
+    let relative = host.sub(&["exec", "-w", "tmp", &id, "true"]);
+    relative.assert_error(125, "\"tmp\" is not an absolute path");
+    // Its hint points at the help of the subcommand, where -w is.
+    assert!(
+        relative.stderr.contains("hint: 10-runtime exec --help"),
+        "{relative:?}"
+    );
     // The container goes on: an exec's end is not the container's.
     assert_eq!(host.state(&id)["status"], "running");
 }

@@ -568,6 +568,8 @@ fn create_records_a_container_and_start_runs_it() {
         .assert_error(125, "is in use by container later");
     let diff = host.sub(&["diff", "later"]);
     assert!(diff.stdout.contains("A /made"), "{diff:?}");
+    // By id, or the start of one, as every other command takes it.
+    assert_eq!(host.sub(&["diff", &id[..6]]).stdout, diff.stdout);
     // And again, on that layer.
     assert_eq!(host.sub(&["start", "later"]).code, Some(0));
     host.wait_until("the second run to exit", || {
