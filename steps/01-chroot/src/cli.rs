@@ -233,6 +233,17 @@ pub fn flags_given(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<S
         .collect()
 }
 
+/// The name this program was run by (`07-overlay`, `10-runtime`), for a
+/// hint to name the command to type next: a later step shows an earlier
+/// step's errors, and its own name is the one that works there.
+pub fn program() -> String {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    match Path::new(&argv0).file_name() {
+        Some(name) => name.to_string_lossy().into_owned(),
+        None => "the runtime".into(),
+    }
+}
+
 fn usage_failure(err: clap::Error, command: &clap::Command) -> ! {
     // --help and --version: printed on stdout, exit 0.
     if !err.use_stderr() {
@@ -249,14 +260,12 @@ fn usage_failure(err: clap::Error, command: &clap::Command) -> ! {
     }
     // The command whose --help to point at: with subcommands (step 07 on),
     // the first word that names one (`10-runtime kill`).
-    let program = std::env::args().next().unwrap_or_default();
-    let program = Path::new(&program).file_name().unwrap_or_default();
     let program = match std::env::args()
         .skip(1)
         .find(|word| command.find_subcommand(word).is_some())
     {
-        Some(subcommand) => format!("{} {subcommand}", program.display()),
-        None => program.display().to_string(),
+        Some(subcommand) => format!("{} {subcommand}", program()),
+        None => program(),
     };
     // clap's tips: "a similar argument exists" helps; "to pass '--x' as a
     // value, use '-- --x'" would run `--x` as the container's command.

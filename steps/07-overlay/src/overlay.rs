@@ -46,7 +46,10 @@ use crate::idmap::IdmappedLowers;
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     /// A lower layer is missing.
-    #[error("layer {0} is not there\n  hint: import the image again (07-overlay import)")]
+    #[error(
+        "layer {0} is not there\n  hint: import the image again ({program} import)",
+        program = step01_chroot::cli::program()
+    )]
     NoLayer(PathBuf),
     /// `resume`, and nothing is kept under that name.
     #[error(
@@ -55,8 +58,9 @@ pub enum OverlayError {
     NotKept(String),
     /// The name is taken.
     #[error(
-        "a container named {0:?} exists (its changes are kept for `07-overlay diff {0}`)\n  \
-         hint: remove it with `07-overlay rm {0}`, or choose another --name"
+        "a container named {0:?} exists (its changes are kept for `{program} diff {0}`)\n  \
+         hint: remove it with `{program} rm {0}`, or choose another --name",
+        program = step01_chroot::cli::program()
     )]
     NameTaken(String),
     /// A name that could name a path outside the state directory.
@@ -431,8 +435,9 @@ impl Layer for Overlay {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
+            let program = step01_chroot::cli::program();
             trace.note(format!(
-                "its changes are kept: 07-overlay diff {name}; 07-overlay rm {name}"
+                "its changes are kept: {program} diff {name}; {program} rm {name}"
             ));
         }
         Ok(())

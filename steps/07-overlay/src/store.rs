@@ -32,7 +32,8 @@ pub enum StoreError {
     },
     /// No such image.
     #[error(
-        "no image named {0:?}\n  hint: import one: 07-overlay import ROOTFS.tar.gz --name {0}; list them: 07-overlay images"
+        "no image named {0:?}\n  hint: import one: {program} import ROOTFS.tar.gz --name {0}; list them: {program} images",
+        program = step01_chroot::cli::program()
     )]
     NoImage(String),
     /// A name that is not a plain name.
@@ -57,7 +58,8 @@ pub enum StoreError {
     /// A layer of the image is under a container.
     #[error(
         "image {image:?}: its layer {layer} is under container {container:?}\n  \
-         hint: remove the container first (07-overlay rm {container}), or wait for it to exit"
+         hint: remove the container first ({program} rm {container}), or wait for it to exit",
+        program = step01_chroot::cli::program()
     )]
     InUse {
         image: String,

@@ -136,7 +136,8 @@ impl Filter {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "--security-opt seccomp={path}: line {line}, {field}: {message}\n  \
-     hint: a profile is in Docker's JSON format (08-security seccomp-profile prints one)"
+     hint: a profile is in Docker's JSON format ({program} seccomp-profile prints one)",
+    program = step01_chroot::cli::program()
 )]
 pub struct BadProfile {
     path: String,

@@ -111,17 +111,20 @@ pub enum RegistryError {
     },
     /// No local image by that name, and pulling was not allowed.
     #[error(
-        "no image {0} here\n  hint: pull it first (09-registry pull {0}), or leave --pull at its default, missing"
+        "no image {0} here\n  hint: pull it first ({program} pull {0}), or leave --pull at its default, missing",
+        program = step01_chroot::cli::program()
     )]
     NotPulled(String),
     /// `rmi` of a name with two meanings.
     #[error(
-        "{0}: more than one image id starts with this\n  hint: give more digits of the id (09-registry images lists them)"
+        "{0}: more than one image id starts with this\n  hint: give more digits of the id ({program} images lists them)",
+        program = step01_chroot::cli::program()
     )]
     Ambiguous(String),
     /// The password was to come on stdin, and did not.
     #[error(
-        "--password-stdin: {0}\n  hint: echo \"$TOKEN\" | 09-registry pull --username NAME --password-stdin IMAGE"
+        "--password-stdin: {0}\n  hint: echo \"$TOKEN\" | {program} pull --username NAME --password-stdin IMAGE",
+        program = step01_chroot::cli::program()
     )]
     Password(String),
 }

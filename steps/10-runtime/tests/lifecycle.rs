@@ -545,6 +545,9 @@ fn create_records_a_container_and_start_runs_it() {
     host.sub(&["rmi", "bb"])
         .assert_error(125, "is in use by container later");
     assert!(host.sub(&["images"]).stdout.contains("bb"));
+    // An earlier step's hint names the command that works here: ours.
+    host.sub(&["rmi", "nosuch"])
+        .assert_error(125, "(10-runtime pull nosuch)");
     // A waiting one is removed without -f: nothing runs.
     let other = host.run(&["create", "--name", "never", "bb", "true"]);
     assert_eq!(other.code, Some(0), "{other:?}");
