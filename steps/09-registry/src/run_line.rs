@@ -39,11 +39,6 @@ pub fn definition(top: &Command) -> Command {
     )
 }
 
-/// Parses `run`'s words (`words[0]` is the program's name).
-pub fn parse(top: &Command, words: &[String]) -> Result<ArgMatches, clap::Error> {
-    definition(top).try_get_matches_from(words)
-}
-
 /// The words before `run` and those after it, in `argv` (the program's
 /// name first), given `words`, what clap kept after `run`: all of them,
 /// but a `--` right after `run`, which clap takes as its own. Run's
@@ -64,13 +59,28 @@ pub fn reparse<P: clap::FromArgMatches>(
     before: &[String],
     after: &[String],
 ) -> (P, ArgMatches, String) {
+    reparse_as(definition(top), top, before, after)
+}
+
+/// [`reparse`] with `run`'s definition changed, for another subcommand
+/// that takes run's words: step 10's `create`, whose help and usage
+/// errors then say `create`.
+pub fn reparse_as<P: clap::FromArgMatches>(
+    run: Command,
+    top: &Command,
+    before: &[String],
+    after: &[String],
+) -> (P, ArgMatches, String) {
     let program = top.get_name().to_string();
     let words: Vec<String> = std::iter::once(program.clone())
         .chain(before.iter().cloned())
         .chain(after.iter().cloned())
         .collect();
-    let matches = parse(top, &words).unwrap_or_else(|err| usage_failure(&program, err));
-    let parsed = P::from_arg_matches(&matches).unwrap_or_else(|err| usage_failure(&program, err));
+    let command = format!("{program} {}", run.get_name());
+    let matches = run
+        .try_get_matches_from(&words)
+        .unwrap_or_else(|err| usage_failure(&command, err));
+    let parsed = P::from_arg_matches(&matches).unwrap_or_else(|err| usage_failure(&command, err));
     if matches.value_source("image") == Some(clap::parser::ValueSource::CommandLine) {
         step01_chroot::cli::usage_error(
             "--image and IMAGE both name the image",
@@ -86,7 +96,7 @@ pub fn reparse<P: clap::FromArgMatches>(
 
 /// A usage error in `run`'s words, as step 01 reports one: one line,
 /// a hint, exit code 125 (`--help` prints the help, exit 0).
-fn usage_failure(program: &str, err: clap::Error) -> ! {
+fn usage_failure(command: &str, err: clap::Error) -> ! {
     if !err.use_stderr() {
         err.exit();
     }
@@ -101,9 +111,7 @@ fn usage_failure(program: &str, err: clap::Error) -> ! {
     let message = message.join(" ");
     step01_chroot::cli::usage_error(
         message.strip_prefix("error: ").unwrap_or(&message),
-        &format!(
-            "{program} run --help lists the flags; a command that starts with '-' goes after --"
-        ),
+        &format!("{command} --help lists the flags; a command that starts with '-' goes after --"),
     )
 }
 

@@ -151,9 +151,18 @@ fn run_line(cli: Cli, matches: clap::ArgMatches, argv: &[String]) -> (Cli, clap:
     };
     let (mut cli, matches) = match split {
         Some((before, after)) => {
-            let definition = <Cli as clap::CommandFactory>::command();
+            let top = <Cli as clap::CommandFactory>::command();
+            // create's words are run's; its help and errors say create.
+            let mut definition = step09_registry::run_line::definition(&top);
+            if matches!(&cli.command, Some(Command::Own(Lifecycle::Create { .. }))) {
+                definition = definition
+                    .name("create")
+                    .bin_name("10-runtime create")
+                    .about("Create a container of IMAGE, and do not start it: `start` runs it, detached")
+                    .override_usage("10-runtime create [OPTIONS] IMAGE [COMMAND]...");
+            }
             let (mut cli, matches, image): (Cli, _, _) =
-                step09_registry::run_line::reparse(&definition, before, after);
+                step09_registry::run_line::reparse_as(definition, &top, before, after);
             cli.overlay.image = Some(image);
             (cli, matches)
         }

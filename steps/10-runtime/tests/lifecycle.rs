@@ -535,7 +535,15 @@ fn create_records_a_container_and_start_runs_it() {
     host.run(&["create", "--name", "later", "bb", "true"])
         .assert_error(125, "is in use");
     host.run(&["create", "--memory", "1x", "bb", "true"])
-        .assert_error(125, "--memory");
+        .assert_error(125, "hint: 10-runtime create --help");
+    // Its help is create's, over run's flags.
+    let help = host.sub(&["create", "--help"]);
+    assert!(
+        help.stdout
+            .contains("Usage: 10-runtime create [OPTIONS] IMAGE")
+            && help.stdout.contains("--memory"),
+        "{help:?}"
+    );
     host.run(&["create", "--dry-run", "bb", "true"])
         .assert_error(125, "--dry-run");
     assert_eq!(host.ids().len(), 1);
