@@ -260,7 +260,7 @@ fn usage_failure(err: clap::Error, command: &clap::Command) -> ! {
     }
     // The command whose --help to point at: with subcommands (step 07 on),
     // the first word that names one (`10-runtime kill`).
-    let program = match std::env::args()
+    let help_of = match std::env::args()
         .skip(1)
         .find(|word| command.find_subcommand(word).is_some())
     {
@@ -273,9 +273,9 @@ fn usage_failure(err: clap::Error, command: &clap::Command) -> ! {
     let hint = match tips.iter().find(|t| t.contains("similar")) {
         Some(tip) => tip.to_string(),
         None if err.kind() == clap::error::ErrorKind::UnknownArgument => format!(
-            "{program} --help lists the flags; a command that starts with '-' goes after --"
+            "{help_of} --help lists the flags; a command that starts with '-' goes after --"
         ),
-        None => format!("{program} --help lists the flags and what they take"),
+        None => format!("{help_of} --help lists the flags and what they take"),
     };
     usage_error(&message, &hint)
 }

@@ -84,7 +84,7 @@ pub fn reparse_as<P: clap::FromArgMatches>(
     if matches.value_source("image") == Some(clap::parser::ValueSource::CommandLine) {
         step01_chroot::cli::usage_error(
             "--image and IMAGE both name the image",
-            &format!("give it once: {program} run [FLAGS] IMAGE [COMMAND]..."),
+            &format!("give it once: {command} [FLAGS] IMAGE [COMMAND]..."),
         );
     }
     let image = matches

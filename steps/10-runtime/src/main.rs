@@ -155,11 +155,12 @@ fn run_line(cli: Cli, matches: clap::ArgMatches, argv: &[String]) -> (Cli, clap:
             // create's words are run's; its help and errors say create.
             let mut definition = step09_registry::run_line::definition(&top);
             if matches!(&cli.command, Some(Command::Own(Lifecycle::Create { .. }))) {
+                let program = top.get_name();
                 definition = definition
                     .name("create")
-                    .bin_name("10-runtime create")
+                    .bin_name(format!("{program} create"))
                     .about("Create a container of IMAGE, and do not start it: `start` runs it, detached")
-                    .override_usage("10-runtime create [OPTIONS] IMAGE [COMMAND]...");
+                    .override_usage(format!("{program} create [OPTIONS] IMAGE [COMMAND]..."));
             }
             let (mut cli, matches, image): (Cli, _, _) =
                 step09_registry::run_line::reparse_as(definition, &top, before, after);
